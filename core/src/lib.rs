@@ -1,0 +1,17 @@
+//! Rapport's shared core: everything the Android and iPhone apps decide
+//! lives here, exposed to them through UniFFI (the `rapport-ffi` crate).
+//!
+//! Modules, one concern each (see ARCHITECTURE.md):
+//! - [`model`]: plain data for every entity of SPEC.md and the server's
+//!   events;
+//! - [`store`]: the offline SQLite store, `apply(events)` and the inbox and
+//!   timeline queries;
+//! - [`observe`]: live windows over the store that send small diffs;
+//! - [`generate`]: a realistic synthetic workspace for tests and benchmarks.
+
+pub mod generate;
+pub mod model;
+pub mod observe;
+pub mod store;
+
+pub use store::{Store, StoreError};

@@ -1,0 +1,14 @@
+use super::{ChatId, MemberId, NoteId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// An internal note on a chat (C1): never sent to the subscriber.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: NoteId,
+    pub chat_id: ChatId,
+    pub author: MemberId,
+    pub text: String,
+    pub created_at: Timestamp,
+    #[serde(default)]
+    pub edited_at: Option<Timestamp>,
+}

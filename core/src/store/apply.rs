@@ -1,0 +1,625 @@
+//! Writing server events into the store (the inbound flow).
+//!
+//! A batch is one transaction. Chats touched by the batch are loaded once,
+//! changed in memory event by event, and written back once at the end, so a
+//! burst of messages in one chat costs one chat update. Events are applied in
+//! seq order; an event whose seq is not above the store's last seq is a
+//! duplicate and changes nothing.
+
+use super::codec::{self, ChatRow, preview_of, to_json};
+use super::filter::{assignee_class, bucket_of};
+use super::{Changes, Result, StoreError, TimelineItemId, fold, meta_get, meta_set};
+use crate::model::{
+    Chat, ChatId, ChatState, Content, Delivery, Direction, Event, EventPayload, MemberId, Message,
+    MessageId, Preview, Seq,
+};
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+
+/// A chat loaded for this batch.
+struct Loaded {
+    rid: i64,
+    chat: Chat,
+    preview: Option<Preview>,
+    /// Bucket and title as stored, to know what the flush must update.
+    stored_bucket: i64,
+    stored_title: String,
+    dirty: bool,
+}
+
+struct Batch<'c> {
+    conn: &'c Connection,
+    me: Option<&'c MemberId>,
+    chats: HashMap<ChatId, Loaded>,
+}
+
+pub(super) fn apply_events(
+    conn: &Connection,
+    me: Option<&MemberId>,
+    events: &[Event],
+    changes: &mut Changes,
+) -> Result<()> {
+    let last = meta_get(conn, "last_seq")?
+        .and_then(|s| s.parse().ok())
+        .map_or(Seq(0), Seq);
+    let mut order: Vec<&Event> = events.iter().collect();
+    order.sort_by_key(|e| e.seq);
+    let mut batch = Batch {
+        conn,
+        me,
+        chats: HashMap::new(),
+    };
+    let mut high = last;
+    for ev in order {
+        if ev.seq <= high {
+            changes.duplicates += 1;
+            continue;
+        }
+        batch.apply(ev, changes)?;
+        high = ev.seq;
+        changes.applied += 1;
+    }
+    batch.flush(changes)?;
+    if high > last {
+        meta_set(conn, "last_seq", &high.0.to_string())?;
+        changes.last_seq = Some(high);
+    }
+    Ok(())
+}
+
+pub(super) fn store_history(
+    conn: &Connection,
+    me: Option<&MemberId>,
+    chat_id: &ChatId,
+    messages: &[Message],
+    changes: &mut Changes,
+) -> Result<()> {
+    let mut batch = Batch {
+        conn,
+        me,
+        chats: HashMap::new(),
+    };
+    if !batch.load(chat_id)? {
+        return Err(StoreError::UnknownChat);
+    }
+    for m in messages {
+        batch.upsert_message(m, false, changes)?;
+    }
+    batch.flush(changes)
+}
+
+impl Batch<'_> {
+    /// Loads a chat into the batch; false if the store has no such chat.
+    fn load(&mut self, id: &ChatId) -> Result<bool> {
+        if self.chats.contains_key(id) {
+            return Ok(true);
+        }
+        let sql = format!("SELECT {} FROM chats WHERE id = ?1", codec::CHAT_COLS);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([id.as_str()])?;
+        let Some(row) = rows.next()? else {
+            return Ok(false);
+        };
+        let ChatRow { key, chat, preview } = codec::chat_from_row(row)?;
+        self.chats.insert(
+            id.clone(),
+            Loaded {
+                rid: key.rid,
+                stored_bucket: bucket_of(&chat, self.me),
+                stored_title: chat.title.clone(),
+                chat,
+                preview,
+                dirty: false,
+            },
+        );
+        Ok(true)
+    }
+
+    /// The loaded chat an event is about; `None` if the store lacks it.
+    fn chat(&mut self, id: &ChatId) -> Result<Option<&mut Loaded>> {
+        Ok(if self.load(id)? {
+            self.chats.get_mut(id)
+        } else {
+            None
+        })
+    }
+
+    fn apply(&mut self, ev: &Event, changes: &mut Changes) -> Result<()> {
+        // Events about a chat the store has not seen are kept, not dropped,
+        // and replayed when the chat arrives.
+        if let Some(chat_id) = ev.payload.chat_id()
+            && !matches!(ev.payload, EventPayload::ChatUpserted(_))
+            && !self.load(chat_id)?
+        {
+            return self.keep(ev, Some(chat_id), "orphan", changes);
+        }
+        match &ev.payload {
+            EventPayload::BotUpserted(b) => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO bots (id, app, name, created_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (id) DO UPDATE SET app = excluded.app,
+                             name = excluded.name, created_at = excluded.created_at",
+                    )?
+                    .execute(params![b.id.as_str(), b.app.code(), b.name, b.created_at.0])?;
+                changes.bots.insert(b.id.clone());
+            }
+            EventPayload::MemberUpserted(m) => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO members (id, name, avatar_url, role, conversations_access)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+                             avatar_url = excluded.avatar_url, role = excluded.role,
+                             conversations_access = excluded.conversations_access",
+                    )?
+                    .execute(params![
+                        m.id.as_str(),
+                        m.name,
+                        m.avatar_url,
+                        m.role,
+                        m.conversations_access
+                    ])?;
+                changes.members.insert(m.id.clone());
+            }
+            EventPayload::SubscriberUpserted(s) => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO subscribers (id, bot_id, card) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (id) DO UPDATE SET bot_id = excluded.bot_id,
+                             card = excluded.card",
+                    )?
+                    .execute(params![s.id.as_str(), s.bot_id.as_str(), to_json(s)])?;
+                changes.subscribers.insert(s.id.clone());
+                // The chat rows show the subscriber's name and avatar.
+                let ids: Vec<String> = self
+                    .conn
+                    .prepare_cached("SELECT id FROM chats WHERE subscriber_id = ?1")?
+                    .query_map([s.id.as_str()], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for id in ids {
+                    if let Some(l) = self.chat(&ChatId(id))?
+                        && (l.chat.title != s.name || l.chat.avatar_url != s.avatar_url)
+                    {
+                        l.chat.title = s.name.clone();
+                        l.chat.avatar_url = s.avatar_url.clone();
+                        l.dirty = true;
+                    }
+                }
+            }
+            EventPayload::ChatUpserted(c) => self.upsert_chat(c, changes)?,
+            EventPayload::MessageUpserted(m) => self.upsert_message(m, true, changes)?,
+            EventPayload::MessageDelivery {
+                message_id,
+                delivery,
+                ..
+            } => {
+                // Ticks only move forward (sent -> delivered -> read); a
+                // failure always shows.
+                self.conn
+                    .prepare_cached(
+                        "UPDATE messages SET delivery = ?2 WHERE id = ?1
+                         AND (delivery IS NULL OR delivery < ?2 OR ?2 = ?3)",
+                    )?
+                    .execute(params![
+                        message_id.as_str(),
+                        delivery.code(),
+                        Delivery::Failed.code()
+                    ])?;
+                self.touched_message(ev, message_id, changes)?;
+            }
+            EventPayload::MessageEdited {
+                chat_id,
+                message_id,
+                text,
+            } => {
+                if let Some(mut m) = self.message(chat_id, message_id)? {
+                    match &mut m.content {
+                        Content::Text { text: t } | Content::Template { text: t, .. } => {
+                            t.clone_from(text);
+                        }
+                        other => {
+                            *other = Content::Text { text: text.clone() };
+                        }
+                    }
+                    m.edited_at = Some(ev.at);
+                    self.upsert_message(&m, false, changes)?;
+                }
+            }
+            EventPayload::MessageDeleted {
+                chat_id,
+                message_id,
+            } => {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE messages SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+                    )?
+                    .execute(params![message_id.as_str(), ev.at.0])?;
+                self.touched_message(ev, message_id, changes)?;
+                let needs_new_preview = self.chat(chat_id)?.is_some_and(|l| {
+                    l.preview
+                        .as_ref()
+                        .is_some_and(|p| &p.message_id == message_id)
+                });
+                if needs_new_preview {
+                    self.recompute_preview(chat_id)?;
+                }
+            }
+            EventPayload::ReactionsChanged {
+                message_id,
+                reactions,
+                ..
+            } => {
+                let json = (!reactions.is_empty()).then(|| to_json(reactions));
+                self.conn
+                    .prepare_cached("UPDATE messages SET reactions = ?2 WHERE id = ?1")?
+                    .execute(params![message_id.as_str(), json])?;
+                self.touched_message(ev, message_id, changes)?;
+            }
+            EventPayload::ChatStateChanged { chat_id, state } => {
+                self.edit_chat(chat_id, |c| c.state = *state)?;
+            }
+            EventPayload::ChatAssigned { chat_id, assignee } => {
+                self.edit_chat(chat_id, |c| c.assignee.clone_from(assignee))?;
+            }
+            EventPayload::ChatRead { chat_id } => {
+                self.edit_chat(chat_id, |c| c.unread_count = 0)?;
+            }
+            EventPayload::PauseChanged { chat_id, until } => {
+                self.edit_chat(chat_id, |c| c.paused_until = *until)?;
+            }
+            EventPayload::NoteUpserted(n) => {
+                let rid = self.rid(&n.chat_id)?;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO notes (id, chat_rid, author, text, created_at, edited_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (id) DO UPDATE SET author = excluded.author,
+                             text = excluded.text, edited_at = excluded.edited_at",
+                    )?
+                    .execute(params![
+                        n.id.as_str(),
+                        rid,
+                        n.author.as_str(),
+                        n.text,
+                        n.created_at.0,
+                        n.edited_at.map(|t| t.0)
+                    ])?;
+                changes.timeline(&n.chat_id, TimelineItemId::Note(n.id.clone()));
+            }
+            EventPayload::NoteDeleted { chat_id, note_id } => {
+                let n = self
+                    .conn
+                    .prepare_cached("DELETE FROM notes WHERE id = ?1")?
+                    .execute([note_id.as_str()])?;
+                if n > 0 {
+                    changes.timeline(chat_id, TimelineItemId::Note(note_id.clone()));
+                }
+            }
+            EventPayload::DealUpserted(d) => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO deals (id, subscriber_id, deal) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (id) DO UPDATE SET subscriber_id = excluded.subscriber_id,
+                             deal = excluded.deal",
+                    )?
+                    .execute(params![d.id.as_str(), d.subscriber_id.as_str(), to_json(d)])?;
+                changes.deals.insert(d.id.clone());
+            }
+            EventPayload::DealDeleted { deal_id } => {
+                self.conn
+                    .prepare_cached("DELETE FROM deals WHERE id = ?1")?
+                    .execute([deal_id.as_str()])?;
+                changes.deals.insert(deal_id.clone());
+            }
+            EventPayload::Unknown { .. } => {
+                return self.keep(ev, None, "unknown", changes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps an event the store cannot apply now.
+    fn keep(
+        &mut self,
+        ev: &Event,
+        chat_id: Option<&ChatId>,
+        reason: &str,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO kept_events (seq, type, chat_id, reason, event)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                ev.seq.0 as i64,
+                ev.payload.type_name(),
+                chat_id.map(ChatId::as_str),
+                reason,
+                ev.to_json()
+            ])?;
+        tracing::debug!(
+            seq = ev.seq.0,
+            kind = ev.payload.type_name(),
+            reason,
+            "event kept"
+        );
+        changes.kept += 1;
+        Ok(())
+    }
+
+    fn rid(&mut self, chat_id: &ChatId) -> Result<i64> {
+        self.chat(chat_id)?
+            .map(|l| l.rid)
+            .ok_or(StoreError::UnknownChat)
+    }
+
+    fn edit_chat(&mut self, id: &ChatId, f: impl FnOnce(&mut Chat)) -> Result<()> {
+        if let Some(l) = self.chat(id)? {
+            f(&mut l.chat);
+            l.dirty = true;
+        }
+        Ok(())
+    }
+
+    fn upsert_chat(&mut self, c: &Chat, changes: &mut Changes) -> Result<()> {
+        if let Some(l) = self.chat(&c.id)? {
+            l.chat = c.clone();
+            l.dirty = true;
+            return Ok(());
+        }
+        let aclass = assignee_class(c.assignee.as_ref(), self.me);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO chats (id, bot_id, subscriber_id, app, kind, state, assignee,
+                     aclass, title, avatar_url, last_activity, unread, last_inbound_at,
+                     paused_until, preview, name_folded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, ?15)",
+            )?
+            .execute(params![
+                c.id.as_str(),
+                c.bot_id.as_str(),
+                c.subscriber_id.as_str(),
+                c.app.code(),
+                c.kind.code(),
+                state_code(c.state),
+                c.assignee.as_ref().map(MemberId::as_str),
+                aclass,
+                c.title,
+                c.avatar_url,
+                c.last_activity.0,
+                c.unread_count,
+                c.last_inbound_at.map(|t| t.0),
+                c.paused_until.map(|t| t.0),
+                fold::folded_name(&c.title),
+            ])?;
+        let rid = self.conn.last_insert_rowid();
+        write_words(self.conn, rid, &c.title)?;
+        self.chats.insert(
+            c.id.clone(),
+            Loaded {
+                rid,
+                chat: c.clone(),
+                preview: None,
+                stored_bucket: bucket_of(c, self.me),
+                stored_title: c.title.clone(),
+                dirty: false,
+            },
+        );
+        changes.chats.insert(c.id.clone());
+        changes.counts = true;
+        self.replay_kept(&c.id, changes)
+    }
+
+    /// Applies the events kept while this chat was unknown.
+    fn replay_kept(&mut self, chat_id: &ChatId, changes: &mut Changes) -> Result<()> {
+        let kept: Vec<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, event FROM kept_events WHERE chat_id = ?1 AND reason = 'orphan'
+                 ORDER BY seq",
+            )?
+            .query_map([chat_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (seq, json) in kept {
+            let ev = Event::from_json(&json)
+                .map_err(|e| codec::decode_err("kept_events", seq, "event", e))?;
+            self.conn
+                .prepare_cached("DELETE FROM kept_events WHERE seq = ?1")?
+                .execute([seq])?;
+            changes.kept = changes.kept.saturating_sub(1);
+            self.apply(&ev, changes)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces a message. `live`: it arrived on the change feed
+    /// as new activity, so a new subscriber message counts as unread.
+    fn upsert_message(&mut self, m: &Message, live: bool, changes: &mut Changes) -> Result<()> {
+        let rid = self.rid(&m.chat_id)?;
+        let reactions = (!m.reactions.is_empty()).then(|| to_json(&m.reactions));
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO messages (id, chat_rid, at, sender, content, delivery, quote,
+                     reactions, edited_at, deleted_at, ad)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![
+                m.id.as_str(),
+                rid,
+                m.sent_at.0,
+                to_json(&m.sender),
+                to_json(&m.content),
+                m.delivery.map(Delivery::code),
+                m.quote.as_ref().map(to_json),
+                reactions,
+                m.edited_at.map(|t| t.0),
+                m.deleted_at.map(|t| t.0),
+                m.in_reply_to_ad.as_ref().map(to_json),
+            ])?
+            == 1;
+        if !inserted {
+            self.conn
+                .prepare_cached(
+                    "UPDATE messages SET at = ?2, sender = ?3, content = ?4, delivery = ?5,
+                         quote = ?6, reactions = ?7, edited_at = ?8, deleted_at = ?9, ad = ?10
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    m.id.as_str(),
+                    m.sent_at.0,
+                    to_json(&m.sender),
+                    to_json(&m.content),
+                    m.delivery.map(Delivery::code),
+                    m.quote.as_ref().map(to_json),
+                    reactions,
+                    m.edited_at.map(|t| t.0),
+                    m.deleted_at.map(|t| t.0),
+                    m.in_reply_to_ad.as_ref().map(to_json),
+                ])?;
+        }
+        changes.timeline(&m.chat_id, TimelineItemId::Message(m.id.clone()));
+        let l = self
+            .chats
+            .get_mut(&m.chat_id)
+            .ok_or(StoreError::UnknownChat)?;
+        let inbound = m.direction() == Direction::Inbound;
+        if inserted && live {
+            if l.chat.last_activity < m.sent_at {
+                l.chat.last_activity = m.sent_at;
+            }
+            if inbound {
+                l.chat.unread_count = l.chat.unread_count.saturating_add(1);
+            }
+            l.dirty = true;
+        }
+        if inbound && l.chat.last_inbound_at.is_none_or(|t| t < m.sent_at) {
+            l.chat.last_inbound_at = Some(m.sent_at);
+            l.dirty = true;
+        }
+        let newest = l
+            .preview
+            .as_ref()
+            .is_none_or(|p| p.message_id == m.id || p.at <= m.sent_at);
+        if newest && m.deleted_at.is_none() {
+            l.preview = Some(preview_of(m));
+            l.dirty = true;
+        }
+        Ok(())
+    }
+
+    fn message(&mut self, chat_id: &ChatId, id: &MessageId) -> Result<Option<Message>> {
+        let sql = format!("SELECT {} FROM messages WHERE id = ?1", codec::MESSAGE_COLS);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([id.as_str()])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(codec::message_from_row(row, chat_id)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records that a message changed in place, if the store has it.
+    fn touched_message(
+        &mut self,
+        ev: &Event,
+        message_id: &MessageId,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        if self.conn.changes() > 0
+            && let Some(chat_id) = ev.payload.chat_id()
+        {
+            changes.timeline(chat_id, TimelineItemId::Message(message_id.clone()));
+        }
+        Ok(())
+    }
+
+    fn recompute_preview(&mut self, chat_id: &ChatId) -> Result<()> {
+        let rid = self.rid(chat_id)?;
+        let sql = format!(
+            "SELECT {} FROM messages WHERE chat_rid = ?1 AND deleted_at IS NULL
+             ORDER BY at DESC, rid DESC LIMIT 1",
+            codec::MESSAGE_COLS
+        );
+        let latest = {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query([rid])?;
+            match rows.next()? {
+                Some(row) => Some(codec::message_from_row(row, chat_id)?),
+                None => None,
+            }
+        };
+        if let Some(l) = self.chats.get_mut(chat_id) {
+            l.preview = latest.as_ref().map(preview_of);
+            l.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Writes every changed chat back, once.
+    fn flush(&mut self, changes: &mut Changes) -> Result<()> {
+        for (id, l) in self.chats.iter_mut().filter(|(_, l)| l.dirty) {
+            let c = &l.chat;
+            let title_changed = c.title != l.stored_title;
+            self.conn
+                .prepare_cached(
+                    "UPDATE chats SET bot_id = ?2, subscriber_id = ?3, app = ?4, kind = ?5,
+                         state = ?6, assignee = ?7, aclass = ?8, title = ?9, avatar_url = ?10,
+                         last_activity = ?11, unread = ?12, last_inbound_at = ?13,
+                         paused_until = ?14, preview = ?15, name_folded = ?16
+                     WHERE rid = ?1",
+                )?
+                .execute(params![
+                    l.rid,
+                    c.bot_id.as_str(),
+                    c.subscriber_id.as_str(),
+                    c.app.code(),
+                    c.kind.code(),
+                    state_code(c.state),
+                    c.assignee.as_ref().map(MemberId::as_str),
+                    assignee_class(c.assignee.as_ref(), self.me),
+                    c.title,
+                    c.avatar_url,
+                    c.last_activity.0,
+                    c.unread_count,
+                    c.last_inbound_at.map(|t| t.0),
+                    c.paused_until.map(|t| t.0),
+                    l.preview.as_ref().map(to_json),
+                    fold::folded_name(&c.title),
+                ])?;
+            if title_changed {
+                self.conn
+                    .prepare_cached("DELETE FROM chat_words WHERE rid = ?1")?
+                    .execute([l.rid])?;
+                write_words(self.conn, l.rid, &c.title)?;
+                l.stored_title = c.title.clone();
+            }
+            let bucket = bucket_of(c, self.me);
+            if bucket != l.stored_bucket {
+                changes.counts = true;
+                l.stored_bucket = bucket;
+            }
+            l.dirty = false;
+            changes.chats.insert(id.clone());
+        }
+        Ok(())
+    }
+}
+
+fn state_code(s: ChatState) -> i64 {
+    match s {
+        ChatState::Open => 0,
+        ChatState::Closed => 1,
+    }
+}
+
+fn write_words(conn: &Connection, rid: i64, title: &str) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO chat_words (word, rid) VALUES (?1, ?2)")?;
+    for w in fold::words(title) {
+        stmt.execute(params![w, rid])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! The offline store (S1): one SQLite file per logged-in member.
+//!
+//! Connections and locking (see also docs/store.md):
+//! - one **writer** connection behind a mutex: every write is one
+//!   `BEGIN IMMEDIATE` transaction (`apply`, `store_history`, `set_me`), and
+//!   after it commits, the commit listeners (`observe`) run on the same
+//!   connection, still holding the lock, so they see exactly that commit and
+//!   diffs leave in commit order;
+//! - a small pool of **read-only** connections for queries (list pages,
+//!   counts, search, timelines): in WAL mode they never block the writer and
+//!   each query sees one consistent snapshot;
+//! - another process (the notification extension) may open the same file:
+//!   SQLite's locks and a 5 s busy timeout serialise the writers.
+
+mod apply;
+mod card;
+mod changes;
+pub(crate) mod chat_list;
+mod codec;
+mod error;
+pub(crate) mod filter;
+pub mod fold;
+mod schema;
+pub(crate) mod timeline;
+
+pub use changes::{Changes, TimelineItemId};
+pub use chat_list::{ChatCursor, ChatPage};
+pub use error::{Result, StoreError};
+pub use filter::{AssigneeFilter, ChatFilter, StatusCounts, StatusFilter};
+pub use timeline::{TimelineCursor, TimelineItem, TimelinePage};
+
+pub(crate) use chat_list::ChatKey;
+pub(crate) use timeline::TimelineKey;
+
+use crate::model::{Event, MemberId, Seq};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+/// `PRAGMA application_id` of a Rapport store ("RPRT"): a SQLite file of
+/// another program is refused as [`StoreError::Corrupt`] rather than altered.
+const APPLICATION_ID: i64 = 0x5250_5254;
+
+/// Read connections kept open when idle.
+const MAX_IDLE_READERS: usize = 4;
+
+/// Something that wants to hear about every committed write.
+///
+/// Called on the writer connection with the write lock held: it may read
+/// through `conn`, must not block for long, and must not write.
+pub(crate) trait CommitListener: Send + Sync {
+    fn committed(&self, conn: &Connection, changes: &Changes);
+}
+
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    me: RwLock<Option<MemberId>>,
+    listeners: RwLock<Vec<Arc<dyn CommitListener>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the connection usable: any open
+    // transaction was rolled back when it was dropped.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema
+    /// up to date. A damaged file gives [`StoreError::Corrupt`]; then
+    /// [`Store::rebuild`] starts afresh and sync refills it from the server.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        schema::configure(&conn)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+        if version > 0 && app_id != APPLICATION_ID {
+            return Err(StoreError::Corrupt {
+                detail: "not a Rapport store".into(),
+            });
+        }
+        if version > schema::LATEST {
+            return Err(StoreError::TooNew {
+                found: version,
+                known: schema::LATEST,
+            });
+        }
+        if version < schema::LATEST {
+            schema::migrations().to_latest(&mut conn)?;
+            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        }
+        let me = meta_get(&conn, "me")?.map(MemberId);
+        Ok(Store {
+            path,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            me: RwLock::new(me),
+            listeners: RwLock::new(Vec::new()),
+        })
+    }
+
+    /// Deletes the store's files and opens a fresh, empty store at `path`
+    /// (its last seq is 0, so the next sync starts from a snapshot). The way
+    /// out of [`StoreError::Corrupt`] and [`StoreError::Decode`].
+    pub fn rebuild(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        tracing::warn!("rebuilding the local store");
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::remove_file(PathBuf::from(p)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Store::open(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The logged-in member, whom "mine" (A4) means.
+    pub fn me(&self) -> Option<MemberId> {
+        self.me.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets who "me" is and reclassifies every chat's assignee (A4).
+    pub fn set_me(&self, me: MemberId) -> Result<Changes> {
+        self.write(|tx, changes, _| {
+            meta_set(tx, "me", me.as_str())?;
+            tx.execute(
+                "UPDATE chats SET aclass = CASE WHEN assignee IS NULL THEN 0
+                     WHEN assignee = ?1 THEN 1 ELSE 2 END",
+                [me.as_str()],
+            )?;
+            *self.me.write().unwrap_or_else(|e| e.into_inner()) = Some(me.clone());
+            changes.counts = true;
+            changes.all_chats = true;
+            Ok(())
+        })
+    }
+
+    /// The seq of the last event applied: where the change feed resumes.
+    pub fn last_seq(&self) -> Result<Seq> {
+        self.read(|c| {
+            Ok(Seq(meta_get(c, "last_seq")?
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)))
+        })
+    }
+
+    /// Writes a batch of server events in one transaction and reports what
+    /// changed. Events whose seq was already applied change nothing.
+    #[tracing::instrument(level = "debug", skip_all, fields(events = events.len()))]
+    pub fn apply(&self, events: &[Event]) -> Result<Changes> {
+        self.write(|tx, changes, me| apply::apply_events(tx, me, events, changes))
+    }
+
+    /// Stores messages fetched outside the change feed (older history, B1;
+    /// a snapshot's latest messages). They never count as unread.
+    #[tracing::instrument(level = "debug", skip_all, fields(messages = messages.len()))]
+    pub fn store_history(
+        &self,
+        chat: &crate::model::ChatId,
+        messages: &[crate::model::Message],
+    ) -> Result<Changes> {
+        self.write(|tx, changes, me| apply::store_history(tx, me, chat, messages, changes))
+    }
+
+    /// Runs a checkpoint that moves the WAL into the database and truncates
+    /// the WAL file. Call after a large sync.
+    pub fn checkpoint(&self) -> Result<()> {
+        let conn = lock(&self.writer);
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Bytes of the database file and of its WAL.
+    pub fn file_sizes(&self) -> (u64, u64) {
+        let size = |suffix: &str| {
+            let mut p = self.path.as_os_str().to_owned();
+            p.push(suffix);
+            std::fs::metadata(PathBuf::from(p)).map_or(0, |m| m.len())
+        };
+        (size(""), size("-wal"))
+    }
+
+    /// Runs `f` on a read-only connection from the pool.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let pooled = lock(&self.readers).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let out = f(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -4096;")?;
+        Ok(conn)
+    }
+
+    /// One write transaction; on commit, the listeners hear what changed.
+    pub(crate) fn write(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
+    ) -> Result<Changes> {
+        let mut conn = lock(&self.writer);
+        let me = self.me();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut changes = Changes::default();
+        f(&tx, &mut changes, me.as_ref())?;
+        tx.commit()?;
+        if !changes.is_empty() {
+            let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
+            for l in listeners.iter() {
+                l.committed(&conn, &changes);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Runs `f` with the writer connection locked: no write can commit
+    /// meanwhile. `observe` uses it to take a window's first value and start
+    /// listening at the same instant.
+    pub(crate) fn with_writer<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+        let conn = lock(&self.writer);
+        f(&conn)
+    }
+
+    pub(crate) fn add_listener(&self, l: Arc<dyn CommitListener>) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(l);
+    }
+}
+
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        schema::migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn s1_reopening_keeps_schema_and_me() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let s = Store::open(&path).unwrap();
+        s.set_me(MemberId::from("m1")).unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.me(), Some(MemberId::from("m1")));
+        assert_eq!(s.last_seq().unwrap(), Seq(0));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_corrupt_and_can_be_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(&path).err().expect("must refuse");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.needs_rebuild());
+        let s = Store::rebuild(&path).unwrap();
+        assert_eq!(s.last_seq().unwrap(), Seq(0));
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE t(x); PRAGMA user_version = 3;")
+            .unwrap();
+        drop(c);
+        let err = Store::open(&path).err().expect("must refuse");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        let c = Connection::open(&path).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let err = Store::open(&path).err().expect("must refuse");
+        assert!(
+            matches!(err, StoreError::TooNew { found: 99, .. }),
+            "{err:?}"
+        );
+    }
+}

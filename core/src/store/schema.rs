@@ -1,0 +1,186 @@
+//! The store's schema, its migrations and the connection settings, kept
+//! together (as application-services does): the current shape of the
+//! database is the sum of the numbered steps below, and a test proves that
+//! every step applies cleanly and that the result validates.
+//!
+//! Rules for changing it:
+//! - Never edit a released step; add a new one at the end.
+//! - Codes stored as integers (`app`, `kind`, `state`, `delivery`, ...) are
+//!   the `code()` of the model's enums: stable forever.
+//! - Keep the `bucket` expression and `chat_counts` triggers in step: the
+//!   live counts (A5) are read from `chat_counts`, never counted.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+/// Step 1: the first schema.
+const V1: &str = r#"
+-- Small key/value facts about this store: last applied seq, who "me" is.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE bots (
+    id         TEXT PRIMARY KEY,
+    app        INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE members (
+    id                   TEXT PRIMARY KEY,
+    name                 TEXT NOT NULL,
+    avatar_url           TEXT,
+    role                 TEXT NOT NULL,
+    conversations_access INTEGER NOT NULL
+);
+
+-- The subscriber card (F1-F8) is read whole by one screen: kept as JSON.
+CREATE TABLE subscribers (
+    id     TEXT PRIMARY KEY,
+    bot_id TEXT NOT NULL,
+    card   TEXT NOT NULL
+);
+
+-- One row per chat. `rid` is a local key: messages and the word index point
+-- at it, so the server's string ids are stored once.
+CREATE TABLE chats (
+    rid             INTEGER PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    bot_id          TEXT NOT NULL,
+    subscriber_id   TEXT NOT NULL,
+    app             INTEGER NOT NULL,
+    kind            INTEGER NOT NULL,
+    state           INTEGER NOT NULL,             -- 0 open, 1 closed
+    assignee        TEXT,
+    aclass          INTEGER NOT NULL,             -- 0 unassigned, 1 me, 2 someone else
+    title           TEXT NOT NULL,
+    avatar_url      TEXT,
+    last_activity   INTEGER NOT NULL,
+    unread          INTEGER NOT NULL,
+    last_inbound_at INTEGER,
+    paused_until    INTEGER,
+    preview         TEXT,                          -- JSON of model::Preview
+    name_folded     TEXT NOT NULL,                 -- ' word word ' after folding (A6)
+    -- Every filter of A2-A5 is a set of buckets; see store::filter.
+    bucket INTEGER GENERATED ALWAYS AS (
+        app * 18 + kind * 9 + aclass * 3
+        + CASE WHEN state = 1 THEN 2 WHEN unread > 0 THEN 1 ELSE 0 END
+    ) VIRTUAL
+);
+-- A1 newest first; covers the filter (bucket) and the dense name search
+-- (name_folded), so scanning it never touches the table.
+CREATE INDEX chats_by_activity ON chats (last_activity, rid, bucket, name_folded);
+-- Selective filters: the few rows of a bucket set, then sorted.
+CREATE INDEX chats_by_bucket ON chats (bucket, last_activity);
+CREATE INDEX chats_by_subscriber ON chats (subscriber_id);
+
+-- Live counts per bucket, kept by triggers (A5).
+CREATE TABLE chat_counts (
+    bucket INTEGER PRIMARY KEY,
+    n      INTEGER NOT NULL
+);
+CREATE TRIGGER chat_counts_insert AFTER INSERT ON chats BEGIN
+    INSERT INTO chat_counts (bucket, n) VALUES (new.bucket, 1)
+        ON CONFLICT (bucket) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER chat_counts_delete AFTER DELETE ON chats BEGIN
+    UPDATE chat_counts SET n = n - 1 WHERE bucket = old.bucket;
+END;
+CREATE TRIGGER chat_counts_update AFTER UPDATE OF app, kind, aclass, state, unread ON chats
+WHEN old.bucket <> new.bucket BEGIN
+    UPDATE chat_counts SET n = n - 1 WHERE bucket = old.bucket;
+    INSERT INTO chat_counts (bucket, n) VALUES (new.bucket, 1)
+        ON CONFLICT (bucket) DO UPDATE SET n = n + 1;
+END;
+
+-- Folded words of chat titles, for word-prefix search (A6).
+CREATE TABLE chat_words (
+    word TEXT NOT NULL,
+    rid  INTEGER NOT NULL,
+    PRIMARY KEY (word, rid)
+) WITHOUT ROWID;
+
+CREATE TABLE messages (
+    rid        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    chat_rid   INTEGER NOT NULL,
+    at         INTEGER NOT NULL,
+    sender     TEXT NOT NULL,                      -- JSON of model::Sender
+    content    TEXT NOT NULL,                      -- JSON of model::Content
+    delivery   INTEGER,
+    quote      TEXT,
+    reactions  TEXT,
+    edited_at  INTEGER,
+    deleted_at INTEGER,
+    ad         TEXT
+);
+-- B1: a chat's history backwards by pages.
+CREATE INDEX messages_timeline ON messages (chat_rid, at, rid);
+
+CREATE TABLE notes (
+    rid        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    chat_rid   INTEGER NOT NULL,
+    author     TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    edited_at  INTEGER
+);
+CREATE INDEX notes_timeline ON notes (chat_rid, created_at, rid);
+
+CREATE TABLE deals (
+    id            TEXT PRIMARY KEY,
+    subscriber_id TEXT NOT NULL,
+    deal          TEXT NOT NULL
+);
+CREATE INDEX deals_by_subscriber ON deals (subscriber_id);
+
+-- Events kept rather than dropped: types this version does not know, and
+-- events about a chat the store has not seen yet (replayed when it comes).
+CREATE TABLE kept_events (
+    seq     INTEGER PRIMARY KEY,
+    type    TEXT NOT NULL,
+    chat_id TEXT,
+    reason  TEXT NOT NULL,                         -- 'unknown' | 'orphan'
+    event   TEXT NOT NULL
+);
+CREATE INDEX kept_events_by_chat ON kept_events (chat_id) WHERE chat_id IS NOT NULL;
+"#;
+
+pub(crate) fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The newest schema version this build knows.
+pub(crate) const LATEST: i64 = 1;
+
+/// Settings for every connection, writer and readers alike.
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // Another process (the notification extension, H3) may hold the write
+    // lock for a moment: wait for it rather than fail.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "
+        -- Readers never block the writer and see a consistent snapshot.
+        PRAGMA journal_mode = WAL;
+        -- With WAL, NORMAL syncs at checkpoints only: a killed app loses
+        -- nothing committed; a power cut may lose the last transactions,
+        -- which sync fetches again from the server.
+        PRAGMA synchronous = NORMAL;
+        -- After a checkpoint, cut the WAL file back to this size (4 MiB)
+        -- instead of leaving it at its largest: the WAL must not only grow.
+        PRAGMA journal_size_limit = 4194304;
+        -- Sorts and temporary indexes in memory: small, and never on a
+        -- phone's flash.
+        PRAGMA temp_store = MEMORY;
+        -- 4 MiB page cache per connection (negative = KiB): enough for the
+        -- hot index pages, small enough for a 24 MB notification extension.
+        PRAGMA cache_size = -4096;
+        -- Referential integrity is kept by the code that writes (apply);
+        -- FOREIGN KEY checks would cost on every message insert.
+        PRAGMA foreign_keys = OFF;
+        ",
+    )
+}
