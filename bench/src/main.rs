@@ -1,1 +1,397 @@
-fn main() {}
+//! Rapport's benchmarks (scripts/bench.sh). Prints one JSON line per figure:
+//! `{"metric": NAME, "value": X, "baseline": B, "ratio": X/B}`, the baseline
+//! measured in the same run where one applies. Figures are medians or p99s
+//! of repeated runs: this machine is shared and noisy.
+//!
+//! Usage:
+//!   rapport-bench all --chats N --messages M [--dir D] [--runs R]
+//!   rapport-bench first-page --db FILE            (child: the core, cold)
+//!   rapport-bench baseline-first-page --db FILE   (child: plain rusqlite)
+
+use rapport_core::generate::{GenConfig, Generator, me};
+use rapport_core::model::{App, ChatId, ChatKind, EventPayload};
+use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, Store};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let result = match args.get(1).map(String::as_str) {
+        Some("first-page") => child_first_page(Path::new(&arg("--db").unwrap_or_default())),
+        Some("baseline-first-page") => {
+            child_baseline_first_page(Path::new(&arg("--db").unwrap_or_default()))
+        }
+        Some("all") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let dir = arg("--dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            run_all(
+                num("--chats", 100_000),
+                num("--messages", 2_000_000),
+                num("--runs", 15),
+                &dir,
+            )
+        }
+        _ => Err("usage: rapport-bench all|first-page|baseline-first-page ...".into()),
+    };
+    if let Err(e) = result {
+        eprintln!("rapport-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn emit(metric: &str, value: f64, baseline: Option<f64>) {
+    let mut line = json!({"metric": metric, "value": round(value)});
+    if let Some(b) = baseline {
+        line["baseline"] = json!(round(b));
+        line["ratio"] = json!(round(if b > 0.0 { value / b } else { f64::NAN }));
+    }
+    println!("{line}");
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * p).round() as usize;
+    v[i]
+}
+
+fn median(v: Vec<f64>) -> f64 {
+    percentile(v, 0.5)
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Child: open the store and read the first page of the list, as an app
+/// starting cold would.
+fn child_first_page(db: &Path) -> Res<()> {
+    let t = Instant::now();
+    let store = Store::open(db)?;
+    let page = store.chat_page(&ChatFilter::default(), None, 50)?;
+    let us = t.elapsed().as_micros();
+    assert_eq!(page.rows.len(), 50, "the store must have 50 chats");
+    println!("{}", json!({"us": us, "rss_kb": peak_rss_kb()}));
+    Ok(())
+}
+
+/// Child: the same 50 rows with a minimal rusqlite program.
+fn child_baseline_first_page(db: &Path) -> Res<()> {
+    let t = Instant::now();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(
+        "SELECT rid, id, bot_id, subscriber_id, app, kind, state, assignee, title, avatar_url,
+                last_activity, unread, last_inbound_at, paused_until, preview
+         FROM chats ORDER BY last_activity DESC, rid DESC LIMIT 50",
+    )?;
+    let rows: Vec<(i64, String, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(8)?, r.get(14)?)))?
+        .collect::<Result<_, _>>()?;
+    let us = t.elapsed().as_micros();
+    assert_eq!(rows.len(), 50);
+    println!("{}", json!({"us": us, "rss_kb": peak_rss_kb()}));
+    Ok(())
+}
+
+/// Runs a child `runs` times; returns (wall ms, in-process ms, peak RSS MB).
+fn spawn_runs(sub: &str, db: &Path, runs: usize) -> Res<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let exe = std::env::current_exe()?;
+    let (mut wall, mut inner, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let t = Instant::now();
+        let out = Command::new(&exe).arg(sub).arg("--db").arg(db).output()?;
+        wall.push(ms(t.elapsed()));
+        if !out.status.success() {
+            return Err(format!("{sub} failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        inner.push(v["us"].as_f64().unwrap_or(f64::NAN) / 1000.0);
+        rss.push(v["rss_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0);
+    }
+    Ok((wall, inner, rss))
+}
+
+fn all_filters() -> Vec<ChatFilter> {
+    let mut out = Vec::new();
+    let apps: Vec<Option<App>> = std::iter::once(None).chain(App::ALL.map(Some)).collect();
+    for app in &apps {
+        for kind in [None, Some(ChatKind::Personal), Some(ChatKind::Group)] {
+            for assignee in [
+                AssigneeFilter::All,
+                AssigneeFilter::Mine,
+                AssigneeFilter::Unassigned,
+            ] {
+                for status in StatusFilter::ALL {
+                    out.push(ChatFilter {
+                        app: *app,
+                        kind,
+                        assignee,
+                        status,
+                        search: None,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
+    let t = Instant::now();
+    let v = f();
+    (ms(t.elapsed()), v)
+}
+
+fn run_all(chats: usize, messages: usize, runs: usize, dir: &Path) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    let db = dir.join(format!("bench-{chats}-{messages}.db"));
+    let plain = dir.join(format!("bench-{chats}-{messages}-plain.db"));
+    for p in [&db, &plain] {
+        for s in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{s}", p.display()));
+        }
+    }
+    let mut cfg = GenConfig::new(chats, messages);
+    cfg.big_chat_messages = (messages / 100).min(10_000);
+
+    // apply_events_per_s, with plain inserts of the same message rows as
+    // the baseline (same batches, one transaction each).
+    let store = Store::open(&db)?;
+    store.set_me(me())?;
+    let mut generator = Generator::new(cfg.clone());
+    let (mut events, mut apply_time) = (0usize, Duration::ZERO);
+    loop {
+        let batch = generator.batch(5_000);
+        if batch.is_empty() {
+            break;
+        }
+        events += batch.len();
+        let t = Instant::now();
+        store.apply(&batch)?;
+        apply_time += t.elapsed();
+    }
+    let (_, wal_after_apply) = store.file_sizes();
+    let plain_time = plain_inserts(&plain, cfg.clone())?;
+    let apply_rate = events as f64 / apply_time.as_secs_f64();
+    let plain_rate = events as f64 / plain_time.as_secs_f64();
+    emit("apply_events_per_s", apply_rate, Some(plain_rate));
+    store.checkpoint()?;
+    let (db_size, wal_size) = store.file_sizes();
+    emit("db_size_mb", db_size as f64 / 1_048_576.0, None);
+    emit(
+        "wal_size_mb_after_apply",
+        wal_after_apply as f64 / 1_048_576.0,
+        None,
+    );
+    emit(
+        "wal_size_mb_after_checkpoint",
+        wal_size as f64 / 1_048_576.0,
+        None,
+    );
+
+    // Cold first page: new processes, the core vs plain rusqlite, the same
+    // rows from the same file, interleaved so noise hits both alike.
+    let (mut core_wall, mut core_in, mut core_rss) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut base_wall, mut base_in) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (w, i, r) = spawn_runs("first-page", &db, 1)?;
+        core_wall.extend(w);
+        core_in.extend(i);
+        core_rss.extend(r);
+        let (w, i, _) = spawn_runs("baseline-first-page", &db, 1)?;
+        base_wall.extend(w);
+        base_in.extend(i);
+    }
+    emit(
+        "first_page_cold_ms",
+        median(core_wall),
+        Some(median(base_wall)),
+    );
+    emit(
+        "first_page_cold_in_process_ms",
+        median(core_in),
+        Some(median(base_in)),
+    );
+    emit("peak_rss_mb", median(core_rss), None);
+
+    // Filter pages and counts: every combination of A2-A5, first page.
+    let filters = all_filters();
+    let reps = runs.clamp(3, 10);
+    let (mut page_ms, mut count_ms) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        for f in &filters {
+            page_ms.push(timed(|| store.chat_page(f, None, 50)).0);
+            count_ms.push(timed(|| store.status_counts(f)).0);
+        }
+    }
+    let base_ms = plain_page_times(&db, filters.len() * reps)?;
+    let base_p99 = percentile(base_ms, 0.99);
+    emit(
+        "filter_page_p99_ms",
+        percentile(page_ms, 0.99),
+        Some(base_p99),
+    );
+    emit("status_counts_p99_ms", percentile(count_ms, 0.99), None);
+
+    // Name search, 1-4 typed letters of real name words, newest first.
+    let prefixes = search_prefixes(&store)?;
+    let mut search_ms = Vec::new();
+    for _ in 0..reps {
+        for p in &prefixes {
+            let f = ChatFilter {
+                search: Some(p.clone()),
+                ..Default::default()
+            };
+            search_ms.push(timed(|| store.chat_page(&f, None, 50)).0);
+        }
+    }
+    let one_letter: Vec<f64> = search_ms
+        .iter()
+        .zip(prefixes.iter().cycle())
+        .filter(|(_, p)| p.chars().count() == 1)
+        .map(|(t, _)| *t)
+        .collect();
+    emit("name_search_p99_ms", percentile(search_ms, 0.99), None);
+    emit(
+        "name_search_one_letter_p99_ms",
+        percentile(one_letter, 0.99),
+        None,
+    );
+
+    // Timeline: page backwards through the big chat, 50 at a time.
+    let big = ChatId::from("c0");
+    let mut tl_ms = Vec::new();
+    let mut total_items = 0;
+    for _ in 0..reps.min(3) {
+        let mut before = None;
+        loop {
+            let (t, page) = timed(|| store.timeline_page(&big, before, 50));
+            let page = page?;
+            tl_ms.push(t);
+            total_items = total_items.max(page.items.len());
+            match page.older {
+                Some(c) => before = Some(c),
+                None => break,
+            }
+        }
+    }
+    emit("timeline_page_p99_ms", percentile(tl_ms, 0.99), None);
+    eprintln!(
+        "rapport-bench: {chats} chats, {events} events, big chat c0 with about {} messages",
+        cfg.big_chat_messages
+    );
+    Ok(())
+}
+
+/// The baseline of `apply`: the same message rows inserted into a bare
+/// table with one prepared statement, one transaction per batch.
+fn plain_inserts(path: &Path, cfg: GenConfig) -> Res<Duration> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE messages (id TEXT PRIMARY KEY, chat TEXT NOT NULL, at INTEGER NOT NULL,
+                                body TEXT NOT NULL);",
+    )?;
+    let mut generator = Generator::new(cfg);
+    let mut total = Duration::ZERO;
+    loop {
+        let batch = generator.batch(5_000);
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        let rows: Vec<(String, String, i64, String)> = batch
+            .iter()
+            .map(|e| match &e.payload {
+                EventPayload::MessageUpserted(m) => (
+                    m.id.0.clone(),
+                    m.chat_id.0.clone(),
+                    m.sent_at.0,
+                    serde_json::to_string(&m.content).unwrap_or_default(),
+                ),
+                other => (
+                    format!("e{}", e.seq.0),
+                    String::new(),
+                    e.at.0,
+                    other.type_name().to_owned(),
+                ),
+            })
+            .collect();
+        let t = Instant::now();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("INSERT INTO messages VALUES (?1, ?2, ?3, ?4)")?;
+            for r in &rows {
+                stmt.execute(rusqlite::params![r.0, r.1, r.2, r.3])?;
+            }
+        }
+        tx.commit()?;
+        total += t.elapsed();
+    }
+}
+
+/// The baseline of a list page: the plain first-page query on the chats
+/// table, timed like the core's calls.
+fn plain_page_times(db: &Path, n: usize) -> Res<Vec<f64>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (t, rows) = timed(|| -> rusqlite::Result<usize> {
+            let mut stmt = conn.prepare_cached(
+                "SELECT rid, id, title, preview FROM chats ORDER BY last_activity DESC, rid DESC LIMIT 50",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            Ok(rows.count())
+        });
+        rows?;
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// 1-4 letter prefixes of words of real chat names.
+fn search_prefixes(store: &Store) -> Res<Vec<String>> {
+    let page = store.chat_page(&ChatFilter::default(), None, 200)?;
+    let mut out = Vec::new();
+    for (i, row) in page.rows.iter().enumerate() {
+        let words = rapport_core::store::fold::words(&row.chat.title);
+        if let Some(w) = words.get(i % words.len().max(1)) {
+            let n = 1 + i % 4;
+            out.push(w.chars().take(n).collect());
+        }
+    }
+    out.push("zzzq".into());
+    out.push("ё".into());
+    Ok(out)
+}

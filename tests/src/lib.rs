@@ -61,3 +61,78 @@ impl Default for TempStore {
         Self::new()
     }
 }
+
+use rapport_core::model::*;
+
+/// Builds events with increasing seqs and times.
+pub struct Events {
+    pub seq: u64,
+    pub now: i64,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            seq: 0,
+            now: 1_760_000_000_000,
+        }
+    }
+}
+
+impl Events {
+    pub fn ev(&mut self, payload: EventPayload) -> Event {
+        self.seq += 1;
+        self.now += 1_000;
+        Event {
+            seq: Seq(self.seq),
+            at: Timestamp(self.now),
+            payload,
+        }
+    }
+
+    pub fn chat(&mut self, id: &str, app: App, title: &str) -> Event {
+        let now = self.now;
+        self.ev(EventPayload::ChatUpserted(Chat {
+            id: ChatId::from(id),
+            bot_id: BotId::from("b1"),
+            app,
+            kind: ChatKind::Personal,
+            subscriber_id: SubscriberId(format!("s-{id}")),
+            title: title.into(),
+            avatar_url: None,
+            state: ChatState::Open,
+            assignee: None,
+            last_activity: Timestamp(now),
+            unread_count: 0,
+            last_inbound_at: None,
+            paused_until: None,
+        }))
+    }
+
+    pub fn message(&mut self, chat: &str, id: &str, sender: Sender, text: &str) -> Event {
+        let at = Timestamp(self.now + 1_000);
+        self.ev(EventPayload::MessageUpserted(message(
+            chat, id, sender, text, at,
+        )))
+    }
+
+    pub fn inbound(&mut self, chat: &str, id: &str, text: &str) -> Event {
+        self.message(chat, id, Sender::Subscriber, text)
+    }
+}
+
+pub fn message(chat: &str, id: &str, sender: Sender, text: &str, at: Timestamp) -> Message {
+    Message {
+        id: MessageId::from(id),
+        chat_id: ChatId::from(chat),
+        sender,
+        content: Content::Text { text: text.into() },
+        sent_at: at,
+        delivery: None,
+        quote: None,
+        reactions: Vec::new(),
+        edited_at: None,
+        deleted_at: None,
+        in_reply_to_ad: None,
+    }
+}

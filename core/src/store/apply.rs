@@ -16,15 +16,26 @@ use crate::model::{
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 
-/// A chat loaded for this batch.
+/// A chat loaded for this batch: changed in memory, compared with what is
+/// stored when the batch ends, written only if it differs.
 struct Loaded {
     rid: i64,
     chat: Chat,
     preview: Option<Preview>,
-    /// Bucket and title as stored, to know what the flush must update.
-    stored_bucket: i64,
-    stored_title: String,
-    dirty: bool,
+    stored: Chat,
+    stored_preview: Option<Preview>,
+}
+
+impl Loaded {
+    fn new(rid: i64, chat: Chat, preview: Option<Preview>) -> Loaded {
+        Loaded {
+            rid,
+            stored: chat.clone(),
+            stored_preview: preview.clone(),
+            chat,
+            preview,
+        }
+    }
 }
 
 struct Batch<'c> {
@@ -101,17 +112,8 @@ impl Batch<'_> {
             return Ok(false);
         };
         let ChatRow { key, chat, preview } = codec::chat_from_row(row)?;
-        self.chats.insert(
-            id.clone(),
-            Loaded {
-                rid: key.rid,
-                stored_bucket: bucket_of(&chat, self.me),
-                stored_title: chat.title.clone(),
-                chat,
-                preview,
-                dirty: false,
-            },
-        );
+        self.chats
+            .insert(id.clone(), Loaded::new(key.rid, chat, preview));
         Ok(true)
     }
 
@@ -183,7 +185,6 @@ impl Batch<'_> {
                     {
                         l.chat.title = s.name.clone();
                         l.chat.avatar_url = s.avatar_url.clone();
-                        l.dirty = true;
                     }
                 }
             }
@@ -358,7 +359,6 @@ impl Batch<'_> {
     fn edit_chat(&mut self, id: &ChatId, f: impl FnOnce(&mut Chat)) -> Result<()> {
         if let Some(l) = self.chat(id)? {
             f(&mut l.chat);
-            l.dirty = true;
         }
         Ok(())
     }
@@ -366,7 +366,6 @@ impl Batch<'_> {
     fn upsert_chat(&mut self, c: &Chat, changes: &mut Changes) -> Result<()> {
         if let Some(l) = self.chat(&c.id)? {
             l.chat = c.clone();
-            l.dirty = true;
             return Ok(());
         }
         let aclass = assignee_class(c.assignee.as_ref(), self.me);
@@ -396,17 +395,8 @@ impl Batch<'_> {
             ])?;
         let rid = self.conn.last_insert_rowid();
         write_words(self.conn, rid, &c.title)?;
-        self.chats.insert(
-            c.id.clone(),
-            Loaded {
-                rid,
-                chat: c.clone(),
-                preview: None,
-                stored_bucket: bucket_of(c, self.me),
-                stored_title: c.title.clone(),
-                dirty: false,
-            },
-        );
+        self.chats
+            .insert(c.id.clone(), Loaded::new(rid, c.clone(), None));
         changes.chats.insert(c.id.clone());
         changes.counts = true;
         self.replay_kept(&c.id, changes)
@@ -494,11 +484,9 @@ impl Batch<'_> {
             if inbound {
                 l.chat.unread_count = l.chat.unread_count.saturating_add(1);
             }
-            l.dirty = true;
         }
         if inbound && l.chat.last_inbound_at.is_none_or(|t| t < m.sent_at) {
             l.chat.last_inbound_at = Some(m.sent_at);
-            l.dirty = true;
         }
         let newest = l
             .preview
@@ -506,7 +494,6 @@ impl Batch<'_> {
             .is_none_or(|p| p.message_id == m.id || p.at <= m.sent_at);
         if newest && m.deleted_at.is_none() {
             l.preview = Some(preview_of(m));
-            l.dirty = true;
         }
         Ok(())
     }
@@ -553,16 +540,18 @@ impl Batch<'_> {
         };
         if let Some(l) = self.chats.get_mut(chat_id) {
             l.preview = latest.as_ref().map(preview_of);
-            l.dirty = true;
         }
         Ok(())
     }
 
-    /// Writes every changed chat back, once.
+    /// Writes every chat that differs from what is stored, once.
     fn flush(&mut self, changes: &mut Changes) -> Result<()> {
-        for (id, l) in self.chats.iter_mut().filter(|(_, l)| l.dirty) {
+        let changed = self
+            .chats
+            .iter_mut()
+            .filter(|(_, l)| l.chat != l.stored || l.preview != l.stored_preview);
+        for (id, l) in changed {
             let c = &l.chat;
-            let title_changed = c.title != l.stored_title;
             self.conn
                 .prepare_cached(
                     "UPDATE chats SET bot_id = ?2, subscriber_id = ?3, app = ?4, kind = ?5,
@@ -589,19 +578,17 @@ impl Batch<'_> {
                     l.preview.as_ref().map(to_json),
                     fold::folded_name(&c.title),
                 ])?;
-            if title_changed {
+            if c.title != l.stored.title {
                 self.conn
                     .prepare_cached("DELETE FROM chat_words WHERE rid = ?1")?
                     .execute([l.rid])?;
                 write_words(self.conn, l.rid, &c.title)?;
-                l.stored_title = c.title.clone();
             }
-            let bucket = bucket_of(c, self.me);
-            if bucket != l.stored_bucket {
+            if bucket_of(c, self.me) != bucket_of(&l.stored, self.me) {
                 changes.counts = true;
-                l.stored_bucket = bucket;
             }
-            l.dirty = false;
+            l.stored = c.clone();
+            l.stored_preview = l.preview.clone();
             changes.chats.insert(id.clone());
         }
         Ok(())
