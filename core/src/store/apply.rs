@@ -42,6 +42,19 @@ struct Batch<'c> {
     conn: &'c Connection,
     me: Option<&'c MemberId>,
     chats: HashMap<ChatId, Loaded>,
+    /// Change of `chat_counts` per bucket, written once at the end.
+    counts: HashMap<i64, i64>,
+}
+
+impl<'c> Batch<'c> {
+    fn new(conn: &'c Connection, me: Option<&'c MemberId>) -> Self {
+        Batch {
+            conn,
+            me,
+            chats: HashMap::new(),
+            counts: HashMap::new(),
+        }
+    }
 }
 
 pub(super) fn apply_events(
@@ -55,11 +68,7 @@ pub(super) fn apply_events(
         .map_or(Seq(0), Seq);
     let mut order: Vec<&Event> = events.iter().collect();
     order.sort_by_key(|e| e.seq);
-    let mut batch = Batch {
-        conn,
-        me,
-        chats: HashMap::new(),
-    };
+    let mut batch = Batch::new(conn, me);
     let mut high = last;
     for ev in order {
         if ev.seq <= high {
@@ -85,11 +94,7 @@ pub(super) fn store_history(
     messages: &[Message],
     changes: &mut Changes,
 ) -> Result<()> {
-    let mut batch = Batch {
-        conn,
-        me,
-        chats: HashMap::new(),
-    };
+    let mut batch = Batch::new(conn, me);
     if !batch.load(chat_id)? {
         return Err(StoreError::UnknownChat);
     }
@@ -399,6 +404,7 @@ impl Batch<'_> {
             .insert(c.id.clone(), Loaded::new(rid, c.clone(), None));
         changes.chats.insert(c.id.clone());
         changes.counts = true;
+        *self.counts.entry(bucket_of(c, self.me)).or_default() += 1;
         self.replay_kept(&c.id, changes)
     }
 
@@ -429,19 +435,21 @@ impl Batch<'_> {
     fn upsert_message(&mut self, m: &Message, live: bool, changes: &mut Changes) -> Result<()> {
         let rid = self.rid(&m.chat_id)?;
         let reactions = (!m.reactions.is_empty()).then(|| to_json(&m.reactions));
+        let sender = codec::sender_columns(&m.sender);
         let inserted = self
             .conn
             .prepare_cached(
-                "INSERT INTO messages (id, chat_rid, at, sender, content, delivery, quote,
-                     reactions, edited_at, deleted_at, ad)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                "INSERT INTO messages (id, chat_rid, at, sender, sender_member, content,
+                     delivery, quote, reactions, edited_at, deleted_at, ad)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (id) DO NOTHING",
             )?
             .execute(params![
                 m.id.as_str(),
                 rid,
                 m.sent_at.0,
-                to_json(&m.sender),
+                sender.0,
+                sender.1,
                 to_json(&m.content),
                 m.delivery.map(Delivery::code),
                 m.quote.as_ref().map(to_json),
@@ -454,14 +462,16 @@ impl Batch<'_> {
         if !inserted {
             self.conn
                 .prepare_cached(
-                    "UPDATE messages SET at = ?2, sender = ?3, content = ?4, delivery = ?5,
-                         quote = ?6, reactions = ?7, edited_at = ?8, deleted_at = ?9, ad = ?10
+                    "UPDATE messages SET at = ?2, sender = ?3, sender_member = ?4, content = ?5,
+                         delivery = ?6, quote = ?7, reactions = ?8, edited_at = ?9,
+                         deleted_at = ?10, ad = ?11
                      WHERE id = ?1",
                 )?
                 .execute(params![
                     m.id.as_str(),
                     m.sent_at.0,
-                    to_json(&m.sender),
+                    sender.0,
+                    sender.1,
                     to_json(&m.content),
                     m.delivery.map(Delivery::code),
                     m.quote.as_ref().map(to_json),
@@ -584,15 +594,34 @@ impl Batch<'_> {
                     .execute([l.rid])?;
                 write_words(self.conn, l.rid, &c.title)?;
             }
-            if bucket_of(c, self.me) != bucket_of(&l.stored, self.me) {
+            let (old, new) = (bucket_of(&l.stored, self.me), bucket_of(c, self.me));
+            if old != new {
+                *self.counts.entry(old).or_default() -= 1;
+                *self.counts.entry(new).or_default() += 1;
                 changes.counts = true;
             }
             l.stored = c.clone();
             l.stored_preview = l.preview.clone();
             changes.chats.insert(id.clone());
         }
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO chat_counts (bucket, n) VALUES (?1, ?2)
+             ON CONFLICT (bucket) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for (bucket, delta) in self.counts.drain().filter(|(_, d)| *d != 0) {
+            stmt.execute(params![bucket, delta])?;
+        }
         Ok(())
     }
+}
+
+/// Counts every bucket again: after a change to many chats at once.
+pub(super) fn recount(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "DELETE FROM chat_counts;
+         INSERT INTO chat_counts (bucket, n) SELECT bucket, count(*) FROM chats GROUP BY bucket;",
+    )?;
+    Ok(())
 }
 
 fn state_code(s: ChatState) -> i64 {

@@ -5,7 +5,7 @@
 use super::{ChatKey, StoreError};
 use crate::model::{
     App, BotId, Chat, ChatId, ChatKind, ChatState, ChatSummary, Content, Delivery, MemberId,
-    Message, MessageId, Note, NoteId, Preview, SubscriberId, Timestamp,
+    Message, MessageId, Note, NoteId, Preview, Sender, SubscriberId, Timestamp,
 };
 use rusqlite::Row;
 use serde::Serialize;
@@ -163,31 +163,39 @@ pub(crate) fn chat_from_row(row: &Row<'_>) -> Result<ChatRow, StoreError> {
 /// The columns [`message_from_row`] reads, in order (the chat id comes from
 /// a join or is passed in).
 pub(crate) const MESSAGE_COLS: &str =
-    "rid, id, at, sender, content, delivery, quote, reactions, edited_at, deleted_at, ad";
+    "rid, id, at, sender, sender_member, content, delivery, quote, reactions, edited_at, \
+     deleted_at, ad";
 
 pub(crate) fn message_from_row(row: &Row<'_>, chat_id: &ChatId) -> Result<Message, StoreError> {
     const T: &str = "messages";
     let rid: i64 = row.get(0)?;
-    let delivery = match row.get::<_, Option<i64>>(5)? {
+    let sender = match (row.get::<_, i64>(3)?, row.get::<_, Option<String>>(4)?) {
+        (0, _) => Sender::Subscriber,
+        (1, _) => Sender::Bot,
+        (2, _) => Sender::ThirdPartyApp,
+        (3, Some(m)) => Sender::Member(MemberId(m)),
+        (code, _) => return Err(decode_err(T, rid, "sender", format!("bad sender {code}"))),
+    };
+    let delivery = match row.get::<_, Option<i64>>(6)? {
         None => None,
         Some(code) => Some(
             Delivery::from_code(code)
                 .ok_or_else(|| decode_err(T, rid, "delivery", format!("unknown code {code}")))?,
         ),
     };
-    let content: Content = req_json(row, 4, T, rid, "content")?;
+    let content: Content = req_json(row, 5, T, rid, "content")?;
     Ok(Message {
         id: MessageId(row.get(1)?),
         chat_id: chat_id.clone(),
         sent_at: Timestamp(row.get(2)?),
-        sender: req_json(row, 3, T, rid, "sender")?,
+        sender,
         content,
         delivery,
-        quote: opt_json(row, 6, T, rid, "quote")?,
-        reactions: opt_json(row, 7, T, rid, "reactions")?.unwrap_or_default(),
-        edited_at: row.get::<_, Option<i64>>(8)?.map(Timestamp),
-        deleted_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
-        in_reply_to_ad: opt_json(row, 10, T, rid, "ad")?,
+        quote: opt_json(row, 7, T, rid, "quote")?,
+        reactions: opt_json(row, 8, T, rid, "reactions")?.unwrap_or_default(),
+        edited_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
+        deleted_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
+        in_reply_to_ad: opt_json(row, 11, T, rid, "ad")?,
     })
 }
 
@@ -202,6 +210,16 @@ pub(crate) fn note_from_row(row: &Row<'_>, chat_id: &ChatId) -> Result<Note, Sto
         created_at: Timestamp(row.get(4)?),
         edited_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
     })
+}
+
+/// `messages.sender` and `messages.sender_member` of a sender.
+pub(crate) fn sender_columns(s: &Sender) -> (i64, Option<&str>) {
+    match s {
+        Sender::Subscriber => (0, None),
+        Sender::Bot => (1, None),
+        Sender::ThirdPartyApp => (2, None),
+        Sender::Member(m) => (3, Some(m.as_str())),
+    }
 }
 
 /// The list-row preview of a message.

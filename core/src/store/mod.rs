@@ -76,6 +76,11 @@ impl Store {
         let mut conn = Connection::open(&path)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::configure(&conn)?;
+        // The writer's cache is larger: a catch-up batch touches index pages
+        // all over the file, and pages that do not fit spill to the WAL
+        // before the commit and are read back. 16 MiB (negative = KiB),
+        // allocated only as it fills.
+        conn.pragma_update(None, "cache_size", -16384)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
         if version > 0 && app_id != APPLICATION_ID {
@@ -138,6 +143,7 @@ impl Store {
                      WHEN assignee = ?1 THEN 1 ELSE 2 END",
                 [me.as_str()],
             )?;
+            apply::recount(tx)?;
             *self.me.write().unwrap_or_else(|e| e.into_inner()) = Some(me.clone());
             changes.counts = true;
             changes.all_chats = true;

@@ -7,8 +7,9 @@
 //! - Never edit a released step; add a new one at the end.
 //! - Codes stored as integers (`app`, `kind`, `state`, `delivery`, ...) are
 //!   the `code()` of the model's enums: stable forever.
-//! - Keep the `bucket` expression and `chat_counts` triggers in step: the
-//!   live counts (A5) are read from `chat_counts`, never counted.
+//! - Keep the `bucket` expression in step with `filter::bucket`: the live
+//!   counts (A5) are read from `chat_counts`, which `apply` keeps (one
+//!   upsert per bucket per batch, cheaper than a trigger per chat update).
 
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
@@ -76,24 +77,11 @@ CREATE INDEX chats_by_activity ON chats (last_activity, rid, bucket, name_folded
 CREATE INDEX chats_by_bucket ON chats (bucket, last_activity);
 CREATE INDEX chats_by_subscriber ON chats (subscriber_id);
 
--- Live counts per bucket, kept by triggers (A5).
+-- Live counts per bucket (A5), kept by store::apply.
 CREATE TABLE chat_counts (
     bucket INTEGER PRIMARY KEY,
     n      INTEGER NOT NULL
 );
-CREATE TRIGGER chat_counts_insert AFTER INSERT ON chats BEGIN
-    INSERT INTO chat_counts (bucket, n) VALUES (new.bucket, 1)
-        ON CONFLICT (bucket) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER chat_counts_delete AFTER DELETE ON chats BEGIN
-    UPDATE chat_counts SET n = n - 1 WHERE bucket = old.bucket;
-END;
-CREATE TRIGGER chat_counts_update AFTER UPDATE OF app, kind, aclass, state, unread ON chats
-WHEN old.bucket <> new.bucket BEGIN
-    UPDATE chat_counts SET n = n - 1 WHERE bucket = old.bucket;
-    INSERT INTO chat_counts (bucket, n) VALUES (new.bucket, 1)
-        ON CONFLICT (bucket) DO UPDATE SET n = n + 1;
-END;
 
 -- Folded words of chat titles, for word-prefix search (A6).
 CREATE TABLE chat_words (
@@ -107,7 +95,8 @@ CREATE TABLE messages (
     id         TEXT NOT NULL UNIQUE,
     chat_rid   INTEGER NOT NULL,
     at         INTEGER NOT NULL,
-    sender     TEXT NOT NULL,                      -- JSON of model::Sender
+    sender     INTEGER NOT NULL,                   -- 0 subscriber, 1 bot, 2 third-party app, 3 member
+    sender_member TEXT,                            -- the member, when sender = 3
     content    TEXT NOT NULL,                      -- JSON of model::Content
     delivery   INTEGER,
     quote      TEXT,
@@ -175,8 +164,9 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
         -- Sorts and temporary indexes in memory: small, and never on a
         -- phone's flash.
         PRAGMA temp_store = MEMORY;
-        -- 4 MiB page cache per connection (negative = KiB): enough for the
-        -- hot index pages, small enough for a 24 MB notification extension.
+        -- 4 MiB page cache (negative = KiB) for every connection: enough
+        -- for the hot index pages of a read, small enough for a 24 MB
+        -- notification extension. The writer raises its own (Store::open).
         PRAGMA cache_size = -4096;
         -- Referential integrity is kept by the code that writes (apply);
         -- FOREIGN KEY checks would cost on every message insert.
