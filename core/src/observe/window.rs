@@ -126,7 +126,7 @@ impl<K: Ord + Copy, T: Clone> Window<K, T> {
                 (None, now) => pending.extend(now),
             }
         }
-        pending.sort_by(|a, b| b.0.cmp(&a.0));
+        pending.sort_by_key(|(k, _)| std::cmp::Reverse(*k));
         for (k, t) in pending {
             if boundary.is_none_or(|b| k > b) {
                 let rank = self.rows.partition_point(|(rk, _)| *rk > k);
@@ -189,7 +189,7 @@ mod tests {
             .copied()
             .filter(|(k, id)| id % 2 == 0 && after.is_none_or(|a| *k < a))
             .collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|(k, _)| std::cmp::Reverse(*k));
         v.truncate(n);
         v
     }

@@ -78,7 +78,7 @@ impl Store {
                     r.get_ref(1)?.as_str().unwrap_or(""),
                 )?);
             }
-            out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+            out.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
             Ok(out)
         })
     }

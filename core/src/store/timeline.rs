@@ -7,6 +7,9 @@ use crate::model::{ChatId, Message, Note};
 use rusqlite::{Connection, OptionalExtension};
 
 /// One entry of a timeline.
+// Messages are nearly every item: boxing them to shrink the enum would add
+// an allocation per item for the rare note's sake.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimelineItem {
     Message(Message),
@@ -152,7 +155,7 @@ pub(crate) fn page(
             out.push(note_item(row, chat)?);
         }
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|(k, _)| std::cmp::Reverse(*k));
     out.truncate(limit as usize);
     Ok(out)
 }
