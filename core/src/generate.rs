@@ -309,7 +309,11 @@ impl Generator {
     fn pick_chat(&mut self) -> usize {
         let n = self.chats.len();
         let big = self.cfg.big_chat_messages;
-        if big > 0 && self.messages_done.is_multiple_of((self.cfg.messages / big).max(1)) {
+        if big > 0
+            && self
+                .messages_done
+                .is_multiple_of((self.cfg.messages / big).max(1))
+        {
             return 0;
         }
         let x = self.rng.f64();

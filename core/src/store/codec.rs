@@ -162,8 +162,7 @@ pub(crate) fn chat_from_row(row: &Row<'_>) -> Result<ChatRow, StoreError> {
 
 /// The columns [`message_from_row`] reads, in order (the chat id comes from
 /// a join or is passed in).
-pub(crate) const MESSAGE_COLS: &str =
-    "rid, id, at, sender, sender_member, content, delivery, quote, reactions, edited_at, \
+pub(crate) const MESSAGE_COLS: &str = "rid, id, at, sender, sender_member, content, delivery, quote, reactions, edited_at, \
      deleted_at, ad";
 
 pub(crate) fn message_from_row(row: &Row<'_>, chat_id: &ChatId) -> Result<Message, StoreError> {

@@ -197,11 +197,21 @@ impl Store {
     }
 
     /// Runs `f` on a read-only connection from the pool.
+    ///
+    /// With no idle reader, an idle writer serves the read instead of a new
+    /// connection being opened: on a cold start the first page is read on
+    /// the connection `open` already made (the writer is idle exactly when
+    /// its lock is free, so it has no transaction open).
     pub(crate) fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
         let pooled = lock(&self.readers).pop();
         let conn = match pooled {
             Some(c) => c,
-            None => self.open_reader()?,
+            None => {
+                if let Ok(writer) = self.writer.try_lock() {
+                    return f(&writer);
+                }
+                self.open_reader()?
+            }
         };
         let out = f(&conn);
         let mut pool = lock(&self.readers);
