@@ -12,6 +12,7 @@
 pub mod generate;
 pub mod model;
 pub mod observe;
+pub mod policy;
 pub mod store;
 
 pub use store::{Store, StoreError};

@@ -1,0 +1,123 @@
+//! E6: Viber's bot-initiated messages.
+//!
+//! Messages inside the 24-hour session after a subscriber's message are
+//! free. Outside it a bot starts the conversation: bots created before
+//! 5 February 2024 have 10,000 such messages free each calendar month
+//! (UTC); past that, and for newer bots always, each one is paid. The core
+//! tracks the month's use per bot so the UI can say what a message costs.
+
+use super::Cost;
+use crate::model::Timestamp;
+use chrono::{DateTime, Datelike};
+
+pub const FREE_PER_MONTH: u32 = 10_000;
+/// 2024-02-05T00:00:00Z: bots created before get the free quota.
+pub const FREE_QUOTA_CUTOFF: Timestamp = Timestamp(1_707_091_200_000);
+
+/// A bot's quota as the decision needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotaState {
+    pub free_quota: bool,
+    pub used_this_month: u32,
+}
+
+pub fn has_free_quota(bot_created_at: Timestamp) -> bool {
+    bot_created_at < FREE_QUOTA_CUTOFF
+}
+
+/// What one more bot-initiated message costs. Without quota data the core
+/// cannot promise it is free.
+pub fn cost(q: Option<QuotaState>) -> Cost {
+    match q {
+        Some(q) if q.free_quota && q.used_this_month < FREE_PER_MONTH => Cost::FreeQuota {
+            remaining_after: FREE_PER_MONTH - q.used_this_month - 1,
+        },
+        _ => Cost::Paid,
+    }
+}
+
+/// The UTC calendar month of `t`, as (year, month 1-12).
+pub fn month_of(t: Timestamp) -> (i32, u32) {
+    DateTime::from_timestamp_millis(t.0).map_or((1970, 1), |d| (d.year(), d.month()))
+}
+
+/// One bot's use in its current month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MonthlyUse {
+    pub month: (i32, u32),
+    pub used: u32,
+}
+
+impl MonthlyUse {
+    /// Counts a bot-initiated message sent at `at`; a new month starts at 0.
+    pub fn record(self, at: Timestamp) -> MonthlyUse {
+        let month = month_of(at);
+        if month == self.month {
+            MonthlyUse {
+                month,
+                used: self.used.saturating_add(1),
+            }
+        } else {
+            MonthlyUse { month, used: 1 }
+        }
+    }
+
+    /// Use so far in the month of `now`.
+    pub fn used_in(self, now: Timestamp) -> u32 {
+        if month_of(now) == self.month {
+            self.used
+        } else {
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e6_quota_boundary_table() {
+        let q = |free_quota, used_this_month| {
+            Some(QuotaState {
+                free_quota,
+                used_this_month,
+            })
+        };
+        assert_eq!(
+            cost(q(true, 0)),
+            Cost::FreeQuota {
+                remaining_after: 9_999
+            }
+        );
+        assert_eq!(cost(q(true, 9_999)), Cost::FreeQuota { remaining_after: 0 });
+        assert_eq!(cost(q(true, 10_000)), Cost::Paid);
+        assert_eq!(cost(q(false, 0)), Cost::Paid);
+        assert_eq!(cost(None), Cost::Paid);
+        assert!(has_free_quota(Timestamp(FREE_QUOTA_CUTOFF.0 - 1)));
+        assert!(!has_free_quota(FREE_QUOTA_CUTOFF));
+    }
+
+    #[test]
+    fn e6_use_resets_with_the_calendar_month() {
+        // 2026-01-31T23:59:59.999Z and one millisecond later.
+        let jan_end = Timestamp(1_769_903_999_999);
+        let feb = Timestamp(jan_end.0 + 1);
+        assert_eq!(month_of(jan_end), (2026, 1));
+        assert_eq!(month_of(feb), (2026, 2));
+        let u = MonthlyUse {
+            month: (2026, 1),
+            used: 9_999,
+        }
+        .record(jan_end);
+        assert_eq!(u.used_in(jan_end), 10_000);
+        assert_eq!(u.used_in(feb), 0);
+        assert_eq!(
+            u.record(feb),
+            MonthlyUse {
+                month: (2026, 2),
+                used: 1
+            }
+        );
+    }
+}
