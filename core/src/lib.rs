@@ -7,6 +7,8 @@
 //! - [`store`]: the offline SQLite store, `apply(events)` and the inbox and
 //!   timeline queries;
 //! - [`observe`]: live windows over the store that send small diffs;
+//! - [`policy`]: the rules of SPEC E and B8 (limits, windows, quota, pause);
+//! - [`timers`]: a clock on server time and deadline events (S4);
 //! - [`generate`]: a realistic synthetic workspace for tests and benchmarks.
 
 pub mod generate;
@@ -14,5 +16,6 @@ pub mod model;
 pub mod observe;
 pub mod policy;
 pub mod store;
+pub mod timers;
 
 pub use store::{Store, StoreError};

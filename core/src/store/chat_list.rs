@@ -17,7 +17,7 @@
 use super::codec::{self, ChatRow};
 use super::filter::{ChatFilter, CompiledFilter, StatusCounts};
 use super::{Result, Store, fold};
-use crate::model::{ChatId, ChatSummary, MemberId};
+use crate::model::{Chat, ChatId, ChatSummary, MemberId};
 use rusqlite::Connection;
 use rusqlite::types::Value;
 use std::fmt::Write as _;
@@ -277,5 +277,30 @@ pub(crate) fn changed(
         .into_iter()
         .filter(|r| compiled.matches(&r.chat, me))
         .map(|r| (r.key, r.into_summary()))
+        .collect())
+}
+
+/// Chats with activity at or after `since_ms` (S4: only they can have a
+/// window or a 48-hour deadline ahead), through the activity index.
+pub(crate) fn active_since(conn: &Connection, since_ms: i64) -> Result<Vec<Chat>> {
+    let sql = format!(
+        "SELECT {} FROM chats INDEXED BY chats_by_activity WHERE last_activity >= ?1",
+        codec::CHAT_COLS
+    );
+    Ok(collect(conn, &sql, vec![Value::Integer(since_ms)])?
+        .into_iter()
+        .map(|r| r.chat)
+        .collect())
+}
+
+/// Chats whose bot pause ends after `now_ms` (S4).
+pub(crate) fn paused_after(conn: &Connection, now_ms: i64) -> Result<Vec<Chat>> {
+    let sql = format!(
+        "SELECT {} FROM chats INDEXED BY chats_paused WHERE paused_until > ?1",
+        codec::CHAT_COLS
+    );
+    Ok(collect(conn, &sql, vec![Value::Integer(now_ms)])?
+        .into_iter()
+        .map(|r| r.chat)
         .collect())
 }

@@ -76,6 +76,8 @@ CREATE INDEX chats_by_activity ON chats (last_activity, rid, bucket, name_folded
 -- Selective filters: the few rows of a bucket set, then sorted.
 CREATE INDEX chats_by_bucket ON chats (bucket, last_activity);
 CREATE INDEX chats_by_subscriber ON chats (subscriber_id);
+-- S4: the few chats with a bot pause, for restoring their timers.
+CREATE INDEX chats_paused ON chats (paused_until) WHERE paused_until IS NOT NULL;
 
 -- Live counts per bucket (A5), kept by store::apply.
 CREATE TABLE chat_counts (

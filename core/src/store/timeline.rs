@@ -210,3 +210,20 @@ fn note_item(row: &rusqlite::Row<'_>, chat: &ChatId) -> Result<(TimelineKey, Tim
     };
     Ok((key, TimelineItem::Note(n)))
 }
+
+/// A chat's messages sent at or after `since_ms`, oldest first (S4).
+pub(crate) fn since(conn: &Connection, chat: &ChatId, since_ms: i64) -> Result<Vec<TimelineItem>> {
+    let Some(rid) = chat_rid(conn, chat)? else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "SELECT {MESSAGE_COLS} FROM messages WHERE chat_rid = ?1 AND at >= ?2 ORDER BY at, rid"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params![rid, since_ms])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(message_item(row, chat)?.1);
+    }
+    Ok(out)
+}
