@@ -11,6 +11,7 @@ mod ids;
 mod member;
 mod message;
 mod note;
+mod snapshot;
 mod subscriber;
 mod time;
 
@@ -24,6 +25,7 @@ pub use message::{
     Reaction, ReactionBy, Sender,
 };
 pub use note::Note;
+pub use snapshot::Snapshot;
 pub use subscriber::{
     ActiveFlow, CrmContact, Deal, GroupInfo, InstagramFollow, Named, Subscriber, SubscriptionStatus,
 };

@@ -11,7 +11,7 @@ use super::filter::{assignee_class, bucket_of};
 use super::{Changes, Result, StoreError, TimelineItemId, fold, meta_get, meta_set};
 use crate::model::{
     Chat, ChatId, ChatState, Content, Delivery, Direction, Event, EventPayload, MemberId, Message,
-    MessageId, Preview, Seq,
+    MessageId, Preview, Seq, Snapshot, Timestamp,
 };
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -84,6 +84,75 @@ pub(super) fn apply_events(
         meta_set(conn, "last_seq", &high.0.to_string())?;
         changes.last_seq = Some(high);
     }
+    Ok(())
+}
+
+/// Applies a snapshot taken at `snapshot.seq`: every record as the server
+/// has it now; its messages never count as unread.
+pub(super) fn apply_snapshot(
+    conn: &Connection,
+    me: Option<&MemberId>,
+    snapshot: &Snapshot,
+    changes: &mut Changes,
+) -> Result<()> {
+    let mut batch = Batch::new(conn, me);
+    let wrap = |payload| Event {
+        seq: snapshot.seq,
+        at: Timestamp(0),
+        payload,
+    };
+    let records = (snapshot.bots.iter().cloned().map(EventPayload::BotUpserted))
+        .chain(
+            snapshot
+                .members
+                .iter()
+                .cloned()
+                .map(EventPayload::MemberUpserted),
+        )
+        .chain(
+            snapshot
+                .subscribers
+                .iter()
+                .cloned()
+                .map(EventPayload::SubscriberUpserted),
+        )
+        .chain(
+            snapshot
+                .chats
+                .iter()
+                .cloned()
+                .map(EventPayload::ChatUpserted),
+        );
+    for payload in records {
+        batch.apply(&wrap(payload), changes)?;
+    }
+    for m in &snapshot.messages {
+        batch.upsert_message(m, false, changes)?;
+    }
+    let rest = (snapshot
+        .notes
+        .iter()
+        .cloned()
+        .map(EventPayload::NoteUpserted))
+    .chain(
+        snapshot
+            .deals
+            .iter()
+            .cloned()
+            .map(EventPayload::DealUpserted),
+    );
+    for payload in rest {
+        batch.apply(&wrap(payload), changes)?;
+    }
+    batch.flush(changes)?;
+    let last = meta_get(conn, "last_seq")?
+        .and_then(|s| s.parse().ok())
+        .map_or(Seq(0), Seq);
+    if snapshot.seq > last {
+        meta_set(conn, "last_seq", &snapshot.seq.0.to_string())?;
+        changes.last_seq = Some(snapshot.seq);
+    }
+    changes.applied += 1;
     Ok(())
 }
 

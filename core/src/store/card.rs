@@ -3,7 +3,9 @@
 
 use super::codec::{self, decode_err};
 use super::{Result, Store};
-use crate::model::{App, Bot, BotId, Deal, Member, MemberId, Subscriber, SubscriberId, Timestamp};
+use crate::model::{
+    App, Bot, BotId, Deal, Member, MemberId, Seq, Snapshot, Subscriber, SubscriberId, Timestamp,
+};
 use rusqlite::OptionalExtension;
 
 impl Store {
@@ -20,47 +22,13 @@ impl Store {
     }
 
     pub fn bots(&self) -> Result<Vec<Bot>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT rowid, id, app, name, created_at FROM bots ORDER BY name",
-            )?;
-            let mut rows = stmt.query([])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                let rowid: i64 = r.get(0)?;
-                let code: i64 = r.get(2)?;
-                out.push(Bot {
-                    id: BotId(r.get(1)?),
-                    app: App::from_code(code).ok_or_else(|| {
-                        decode_err("bots", rowid, "app", format!("unknown app code {code}"))
-                    })?,
-                    name: r.get(3)?,
-                    created_at: Timestamp(r.get(4)?),
-                });
-            }
-            Ok(out)
-        })
+        self.read(read_bots)
     }
 
     /// D1: the team; `assignable_only` keeps the members whose role grants
     /// "conversations and audience".
     pub fn members(&self, assignable_only: bool) -> Result<Vec<Member>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, name, avatar_url, role, conversations_access FROM members
-                 WHERE conversations_access OR NOT ?1 ORDER BY name",
-            )?;
-            let rows = stmt.query_map([assignable_only], |r| {
-                Ok(Member {
-                    id: MemberId(r.get(0)?),
-                    name: r.get(1)?,
-                    avatar_url: r.get(2)?,
-                    role: r.get(3)?,
-                    conversations_access: r.get(4)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
+        self.read(|c| read_members(c, assignable_only))
     }
 
     /// G1–G3: a subscriber's deals, most recently updated first.
@@ -83,6 +51,19 @@ impl Store {
         })
     }
 
+    /// The whole workspace as a [`Snapshot`] at the store's last seq, with
+    /// the latest `messages_per_chat` messages of each chat, read in one
+    /// transaction so that every part is of the same moment. (The reference
+    /// server keeps its workspaces in stores and answers `since=0` with it.)
+    pub fn snapshot(&self, messages_per_chat: u32) -> Result<Snapshot> {
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let out = read_snapshot(c, messages_per_chat);
+            c.execute_batch("COMMIT")?;
+            out
+        })
+    }
+
     /// Events kept for a later version or awaiting their chat.
     pub fn kept_events(&self) -> Result<u64> {
         self.read(|c| {
@@ -90,4 +71,92 @@ impl Store {
             Ok(n.unsigned_abs())
         })
     }
+}
+
+fn all_json<T: serde::de::DeserializeOwned>(
+    c: &rusqlite::Connection,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Vec<T>> {
+    let sql = format!("SELECT rowid, {column} FROM {table} ORDER BY rowid");
+    let mut stmt = c.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let rowid: i64 = r.get(0)?;
+        let text: String = r.get(1)?;
+        out.push(codec::json(table, rowid, column, &text)?);
+    }
+    Ok(out)
+}
+
+fn read_snapshot(c: &rusqlite::Connection, per_chat: u32) -> Result<Snapshot> {
+    use super::timeline::{self, TimelineItem};
+    let seq = super::meta_get(c, "last_seq")?
+        .and_then(|s| s.parse().ok())
+        .map_or(Seq(0), Seq);
+    let chats: Vec<_> = super::chat_list::window(c, &Default::default(), None, usize::MAX)?
+        .into_iter()
+        .map(|(_, s)| s.chat)
+        .collect();
+    let mut messages = Vec::new();
+    let mut notes = Vec::new();
+    for chat in &chats {
+        let Some(rid) = timeline::chat_rid(c, &chat.id)? else {
+            continue;
+        };
+        for (_, item) in timeline::page(c, rid, &chat.id, None, per_chat)? {
+            if let TimelineItem::Message(m) = item {
+                messages.push(m);
+            }
+        }
+        notes.extend(timeline::notes(c, rid, &chat.id)?);
+    }
+    Ok(Snapshot {
+        seq,
+        bots: read_bots(c)?,
+        members: read_members(c, false)?,
+        subscribers: all_json(c, "subscribers", "card")?,
+        chats,
+        messages,
+        notes,
+        deals: all_json(c, "deals", "deal")?,
+    })
+}
+
+fn read_bots(c: &rusqlite::Connection) -> Result<Vec<Bot>> {
+    let mut stmt =
+        c.prepare_cached("SELECT rowid, id, app, name, created_at FROM bots ORDER BY name")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let rowid: i64 = r.get(0)?;
+        let code: i64 = r.get(2)?;
+        out.push(Bot {
+            id: BotId(r.get(1)?),
+            app: App::from_code(code).ok_or_else(|| {
+                decode_err("bots", rowid, "app", format!("unknown app code {code}"))
+            })?,
+            name: r.get(3)?,
+            created_at: Timestamp(r.get(4)?),
+        });
+    }
+    Ok(out)
+}
+
+fn read_members(c: &rusqlite::Connection, assignable_only: bool) -> Result<Vec<Member>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, name, avatar_url, role, conversations_access FROM members
+         WHERE conversations_access OR NOT ?1 ORDER BY name",
+    )?;
+    let rows = stmt.query_map([assignable_only], |r| {
+        Ok(Member {
+            id: MemberId(r.get(0)?),
+            name: r.get(1)?,
+            avatar_url: r.get(2)?,
+            role: r.get(3)?,
+            conversations_access: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -167,6 +167,13 @@ impl Store {
         self.write(|tx, changes, me| apply::apply_events(tx, me, events, changes))
     }
 
+    /// Applies a snapshot (the feed's `since=0`) in one transaction; the
+    /// store's last seq becomes the snapshot's.
+    #[tracing::instrument(level = "debug", skip_all, fields(chats = snapshot.chats.len()))]
+    pub fn apply_snapshot(&self, snapshot: &crate::model::Snapshot) -> Result<Changes> {
+        self.write(|tx, changes, me| apply::apply_snapshot(tx, me, snapshot, changes))
+    }
+
     /// Stores messages fetched outside the change feed (older history, B1;
     /// a snapshot's latest messages). They never count as unread.
     #[tracing::instrument(level = "debug", skip_all, fields(messages = messages.len()))]

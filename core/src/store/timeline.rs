@@ -227,3 +227,15 @@ pub(crate) fn since(conn: &Connection, chat: &ChatId, since_ms: i64) -> Result<V
     }
     Ok(out)
 }
+
+/// Every note of a chat, oldest first.
+pub(crate) fn notes(conn: &Connection, chat_rid: i64, chat: &ChatId) -> Result<Vec<Note>> {
+    let sql = format!("SELECT {NOTE_COLS} FROM notes WHERE chat_rid = ?1 ORDER BY created_at, rid");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([chat_rid])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(codec::note_from_row(row, chat)?);
+    }
+    Ok(out)
+}
