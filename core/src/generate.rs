@@ -172,6 +172,23 @@ impl Generator {
         }
     }
 
+    /// A generator that has already produced the whole of `cfg`'s
+    /// workspace: what a simulator continues from after a restart.
+    pub fn after(cfg: GenConfig) -> Generator {
+        let mut g = Generator::new(cfg);
+        for _ in g.by_ref() {}
+        g
+    }
+
+    /// Lets the activity go on for `messages` more messages (a simulator
+    /// keeps drawing from the generator that seeded its workspace).
+    pub fn continue_for(&mut self, messages: usize) {
+        self.cfg.messages = self.messages_done.saturating_add(messages);
+        if self.phase == Phase::Done {
+            self.phase = Phase::Activity;
+        }
+    }
+
     /// The next `n` events (fewer at the end).
     pub fn batch(&mut self, n: usize) -> Vec<Event> {
         self.by_ref().take(n).collect()

@@ -16,6 +16,7 @@ pub mod model;
 pub mod observe;
 pub mod policy;
 pub mod store;
+pub mod sync;
 pub mod timers;
 
 pub use store::{Store, StoreError};

@@ -64,6 +64,18 @@ impl Store {
         })
     }
 
+    /// G3: one deal.
+    pub fn deal(&self, id: &crate::model::DealId) -> Result<Option<Deal>> {
+        self.read(|c| {
+            let row: Option<(i64, String)> = c
+                .prepare_cached("SELECT rowid, deal FROM deals WHERE id = ?1")?
+                .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(rowid, d)| codec::json("deals", rowid, "deal", &d))
+                .transpose()
+        })
+    }
+
     /// Events kept for a later version or awaiting their chat.
     pub fn kept_events(&self) -> Result<u64> {
         self.read(|c| {

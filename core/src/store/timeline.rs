@@ -96,6 +96,42 @@ impl Store {
         })
     }
 
+    /// One timeline item of a chat by id.
+    pub fn timeline_item(
+        &self,
+        chat: &ChatId,
+        id: &TimelineItemId,
+    ) -> Result<Option<TimelineItem>> {
+        self.read(|c| {
+            Ok(items_by_ids(c, chat, std::slice::from_ref(id))?
+                .pop()
+                .map(|(_, item)| item))
+        })
+    }
+
+    /// The cursor just after a message (to page older than it), if the
+    /// store has it in that chat.
+    pub fn message_cursor(
+        &self,
+        chat: &ChatId,
+        message: &crate::model::MessageId,
+    ) -> Result<Option<TimelineCursor>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT m.at, m.rid FROM messages m JOIN chats c ON c.rid = m.chat_rid
+                 WHERE m.id = ?1 AND c.id = ?2",
+            )?
+            .query_row([message.as_str(), chat.as_str()], |r| {
+                Ok(TimelineCursor {
+                    at: r.get(0)?,
+                    kind: 0,
+                    rid: r.get(1)?,
+                })
+            })
+            .optional()?)
+        })
+    }
+
     /// B10: the chat's unread subscriber messages.
     pub fn unread_count(&self, chat: &ChatId) -> Result<u32> {
         self.chat(chat)?
@@ -167,21 +203,28 @@ pub(crate) fn items_by_ids(
     chat: &ChatId,
     ids: &[TimelineItemId],
 ) -> Result<Vec<(TimelineKey, TimelineItem)>> {
-    let msg_sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = ?1");
-    let note_sql = format!("SELECT {NOTE_COLS} FROM notes WHERE id = ?1");
+    // Only items of this chat: an id of another chat's item is absent here.
+    let msg_sql = format!(
+        "SELECT {MESSAGE_COLS} FROM messages
+         WHERE id = ?1 AND chat_rid = (SELECT rid FROM chats WHERE id = ?2)"
+    );
+    let note_sql = format!(
+        "SELECT {NOTE_COLS} FROM notes
+         WHERE id = ?1 AND chat_rid = (SELECT rid FROM chats WHERE id = ?2)"
+    );
     let mut out = Vec::new();
     for id in ids {
         match id {
             TimelineItemId::Message(mid) => {
                 let mut stmt = conn.prepare_cached(&msg_sql)?;
-                let mut rows = stmt.query([mid.as_str()])?;
+                let mut rows = stmt.query([mid.as_str(), chat.as_str()])?;
                 if let Some(row) = rows.next()? {
                     out.push(message_item(row, chat)?);
                 }
             }
             TimelineItemId::Note(nid) => {
                 let mut stmt = conn.prepare_cached(&note_sql)?;
-                let mut rows = stmt.query([nid.as_str()])?;
+                let mut rows = stmt.query([nid.as_str(), chat.as_str()])?;
                 if let Some(row) = rows.next()? {
                     out.push(note_item(row, chat)?);
                 }

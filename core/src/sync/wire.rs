@@ -1,0 +1,74 @@
+//! The sync API's bodies (ARCHITECTURE "The sync API", docs/protocol.md),
+//! shared by the reference server and the core's Rapport backend.
+//!
+//! Events travel as raw JSON values and are decoded one by one with
+//! [`Event::from_value`], so that one malformed or unknown event is a typed
+//! error or a kept event, never a failed page.
+
+use crate::model::{Event, MemberId, Message, Seq, Snapshot, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Header carrying the server's time (ms since the epoch) on every response.
+pub const SERVER_TIME_HEADER: &str = "x-server-time";
+/// Header carrying a command's idempotency key.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub expires_at: Timestamp,
+    pub member_id: MemberId,
+    pub workspace_id: String,
+}
+
+/// `GET /v1/sync`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SyncPage {
+    /// `since=0`: the workspace now.
+    Snapshot(Snapshot),
+    /// `since>0`: the events after it, in order, and the feed's head.
+    Events {
+        events: Vec<serde_json::Value>,
+        head: Seq,
+    },
+}
+
+/// One frame of `GET /v1/stream` (a WebSocket text message).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamFrame {
+    Events {
+        events: Vec<serde_json::Value>,
+    },
+    /// Sent when the stream is idle, so both ends notice a dead link.
+    Heartbeat {
+        head: Seq,
+        server_time: Timestamp,
+    },
+}
+
+/// `GET /v1/chats/{id}/messages`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+/// The error body of every failed request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+pub fn events_to_values(events: &[Event]) -> Vec<serde_json::Value> {
+    events.iter().map(Event::to_value).collect()
+}

@@ -1,0 +1,119 @@
+//! Bearer tokens per member (S5 on the server side): `POST /v1/login`
+//! issues one, `POST /v1/refresh` replaces it, `POST /v1/logout` revokes it.
+//! Every other route needs a valid token and sees only the member's
+//! workspace; role rules (D1) are checked where they apply.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::hub::{Session, Workspace};
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use rapport_core::model::MemberId;
+use rapport_core::sync::wire::{LoginRequest, LoginResponse};
+use std::sync::Arc;
+
+/// The member a request is made by, with their workspace.
+pub struct Caller {
+    pub session: Session,
+    pub workspace: Arc<Workspace>,
+}
+
+impl Caller {
+    pub fn member_id(&self) -> MemberId {
+        MemberId(self.session.member_id.clone())
+    }
+
+    /// D1: chats are for members whose role grants "conversations and
+    /// audience".
+    pub fn require_conversations(&self) -> ApiResult<()> {
+        let members = self.workspace.store.members(true)?;
+        if members
+            .iter()
+            .any(|m| m.id.as_str() == self.session.member_id)
+        {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "your role has no access to conversations and audience",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Caller> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        let session = state
+            .hub
+            .session(token)
+            .map_err(ApiError::internal)?
+            .ok_or_else(ApiError::unauthorized)?;
+        let workspace = state
+            .hub
+            .workspace(&session.workspace)
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Caller { session, workspace })
+    }
+}
+
+fn response(s: Session) -> Json<LoginResponse> {
+    Json(LoginResponse {
+        token: s.token,
+        expires_at: s.expires_at,
+        member_id: MemberId(s.member_id),
+        workspace_id: s.workspace,
+    })
+}
+
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    match state
+        .hub
+        .login(&req.email, &req.password)
+        .map_err(ApiError::internal)?
+    {
+        Some(s) => Ok(response(s)),
+        None => Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "unknown email or wrong password",
+        )),
+    }
+}
+
+pub async fn refresh(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<LoginResponse>> {
+    let s = state
+        .hub
+        .issue(&caller.session.workspace, &caller.session.member_id)
+        .map_err(ApiError::internal)?;
+    state
+        .hub
+        .revoke(&caller.session.token)
+        .map_err(ApiError::internal)?;
+    Ok(response(s))
+}
+
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
+    state
+        .hub
+        .revoke(&caller.session.token)
+        .map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({})))
+}

@@ -1,0 +1,233 @@
+//! The change feed (S2): `GET /v1/sync` (snapshot or events after a seq),
+//! `GET /v1/stream` (the same events live over a WebSocket, with
+//! heartbeats, resuming from a seq) and `GET /v1/chats/{id}/messages`
+//! (older history on demand).
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::hub::{Workspace, now};
+use axum::Json;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use rapport_core::model::{ChatId, Event, MessageId, Seq};
+use rapport_core::store::TimelineItem;
+use rapport_core::sync::wire::{HistoryPage, StreamFrame, SyncPage, events_to_values};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Messages per chat in a snapshot.
+pub const SNAPSHOT_MESSAGES_PER_CHAT: u32 = 20;
+const MAX_PAGE: u32 = 10_000;
+
+#[derive(Deserialize)]
+pub struct SyncQuery {
+    since: u64,
+    limit: Option<u32>,
+}
+
+pub async fn sync(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<SyncQuery>,
+) -> ApiResult<Json<SyncPage>> {
+    let ws = caller.workspace.clone();
+    let page = tokio::task::spawn_blocking(move || -> ApiResult<SyncPage> {
+        if q.since == 0 {
+            return Ok(SyncPage::Snapshot(
+                ws.store.snapshot(SNAPSHOT_MESSAGES_PER_CHAT)?,
+            ));
+        }
+        let limit = q.limit.unwrap_or(1000).clamp(1, MAX_PAGE);
+        let head = state.hub.head(&ws).map_err(ApiError::internal)?;
+        if q.since > head.0 {
+            return Err(ApiError::bad_request(format!(
+                "since={} is ahead of the feed's head {}",
+                q.since, head.0
+            )));
+        }
+        let events = state
+            .hub
+            .events_after(&ws, Seq(q.since), limit)
+            .map_err(ApiError::internal)?;
+        Ok(SyncPage::Events {
+            events: events_to_values(&events),
+            head,
+        })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(page))
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn history(
+    caller: Caller,
+    Path(chat): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Json<HistoryPage>> {
+    let chat = ChatId(chat);
+    let store = &caller.workspace.store;
+    let before = match &q.before {
+        Some(m) => Some(
+            store
+                .message_cursor(&chat, &MessageId(m.clone()))?
+                .ok_or_else(|| ApiError::not_found("message"))?,
+        ),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    // Notes are not history: read until `limit` messages or the start.
+    let mut messages = Vec::new();
+    let mut cursor = before;
+    let mut has_more = true;
+    while messages.len() < limit as usize && has_more {
+        let page = store.timeline_page(&chat, cursor, limit)?;
+        has_more = page.older.is_some();
+        cursor = page.older;
+        let mut got: Vec<_> = page
+            .items
+            .into_iter()
+            .filter_map(|i| match i {
+                TimelineItem::Message(m) => Some(m),
+                TimelineItem::Note(_) => None,
+            })
+            .collect();
+        got.extend(messages);
+        messages = got;
+    }
+    if messages.len() > limit as usize {
+        messages.drain(..messages.len() - limit as usize);
+        has_more = true;
+    }
+    Ok(Json(HistoryPage { messages, has_more }))
+}
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    since: u64,
+}
+
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<StreamQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let ws = caller.workspace.clone();
+    upgrade.on_upgrade(move |socket| async move {
+        if let Err(e) = run_stream(state, ws, Seq(q.since), socket).await {
+            tracing::debug!(error = %e, "stream ended");
+        }
+    })
+}
+
+async fn send_events(
+    socket: &mut WebSocket,
+    state: &AppState,
+    events: &[Event],
+) -> Result<(), String> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut events = events.to_vec();
+    let faults = &state.faults;
+    if faults.reorder() && events.len() > 1 {
+        events.swap(0, 1);
+    }
+    let frame = StreamFrame::Events {
+        events: events_to_values(&events),
+    };
+    let text = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
+    let times = if faults.duplicate() { 2 } else { 1 };
+    for _ in 0..times {
+        socket
+            .send(WsMessage::Text(text.clone().into()))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Sends every logged event after `last`, page by page, until the log has
+/// no more; returns whether a fault cut the stream.
+async fn drain_log(
+    state: &Arc<AppState>,
+    ws: &Arc<Workspace>,
+    socket: &mut WebSocket,
+    last: &mut Seq,
+    sent: &mut u64,
+) -> Result<(), String> {
+    loop {
+        let (hub_state, ws2, from) = (state.clone(), ws.clone(), *last);
+        let page =
+            tokio::task::spawn_blocking(move || hub_state.hub.events_after(&ws2, from, 1000))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        let Some(end) = page.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        *last = end;
+        *sent += page.len() as u64;
+        send_events(socket, state, &page).await?;
+        if state.faults.cut_stream(*sent) {
+            return Err("fault: stream cut".into());
+        }
+    }
+}
+
+async fn run_stream(
+    state: Arc<AppState>,
+    ws: Arc<Workspace>,
+    since: Seq,
+    mut socket: WebSocket,
+) -> Result<(), String> {
+    // Subscribe before reading the backlog: nothing falls between them.
+    let mut live = ws.feed.subscribe();
+    let mut last = since;
+    let mut sent: u64 = 0;
+    drain_log(&state, &ws, &mut socket, &mut last, &mut sent).await?;
+    let heartbeat = Duration::from_millis(state.heartbeat_ms);
+    loop {
+        tokio::select! {
+            got = live.recv() => match got {
+                Ok(batch) => {
+                    let fresh: Vec<Event> = batch.iter().filter(|e| e.seq > last).cloned().collect();
+                    if let Some(e) = fresh.last() {
+                        last = e.seq;
+                    }
+                    sent += fresh.len() as u64;
+                    send_events(&mut socket, &state, &fresh).await?;
+                    if state.faults.cut_stream(sent) {
+                        return Err("fault: stream cut".into());
+                    }
+                }
+                // Too slow for the live feed: read what it missed from the
+                // log, then carry on live.
+                Err(RecvError::Lagged(_)) => {
+                    drain_log(&state, &ws, &mut socket, &mut last, &mut sent).await?;
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            _ = tokio::time::sleep(heartbeat) => {
+                let head = state.hub.head(&ws).map_err(|e| e.to_string())?;
+                let frame = StreamFrame::Heartbeat { head, server_time: now() };
+                let text = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
+                socket.send(WsMessage::Text(text.into())).await.map_err(|e| e.to_string())?;
+            }
+            msg = socket.recv() => match msg {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

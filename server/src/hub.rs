@@ -1,0 +1,348 @@
+//! The server's storage and its write path.
+//!
+//! - `server.db` (the `--db` file): accounts, tokens, idempotency answers
+//!   and each workspace's **event log**, the source of truth.
+//! - Each workspace's current state lives in a Rapport core store beside it
+//!   (`<db>.ws-<id>.sqlite`): the same `apply` that clients run derives it
+//!   from the log, so server and clients cannot disagree on what a
+//!   sequence of events means, and the server answers `since=0` with the
+//!   store's snapshot.
+//!
+//! Writing ([`Hub::emit`]): under the workspace's write lock, the events get
+//! the next seqs, go into the log (one transaction), are applied to the
+//! store, then broadcast to live streams. If the process dies between log
+//! and store, opening the workspace replays the log's tail.
+
+use rapport_core::Store;
+use rapport_core::model::{Event, EventPayload, Member, Seq, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::broadcast;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS workspaces (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    email TEXT PRIMARY KEY, salt TEXT NOT NULL, hash TEXT NOT NULL,
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token TEXT PRIMARY KEY, workspace TEXT NOT NULL, member_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    workspace TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
+    PRIMARY KEY (workspace, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    workspace TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (workspace, key)
+) WITHOUT ROWID;
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Store(#[from] rapport_core::StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type HubResult<T> = Result<T, HubError>;
+
+/// One workspace: its state, its write lock and its live feed.
+pub struct Workspace {
+    pub id: String,
+    pub store: Arc<Store>,
+    /// Serialises writers: seqs are given out and logged in order.
+    write: Mutex<()>,
+    pub feed: broadcast::Sender<Arc<Vec<Event>>>,
+}
+
+/// A logged-in member.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub workspace: String,
+    pub member_id: String,
+    pub expires_at: Timestamp,
+}
+
+pub struct Hub {
+    db: Mutex<Connection>,
+    path: PathBuf,
+    workspaces: Mutex<HashMap<String, Arc<Workspace>>>,
+    pub token_ttl_ms: i64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Timestamp(ms)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // The OS RNG failing is unrecoverable for a server issuing tokens.
+    getrandom::fill(&mut buf).expect("the OS random number generator failed");
+    hex::encode(buf)
+}
+
+fn hash(salt: &str, password: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(password.as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl Hub {
+    pub fn open(path: impl AsRef<Path>) -> HubResult<Hub> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        let hub = Hub {
+            db: Mutex::new(conn),
+            path,
+            workspaces: Mutex::new(HashMap::new()),
+            token_ttl_ms: 3_600_000,
+        };
+        let ids: Vec<String> = {
+            let db = lock(&hub.db);
+            let mut stmt = db.prepare("SELECT id FROM workspaces")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for id in ids {
+            hub.load_workspace(&id)?;
+        }
+        Ok(hub)
+    }
+
+    fn store_path(&self, id: &str) -> PathBuf {
+        let mut p = self.path.as_os_str().to_owned();
+        p.push(format!(".ws-{id}.sqlite"));
+        PathBuf::from(p)
+    }
+
+    fn load_workspace(&self, id: &str) -> HubResult<Arc<Workspace>> {
+        let store = Arc::new(Store::open(self.store_path(id))?);
+        let ws = Arc::new(Workspace {
+            id: id.to_owned(),
+            store,
+            write: Mutex::new(()),
+            feed: broadcast::channel(1024).0,
+        });
+        // Replay what the log has and the store does not (a crash between
+        // the two writes).
+        let mut since = ws.store.last_seq()?;
+        loop {
+            let tail = self.events_after(&ws, since, 10_000)?;
+            let Some(last) = tail.last() else { break };
+            since = last.seq;
+            ws.store.apply(&tail)?;
+        }
+        lock(&self.workspaces).insert(id.to_owned(), ws.clone());
+        Ok(ws)
+    }
+
+    pub fn create_workspace(&self, id: &str, name: &str) -> HubResult<Arc<Workspace>> {
+        if let Some(ws) = self.workspace(id) {
+            return Ok(ws);
+        }
+        lock(&self.db).execute(
+            "INSERT OR IGNORE INTO workspaces (id, name) VALUES (?1, ?2)",
+            params![id, name],
+        )?;
+        self.load_workspace(id)
+    }
+
+    pub fn workspace(&self, id: &str) -> Option<Arc<Workspace>> {
+        lock(&self.workspaces).get(id).cloned()
+    }
+
+    /// Adds a member with login credentials (and announces the member).
+    pub fn add_account(
+        &self,
+        ws: &Workspace,
+        email: &str,
+        password: &str,
+        member: Member,
+    ) -> HubResult<()> {
+        let salt = random_hex(16);
+        lock(&self.db).execute(
+            "INSERT INTO accounts (email, salt, hash, workspace, member_id) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (email) DO UPDATE SET salt = excluded.salt, hash = excluded.hash,
+                 workspace = excluded.workspace, member_id = excluded.member_id",
+            params![email, salt, hash(&salt, password), ws.id, member.id.as_str()],
+        )?;
+        self.emit(ws, vec![EventPayload::MemberUpserted(member)])?;
+        Ok(())
+    }
+
+    /// Checks credentials and issues a token.
+    pub fn login(&self, email: &str, password: &str) -> HubResult<Option<Session>> {
+        let row: Option<(String, String, String, String)> = lock(&self.db)
+            .query_row(
+                "SELECT salt, hash, workspace, member_id FROM accounts WHERE email = ?1",
+                [email],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        match row {
+            Some((salt, h, ws, member)) if hash(&salt, password) == h => {
+                Ok(Some(self.issue(&ws, &member)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    pub fn issue(&self, workspace: &str, member_id: &str) -> HubResult<Session> {
+        let token = random_hex(32);
+        let expires_at = now().plus_millis(self.token_ttl_ms);
+        lock(&self.db).execute(
+            "INSERT INTO tokens (token, workspace, member_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token, workspace, member_id, expires_at.0],
+        )?;
+        Ok(Session {
+            token,
+            workspace: workspace.to_owned(),
+            member_id: member_id.to_owned(),
+            expires_at,
+        })
+    }
+
+    /// The session of a valid, unexpired token.
+    pub fn session(&self, token: &str) -> HubResult<Option<Session>> {
+        let row: Option<(String, String, i64)> = lock(&self.db)
+            .query_row(
+                "SELECT workspace, member_id, expires_at FROM tokens WHERE token = ?1",
+                [token],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(row
+            .filter(|(_, _, exp)| now().0 < *exp)
+            .map(|(workspace, member_id, exp)| Session {
+                token: token.to_owned(),
+                workspace,
+                member_id,
+                expires_at: Timestamp(exp),
+            }))
+    }
+
+    pub fn revoke(&self, token: &str) -> HubResult<()> {
+        lock(&self.db).execute("DELETE FROM tokens WHERE token = ?1", [token])?;
+        Ok(())
+    }
+
+    /// The answer given to an idempotency key, if any.
+    pub fn idempotent(&self, ws: &str, key: &str) -> HubResult<Option<(u16, String)>> {
+        Ok(lock(&self.db)
+            .query_row(
+                "SELECT status, body FROM idempotency WHERE workspace = ?1 AND key = ?2",
+                params![ws, key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn remember(&self, ws: &str, key: &str, status: u16, body: &str) -> HubResult<()> {
+        lock(&self.db).execute(
+            "INSERT OR IGNORE INTO idempotency (workspace, key, status, body) VALUES (?1, ?2, ?3, ?4)",
+            params![ws, key, status, body],
+        )?;
+        Ok(())
+    }
+
+    /// Runs `f` holding the workspace's write lock: commands check and emit
+    /// without another writer in between.
+    pub fn exclusive<R>(&self, ws: &Workspace, f: impl FnOnce() -> R) -> R {
+        let _guard = lock(&ws.write);
+        f()
+    }
+
+    /// Appends events to the workspace's log, applies them, broadcasts them.
+    /// Callers that already hold [`Hub::exclusive`] use [`Hub::emit_locked`].
+    pub fn emit(&self, ws: &Workspace, payloads: Vec<EventPayload>) -> HubResult<Vec<Event>> {
+        let _guard = lock(&ws.write);
+        self.emit_locked(ws, payloads)
+    }
+
+    pub fn emit_locked(
+        &self,
+        ws: &Workspace,
+        payloads: Vec<EventPayload>,
+    ) -> HubResult<Vec<Event>> {
+        if payloads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let head = self.head(ws)?;
+        let at = now();
+        let events: Vec<Event> = payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, payload)| Event {
+                seq: Seq(head.0 + 1 + i as u64),
+                at,
+                payload,
+            })
+            .collect();
+        {
+            let mut db = lock(&self.db);
+            let tx = db.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO events (workspace, seq, event) VALUES (?1, ?2, ?3)",
+                )?;
+                for e in &events {
+                    stmt.execute(params![ws.id, e.seq.0 as i64, e.to_json()])?;
+                }
+            }
+            tx.commit()?;
+        }
+        ws.store.apply(&events)?;
+        // No live stream listening is fine: they read the log when they come.
+        let _ = ws.feed.send(Arc::new(events.clone()));
+        Ok(events)
+    }
+
+    /// The workspace's last seq.
+    pub fn head(&self, ws: &Workspace) -> HubResult<Seq> {
+        let n: Option<i64> = lock(&self.db).query_row(
+            "SELECT max(seq) FROM events WHERE workspace = ?1",
+            [&ws.id],
+            |r| r.get(0),
+        )?;
+        Ok(Seq(n.unwrap_or(0) as u64))
+    }
+
+    /// Up to `limit` events after `since`, in order.
+    pub fn events_after(&self, ws: &Workspace, since: Seq, limit: u32) -> HubResult<Vec<Event>> {
+        let db = lock(&self.db);
+        let mut stmt = db.prepare_cached(
+            "SELECT event FROM events WHERE workspace = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![ws.id, since.0 as i64, limit], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for json in rows {
+            let json = json?;
+            out.push(Event::from_json(&json).map_err(|e| HubError::Invalid(e.to_string()))?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,186 @@
+//! Rapport's reference server: the sync API of ARCHITECTURE.md over HTTP
+//! and WebSocket (docs/protocol.md), a simulator of the messaging apps
+//! behind it, and fault injection for tests. Runs in-process from tests
+//! (port 0) or as `rapport-server --db FILE --listen ADDR [--simulate]`.
+
+pub mod auth;
+pub mod commands;
+pub mod error;
+pub mod faults;
+pub mod feed;
+pub mod hub;
+pub mod sim;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use error::ApiError;
+use faults::Faults;
+use hub::Hub;
+use rapport_core::sync::wire::SERVER_TIME_HEADER;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+
+/// What every handler shares.
+pub struct AppState {
+    pub hub: Hub,
+    pub faults: Faults,
+    /// Idle time after which a live stream sends a heartbeat.
+    pub heartbeat_ms: u64,
+}
+
+/// Every route: (method, path). docs/protocol.md lists the same, and a test
+/// checks that they agree.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/login"),
+    ("POST", "/v1/refresh"),
+    ("POST", "/v1/logout"),
+    ("GET", "/v1/sync"),
+    ("GET", "/v1/stream"),
+    ("GET", "/v1/chats/{id}/messages"),
+    ("POST", "/v1/chats/{id}/messages"),
+    ("PATCH", "/v1/chats/{id}/messages/{message_id}"),
+    ("DELETE", "/v1/chats/{id}/messages/{message_id}"),
+    ("POST", "/v1/chats/{id}/messages/{message_id}/reactions"),
+    ("POST", "/v1/chats/{id}/read"),
+    ("POST", "/v1/chats/{id}/open"),
+    ("POST", "/v1/chats/{id}/close"),
+    ("POST", "/v1/chats/{id}/assign"),
+    ("POST", "/v1/chats/{id}/pause"),
+    ("POST", "/v1/chats/{id}/notes"),
+    ("PATCH", "/v1/chats/{id}/notes/{note_id}"),
+    ("DELETE", "/v1/chats/{id}/notes/{note_id}"),
+    ("PATCH", "/v1/subscribers/{id}"),
+    ("GET", "/v1/flows"),
+    ("POST", "/v1/deals"),
+    ("PATCH", "/v1/deals/{id}"),
+];
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/login", post(auth::login))
+        .route("/v1/refresh", post(auth::refresh))
+        .route("/v1/logout", post(auth::logout))
+        .route("/v1/sync", get(feed::sync))
+        .route("/v1/stream", get(feed::stream))
+        .route(
+            "/v1/chats/{id}/messages",
+            get(feed::history).post(commands::send),
+        )
+        .route(
+            "/v1/chats/{id}/messages/{message_id}",
+            patch(commands::edit_message).delete(commands::delete_message),
+        )
+        .route(
+            "/v1/chats/{id}/messages/{message_id}/reactions",
+            post(commands::react),
+        )
+        .route("/v1/chats/{id}/read", post(commands::read))
+        .route("/v1/chats/{id}/open", post(commands::open))
+        .route("/v1/chats/{id}/close", post(commands::close))
+        .route("/v1/chats/{id}/assign", post(commands::assign))
+        .route("/v1/chats/{id}/pause", post(commands::pause_bot))
+        .route("/v1/chats/{id}/notes", post(commands::add_note))
+        .route(
+            "/v1/chats/{id}/notes/{note_id}",
+            patch(commands::edit_note).delete(commands::delete_note),
+        )
+        .route("/v1/subscribers/{id}", patch(commands::edit_subscriber))
+        .route("/v1/flows", get(commands::flows))
+        .route("/v1/deals", post(commands::add_deal))
+        .route("/v1/deals/{id}", patch(commands::edit_deal))
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
+        ))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(server_time))
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+/// Every response carries the server's time, so clients can correct their
+/// clocks (S4).
+async fn server_time(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&hub::now().0.to_string()) {
+        resp.headers_mut().insert(SERVER_TIME_HEADER, v);
+    }
+    resp
+}
+
+/// Axum answers malformed requests (bad JSON, a bad query, a wrong method)
+/// with plain text: turn those into the API's `{code, message}`.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        _ => "bad_request",
+    };
+    let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&body).into_owned();
+    ApiError::new(status, code, message).into_response()
+}
+
+pub struct ServerConfig {
+    pub db: std::path::PathBuf,
+    pub listen: SocketAddr,
+    pub heartbeat_ms: u64,
+}
+
+/// A server running on the current tokio runtime; dropping it stops it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn start(
+    cfg: ServerConfig,
+) -> Result<RunningServer, Box<dyn std::error::Error + Send + Sync>> {
+    let hub = tokio::task::spawn_blocking(move || Hub::open(&cfg.db)).await??;
+    let state = Arc::new(AppState {
+        hub,
+        faults: Faults::default(),
+        heartbeat_ms: cfg.heartbeat_ms,
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(RunningServer { addr, state, task })
+}

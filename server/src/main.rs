@@ -1,0 +1,92 @@
+//! `rapport-server --db FILE --listen 127.0.0.1:PORT [--simulate [EVENTS_PER_S]]
+//!  [--chats N --messages M]`
+//!
+//! On an empty database it creates a demo workspace with a generated
+//! history and one agent, and prints how to log in.
+
+use rapport_core::generate::{GenConfig, me};
+use rapport_core::model::Member;
+use rapport_server::{ServerConfig, sim, start};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().collect();
+    let db = arg(&args, "--db").unwrap_or_else(|| "rapport-server.db".into());
+    let listen = arg(&args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let Ok(listen) = listen.parse() else {
+        eprintln!("--listen needs an address such as 127.0.0.1:8080");
+        std::process::exit(2);
+    };
+    let num = |n: &str, d: usize| arg(&args, n).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let server = match start(ServerConfig {
+        db: db.into(),
+        listen,
+        heartbeat_ms: 15_000,
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rapport-server: {e}");
+            std::process::exit(1);
+        }
+    };
+    let state = server.state.clone();
+    let cfg = GenConfig::new(num("--chats", 2_000), num("--messages", 40_000));
+    let (ws, generator) = match state.hub.workspace("demo") {
+        Some(ws) => (ws, rapport_core::generate::Generator::after(cfg)),
+        None => {
+            let st = state.clone();
+            let created = tokio::task::spawn_blocking(move || {
+                let ws = st.hub.create_workspace("demo", "Demo workspace")?;
+                let generator = sim::seed(&st.hub, &ws, cfg)?;
+                let agent = Member {
+                    id: me(),
+                    name: "Agent 0".into(),
+                    avatar_url: None,
+                    role: "Agent".into(),
+                    conversations_access: true,
+                };
+                st.hub
+                    .add_account(&ws, "agent@example.com", "rapport", agent)?;
+                Ok::<_, rapport_server::hub::HubError>((ws, generator))
+            })
+            .await;
+            match created {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => {
+                    eprintln!("rapport-server: {e}");
+                    std::process::exit(1);
+                }
+                Err(e) => {
+                    eprintln!("rapport-server: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    };
+    println!(
+        "rapport-server listening on {} (log in as agent@example.com / rapport)",
+        server.url()
+    );
+    let _sim = args.iter().any(|a| a == "--simulate").then(|| {
+        let rate = arg(&args, "--simulate")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2.0);
+        sim::start(state.clone(), ws.clone(), generator, rate)
+    });
+    let _ = tokio::signal::ctrl_c().await;
+}
