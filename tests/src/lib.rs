@@ -136,3 +136,76 @@ pub fn message(chat: &str, id: &str, sender: Sender, text: &str, at: Timestamp) 
         in_reply_to_ad: None,
     }
 }
+
+/// A reference server on a loopback port with a seeded workspace "w1" and
+/// agents, and a second workspace "w2" for isolation tests.
+pub struct TestServer {
+    pub server: rapport_server::RunningServer,
+    pub dir: tempfile::TempDir,
+    /// The generator that seeded w1, to simulate more activity.
+    pub generator: Option<rapport_core::generate::Generator>,
+}
+
+pub const PASSWORD: &str = "correct horse";
+
+impl TestServer {
+    /// Must run inside a tokio runtime.
+    pub async fn start(chats: usize, messages: usize) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = rapport_server::start(rapport_server::ServerConfig {
+            db: dir.path().join("server.db"),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            heartbeat_ms: 300,
+        })
+        .await
+        .expect("server starts");
+        let state = server.state.clone();
+        let generator = tokio::task::spawn_blocking(move || {
+            let hub = &state.hub;
+            let w1 = hub.create_workspace("w1", "One").expect("w1");
+            let generator =
+                rapport_server::sim::seed(hub, &w1, GenConfig::new(chats, messages)).expect("seed");
+            let member = |id: &str, access: bool| Member {
+                id: MemberId::from(id),
+                name: format!("Agent {id}"),
+                avatar_url: None,
+                role: if access { "Agent" } else { "Viewer" }.into(),
+                conversations_access: access,
+            };
+            hub.add_account(&w1, "u0@w1.test", PASSWORD, member("u0", true))
+                .expect("u0");
+            hub.add_account(&w1, "u1@w1.test", PASSWORD, member("u1", true))
+                .expect("u1");
+            hub.add_account(&w1, "viewer@w1.test", PASSWORD, member("u3", false))
+                .expect("viewer");
+            let w2 = hub.create_workspace("w2", "Two").expect("w2");
+            rapport_server::sim::seed(hub, &w2, GenConfig::new(5, 20)).expect("seed w2");
+            hub.add_account(&w2, "u0@w2.test", PASSWORD, member("x0", true))
+                .expect("x0");
+            generator
+        })
+        .await
+        .expect("seeding");
+        TestServer {
+            server,
+            dir,
+            generator: Some(generator),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn workspace(&self, id: &str) -> std::sync::Arc<rapport_server::hub::Workspace> {
+        self.server.state.hub.workspace(id).expect("workspace")
+    }
+
+    pub fn head(&self, id: &str) -> Seq {
+        self.server
+            .state
+            .hub
+            .head(&self.workspace(id))
+            .expect("head")
+    }
+}

@@ -156,6 +156,36 @@ pub(super) fn apply_snapshot(
     Ok(())
 }
 
+pub(super) fn keep_malformed(
+    conn: &Connection,
+    malformed: &[(Option<Seq>, String, String)],
+    changes: &mut Changes,
+) -> Result<()> {
+    if malformed.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO kept_events (seq, type, chat_id, reason, event)
+         VALUES (COALESCE(?1, -1 - (SELECT count(*) FROM kept_events WHERE seq < 0)),
+                 'malformed', NULL, 'malformed', ?2)",
+    )?;
+    for (seq, raw, reason) in malformed {
+        tracing::debug!(?seq, reason = %reason, "malformed event kept");
+        stmt.execute(params![seq.map(|s| s.0 as i64), raw])?;
+        changes.kept += 1;
+    }
+    let last = meta_get(conn, "last_seq")?
+        .and_then(|s| s.parse().ok())
+        .map_or(Seq(0), Seq);
+    if let Some(high) = malformed.iter().filter_map(|(s, _, _)| *s).max()
+        && high > last
+    {
+        meta_set(conn, "last_seq", &high.0.to_string())?;
+        changes.last_seq = Some(high);
+    }
+    Ok(())
+}
+
 pub(super) fn store_history(
     conn: &Connection,
     me: Option<&MemberId>,

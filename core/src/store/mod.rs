@@ -167,6 +167,21 @@ impl Store {
         self.write(|tx, changes, me| apply::apply_events(tx, me, events, changes))
     }
 
+    /// Like [`Store::apply`], plus events that could not be decoded
+    /// (`(seq, raw JSON, reason)`): they are kept in `kept_events` (reason
+    /// `malformed`), not dropped, and the last seq moves past them so the
+    /// feed goes on. One transaction.
+    pub fn apply_with_malformed(
+        &self,
+        events: &[Event],
+        malformed: &[(Option<Seq>, String, String)],
+    ) -> Result<Changes> {
+        self.write(|tx, changes, me| {
+            apply::apply_events(tx, me, events, changes)?;
+            apply::keep_malformed(tx, malformed, changes)
+        })
+    }
+
     /// Applies a snapshot (the feed's `since=0`) in one transaction; the
     /// store's last seq becomes the snapshot's.
     #[tracing::instrument(level = "debug", skip_all, fields(chats = snapshot.chats.len()))]

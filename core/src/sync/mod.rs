@@ -1,4 +1,14 @@
-//! Sync (S2): the wire format of the sync API today; the backends and the
-//! sync engine come with the sync work.
+//! Sync (S2): a [`Backend`] trait, the Rapport backend on the reference
+//! server's API, and the [`SyncEngine`] that takes a store from empty to a
+//! live inbox and keeps it there.
 
+mod backend;
+mod engine;
+mod error;
+mod rapport;
 pub mod wire;
+
+pub use backend::{Backend, Capabilities, Live, Malformed, Pulled};
+pub use engine::{Backoff, CATCH_UP_PAGE, SyncEngine, SyncState};
+pub use error::{SyncError, SyncResult};
+pub use rapport::RapportBackend;

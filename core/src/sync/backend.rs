@@ -1,0 +1,77 @@
+//! The one trait every backend implements. Today: [`super::RapportBackend`]
+//! (the reference server's change feed). The SendPulse public API (polling,
+//! no live feed, no edits) comes as a second implementation; a backend
+//! states what it can do and the UI hides the rest.
+
+use super::SyncResult;
+use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot};
+use futures_util::stream::BoxStream;
+use std::future::Future;
+
+/// What a backend can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Live events over a stream (else the engine polls).
+    pub live_stream: bool,
+    /// B8: edit and delete sent messages.
+    pub edit_delete: bool,
+    /// B6: reply quotes.
+    pub quotes: bool,
+    /// Idempotency keys on commands.
+    pub idempotency: bool,
+}
+
+/// A page of the change feed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pulled {
+    Snapshot(Snapshot),
+    Events {
+        events: Vec<Event>,
+        /// Events this version could not decode, with their raw JSON: kept,
+        /// never dropped.
+        malformed: Vec<Malformed>,
+        head: Seq,
+    },
+}
+
+/// An event that did not decode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Malformed {
+    pub seq: Option<Seq>,
+    pub raw: String,
+    pub reason: String,
+}
+
+/// One item of a live stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Live {
+    Events {
+        events: Vec<Event>,
+        malformed: Vec<Malformed>,
+    },
+    Heartbeat {
+        head: Seq,
+    },
+}
+
+pub trait Backend: Send + Sync + 'static {
+    fn capabilities(&self) -> Capabilities;
+
+    /// `since == 0`: a snapshot; else up to `limit` events after `since`.
+    fn pull(&self, since: Seq, limit: u32) -> impl Future<Output = SyncResult<Pulled>> + Send;
+
+    /// Events after `since`, live, until the stream ends or fails.
+    fn stream(
+        &self,
+        since: Seq,
+    ) -> impl Future<Output = SyncResult<BoxStream<'static, SyncResult<Live>>>> + Send;
+
+    /// B1: up to `limit` messages of `chat` older than `before`, oldest
+    /// first, and whether there are more.
+    fn history(
+        &self,
+        chat: &ChatId,
+        before: Option<&MessageId>,
+        limit: u32,
+    ) -> impl Future<Output = SyncResult<(Vec<Message>, bool)>> + Send;
+}

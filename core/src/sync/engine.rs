@@ -1,0 +1,276 @@
+//! The sync engine (S2): from an empty store to a live inbox, and back to
+//! live after any failure, without missing or repeating an event.
+//!
+//! Lifecycle ([`SyncState`]):
+//! `Idle` -> `Snapshot` (only when the store has nothing: last seq 0) ->
+//! `CatchingUp` (pages of the feed until the head) -> `Live` (the stream
+//! from the last applied seq) -> on any retryable failure `Offline` (wait
+//! with exponential backoff and full jitter, or the server's Retry-After)
+//! -> `CatchingUp` again from the last applied seq. A refusal that retrying
+//! cannot fix (401, 403, a malformed page) ends in `Failed` with its reason.
+//!
+//! Gap-free: the store only ever applies events above its last seq (so
+//! duplicates change nothing), and a live batch that starts above last+1
+//! is preceded by a catch-up of the missing range from the feed.
+
+use super::backend::{Backend, Live, Malformed, Pulled};
+use super::{SyncError, SyncResult};
+use crate::Store;
+use crate::model::{ChatId, Event, MessageId, Seq};
+use crate::store::Changes;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Events per catch-up page.
+pub const CATCH_UP_PAGE: u32 = 5_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncState {
+    Idle,
+    /// Loading the first picture of the workspace.
+    Snapshot,
+    /// Applying the feed up to `head`; `at` is the last applied seq.
+    CatchingUp {
+        at: Seq,
+        head: Seq,
+    },
+    /// Following the live stream.
+    Live {
+        at: Seq,
+    },
+    /// Waiting to retry after a failure the network or server may fix.
+    Offline {
+        retry_in: Duration,
+        reason: String,
+    },
+    /// Stopped: retrying cannot help (the session ended, ...).
+    Failed {
+        code: String,
+        reason: String,
+    },
+}
+
+/// Exponential backoff with full jitter: each wait is random in
+/// `[0, min(max, base * 2^attempt)]`, so reconnecting clients spread out.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let cap = self
+            .base
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        cap.mul_f64(fastrand::f64())
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+pub struct SyncEngine<B: Backend> {
+    store: Arc<Store>,
+    backend: Arc<B>,
+    state: watch::Sender<SyncState>,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl<B: Backend> SyncEngine<B> {
+    pub fn new(store: Arc<Store>, backend: Arc<B>) -> Self {
+        SyncEngine {
+            store,
+            backend,
+            state: watch::channel(SyncState::Idle).0,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn backend(&self) -> &Arc<B> {
+        &self.backend
+    }
+
+    /// The engine's state, as it changes.
+    pub fn state(&self) -> watch::Receiver<SyncState> {
+        self.state.subscribe()
+    }
+
+    fn set(&self, s: SyncState) {
+        self.state.send_replace(s);
+    }
+
+    fn apply(&self, events: &[Event], malformed: &[Malformed]) -> SyncResult<Changes> {
+        for m in malformed {
+            tracing::warn!(seq = ?m.seq, reason = %m.reason, "malformed event kept");
+        }
+        let kept: Vec<(Option<Seq>, String, String)> = malformed
+            .iter()
+            .map(|m| (m.seq, m.raw.clone(), m.reason.clone()))
+            .collect();
+        Ok(self.store.apply_with_malformed(events, &kept)?)
+    }
+
+    /// Snapshot if the store is empty, then the feed up to its head.
+    pub async fn catch_up(&self) -> SyncResult<Seq> {
+        let mut at = self.store.last_seq()?;
+        if at == Seq(0) {
+            self.set(SyncState::Snapshot);
+            match self.backend.pull(Seq(0), CATCH_UP_PAGE).await? {
+                Pulled::Snapshot(s) => {
+                    self.store.apply_snapshot(&s)?;
+                    at = s.seq;
+                }
+                Pulled::Events { .. } => {
+                    return Err(SyncError::Malformed(
+                        "since=0 did not answer a snapshot".into(),
+                    ));
+                }
+            }
+        }
+        loop {
+            let Pulled::Events {
+                events,
+                malformed,
+                head,
+            } = self.backend.pull(at, CATCH_UP_PAGE).await?
+            else {
+                return Err(SyncError::Malformed("since>0 answered a snapshot".into()));
+            };
+            self.set(SyncState::CatchingUp { at, head });
+            let last = events
+                .iter()
+                .map(|e| e.seq)
+                .chain(malformed.iter().filter_map(|m| m.seq))
+                .max();
+            self.apply(&events, &malformed)?;
+            match last {
+                Some(l) if l > at => at = l,
+                _ => break,
+            }
+            if at >= head {
+                break;
+            }
+        }
+        self.store.checkpoint()?;
+        Ok(at)
+    }
+
+    /// Follows the live stream until it fails.
+    async fn live(&self, backoff: &mut Backoff) -> SyncResult<()> {
+        let mut at = self.store.last_seq()?;
+        let mut stream = self.backend.stream(at).await?;
+        self.set(SyncState::Live { at });
+        while let Some(item) = stream.next().await {
+            match item? {
+                Live::Heartbeat { head } => {
+                    backoff.reset();
+                    if head > at {
+                        // Events the stream did not bring: fetch them.
+                        at = self.catch_up().await?;
+                        self.set(SyncState::Live { at });
+                    }
+                }
+                Live::Events { events, malformed } => {
+                    backoff.reset();
+                    let first = events
+                        .iter()
+                        .map(|e| e.seq)
+                        .chain(malformed.iter().filter_map(|m| m.seq))
+                        .min();
+                    if first.is_some_and(|f| f.0 > at.0 + 1) {
+                        // A gap: fetch the missing range before this batch.
+                        self.catch_up().await?;
+                    }
+                    self.apply(&events, &malformed)?;
+                    at = self.store.last_seq()?;
+                    self.set(SyncState::Live { at });
+                }
+            }
+        }
+        Err(SyncError::Network("stream ended".into()))
+    }
+
+    /// Runs until a failure retrying cannot fix (returned), or until the
+    /// future is dropped (cancel-safe: every applied batch is committed).
+    pub async fn run(&self) -> SyncError {
+        let mut backoff = Backoff::new(self.backoff_base, self.backoff_max);
+        loop {
+            let result = match self.catch_up().await {
+                Ok(_) => self.live(&mut backoff).await,
+                Err(e) => Err(e),
+            };
+            let Err(e) = result else { continue };
+            if !e.is_retryable() {
+                tracing::warn!(error = %e, "sync stopped");
+                self.set(SyncState::Failed {
+                    code: e.code().to_owned(),
+                    reason: e.to_string(),
+                });
+                return e;
+            }
+            let wait = match &e {
+                SyncError::RateLimited {
+                    retry_after: Some(d),
+                } => *d,
+                _ => backoff.next_delay(),
+            };
+            tracing::debug!(error = %e, ?wait, "sync retrying");
+            self.set(SyncState::Offline {
+                retry_in: wait,
+                reason: e.to_string(),
+            });
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// B1: fetches older history of a chat when the timeline scrolls past
+    /// what the store has, and stores it. Returns whether more is older.
+    pub async fn load_older(
+        &self,
+        chat: &ChatId,
+        before: Option<&MessageId>,
+        limit: u32,
+    ) -> SyncResult<bool> {
+        let (messages, more) = self.backend.history(chat, before, limit).await?;
+        self.store.store_history(chat, &messages)?;
+        Ok(more)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        for attempt in 0..10 {
+            let d = b.next_delay();
+            let cap = Duration::from_millis(100 * (1u64 << attempt)).min(Duration::from_secs(1));
+            assert!(d <= cap, "attempt {attempt}: {d:?} > {cap:?}");
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+}

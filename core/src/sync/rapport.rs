@@ -1,0 +1,323 @@
+//! The backend of Rapport's own sync API (the reference server): the change
+//! feed over HTTP, live events over a WebSocket, commands with idempotency
+//! keys. Every response's server time feeds the [`ServerClock`].
+
+use super::backend::{Backend, Capabilities, Live, Malformed, Pulled};
+use super::wire::{
+    ErrorBody, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest, LoginResponse, SERVER_TIME_HEADER,
+    StreamFrame, SyncPage,
+};
+use super::{SyncError, SyncResult};
+use crate::model::{ChatId, Event, Message, MessageId, Seq, Timestamp};
+use crate::timers::ServerClock;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use reqwest::{Method, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite;
+
+/// Reads of the feed time out after this long; the live stream separately
+/// watches for heartbeats.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct RapportBackend {
+    base: String,
+    http: reqwest::Client,
+    token: RwLock<Option<String>>,
+    clock: Arc<ServerClock>,
+    /// A live stream with no frame for this long is dead (the server sends
+    /// heartbeats when idle).
+    pub stream_idle_timeout: Duration,
+}
+
+fn install_crypto() {
+    // rustls needs a process-wide crypto provider; ring is the one that
+    // builds for Android and iOS without extra tools. Installing twice is
+    // harmless (the second call returns an error we ignore).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Decodes events one by one: a bad one is set aside, not the whole page.
+fn decode(values: Vec<serde_json::Value>) -> (Vec<Event>, Vec<Malformed>) {
+    let mut events = Vec::with_capacity(values.len());
+    let mut malformed = Vec::new();
+    for v in values {
+        let seq = v.get("seq").and_then(serde_json::Value::as_u64).map(Seq);
+        let raw = v.to_string();
+        match Event::from_value(v) {
+            Ok(e) => events.push(e),
+            Err(e) => malformed.push(Malformed {
+                seq,
+                raw,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    (events, malformed)
+}
+
+impl RapportBackend {
+    pub fn new(base_url: &str, clock: Arc<ServerClock>) -> SyncResult<RapportBackend> {
+        install_crypto();
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        Ok(RapportBackend {
+            base: base_url.trim_end_matches('/').to_owned(),
+            http,
+            token: RwLock::new(None),
+            clock,
+            stream_idle_timeout: Duration::from_secs(45),
+        })
+    }
+
+    pub fn clock(&self) -> &Arc<ServerClock> {
+        &self.clock
+    }
+
+    pub fn set_token(&self, token: Option<String>) {
+        *self.token.write().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+
+    fn token(&self) -> Option<String> {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// S5: logs in and keeps the token for the next requests.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn login(&self, email: &str, password: &str) -> SyncResult<LoginResponse> {
+        let body = LoginRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        };
+        let resp: LoginResponse = self
+            .request(
+                Method::POST,
+                "/v1/login",
+                None,
+                Some(serde_json::to_value(body).unwrap_or_default()),
+            )
+            .await?;
+        self.set_token(Some(resp.token.clone()));
+        Ok(resp)
+    }
+
+    /// S5: a fresh token for the current one.
+    pub async fn refresh(&self) -> SyncResult<LoginResponse> {
+        let resp: LoginResponse = self
+            .request(Method::POST, "/v1/refresh", None, None)
+            .await?;
+        self.set_token(Some(resp.token.clone()));
+        Ok(resp)
+    }
+
+    pub async fn logout(&self) -> SyncResult<()> {
+        let _: serde_json::Value = self.request(Method::POST, "/v1/logout", None, None).await?;
+        self.set_token(None);
+        Ok(())
+    }
+
+    /// Runs a command (`POST`/`PATCH`/`DELETE`) with its idempotency key
+    /// and returns the server's answer.
+    #[tracing::instrument(level = "debug", skip(self, body))]
+    pub async fn command(
+        &self,
+        method: Method,
+        path: &str,
+        idempotency_key: &str,
+        body: Option<serde_json::Value>,
+    ) -> SyncResult<serde_json::Value> {
+        self.request(method, path, Some(idempotency_key), body)
+            .await
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        idempotency_key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> SyncResult<T> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = self.token() {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = idempotency_key {
+            req = req.header(IDEMPOTENCY_HEADER, k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let sent = Instant::now();
+        let resp = req.send().await?;
+        self.observe_time(&resp, sent);
+        let resp = check(resp).await?;
+        resp.json::<T>()
+            .await
+            .map_err(|e| SyncError::Malformed(e.to_string()))
+    }
+
+    fn observe_time(&self, resp: &Response, sent: Instant) {
+        if let Some(t) = resp
+            .headers()
+            .get(SERVER_TIME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            self.clock.observe(Timestamp(t), sent, Instant::now());
+        }
+    }
+
+    fn ws_url(&self, path: &str) -> String {
+        let base = self
+            .base
+            .strip_prefix("https://")
+            .map(|r| format!("wss://{r}"))
+            .or_else(|| {
+                self.base
+                    .strip_prefix("http://")
+                    .map(|r| format!("ws://{r}"))
+            })
+            .unwrap_or_else(|| self.base.clone());
+        format!("{base}{path}")
+    }
+}
+
+/// Maps an HTTP failure to a typed error.
+async fn check(resp: Response) -> SyncResult<Response> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body: Option<ErrorBody> = resp.json().await.ok();
+    Err(match status {
+        StatusCode::UNAUTHORIZED => SyncError::Unauthorized,
+        StatusCode::FORBIDDEN => SyncError::Forbidden(body.map(|b| b.message).unwrap_or_default()),
+        StatusCode::NOT_FOUND => SyncError::NotFound,
+        StatusCode::TOO_MANY_REQUESTS => SyncError::RateLimited { retry_after },
+        s if s.is_server_error() => SyncError::Server(s.as_u16()),
+        s => {
+            let b = body.unwrap_or(ErrorBody {
+                code: "bad_request".into(),
+                message: String::new(),
+            });
+            SyncError::Refused {
+                status: s.as_u16(),
+                code: b.code,
+                message: b.message,
+            }
+        }
+    })
+}
+
+impl Backend for RapportBackend {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            live_stream: true,
+            edit_delete: true,
+            quotes: true,
+            idempotency: true,
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn pull(&self, since: Seq, limit: u32) -> SyncResult<Pulled> {
+        let page: SyncPage = self
+            .request(
+                Method::GET,
+                &format!("/v1/sync?since={}&limit={limit}", since.0),
+                None,
+                None,
+            )
+            .await?;
+        Ok(match page {
+            SyncPage::Snapshot(s) => Pulled::Snapshot(s),
+            SyncPage::Events { events, head } => {
+                let (events, malformed) = decode(events);
+                Pulled::Events {
+                    events,
+                    malformed,
+                    head,
+                }
+            }
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn stream(&self, since: Seq) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
+        use tungstenite::client::IntoClientRequest;
+        let mut req = self
+            .ws_url(&format!("/v1/stream?since={}", since.0))
+            .into_client_request()
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let token = self.token().ok_or(SyncError::Unauthorized)?;
+        let auth = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| SyncError::Unauthorized)?;
+        req.headers_mut().insert("authorization", auth);
+        let (socket, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Http(r) if r.status() == 401 => SyncError::Unauthorized,
+                other => SyncError::Network(other.to_string()),
+            })?;
+        let idle = self.stream_idle_timeout;
+        let frames = futures_util::stream::unfold(socket, move |mut socket| {
+            async move {
+                loop {
+                    let next = match tokio::time::timeout(idle, socket.next()).await {
+                        Err(_) => Some(Err(SyncError::Network("stream idle: no heartbeat".into()))),
+                        Ok(None) => Some(Err(SyncError::Network("stream closed".into()))),
+                        Ok(Some(Err(e))) => Some(Err(SyncError::Network(e.to_string()))),
+                        Ok(Some(Ok(tungstenite::Message::Text(text)))) => {
+                            match serde_json::from_str::<StreamFrame>(&text) {
+                                Ok(StreamFrame::Events { events }) => {
+                                    let (events, malformed) = decode(events);
+                                    Some(Ok(Live::Events { events, malformed }))
+                                }
+                                // A heartbeat's time has an unknown one-way
+                                // delay: HTTP responses set the clock instead.
+                                Ok(StreamFrame::Heartbeat { head, .. }) => {
+                                    Some(Ok(Live::Heartbeat { head }))
+                                }
+                                Err(e) => Some(Err(SyncError::Malformed(e.to_string()))),
+                            }
+                        }
+                        Ok(Some(Ok(tungstenite::Message::Close(_)))) => {
+                            Some(Err(SyncError::Network("stream closed".into())))
+                        }
+                        Ok(Some(Ok(_))) => None, // ping/pong/binary: keep reading
+                    };
+                    if let Some(item) = next {
+                        return Some((item, socket));
+                    }
+                }
+            }
+        });
+        Ok(frames.boxed())
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn history(
+        &self,
+        chat: &ChatId,
+        before: Option<&MessageId>,
+        limit: u32,
+    ) -> SyncResult<(Vec<Message>, bool)> {
+        let mut path = format!("/v1/chats/{chat}/messages?limit={limit}");
+        if let Some(b) = before {
+            path.push_str(&format!("&before={b}"));
+        }
+        let page: HistoryPage = self.request(Method::GET, &path, None, None).await?;
+        Ok((page.messages, page.has_more))
+    }
+}

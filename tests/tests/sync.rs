@@ -1,0 +1,499 @@
+//! S2 end to end: the core's sync engine against the reference server over
+//! real loopback HTTP and WebSocket, with faults on.
+
+use rapport_core::generate::me;
+use rapport_core::model::*;
+use rapport_core::store::{ChatFilter, Store, TimelineItem};
+use rapport_core::sync::{Backend, RapportBackend, SyncEngine, SyncError, SyncState};
+use rapport_core::timers::ServerClock;
+use rapport_tests::{PASSWORD, TempStore, TestServer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn client(srv: &TestServer, email: &str) -> (TempStore, Arc<SyncEngine<RapportBackend>>) {
+    let t = TempStore::new();
+    let backend = RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap();
+    let login = backend.login(email, PASSWORD).await.unwrap();
+    t.store.set_me(login.member_id).unwrap();
+    let mut engine = SyncEngine::new(t.store.clone(), Arc::new(backend));
+    engine.backoff_base = Duration::from_millis(20);
+    engine.backoff_max = Duration::from_millis(300);
+    (t, Arc::new(engine))
+}
+
+/// Waits until the store has applied everything up to `head`.
+async fn converge(store: &Store, head: Seq) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.last_seq().unwrap() < head {
+        assert!(
+            Instant::now() < deadline,
+            "no convergence: {:?} < {head:?}",
+            store.last_seq()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn messages(store: &Store, chat: &ChatId) -> Vec<Message> {
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.timeline_page(chat, before, 200).unwrap();
+        let mut got: Vec<Message> = page
+            .items
+            .into_iter()
+            .filter_map(|i| match i {
+                TimelineItem::Message(m) => Some(m),
+                TimelineItem::Note(_) => None,
+            })
+            .collect();
+        got.extend(out);
+        out = got;
+        match page.older {
+            Some(c) => before = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// The client's store equals the server's state: every chat row (status,
+/// unread count, preview...), and each chat's messages are exactly the
+/// server's newest ones (no gap, nothing twice).
+fn assert_same(client: &Store, server: &Store) {
+    let all = |s: &Store| {
+        s.chat_page(&ChatFilter::default(), None, u32::MAX)
+            .unwrap()
+            .rows
+    };
+    let (c, s) = (all(client), all(server));
+    assert_eq!(c.len(), s.len());
+    for (a, b) in c.iter().zip(&s) {
+        assert_eq!(a, b, "chat {}", b.chat.id);
+        let (ma, mb) = (messages(client, &a.chat.id), messages(server, &b.chat.id));
+        assert!(ma.len() <= mb.len());
+        assert_eq!(ma, mb[mb.len() - ma.len()..], "messages of {}", b.chat.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_a_client_converges_through_snapshot_catch_up_and_a_faulty_live_stream() {
+    let mut srv = TestServer::start(150, 1_500).await;
+    let (a, engine) = client(&srv, "u0@w1.test").await;
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run().await }
+    });
+    converge(&a.store, srv.head("w1")).await;
+    let mut state = engine.state();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        state.wait_for(|s| matches!(s, SyncState::Live { .. })),
+    )
+    .await
+    .expect("live within 10 s")
+    .unwrap();
+
+    // Faults on: 5xx and 429, streams cut every 40 events, frames duplicated
+    // and reordered; a simulator writes at 300 events/s meanwhile.
+    // Count the reconnections the faults cause.
+    let offline = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let watcher = tokio::spawn({
+        let (mut rx, offline) = (engine.state(), offline.clone());
+        async move {
+            while rx.changed().await.is_ok() {
+                if matches!(*rx.borrow(), SyncState::Offline { .. }) {
+                    offline.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let seeded = srv.head("w1");
+    let faults = &srv.server.state.faults;
+    faults.cut_streams_after(40);
+    faults.set_duplicate(true);
+    faults.set_reorder(true);
+    faults.fail_next(3);
+    faults.rate_limit_next(2, 0);
+    let sim = rapport_server::sim::start(
+        srv.server.state.clone(),
+        srv.workspace("w1"),
+        srv.generator.take().unwrap(),
+        300.0,
+    );
+    // A second client comes online halfway, behind by everything.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (b, engine_b) = client(&srv, "u1@w1.test").await;
+    let run_b = tokio::spawn({
+        let engine = engine_b.clone();
+        async move { engine.run().await }
+    });
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    drop(sim);
+    faults.clear();
+    let head = srv.head("w1");
+    assert!(
+        head.0 > seeded.0 + 300,
+        "the simulator ran: {seeded:?} -> {head:?}"
+    );
+    converge(&a.store, head).await;
+    converge(&b.store, head).await;
+    let server_store = srv.workspace("w1").store.clone();
+    assert_same(&a.store, &server_store);
+    assert_same(&b.store, &server_store);
+    let reconnects = offline.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        reconnects >= 5,
+        "the faults cut the stream: {reconnects} reconnections"
+    );
+    watcher.abort();
+    run.abort();
+    run_b.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_a_client_offline_for_a_while_catches_up_and_history_loads_on_demand() {
+    let srv = TestServer::start(40, 3_000).await;
+    let (a, engine) = client(&srv, "u0@w1.test").await;
+    engine.catch_up().await.unwrap();
+    // While it is offline, the workspace moves on.
+    let w1 = srv.workspace("w1");
+    let hub = &srv.server.state.hub;
+    for i in 0..30 {
+        let m = rapport_tests::message(
+            "c1",
+            &format!("late{i}"),
+            Sender::Subscriber,
+            "hello?",
+            Timestamp(2_000_000_000_000 + i),
+        );
+        hub.emit(&w1, vec![EventPayload::MessageUpserted(m)])
+            .unwrap();
+    }
+    engine.catch_up().await.unwrap();
+    assert_eq!(a.store.last_seq().unwrap(), srv.head("w1"));
+    assert_same(&a.store, &w1.store);
+    // B1: the busiest chat has more history on the server than the
+    // snapshot brought; fetch it page by page until the start.
+    let busy = ChatId::from("c0");
+    let before = messages(&a.store, &busy).len();
+    let server_total = messages(&w1.store, &busy).len();
+    assert!(before < server_total, "{before} < {server_total}");
+    loop {
+        let oldest = messages(&a.store, &busy).first().map(|m| m.id.clone());
+        if !engine
+            .load_older(&busy, oldest.as_ref(), 100)
+            .await
+            .unwrap()
+        {
+            break;
+        }
+    }
+    assert_eq!(messages(&a.store, &busy), messages(&w1.store, &busy));
+}
+
+async fn raw(
+    srv: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    key: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let mut req = http.request(method, format!("{}{path}", srv.url()));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_owned());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    assert!(
+        resp.headers().contains_key("x-server-time"),
+        "{path}: every response carries server time"
+    );
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+async fn token(srv: &TestServer, email: &str) -> String {
+    let b = RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap();
+    b.login(email, PASSWORD).await.unwrap().token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s5_auth_and_isolation_answer_401_403_404_with_stable_codes() {
+    use reqwest::Method;
+    let srv = TestServer::start(10, 50).await;
+    let t1 = token(&srv, "u0@w1.test").await;
+    let t2 = token(&srv, "u0@w2.test").await;
+    let viewer = token(&srv, "viewer@w1.test").await;
+    // No token, a wrong token, wrong credentials.
+    assert_eq!(
+        raw(&srv, Method::GET, "/v1/sync?since=0", None, None, None)
+            .await
+            .0,
+        401
+    );
+    let (s, b) = raw(
+        &srv,
+        Method::GET,
+        "/v1/sync?since=0",
+        Some("nope"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (401, Some("unauthorized")));
+    let (s, b) = raw(
+        &srv,
+        Method::POST,
+        "/v1/login",
+        None,
+        Some(r#"{"email":"u0@w1.test","password":"x"}"#),
+        None,
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (401, Some("bad_credentials")));
+    // A member sees only its workspace: w1's chat does not exist for w2.
+    let (s, _) = raw(
+        &srv,
+        Method::GET,
+        "/v1/chats/c3/messages",
+        Some(&t1),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = raw(
+        &srv,
+        Method::GET,
+        "/v1/chats/c9/messages",
+        Some(&t2),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (404, Some("not_found")));
+    let (s, b) = raw(
+        &srv,
+        Method::POST,
+        "/v1/chats/c9/read",
+        Some(&t2),
+        None,
+        Some("k-iso"),
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (404, Some("not_found")));
+    let snap = raw(&srv, Method::GET, "/v1/sync?since=0", Some(&t2), None, None)
+        .await
+        .1;
+    assert_eq!(
+        snap["chats"].as_array().map(Vec::len),
+        Some(5),
+        "w2 has its own 5 chats"
+    );
+    // D1: a viewer's role has no access to conversations.
+    let (s, b) = raw(
+        &srv,
+        Method::POST,
+        "/v1/chats/c1/read",
+        Some(&viewer),
+        None,
+        Some("k-v"),
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("forbidden")));
+    // ... and cannot be assigned.
+    let (s, b) = raw(
+        &srv,
+        Method::POST,
+        "/v1/chats/c1/assign",
+        Some(&t1),
+        Some(r#"{"member_id":"u3"}"#),
+        Some("k-a"),
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (422, Some("not_assignable")));
+    // Malformed input to every kind of endpoint: typed 4xx, no panic.
+    for (m, path, body) in [
+        (Method::GET, "/v1/sync?since=abc", None),
+        (Method::GET, "/v1/sync", None),
+        (Method::GET, "/v1/sync?since=999999999", None),
+        (Method::GET, "/v1/stream?since=0", None),
+        (Method::POST, "/v1/chats/c1/messages", Some("{not json")),
+        (
+            Method::POST,
+            "/v1/chats/c1/messages",
+            Some(r#"{"text": 5}"#),
+        ),
+        (Method::POST, "/v1/chats/c1/assign", Some("[]")),
+        (
+            Method::POST,
+            "/v1/chats/c1/pause",
+            Some(r#"{"action":"forever"}"#),
+        ),
+        (Method::PATCH, "/v1/deals/nope", Some("{}")),
+        (Method::DELETE, "/v1/sync", None),
+        (Method::GET, "/v1/nothing-here", None),
+    ] {
+        let (s, b) = raw(&srv, m.clone(), path, Some(&t1), body, Some("k-bad")).await;
+        assert!((400..500).contains(&s), "{m} {path}: {s}");
+        assert!(b["code"].is_string(), "{m} {path}: {b}");
+    }
+    // Refresh replaces the token; logout revokes it.
+    let b = RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap();
+    b.login("u0@w1.test", PASSWORD).await.unwrap();
+    let old = b.refresh().await.unwrap();
+    b.logout().await.unwrap();
+    let (s, _) = raw(
+        &srv,
+        Method::GET,
+        "/v1/sync?since=1",
+        Some(&old.token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert!(matches!(
+        b.pull(Seq(1), 10).await,
+        Err(SyncError::Unauthorized)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_commands_are_idempotent_and_refusals_carry_the_policy_code() {
+    use reqwest::Method;
+    let srv = TestServer::start(30, 300).await;
+    let t1 = token(&srv, "u0@w1.test").await;
+    // A chat whose window is open (its subscriber wrote just now).
+    let w1 = srv.workspace("w1");
+    let chat = w1
+        .store
+        .chat_page(
+            &ChatFilter {
+                app: Some(App::Whatsapp),
+                ..Default::default()
+            },
+            None,
+            1,
+        )
+        .unwrap()
+        .rows
+        .remove(0)
+        .chat;
+    let m = rapport_tests::message(
+        chat.id.as_str(),
+        "fresh",
+        Sender::Subscriber,
+        "help",
+        rapport_server::hub::now(),
+    );
+    srv.server
+        .state
+        .hub
+        .emit(&w1, vec![EventPayload::MessageUpserted(m)])
+        .unwrap();
+    let path = format!("/v1/chats/{}/messages", chat.id);
+    let head = srv.head("w1");
+    let (s1, b1) = raw(
+        &srv,
+        Method::POST,
+        &path,
+        Some(&t1),
+        Some(r#"{"text":"On it 👍"}"#),
+        Some("send-1"),
+    )
+    .await;
+    let (s2, b2) = raw(
+        &srv,
+        Method::POST,
+        &path,
+        Some(&t1),
+        Some(r#"{"text":"On it 👍"}"#),
+        Some("send-1"),
+    )
+    .await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(b1, b2, "a repeated key gets the first answer");
+    assert_eq!(
+        srv.head("w1").0,
+        head.0 + 2,
+        "one message and its pause (E3), once"
+    );
+    assert_eq!(b1["message"]["sender"]["member_id"], me().0);
+    assert!(b1["paused_until"].as_i64().unwrap() > rapport_server::hub::now().0 + 59 * 60_000);
+    // E1 over the server: 513 characters are refused with the core's code.
+    let long = format!(r#"{{"text":"{}"}}"#, "a".repeat(513));
+    let (s, b) = raw(
+        &srv,
+        Method::POST,
+        &path,
+        Some(&t1),
+        Some(&long),
+        Some("send-2"),
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (422, Some("text_too_long")));
+    // A refusal is remembered too.
+    let (s, b) = raw(
+        &srv,
+        Method::POST,
+        &path,
+        Some(&t1),
+        Some(r#"{"text":"ok now?"}"#),
+        Some("send-2"),
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (422, Some("text_too_long")));
+    // E4/E5: a Viber chat whose subscriber never wrote is outside the window,
+    // but Viber lets the bot write (E6); WhatsApp refuses with window_closed.
+    let w2 = srv.workspace("w1");
+    let closed = w2
+        .store
+        .chat_page(
+            &ChatFilter {
+                app: Some(App::Whatsapp),
+                ..Default::default()
+            },
+            None,
+            100,
+        )
+        .unwrap()
+        .rows
+        .into_iter()
+        .find(|r| {
+            r.chat
+                .last_inbound_at
+                .is_none_or(|t| t.0 < rapport_server::hub::now().0 - 86_400_000)
+        });
+    if let Some(c) = closed {
+        let (s, b) = raw(
+            &srv,
+            Method::POST,
+            &format!("/v1/chats/{}/messages", c.chat.id),
+            Some(&t1),
+            Some(r#"{"text":"hi"}"#),
+            Some("send-3"),
+        )
+        .await;
+        assert_eq!((s, b["code"].as_str()), (422, Some("window_closed")));
+        let (s, _) = raw(
+            &srv,
+            Method::POST,
+            &format!("/v1/chats/{}/messages", c.chat.id),
+            Some(&t1),
+            Some(r#"{"template":"order_update"}"#),
+            Some("send-4"),
+        )
+        .await;
+        assert_eq!(s, 200, "E5: a WhatsApp template goes out");
+    }
+}
