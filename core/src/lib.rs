@@ -15,6 +15,7 @@ pub mod generate;
 pub mod model;
 pub mod observe;
 pub mod policy;
+pub mod session;
 pub mod store;
 pub mod sync;
 pub mod timers;

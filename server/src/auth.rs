@@ -68,6 +68,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 fn response(s: Session) -> Json<LoginResponse> {
     Json(LoginResponse {
         token: s.token,
+        refresh_token: s.refresh_token,
         expires_at: s.expires_at,
         member_id: MemberId(s.member_id),
         workspace_id: s.workspace,
@@ -92,19 +93,38 @@ pub async fn login(
     }
 }
 
+#[derive(serde::Deserialize)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// A new session for a refresh token (no bearer needed: the access token
+/// may have expired).
 pub async fn refresh(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    Json(req): Json<RefreshRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let s = state
+    match state
         .hub
-        .issue(&caller.session.workspace, &caller.session.member_id)
-        .map_err(ApiError::internal)?;
-    state
-        .hub
-        .revoke(&caller.session.token)
-        .map_err(ApiError::internal)?;
-    Ok(response(s))
+        .refresh(&req.refresh_token)
+        .map_err(ApiError::internal)?
+    {
+        Some(s) => Ok(response(s)),
+        None => Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "session_expired",
+            "log in again",
+        )),
+    }
+}
+
+/// I1: the figures recounted at the workspace's head.
+pub async fn stats(caller: Caller) -> ApiResult<Json<rapport_core::model::StatsAt>> {
+    let ws = caller.workspace.clone();
+    let stats = tokio::task::spawn_blocking(move || ws.store.recount_stats())
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(stats))
 }
 
 pub async fn logout(

@@ -30,9 +30,12 @@ CREATE TABLE IF NOT EXISTS accounts (
     email TEXT PRIMARY KEY, salt TEXT NOT NULL, hash TEXT NOT NULL,
     workspace TEXT NOT NULL, member_id TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS tokens (
-    token TEXT PRIMARY KEY, workspace TEXT NOT NULL, member_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
+-- A session: a short-lived access token and the refresh token that
+-- replaces the pair.
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY, refresh_token TEXT NOT NULL UNIQUE,
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, refresh_expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     workspace TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
@@ -69,6 +72,7 @@ pub struct Workspace {
 #[derive(Clone, Debug)]
 pub struct Session {
     pub token: String,
+    pub refresh_token: String,
     pub workspace: String,
     pub member_id: String,
     pub expires_at: Timestamp,
@@ -78,7 +82,9 @@ pub struct Hub {
     db: Mutex<Connection>,
     path: PathBuf,
     workspaces: Mutex<HashMap<String, Arc<Workspace>>>,
-    pub token_ttl_ms: i64,
+    /// Access-token lifetime (ms); tests shorten it.
+    pub token_ttl_ms: std::sync::atomic::AtomicI64,
+    pub refresh_ttl_ms: i64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,7 +123,8 @@ impl Hub {
             db: Mutex::new(conn),
             path,
             workspaces: Mutex::new(HashMap::new()),
-            token_ttl_ms: 3_600_000,
+            token_ttl_ms: std::sync::atomic::AtomicI64::new(3_600_000),
+            refresh_ttl_ms: 30 * 86_400_000,
         };
         let ids: Vec<String> = {
             let db = lock(&hub.db);
@@ -210,41 +217,74 @@ impl Hub {
     }
 
     pub fn issue(&self, workspace: &str, member_id: &str) -> HubResult<Session> {
-        let token = random_hex(32);
-        let expires_at = now().plus_millis(self.token_ttl_ms);
+        let (token, refresh_token) = (random_hex(32), random_hex(32));
+        let ttl = self.token_ttl_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let expires_at = now().plus_millis(ttl);
         lock(&self.db).execute(
-            "INSERT INTO tokens (token, workspace, member_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![token, workspace, member_id, expires_at.0],
+            "INSERT INTO sessions (token, refresh_token, workspace, member_id, expires_at,
+                 refresh_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                token,
+                refresh_token,
+                workspace,
+                member_id,
+                expires_at.0,
+                now().plus_millis(self.refresh_ttl_ms).0
+            ],
         )?;
         Ok(Session {
             token,
+            refresh_token,
             workspace: workspace.to_owned(),
             member_id: member_id.to_owned(),
             expires_at,
         })
     }
 
-    /// The session of a valid, unexpired token.
+    /// The session of a valid, unexpired access token.
     pub fn session(&self, token: &str) -> HubResult<Option<Session>> {
-        let row: Option<(String, String, i64)> = lock(&self.db)
+        let row: Option<(String, String, String, i64)> = lock(&self.db)
             .query_row(
-                "SELECT workspace, member_id, expires_at FROM tokens WHERE token = ?1",
+                "SELECT refresh_token, workspace, member_id, expires_at FROM sessions
+                 WHERE token = ?1",
                 [token],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        Ok(row
-            .filter(|(_, _, exp)| now().0 < *exp)
-            .map(|(workspace, member_id, exp)| Session {
+        Ok(row.filter(|(_, _, _, exp)| now().0 < *exp).map(
+            |(refresh_token, workspace, member_id, exp)| Session {
                 token: token.to_owned(),
+                refresh_token,
                 workspace,
                 member_id,
                 expires_at: Timestamp(exp),
-            }))
+            },
+        ))
     }
 
+    /// A new session for a valid refresh token; the old pair is revoked.
+    pub fn refresh(&self, refresh_token: &str) -> HubResult<Option<Session>> {
+        let row: Option<(String, String, i64)> = lock(&self.db)
+            .query_row(
+                "SELECT workspace, member_id, refresh_expires_at FROM sessions
+                 WHERE refresh_token = ?1",
+                [refresh_token],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((ws, member, _)) = row.filter(|(_, _, exp)| now().0 < *exp) else {
+            return Ok(None);
+        };
+        lock(&self.db).execute(
+            "DELETE FROM sessions WHERE refresh_token = ?1",
+            [refresh_token],
+        )?;
+        self.issue(&ws, &member).map(Some)
+    }
+
+    /// Ends the session of an access token.
     pub fn revoke(&self, token: &str) -> HubResult<()> {
-        lock(&self.db).execute("DELETE FROM tokens WHERE token = ?1", [token])?;
+        lock(&self.db).execute("DELETE FROM sessions WHERE token = ?1", [token])?;
         Ok(())
     }
 

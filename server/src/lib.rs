@@ -41,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/logout"),
     ("GET", "/v1/sync"),
     ("GET", "/v1/stream"),
+    ("GET", "/v1/stats"),
     ("GET", "/v1/chats/{id}/messages"),
     ("POST", "/v1/chats/{id}/messages"),
     ("PATCH", "/v1/chats/{id}/messages/{message_id}"),
@@ -67,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/logout", post(auth::logout))
         .route("/v1/sync", get(feed::sync))
         .route("/v1/stream", get(feed::stream))
+        .route("/v1/stats", get(auth::stats))
         .route(
             "/v1/chats/{id}/messages",
             get(feed::history).post(commands::send),

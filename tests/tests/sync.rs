@@ -199,7 +199,10 @@ async fn raw(
     body: Option<&str>,
     key: Option<&str>,
 ) -> (u16, serde_json::Value) {
-    let http = reqwest::Client::new();
+    let http = {
+        rapport_core::sync::install_crypto();
+        reqwest::Client::new()
+    };
     let mut req = http.request(method, format!("{}{path}", srv.url()));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -347,16 +350,32 @@ async fn s5_auth_and_isolation_answer_401_403_404_with_stable_codes() {
         assert!((400..500).contains(&s), "{m} {path}: {s}");
         assert!(b["code"].is_string(), "{m} {path}: {b}");
     }
-    // Refresh replaces the token; logout revokes it.
+    // Refresh replaces the pair and revokes the old one; logout revokes it.
     let b = RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap();
-    b.login("u0@w1.test", PASSWORD).await.unwrap();
-    let old = b.refresh().await.unwrap();
+    let first = b.login("u0@w1.test", PASSWORD).await.unwrap();
+    let second = b.refresh(&first.refresh_token).await.unwrap();
+    assert_ne!(first.token, second.token);
+    let (s, _) = raw(
+        &srv,
+        Method::GET,
+        "/v1/sync?since=1",
+        Some(&first.token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 401, "the refreshed pair is revoked");
+    assert!(matches!(
+        b.refresh(&first.refresh_token).await,
+        Err(SyncError::Unauthorized)
+    ));
+    b.pull(Seq(1), 10).await.unwrap();
     b.logout().await.unwrap();
     let (s, _) = raw(
         &srv,
         Method::GET,
         "/v1/sync?since=1",
-        Some(&old.token),
+        Some(&second.token),
         None,
         None,
     )

@@ -1,4 +1,4 @@
-use super::{Bot, Chat, Deal, Member, Message, Note, Seq, Subscriber};
+use super::{Bot, BotId, Chat, Deal, Member, Message, Note, Seq, Subscriber};
 use serde::{Deserialize, Serialize};
 
 /// A compact picture of a workspace at one seq (the change feed's
@@ -15,4 +15,24 @@ pub struct Snapshot {
     pub messages: Vec<Message>,
     pub notes: Vec<Note>,
     pub deals: Vec<Deal>,
+    /// I1: messages sent and received per bot, counted at `seq`.
+    #[serde(default)]
+    pub stats: Vec<BotStats>,
+}
+
+/// I1: one bot's figures (or all bots' together).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotStats {
+    /// `None` for the total of all bots.
+    pub bot_id: Option<BotId>,
+    pub sent: u64,
+    pub received: u64,
+    pub subscribers: u64,
+}
+
+/// I1 as the server counts it at `seq` (`GET /v1/stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsAt {
+    pub seq: Seq,
+    pub bots: Vec<BotStats>,
 }

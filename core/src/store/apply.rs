@@ -10,8 +10,8 @@ use super::codec::{self, ChatRow, preview_of, to_json};
 use super::filter::{assignee_class, bucket_of};
 use super::{Changes, Result, StoreError, TimelineItemId, fold, meta_get, meta_set};
 use crate::model::{
-    Chat, ChatId, ChatState, Content, Delivery, Direction, Event, EventPayload, MemberId, Message,
-    MessageId, Preview, Seq, Snapshot, Timestamp,
+    BotStats, Chat, ChatId, ChatState, Content, Delivery, Direction, Event, EventPayload, MemberId,
+    Message, MessageId, Preview, Seq, Snapshot, Timestamp,
 };
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -44,6 +44,8 @@ struct Batch<'c> {
     chats: HashMap<ChatId, Loaded>,
     /// Change of `chat_counts` per bucket, written once at the end.
     counts: HashMap<i64, i64>,
+    /// I1: new messages per bot (sent, received), written once at the end.
+    stats: HashMap<String, (i64, i64)>,
 }
 
 impl<'c> Batch<'c> {
@@ -53,6 +55,7 @@ impl<'c> Batch<'c> {
             me,
             chats: HashMap::new(),
             counts: HashMap::new(),
+            stats: HashMap::new(),
         }
     }
 }
@@ -145,6 +148,7 @@ pub(super) fn apply_snapshot(
         batch.apply(&wrap(payload), changes)?;
     }
     batch.flush(changes)?;
+    set_stats(conn, &snapshot.stats, changes)?;
     let last = meta_get(conn, "last_seq")?
         .and_then(|s| s.parse().ok())
         .map_or(Seq(0), Seq);
@@ -587,6 +591,12 @@ impl Batch<'_> {
             .ok_or(StoreError::UnknownChat)?;
         let inbound = m.direction() == Direction::Inbound;
         if inserted && live {
+            let s = self.stats.entry(l.chat.bot_id.0.clone()).or_default();
+            if inbound {
+                s.1 += 1;
+            } else {
+                s.0 += 1;
+            }
             if l.chat.last_activity < m.sent_at {
                 l.chat.last_activity = m.sent_at;
             }
@@ -710,8 +720,36 @@ impl Batch<'_> {
         for (bucket, delta) in self.counts.drain().filter(|(_, d)| *d != 0) {
             stmt.execute(params![bucket, delta])?;
         }
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO bot_stats (bot_id, sent, received) VALUES (?1, ?2, ?3)
+             ON CONFLICT (bot_id) DO UPDATE SET sent = sent + excluded.sent,
+                 received = received + excluded.received",
+        )?;
+        for (bot, (sent, received)) in self.stats.drain() {
+            stmt.execute(params![bot, sent, received])?;
+            changes.stats = true;
+        }
         Ok(())
     }
+}
+
+/// Replaces the I1 figures with the server's (per bot; the total is summed).
+pub(super) fn set_stats(
+    conn: &Connection,
+    stats: &[BotStats],
+    changes: &mut Changes,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO bot_stats (bot_id, sent, received) VALUES (?1, ?2, ?3)
+         ON CONFLICT (bot_id) DO UPDATE SET sent = excluded.sent, received = excluded.received",
+    )?;
+    for s in stats {
+        if let Some(bot) = &s.bot_id {
+            stmt.execute(params![bot.as_str(), s.sent as i64, s.received as i64])?;
+            changes.stats = true;
+        }
+    }
+    Ok(())
 }
 
 /// Counts every bucket again: after a change to many chats at once.

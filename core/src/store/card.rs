@@ -133,6 +133,7 @@ fn read_snapshot(c: &rusqlite::Connection, per_chat: u32) -> Result<Snapshot> {
         messages,
         notes,
         deals: all_json(c, "deals", "deal")?,
+        stats: super::stats::recount(c)?.bots,
     })
 }
 

@@ -32,6 +32,8 @@ pub struct Changes {
     /// Any chat may have changed (who "me" is changed, say): windows are
     /// recomputed from scratch rather than patched.
     pub all_chats: bool,
+    /// I1 statistics moved.
+    pub stats: bool,
     /// Events applied.
     pub applied: u32,
     /// Events skipped because their seq was already applied.
@@ -50,6 +52,7 @@ impl Changes {
             && self.deals.is_empty()
             && !self.counts
             && !self.all_chats
+            && !self.stats
     }
 
     pub(crate) fn timeline(&mut self, chat: &ChatId, item: TimelineItemId) {

@@ -21,6 +21,7 @@ mod error;
 pub(crate) mod filter;
 pub mod fold;
 mod schema;
+mod stats;
 pub(crate) mod timeline;
 
 pub use changes::{Changes, TimelineItemId};
@@ -112,8 +113,14 @@ impl Store {
     /// (its last seq is 0, so the next sync starts from a snapshot). The way
     /// out of [`StoreError::Corrupt`] and [`StoreError::Decode`].
     pub fn rebuild(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref();
         tracing::warn!("rebuilding the local store");
+        Store::wipe(path.as_ref())?;
+        Store::open(path)
+    }
+
+    /// Deletes the store's files (S5 logout). Close every `Store` on the
+    /// file first.
+    pub fn wipe(path: &Path) -> Result<()> {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut p = path.as_os_str().to_owned();
             p.push(suffix);
@@ -122,7 +129,7 @@ impl Store {
                 _ => {}
             }
         }
-        Store::open(path)
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

@@ -85,6 +85,14 @@ CREATE TABLE chat_counts (
     n      INTEGER NOT NULL
 );
 
+-- I1: messages sent and received per bot: the server's figures at a seq
+-- (snapshot, refresh), advanced by every new message applied after it.
+CREATE TABLE bot_stats (
+    bot_id   TEXT PRIMARY KEY,
+    sent     INTEGER NOT NULL,
+    received INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- Folded words of chat titles, for word-prefix search (A6).
 CREATE TABLE chat_words (
     word TEXT NOT NULL,

@@ -4,7 +4,7 @@
 //! states what it can do and the UI hides the rest.
 
 use super::SyncResult;
-use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot};
+use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot, StatsAt};
 use futures_util::stream::BoxStream;
 use std::future::Future;
 
@@ -65,6 +65,9 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         since: Seq,
     ) -> impl Future<Output = SyncResult<BoxStream<'static, SyncResult<Live>>>> + Send;
+
+    /// I1: the server's figures and the seq they were counted at.
+    fn stats(&self) -> impl Future<Output = SyncResult<StatsAt>> + Send;
 
     /// B1: up to `limit` messages of `chat` older than `before`, oldest
     /// first, and whether there are more.

@@ -244,6 +244,22 @@ impl<B: Backend> SyncEngine<B> {
         }
     }
 
+    /// I1: takes the server's figures. They are counted at a seq; the store
+    /// takes them only at exactly that seq, catching up first if behind, and
+    /// trying again if the feed moved on meanwhile.
+    pub async fn refresh_stats(&self) -> SyncResult<bool> {
+        for _ in 0..5 {
+            let at = self.backend.stats().await?;
+            if self.store.last_seq()? < at.seq {
+                self.catch_up().await?;
+            }
+            if self.store.set_stats(&at)?.0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// B1: fetches older history of a chat when the timeline scrolls past
     /// what the store has, and stores it. Returns whether more is older.
     pub async fn load_older(

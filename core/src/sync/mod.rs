@@ -11,4 +11,4 @@ pub mod wire;
 pub use backend::{Backend, Capabilities, Live, Malformed, Pulled};
 pub use engine::{Backoff, CATCH_UP_PAGE, SyncEngine, SyncState};
 pub use error::{SyncError, SyncResult};
-pub use rapport::RapportBackend;
+pub use rapport::{RapportBackend, install_crypto};

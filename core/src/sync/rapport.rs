@@ -4,11 +4,11 @@
 
 use super::backend::{Backend, Capabilities, Live, Malformed, Pulled};
 use super::wire::{
-    ErrorBody, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest, LoginResponse, SERVER_TIME_HEADER,
-    StreamFrame, SyncPage,
+    ErrorBody, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest, LoginResponse, RefreshRequest,
+    SERVER_TIME_HEADER, StreamFrame, SyncPage,
 };
 use super::{SyncError, SyncResult};
-use crate::model::{ChatId, Event, Message, MessageId, Seq, Timestamp};
+use crate::model::{ChatId, Event, Message, MessageId, Seq, StatsAt, Timestamp};
 use crate::timers::ServerClock;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -22,17 +22,24 @@ use tokio_tungstenite::tungstenite;
 /// watches for heartbeats.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Called with every new session (login, refresh), so that it can be kept
+/// in the platform's secure storage.
+pub type SessionSink = Box<dyn Fn(&LoginResponse) + Send + Sync>;
+
 pub struct RapportBackend {
     base: String,
     http: reqwest::Client,
     token: RwLock<Option<String>>,
+    refresh_token: RwLock<Option<String>>,
+    on_session: RwLock<Option<SessionSink>>,
     clock: Arc<ServerClock>,
     /// A live stream with no frame for this long is dead (the server sends
     /// heartbeats when idle).
     pub stream_idle_timeout: Duration,
 }
 
-fn install_crypto() {
+/// Installs the TLS crypto provider (ring) for this process, once.
+pub fn install_crypto() {
     // rustls needs a process-wide crypto provider; ring is the one that
     // builds for Android and iOS without extra tools. Installing twice is
     // harmless (the second call returns an error we ignore).
@@ -69,6 +76,8 @@ impl RapportBackend {
             base: base_url.trim_end_matches('/').to_owned(),
             http,
             token: RwLock::new(None),
+            refresh_token: RwLock::new(None),
+            on_session: RwLock::new(None),
             clock,
             stream_idle_timeout: Duration::from_secs(45),
         })
@@ -80,6 +89,46 @@ impl RapportBackend {
 
     pub fn set_token(&self, token: Option<String>) {
         *self.token.write().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+
+    /// Uses a saved session: its access token now, its refresh token when
+    /// the server answers 401.
+    pub fn set_session(&self, s: &LoginResponse) {
+        self.set_token(Some(s.token.clone()));
+        *self
+            .refresh_token
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(s.refresh_token.clone());
+    }
+
+    /// Hears every new session (to save it).
+    pub fn on_session(&self, sink: SessionSink) {
+        *self.on_session.write().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    }
+
+    fn took(&self, s: &LoginResponse) {
+        self.set_session(s);
+        if let Some(sink) = self
+            .on_session
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            sink(s);
+        }
+    }
+
+    /// After a 401: trades the refresh token for a new session, once.
+    async fn refresh_after_401(&self) -> bool {
+        let rt = self
+            .refresh_token
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match rt {
+            Some(rt) => self.refresh(&rt).await.is_ok(),
+            None => false,
+        }
     }
 
     fn token(&self) -> Option<String> {
@@ -105,18 +154,26 @@ impl RapportBackend {
         Ok(resp)
     }
 
-    /// S5: a fresh token for the current one.
-    pub async fn refresh(&self) -> SyncResult<LoginResponse> {
+    /// S5: a new session for a refresh token (the old pair is revoked).
+    pub async fn refresh(&self, refresh_token: &str) -> SyncResult<LoginResponse> {
+        let body = RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        };
+        let body = serde_json::to_value(body).unwrap_or_default();
         let resp: LoginResponse = self
-            .request(Method::POST, "/v1/refresh", None, None)
+            .request_once(Method::POST, "/v1/refresh", None, Some(body))
             .await?;
-        self.set_token(Some(resp.token.clone()));
+        self.took(&resp);
         Ok(resp)
     }
 
     pub async fn logout(&self) -> SyncResult<()> {
         let _: serde_json::Value = self.request(Method::POST, "/v1/logout", None, None).await?;
         self.set_token(None);
+        *self
+            .refresh_token
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
 
@@ -134,7 +191,28 @@ impl RapportBackend {
             .await
     }
 
+    /// One request; after a 401 (the access token expired or was revoked)
+    /// the session is refreshed once and the request sent again.
     async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        idempotency_key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> SyncResult<T> {
+        let auth_path = path == "/v1/login";
+        match self
+            .request_once(method.clone(), path, idempotency_key, body.clone())
+            .await
+        {
+            Err(SyncError::Unauthorized) if !auth_path && self.refresh_after_401().await => {
+                self.request_once(method, path, idempotency_key, body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn request_once<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -183,6 +261,61 @@ impl RapportBackend {
             })
             .unwrap_or_else(|| self.base.clone());
         format!("{base}{path}")
+    }
+}
+
+impl RapportBackend {
+    async fn stream_once(&self, since: Seq) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
+        use tungstenite::client::IntoClientRequest;
+        let mut req = self
+            .ws_url(&format!("/v1/stream?since={}", since.0))
+            .into_client_request()
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let token = self.token().ok_or(SyncError::Unauthorized)?;
+        let auth = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| SyncError::Unauthorized)?;
+        req.headers_mut().insert("authorization", auth);
+        let (socket, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Http(r) if r.status() == 401 => SyncError::Unauthorized,
+                other => SyncError::Network(other.to_string()),
+            })?;
+        let idle = self.stream_idle_timeout;
+        let frames = futures_util::stream::unfold(socket, move |mut socket| {
+            async move {
+                loop {
+                    let next = match tokio::time::timeout(idle, socket.next()).await {
+                        Err(_) => Some(Err(SyncError::Network("stream idle: no heartbeat".into()))),
+                        Ok(None) => Some(Err(SyncError::Network("stream closed".into()))),
+                        Ok(Some(Err(e))) => Some(Err(SyncError::Network(e.to_string()))),
+                        Ok(Some(Ok(tungstenite::Message::Text(text)))) => {
+                            match serde_json::from_str::<StreamFrame>(&text) {
+                                Ok(StreamFrame::Events { events }) => {
+                                    let (events, malformed) = decode(events);
+                                    Some(Ok(Live::Events { events, malformed }))
+                                }
+                                // A heartbeat's time has an unknown one-way
+                                // delay: HTTP responses set the clock instead.
+                                Ok(StreamFrame::Heartbeat { head, .. }) => {
+                                    Some(Ok(Live::Heartbeat { head }))
+                                }
+                                Err(e) => Some(Err(SyncError::Malformed(e.to_string()))),
+                            }
+                        }
+                        Ok(Some(Ok(tungstenite::Message::Close(_)))) => {
+                            Some(Err(SyncError::Network("stream closed".into())))
+                        }
+                        Ok(Some(Ok(_))) => None, // ping/pong/binary: keep reading
+                    };
+                    if let Some(item) = next {
+                        return Some((item, socket));
+                    }
+                }
+            }
+        });
+        Ok(frames.boxed())
     }
 }
 
@@ -254,56 +387,16 @@ impl Backend for RapportBackend {
 
     #[tracing::instrument(level = "debug", skip(self))]
     async fn stream(&self, since: Seq) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
-        use tungstenite::client::IntoClientRequest;
-        let mut req = self
-            .ws_url(&format!("/v1/stream?since={}", since.0))
-            .into_client_request()
-            .map_err(|e| SyncError::Network(e.to_string()))?;
-        let token = self.token().ok_or(SyncError::Unauthorized)?;
-        let auth = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| SyncError::Unauthorized)?;
-        req.headers_mut().insert("authorization", auth);
-        let (socket, _) = tokio_tungstenite::connect_async(req)
-            .await
-            .map_err(|e| match e {
-                tungstenite::Error::Http(r) if r.status() == 401 => SyncError::Unauthorized,
-                other => SyncError::Network(other.to_string()),
-            })?;
-        let idle = self.stream_idle_timeout;
-        let frames = futures_util::stream::unfold(socket, move |mut socket| {
-            async move {
-                loop {
-                    let next = match tokio::time::timeout(idle, socket.next()).await {
-                        Err(_) => Some(Err(SyncError::Network("stream idle: no heartbeat".into()))),
-                        Ok(None) => Some(Err(SyncError::Network("stream closed".into()))),
-                        Ok(Some(Err(e))) => Some(Err(SyncError::Network(e.to_string()))),
-                        Ok(Some(Ok(tungstenite::Message::Text(text)))) => {
-                            match serde_json::from_str::<StreamFrame>(&text) {
-                                Ok(StreamFrame::Events { events }) => {
-                                    let (events, malformed) = decode(events);
-                                    Some(Ok(Live::Events { events, malformed }))
-                                }
-                                // A heartbeat's time has an unknown one-way
-                                // delay: HTTP responses set the clock instead.
-                                Ok(StreamFrame::Heartbeat { head, .. }) => {
-                                    Some(Ok(Live::Heartbeat { head }))
-                                }
-                                Err(e) => Some(Err(SyncError::Malformed(e.to_string()))),
-                            }
-                        }
-                        Ok(Some(Ok(tungstenite::Message::Close(_)))) => {
-                            Some(Err(SyncError::Network("stream closed".into())))
-                        }
-                        Ok(Some(Ok(_))) => None, // ping/pong/binary: keep reading
-                    };
-                    if let Some(item) = next {
-                        return Some((item, socket));
-                    }
-                }
+        match self.stream_once(since).await {
+            Err(SyncError::Unauthorized) if self.refresh_after_401().await => {
+                self.stream_once(since).await
             }
-        });
-        Ok(frames.boxed())
+            other => other,
+        }
+    }
+
+    async fn stats(&self) -> SyncResult<StatsAt> {
+        self.request(Method::GET, "/v1/stats", None, None).await
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

@@ -21,10 +21,18 @@ pub struct LoginRequest {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginResponse {
+    /// Short-lived: sent as the bearer token.
     pub token: String,
+    /// Long-lived: exchanged for a new pair at `/v1/refresh`. Secret.
+    pub refresh_token: String,
     pub expires_at: Timestamp,
     pub member_id: MemberId,
     pub workspace_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
 }
 
 /// `GET /v1/sync`.

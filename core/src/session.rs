@@ -1,0 +1,234 @@
+//! Sessions (S5): log in with a server URL and credentials, keep the session
+//! in the platform's secure storage, refresh the token before it expires
+//! (and after a 401, which the backend does by itself), log out wiping the
+//! local store.
+//!
+//! Tokens live only in a [`SecretStore`]: Android Keystore-backed storage and
+//! the iOS Keychain implement it in the apps; the CLI and tests use
+//! [`FileSecretStore`]. Never in SQLite, never in logs.
+
+use crate::model::Timestamp;
+use crate::sync::wire::LoginResponse;
+use crate::sync::{RapportBackend, SyncResult};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The secure storage of a platform.
+pub trait SecretStore: Send + Sync {
+    fn load(&self, key: &str) -> Result<Option<String>, SecretError>;
+    fn save(&self, key: &str, value: &str) -> Result<(), SecretError>;
+    fn delete(&self, key: &str) -> Result<(), SecretError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("secure storage: {0}")]
+pub struct SecretError(pub String);
+
+/// A JSON file readable by its owner only (0600), written atomically. For
+/// the CLI and tests; the apps use the platform's keystore.
+pub struct FileSecretStore {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl FileSecretStore {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileSecretStore {
+            path: path.into(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn read_all(&self) -> Result<serde_json::Map<String, serde_json::Value>, SecretError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| SecretError(e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(e) => Err(SecretError(e.to_string())),
+        }
+    }
+
+    fn write_all(
+        &self,
+        map: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), SecretError> {
+        let tmp = self.path.with_extension("tmp");
+        let text = serde_json::to_string(map).map_err(|e| SecretError(e.to_string()))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let write = |opts: &std::fs::OpenOptions| -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = opts.open(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)
+        };
+        write(&opts).map_err(|e| SecretError(e.to_string()))
+    }
+}
+
+impl SecretStore for FileSecretStore {
+    fn load(&self, key: &str) -> Result<Option<String>, SecretError> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(self
+            .read_all()?
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned))
+    }
+
+    fn save(&self, key: &str, value: &str) -> Result<(), SecretError> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.read_all()?;
+        map.insert(key.to_owned(), serde_json::Value::String(value.to_owned()));
+        self.write_all(&map)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), SecretError> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.read_all()?;
+        if map.remove(key).is_some() {
+            self.write_all(&map)?;
+        }
+        Ok(())
+    }
+}
+
+const KEY: &str = "rapport.session";
+
+/// Refresh when less than this is left of the access token.
+pub const REFRESH_MARGIN_MS: i64 = 5 * 60_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Saved {
+    server: String,
+    session: LoginResponse,
+}
+
+/// A logged-in member on one server.
+pub struct Session {
+    backend: Arc<RapportBackend>,
+    secrets: Arc<dyn SecretStore>,
+    server: String,
+    current: Arc<Mutex<LoginResponse>>,
+}
+
+impl Session {
+    fn wire(
+        backend: Arc<RapportBackend>,
+        secrets: Arc<dyn SecretStore>,
+        server: &str,
+        s: LoginResponse,
+    ) -> Session {
+        let current = Arc::new(Mutex::new(s));
+        // Every new session (a refresh after a 401 included) is saved.
+        let (sink_secrets, sink_current, sink_server) =
+            (secrets.clone(), current.clone(), server.to_owned());
+        backend.on_session(Box::new(move |s: &LoginResponse| {
+            *sink_current.lock().unwrap_or_else(|e| e.into_inner()) = s.clone();
+            let saved = Saved {
+                server: sink_server.clone(),
+                session: s.clone(),
+            };
+            if let Err(e) = serde_json::to_string(&saved)
+                .map_err(|e| SecretError(e.to_string()))
+                .and_then(|json| sink_secrets.save(KEY, &json))
+            {
+                tracing::error!(error = %e, "could not save the session");
+            }
+        }));
+        Session {
+            backend,
+            secrets,
+            server: server.to_owned(),
+            current,
+        }
+    }
+
+    /// Logs in and saves the session.
+    pub async fn login(
+        backend: Arc<RapportBackend>,
+        secrets: Arc<dyn SecretStore>,
+        server: &str,
+        email: &str,
+        password: &str,
+    ) -> SyncResult<Session> {
+        let s = backend.login(email, password).await?;
+        let session = Session::wire(backend.clone(), secrets, server, s.clone());
+        // Save the first session too (login ran before the sink existed).
+        backend.set_session(&s);
+        session.save(&s);
+        Ok(session)
+    }
+
+    fn save(&self, s: &LoginResponse) {
+        let saved = Saved {
+            server: self.server.clone(),
+            session: s.clone(),
+        };
+        match serde_json::to_string(&saved) {
+            Ok(json) => {
+                if let Err(e) = self.secrets.save(KEY, &json) {
+                    tracing::error!(error = %e, "could not save the session");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not encode the session"),
+        }
+    }
+
+    /// The saved session for `server`, if any (an app starting offline is
+    /// logged in at once).
+    pub fn restore(
+        backend: Arc<RapportBackend>,
+        secrets: Arc<dyn SecretStore>,
+        server: &str,
+    ) -> Result<Option<Session>, SecretError> {
+        let Some(json) = secrets.load(KEY)? else {
+            return Ok(None);
+        };
+        let saved: Saved = serde_json::from_str(&json).map_err(|e| SecretError(e.to_string()))?;
+        if saved.server != server {
+            return Ok(None);
+        }
+        backend.set_session(&saved.session);
+        Ok(Some(Session::wire(backend, secrets, server, saved.session)))
+    }
+
+    pub fn info(&self) -> LoginResponse {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Refreshes the session if its token expires within
+    /// [`REFRESH_MARGIN_MS`] of `now` (server time).
+    pub async fn ensure_fresh(&self, now: Timestamp) -> SyncResult<bool> {
+        let s = self.info();
+        if now.plus_millis(REFRESH_MARGIN_MS) < s.expires_at {
+            return Ok(false);
+        }
+        self.backend.refresh(&s.refresh_token).await?;
+        Ok(true)
+    }
+
+    /// Ends the session on the server (if reachable) and forgets it here,
+    /// then deletes the local store at `store_path` (close it first). The
+    /// local data belongs to the member: nothing of it stays.
+    pub async fn logout(self, store_path: &Path) -> SyncResult<()> {
+        if let Err(e) = self.backend.logout().await {
+            // Offline: the token expires on its own; the data goes anyway.
+            tracing::warn!(error = %e, "logout not confirmed by the server");
+        }
+        self.secrets
+            .delete(KEY)
+            .map_err(|e| crate::sync::SyncError::Network(e.to_string()))?;
+        crate::Store::wipe(store_path)?;
+        Ok(())
+    }
+}

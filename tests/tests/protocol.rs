@@ -1,0 +1,72 @@
+//! docs/openapi.json and docs/events.md say what the server really does.
+
+use rapport_core::model::EventPayload;
+use std::collections::BTreeSet;
+
+fn doc_routes() -> BTreeSet<(String, String)> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
+            .expect("docs/openapi.json");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let mut out = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("operations").keys() {
+            out.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_openapi_document_lists_exactly_the_servers_routes() {
+    let server: BTreeSet<(String, String)> = rapport_server::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(doc_routes(), server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listed_route_is_really_routed() {
+    let srv = rapport_tests::TestServer::start(3, 10).await;
+    let http = {
+        rapport_core::sync::install_crypto();
+        reqwest::Client::new()
+    };
+    for (method, path) in rapport_server::ROUTES {
+        let url = format!(
+            "{}{}",
+            srv.url(),
+            path.replace("{id}", "x")
+                .replace("{message_id}", "y")
+                .replace("{note_id}", "z")
+        );
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = http.request(m, &url).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        // The fallback answers 404 "no such route"; a wrong method 405.
+        assert_ne!(status, 405, "{method} {path}");
+        assert_ne!(
+            body["message"], "no such route",
+            "{method} {path} is not routed"
+        );
+    }
+}
+
+#[test]
+fn the_event_catalogue_lists_exactly_the_known_types() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.md"))
+        .expect("docs/events.md");
+    let documented: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect();
+    let known: BTreeSet<String> = EventPayload::KNOWN_TYPES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(documented, known);
+}
