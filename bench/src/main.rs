@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod sync;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
@@ -41,7 +43,20 @@ fn main() {
                 &dir,
             )
         }
-        _ => Err("usage: rapport-bench all|first-page|baseline-first-page ...".into()),
+        Some("sync") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let dir = arg("--dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            sync::run(
+                &dir,
+                num("--chats", 10_000),
+                num("--messages", 300_000),
+                num("--behind", 200_000),
+                num("--live-seconds", 10) as u64,
+            )
+        }
+        _ => Err("usage: rapport-bench all|sync|first-page|baseline-first-page ...".into()),
     };
     if let Err(e) = result {
         eprintln!("rapport-bench: {e}");
@@ -54,7 +69,7 @@ fn main() {
 /// apply in docs/store.md); the live stream applies far fewer at a time.
 const CATCH_UP_BATCH: usize = 20_000;
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn emit(metric: &str, value: f64, baseline: Option<f64>) {
     let mut line = json!({"metric": metric, "value": round(value)});

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use rapport_core::model::{ChatId, Event, MessageId, Seq};
 use rapport_core::store::TimelineItem;
-use rapport_core::sync::wire::{HistoryPage, StreamFrame, SyncPage, events_to_values};
+use rapport_core::sync::wire::{HistoryPage, StreamFrame, SyncPage, events_to_raw};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,12 +51,12 @@ pub async fn sync(
         }
         let events = state
             .hub
-            .events_after(&ws, Seq(q.since), limit)
-            .map_err(ApiError::internal)?;
-        Ok(SyncPage::Events {
-            events: events_to_values(&events),
-            head,
-        })
+            .events_after_raw(&ws, Seq(q.since), limit)
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .filter_map(|json| serde_json::value::RawValue::from_string(json).ok())
+            .collect();
+        Ok(SyncPage::Events { events, head })
     })
     .await
     .map_err(ApiError::internal)??;
@@ -144,7 +144,7 @@ async fn send_events(
         events.swap(0, 1);
     }
     let frame = StreamFrame::Events {
-        events: events_to_values(&events),
+        events: events_to_raw(&events),
     };
     let text = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
     let times = if faults.duplicate() { 2 } else { 1 };

@@ -369,6 +369,24 @@ impl Hub {
         Ok(Seq(n.unwrap_or(0) as u64))
     }
 
+    /// Up to `limit` events after `since`, in order, as the log holds them
+    /// (their wire JSON).
+    pub fn events_after_raw(
+        &self,
+        ws: &Workspace,
+        since: Seq,
+        limit: u32,
+    ) -> HubResult<Vec<String>> {
+        let db = lock(&self.db);
+        let mut stmt = db.prepare_cached(
+            "SELECT event FROM events WHERE workspace = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![ws.id, since.0 as i64, limit], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Up to `limit` events after `since`, in order.
     pub fn events_after(&self, ws: &Workspace, since: Seq, limit: u32) -> HubResult<Vec<Event>> {
         let db = lock(&self.db);

@@ -29,7 +29,7 @@ pub fn seed(hub: &Hub, ws: &Workspace, mut cfg: GenConfig) -> HubResult<Generato
 }
 
 /// Stamps a live payload with the server's time.
-fn at_now(payload: EventPayload, t: Timestamp) -> EventPayload {
+pub fn at_now(payload: EventPayload, t: Timestamp) -> EventPayload {
     match payload {
         EventPayload::MessageUpserted(mut m) => {
             m.sent_at = t;

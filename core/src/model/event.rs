@@ -191,27 +191,32 @@ struct Envelope {
 }
 
 impl Event {
-    /// Decodes one event from its wire form.
+    /// Decodes one event from its wire form. The data is parsed once,
+    /// straight into its type.
     pub fn from_json(json: &str) -> Result<Event, DecodeError> {
-        let value: serde_json::Value =
+        #[derive(Deserialize)]
+        struct RawEnvelope<'a> {
+            seq: Seq,
+            at: Timestamp,
+            #[serde(rename = "type")]
+            type_name: String,
+            #[serde(borrow, default)]
+            data: Option<&'a serde_json::value::RawValue>,
+        }
+        let env: RawEnvelope<'_> =
             serde_json::from_str(json).map_err(|e| DecodeError::Envelope(e.to_string()))?;
-        Event::from_value(value)
-    }
-
-    pub fn from_value(value: serde_json::Value) -> Result<Event, DecodeError> {
-        let env: Envelope =
-            serde_json::from_value(value).map_err(|e| DecodeError::Envelope(e.to_string()))?;
+        let data = env.data.map_or("null", |d| d.get());
         let payload = if EventPayload::KNOWN_TYPES.contains(&env.type_name.as_str()) {
-            let tagged = serde_json::json!({ "type": env.type_name, "data": env.data });
-            serde_json::from_value(tagged).map_err(|e| DecodeError::Data {
+            let tagged = format!(r#"{{"type":"{}","data":{data}}}"#, env.type_name);
+            serde_json::from_str(&tagged).map_err(|e| DecodeError::Data {
                 seq: env.seq.0,
                 type_name: env.type_name.clone(),
                 reason: e.to_string(),
             })?
         } else {
             EventPayload::Unknown {
+                data: serde_json::from_str(data).unwrap_or_default(),
                 type_name: env.type_name,
-                data: env.data,
             }
         };
         Ok(Event {
@@ -219,6 +224,10 @@ impl Event {
             at: env.at,
             payload,
         })
+    }
+
+    pub fn from_value(value: serde_json::Value) -> Result<Event, DecodeError> {
+        Event::from_json(&value.to_string())
     }
 
     pub fn to_value(&self) -> serde_json::Value {

@@ -4,11 +4,11 @@
 
 use super::backend::{Backend, Capabilities, Live, Malformed, Pulled};
 use super::wire::{
-    ErrorBody, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest, LoginResponse, RefreshRequest,
-    SERVER_TIME_HEADER, StreamFrame, SyncPage,
+    ErrorBody, EventsPageIn, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest, LoginResponse,
+    RefreshRequest, SERVER_TIME_HEADER, StreamFrameIn,
 };
 use super::{SyncError, SyncResult};
-use crate::model::{ChatId, Event, Message, MessageId, Seq, StatsAt, Timestamp};
+use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot, StatsAt, Timestamp};
 use crate::timers::ServerClock;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -47,19 +47,23 @@ pub fn install_crypto() {
 }
 
 /// Decodes events one by one: a bad one is set aside, not the whole page.
-fn decode(values: Vec<serde_json::Value>) -> (Vec<Event>, Vec<Malformed>) {
+fn decode(values: Vec<Box<serde_json::value::RawValue>>) -> (Vec<Event>, Vec<Malformed>) {
     let mut events = Vec::with_capacity(values.len());
     let mut malformed = Vec::new();
     for v in values {
-        let seq = v.get("seq").and_then(serde_json::Value::as_u64).map(Seq);
-        let raw = v.to_string();
-        match Event::from_value(v) {
+        match Event::from_json(v.get()) {
             Ok(e) => events.push(e),
-            Err(e) => malformed.push(Malformed {
-                seq,
-                raw,
-                reason: e.to_string(),
-            }),
+            Err(e) => {
+                let seq = serde_json::from_str::<serde_json::Value>(v.get())
+                    .ok()
+                    .and_then(|x| x.get("seq").and_then(serde_json::Value::as_u64))
+                    .map(Seq);
+                malformed.push(Malformed {
+                    seq,
+                    raw: v.get().to_owned(),
+                    reason: e.to_string(),
+                });
+            }
         }
     }
     (events, malformed)
@@ -291,16 +295,18 @@ impl RapportBackend {
                         Ok(None) => Some(Err(SyncError::Network("stream closed".into()))),
                         Ok(Some(Err(e))) => Some(Err(SyncError::Network(e.to_string()))),
                         Ok(Some(Ok(tungstenite::Message::Text(text)))) => {
-                            match serde_json::from_str::<StreamFrame>(&text) {
-                                Ok(StreamFrame::Events { events }) => {
-                                    let (events, malformed) = decode(events);
+                            match serde_json::from_str::<StreamFrameIn>(&text) {
+                                Ok(f) if f.kind == "events" => {
+                                    let (events, malformed) = decode(f.events);
                                     Some(Ok(Live::Events { events, malformed }))
                                 }
                                 // A heartbeat's time has an unknown one-way
                                 // delay: HTTP responses set the clock instead.
-                                Ok(StreamFrame::Heartbeat { head, .. }) => {
-                                    Some(Ok(Live::Heartbeat { head }))
-                                }
+                                Ok(f) if f.kind == "heartbeat" => Some(Ok(Live::Heartbeat {
+                                    head: f.head.unwrap_or_default(),
+                                })),
+                                // A frame of a later version: skip it.
+                                Ok(_) => None,
                                 Err(e) => Some(Err(SyncError::Malformed(e.to_string()))),
                             }
                         }
@@ -364,24 +370,18 @@ impl Backend for RapportBackend {
 
     #[tracing::instrument(level = "debug", skip(self))]
     async fn pull(&self, since: Seq, limit: u32) -> SyncResult<Pulled> {
-        let page: SyncPage = self
-            .request(
-                Method::GET,
-                &format!("/v1/sync?since={}&limit={limit}", since.0),
-                None,
-                None,
-            )
-            .await?;
-        Ok(match page {
-            SyncPage::Snapshot(s) => Pulled::Snapshot(s),
-            SyncPage::Events { events, head } => {
-                let (events, malformed) = decode(events);
-                Pulled::Events {
-                    events,
-                    malformed,
-                    head,
-                }
-            }
+        let path = format!("/v1/sync?since={}&limit={limit}", since.0);
+        if since == Seq(0) {
+            // The page's `kind` field is ignored: we asked for a snapshot.
+            let s: Snapshot = self.request(Method::GET, &path, None, None).await?;
+            return Ok(Pulled::Snapshot(s));
+        }
+        let page: EventsPageIn = self.request(Method::GET, &path, None, None).await?;
+        let (events, malformed) = decode(page.events);
+        Ok(Pulled::Events {
+            events,
+            malformed,
+            head: page.head,
         })
     }
 

@@ -1,12 +1,13 @@
 //! The sync API's bodies (ARCHITECTURE "The sync API", docs/protocol.md),
 //! shared by the reference server and the core's Rapport backend.
 //!
-//! Events travel as raw JSON values and are decoded one by one with
-//! [`Event::from_value`], so that one malformed or unknown event is a typed
+//! Events travel as raw JSON and are decoded one by one with
+//! [`Event::from_json`], so that one malformed or unknown event is a typed
 //! error or a kept event, never a failed page.
 
 use crate::model::{Event, MemberId, Message, Seq, Snapshot, Timestamp};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Header carrying the server's time (ms since the epoch) on every response.
 pub const SERVER_TIME_HEADER: &str = "x-server-time";
@@ -36,30 +37,48 @@ pub struct RefreshRequest {
 }
 
 /// `GET /v1/sync`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SyncPage {
     /// `since=0`: the workspace now.
     Snapshot(Snapshot),
     /// `since>0`: the events after it, in order, and the feed's head.
     Events {
-        events: Vec<serde_json::Value>,
+        events: Vec<Box<RawValue>>,
         head: Seq,
     },
 }
 
 /// One frame of `GET /v1/stream` (a WebSocket text message).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamFrame {
     Events {
-        events: Vec<serde_json::Value>,
+        events: Vec<Box<RawValue>>,
     },
     /// Sent when the stream is idle, so both ends notice a dead link.
     Heartbeat {
         head: Seq,
         server_time: Timestamp,
     },
+}
+
+/// How a client reads a `kind: events` page: a plain struct, since serde
+/// cannot keep raw JSON inside an internally tagged enum when decoding.
+#[derive(Debug, Deserialize)]
+pub struct EventsPageIn {
+    pub events: Vec<Box<RawValue>>,
+    pub head: Seq,
+}
+
+/// How a client reads a stream frame (see [`EventsPageIn`]).
+#[derive(Debug, Deserialize)]
+pub struct StreamFrameIn {
+    pub kind: String,
+    #[serde(default)]
+    pub events: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub head: Option<Seq>,
 }
 
 /// `GET /v1/chats/{id}/messages`.
@@ -77,6 +96,10 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-pub fn events_to_values(events: &[Event]) -> Vec<serde_json::Value> {
-    events.iter().map(Event::to_value).collect()
+/// Events as they travel. (The server sends its log's JSON as it is.)
+pub fn events_to_raw(events: &[Event]) -> Vec<Box<RawValue>> {
+    events
+        .iter()
+        .filter_map(|e| RawValue::from_string(e.to_json()).ok())
+        .collect()
 }
