@@ -154,6 +154,8 @@ enum Phase {
 struct ChatMeta {
     app: App,
     open: bool,
+    /// The subscriber card as last sent, so changes can be sent whole.
+    card: Subscriber,
 }
 
 impl Generator {
@@ -259,34 +261,35 @@ impl Generator {
             self.name()
         };
         let sub = SubscriberId(format!("s{i}"));
+        let card = Subscriber {
+            id: sub.clone(),
+            bot_id: bot.clone(),
+            app,
+            name: title.clone(),
+            username: Some(format!("user{i}")),
+            avatar_url: None,
+            email: None,
+            phone: None,
+            status: SubscriptionStatus::Active,
+            subscribed_at: Timestamp(self.now),
+            last_activity_at: None,
+            group: group.then(|| GroupInfo {
+                member_count: 3 + self.rng.u32(..500),
+                share_link: Some(format!("https://t.me/g{i}")),
+                invite_link: None,
+            }),
+            instagram: (app == App::Instagram).then(|| InstagramFollow {
+                follows_business: self.rng.bool(),
+                business_follows: self.rng.bool(),
+            }),
+            ad_source: None,
+            variables: Default::default(),
+            tags: Vec::new(),
+            active_flow: None,
+            crm_contact: None,
+        };
         self.queue
-            .push_back(EventPayload::SubscriberUpserted(Subscriber {
-                id: sub.clone(),
-                bot_id: bot.clone(),
-                app,
-                name: title.clone(),
-                username: Some(format!("user{i}")),
-                avatar_url: None,
-                email: None,
-                phone: None,
-                status: SubscriptionStatus::Active,
-                subscribed_at: Timestamp(self.now),
-                last_activity_at: None,
-                group: group.then(|| GroupInfo {
-                    member_count: 3 + self.rng.u32(..500),
-                    share_link: Some(format!("https://t.me/g{i}")),
-                    invite_link: None,
-                }),
-                instagram: (app == App::Instagram).then(|| InstagramFollow {
-                    follows_business: self.rng.bool(),
-                    business_follows: self.rng.bool(),
-                }),
-                ad_source: None,
-                variables: Default::default(),
-                tags: Vec::new(),
-                active_flow: None,
-                crm_contact: None,
-            }));
+            .push_back(EventPayload::SubscriberUpserted(card.clone()));
         let open = self.rng.u8(..3) != 0;
         let assignee = match self.rng.u8(..4) {
             0 => None,
@@ -318,7 +321,7 @@ impl Generator {
             last_inbound_at: None,
             paused_until: None,
         }));
-        self.chats.push(ChatMeta { app, open });
+        self.chats.push(ChatMeta { app, open, card });
     }
 
     /// Busy chats get most messages: the square of a uniform draw skews
@@ -498,6 +501,25 @@ impl Generator {
                         message_id: m,
                     });
                 }
+            }
+            180..186 => {
+                // F1-F4: the card changes (activity, follows, tags, variables).
+                let now = Timestamp(self.now);
+                let flip = self.rng.bool();
+                let card = &mut self.chats[c].card;
+                card.last_activity_at = Some(now);
+                if let Some(ig) = card.instagram.as_mut() {
+                    ig.follows_business = flip;
+                }
+                if flip && !card.tags.iter().any(|t| t == "vip") {
+                    card.tags.push("vip".into());
+                } else {
+                    card.tags.retain(|t| t != "vip");
+                }
+                card.variables
+                    .insert("last_order".into(), format!("#{}", self.messages_done));
+                let card = card.clone();
+                self.queue.push_back(EventPayload::SubscriberUpserted(card));
             }
             _ => {}
         }

@@ -1,5 +1,5 @@
-//! Fault injection, switchable per test: added latency, 5xx and 429 with
-//! Retry-After on the next requests, live streams cut after some events,
+//! Fault injection, switchable per test: added latency, 5xx, 429 with
+//! Retry-After and connections broken mid-response on the next requests, live streams cut after some events,
 //! duplicated and reordered deliveries on the stream.
 
 use crate::AppState;
@@ -16,6 +16,7 @@ use std::time::Duration;
 pub struct Faults {
     latency_ms: AtomicU64,
     fail_next: AtomicU32,
+    drop_next: AtomicU32,
     rate_limit_next: AtomicU32,
     retry_after_s: AtomicU64,
     cut_after: AtomicU64,
@@ -35,6 +36,11 @@ impl Faults {
     /// The next `n` requests answer 503.
     pub fn fail_next(&self, n: u32) {
         self.fail_next.store(n, SeqCst);
+    }
+    /// The next `n` requests get their headers and then the connection
+    /// breaks mid-body (a reset on a mobile network).
+    pub fn drop_next(&self, n: u32) {
+        self.drop_next.store(n, SeqCst);
     }
     /// The next `n` requests answer 429 with `Retry-After: secs`.
     pub fn rate_limit_next(&self, n: u32, secs: u64) {
@@ -57,6 +63,7 @@ impl Faults {
     pub fn clear(&self) {
         self.set_latency_ms(0);
         self.fail_next(0);
+        self.drop_next(0);
         self.rate_limit_next(0, 0);
         self.cut_streams_after(0);
         self.set_duplicate(false);
@@ -89,6 +96,15 @@ pub async fn inject(State(state): State<Arc<AppState>>, req: Request, next: Next
             "injected fault",
         )
         .into_response();
+    }
+    if take(&f.drop_next) {
+        let broken = futures_util::stream::once(async {
+            Err::<axum::body::Bytes, _>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected fault: connection reset",
+            ))
+        });
+        return Response::new(axum::body::Body::from_stream(broken));
     }
     if take(&f.rate_limit_next) {
         let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down");

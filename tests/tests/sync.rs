@@ -13,7 +13,18 @@ use std::time::{Duration, Instant};
 async fn client(srv: &TestServer, email: &str) -> (TempStore, Arc<SyncEngine<RapportBackend>>) {
     let t = TempStore::new();
     let backend = RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap();
-    let login = backend.login(email, PASSWORD).await.unwrap();
+    // Faults may be on: a login is retried like any request.
+    let mut tries = 0;
+    let login = loop {
+        match backend.login(email, PASSWORD).await {
+            Ok(l) => break l,
+            Err(e) if e.is_retryable() && tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("login: {e}"),
+        }
+    };
     t.store.set_me(login.member_id).unwrap();
     let mut engine = SyncEngine::new(t.store.clone(), Arc::new(backend));
     engine.backoff_base = Duration::from_millis(20);
@@ -93,7 +104,8 @@ async fn s2_a_client_converges_through_snapshot_catch_up_and_a_faulty_live_strea
     .expect("live within 10 s")
     .unwrap();
 
-    // Faults on: 5xx and 429, streams cut every 40 events, frames duplicated
+    // Faults on: 5xx, 429 and broken connections, streams cut every 40
+    // events, frames duplicated
     // and reordered; a simulator writes at 300 events/s meanwhile.
     // Count the reconnections the faults cause.
     let offline = Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -113,6 +125,7 @@ async fn s2_a_client_converges_through_snapshot_catch_up_and_a_faulty_live_strea
     faults.set_duplicate(true);
     faults.set_reorder(true);
     faults.fail_next(3);
+    faults.drop_next(3);
     faults.rate_limit_next(2, 0);
     let sim = rapport_server::sim::start(
         srv.server.state.clone(),
@@ -515,4 +528,39 @@ async fn e7_commands_are_idempotent_and_refusals_carry_the_policy_code() {
         .await;
         assert_eq!(s, 200, "E5: a WhatsApp template goes out");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_unknown_and_malformed_events_are_kept_and_the_feed_goes_on() {
+    let srv = TestServer::start(10, 50).await;
+    let (a, engine) = client(&srv, "u0@w1.test").await;
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run().await }
+    });
+    converge(&a.store, srv.head("w1")).await;
+    let w1 = srv.workspace("w1");
+    let hub = &srv.server.state.hub;
+    // A later server version: a new type, and a known type in a new shape.
+    hub.emit_raw(&w1, "poll_created", serde_json::json!({"question": "?"}))
+        .unwrap();
+    hub.emit_raw(&w1, "chat_read", serde_json::json!({"chat": 7}))
+        .unwrap();
+    let m = rapport_tests::message(
+        "c1",
+        "after",
+        Sender::Subscriber,
+        "still here",
+        rapport_server::hub::now(),
+    );
+    hub.emit(&w1, vec![EventPayload::MessageUpserted(m)])
+        .unwrap();
+    converge(&a.store, srv.head("w1")).await;
+    assert_eq!(
+        a.store.kept_events().unwrap(),
+        2,
+        "both kept, neither dropped"
+    );
+    assert_same(&a.store, &w1.store);
+    run.abort();
 }
