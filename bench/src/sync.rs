@@ -52,6 +52,7 @@ async fn run_async(
         db: server_db,
         listen: "127.0.0.1:0".parse()?,
         heartbeat_ms: 5_000,
+        clock: None,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -215,6 +216,5 @@ async fn run_async(
         "rapport-bench sync: {chats} chats, {messages} messages seeded, {behind} behind, {n} live samples over {live_s} s, caught up in {:.0} ms",
         ms(caught)
     );
-    let _ = Seq(0);
     Ok(())
 }

@@ -6,7 +6,7 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Hub, Workspace, now};
+use crate::hub::{Hub, Workspace};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -144,7 +144,7 @@ pub async fn send(
 ) -> Response {
     command(state, caller, &headers, true, move |hub, ws, me| {
         let chat = chat(ws, &chat_id)?;
-        let now = now();
+        let now = hub.now();
         let ctx = SendContext {
             app: chat.app,
             last_inbound_at: chat.last_inbound_at,
@@ -318,7 +318,7 @@ pub async fn pause_bot(
 ) -> Response {
     command(state, caller, &headers, true, move |hub, ws, _| {
         let chat = chat(ws, &chat_id)?;
-        let now = now();
+        let now = hub.now();
         let until = match body.action {
             PauseAction::Start => Some(pause::after_manual_reply(chat.paused_until, now)),
             PauseAction::Extend => Some(pause::extend(chat.paused_until, now)),
@@ -354,7 +354,7 @@ pub async fn edit_message(
     command(state, caller, &headers, true, move |hub, ws, _| {
         let chat = chat(ws, &chat_id)?;
         let m = message(ws, &chat, &message_id)?;
-        edit::may_edit(chat.app, &m.sender, m.sent_at, now())?;
+        edit::may_edit(chat.app, &m.sender, m.sent_at, hub.now())?;
         text::check(chat.app, &body.text)?;
         let seq = emit(
             hub,
@@ -379,7 +379,7 @@ pub async fn delete_message(
     command(state, caller, &headers, true, move |hub, ws, _| {
         let chat = chat(ws, &chat_id)?;
         let m = message(ws, &chat, &message_id)?;
-        edit::may_delete(chat.app, &m.sender, m.sent_at, now())?;
+        edit::may_delete(chat.app, &m.sender, m.sent_at, hub.now())?;
         let seq = emit(
             hub,
             ws,
@@ -467,7 +467,7 @@ pub async fn add_note(
             chat_id: chat.id,
             author: me.clone(),
             text: body.text,
-            created_at: now(),
+            created_at: hub.now(),
             edited_at: None,
         };
         let seq = emit(hub, ws, vec![EventPayload::NoteUpserted(note.clone())])?;
@@ -501,7 +501,7 @@ pub async fn edit_note(
         let mut note = own_note(ws, &chat, &note_id, me)?;
         check_note(&body.text)?;
         note.text = body.text;
-        note.edited_at = Some(now());
+        note.edited_at = Some(hub.now());
         let seq = emit(hub, ws, vec![EventPayload::NoteUpserted(note.clone())])?;
         ok(seq, json!({ "note": note }))
     })
@@ -681,7 +681,7 @@ pub async fn add_deal(
             amount_minor: b.amount_minor.unwrap_or(0),
             currency: b.currency.unwrap_or_else(|| "USD".into()),
             responsible: Some(me.clone()),
-            updated_at: now(),
+            updated_at: hub.now(),
         };
         let seq = emit(hub, ws, vec![EventPayload::DealUpserted(deal.clone())])?;
         ok(seq, json!({ "deal": deal }))
@@ -710,7 +710,7 @@ pub async fn edit_deal(
         if let Some(a) = b.amount_minor {
             deal.amount_minor = a;
         }
-        deal.updated_at = now();
+        deal.updated_at = hub.now();
         let seq = emit(hub, ws, vec![EventPayload::DealUpserted(deal.clone())])?;
         ok(seq, json!({ "deal": deal }))
     })

@@ -6,7 +6,7 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Workspace, now};
+use crate::hub::Workspace;
 use axum::Json;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// Messages per chat in a snapshot.
 pub const SNAPSHOT_MESSAGES_PER_CHAT: u32 = 20;
-const MAX_PAGE: u32 = 10_000;
+const MAX_PAGE: u32 = 20_000;
 
 #[derive(Deserialize)]
 pub struct SyncQuery {
@@ -220,7 +220,7 @@ async fn run_stream(
             },
             _ = tokio::time::sleep(heartbeat) => {
                 let head = state.hub.head(&ws).map_err(|e| e.to_string())?;
-                let frame = StreamFrame::Heartbeat { head, server_time: now() };
+                let frame = StreamFrame::Heartbeat { head, server_time: state.hub.now() };
                 let text = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
                 socket.send(WsMessage::Text(text.into())).await.map_err(|e| e.to_string())?;
             }

@@ -15,6 +15,7 @@
 
 use rapport_core::Store;
 use rapport_core::model::{Event, EventPayload, Member, Seq, Timestamp};
+use rapport_core::timers::Clock;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -79,6 +80,8 @@ pub struct Session {
 }
 
 pub struct Hub {
+    /// Server time: the system clock, or a test's manual clock.
+    clock: Arc<dyn Clock>,
     db: Mutex<Connection>,
     path: PathBuf,
     workspaces: Mutex<HashMap<String, Arc<Workspace>>>,
@@ -91,11 +94,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The system clock's time (the default server clock).
 pub fn now() -> Timestamp {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     Timestamp(ms)
+}
+
+/// Server time from the system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        now()
+    }
+    fn sleep_until(&self, t: Timestamp) -> rapport_core::timers::clock::BoxFuture {
+        let wait = (t.0 - now().0).max(0) as u64;
+        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(wait)))
+    }
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -115,11 +132,21 @@ fn hash(salt: &str, password: &str) -> String {
 
 impl Hub {
     pub fn open(path: impl AsRef<Path>) -> HubResult<Hub> {
+        Hub::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// Server time now.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> HubResult<Hub> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         let hub = Hub {
+            clock,
             db: Mutex::new(conn),
             path,
             workspaces: Mutex::new(HashMap::new()),
@@ -219,7 +246,7 @@ impl Hub {
     pub fn issue(&self, workspace: &str, member_id: &str) -> HubResult<Session> {
         let (token, refresh_token) = (random_hex(32), random_hex(32));
         let ttl = self.token_ttl_ms.load(std::sync::atomic::Ordering::Relaxed);
-        let expires_at = now().plus_millis(ttl);
+        let expires_at = self.now().plus_millis(ttl);
         lock(&self.db).execute(
             "INSERT INTO sessions (token, refresh_token, workspace, member_id, expires_at,
                  refresh_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -229,7 +256,7 @@ impl Hub {
                 workspace,
                 member_id,
                 expires_at.0,
-                now().plus_millis(self.refresh_ttl_ms).0
+                self.now().plus_millis(self.refresh_ttl_ms).0
             ],
         )?;
         Ok(Session {
@@ -251,7 +278,7 @@ impl Hub {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        Ok(row.filter(|(_, _, _, exp)| now().0 < *exp).map(
+        Ok(row.filter(|(_, _, _, exp)| self.now().0 < *exp).map(
             |(refresh_token, workspace, member_id, exp)| Session {
                 token: token.to_owned(),
                 refresh_token,
@@ -272,7 +299,7 @@ impl Hub {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((ws, member, _)) = row.filter(|(_, _, exp)| now().0 < *exp) else {
+        let Some((ws, member, _)) = row.filter(|(_, _, exp)| self.now().0 < *exp) else {
             return Ok(None);
         };
         lock(&self.db).execute(
@@ -330,7 +357,7 @@ impl Hub {
             return Ok(Vec::new());
         }
         let head = self.head(ws)?;
-        let at = now();
+        let at = self.now();
         let events: Vec<Event> = payloads
             .into_iter()
             .enumerate()
@@ -371,8 +398,9 @@ impl Hub {
     ) -> HubResult<Seq> {
         let _guard = lock(&ws.write);
         let seq = Seq(self.head(ws)?.0 + 1);
-        let json = serde_json::json!({"seq": seq, "at": now(), "type": type_name, "data": data})
-            .to_string();
+        let json =
+            serde_json::json!({"seq": seq, "at": self.now(), "type": type_name, "data": data})
+                .to_string();
         lock(&self.db).execute(
             "INSERT INTO events (workspace, seq, event) VALUES (?1, ?2, ?3)",
             params![ws.id, seq.0 as i64, json],

@@ -35,6 +35,7 @@ async fn main() {
         db: db.into(),
         listen,
         heartbeat_ms: 15_000,
+        clock: None,
     })
     .await
     {

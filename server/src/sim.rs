@@ -5,7 +5,7 @@
 //! delivery receipts moving sent -> delivered -> read, chats opened and
 //! closed (A8), assignments and notes.
 
-use crate::hub::{Hub, HubResult, Workspace, now};
+use crate::hub::{Hub, HubResult, Workspace};
 use rapport_core::generate::{GenConfig, Generator};
 use rapport_core::model::{EventPayload, Timestamp};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 pub fn seed(hub: &Hub, ws: &Workspace, mut cfg: GenConfig) -> HubResult<Generator> {
     // Events are 1-2 s apart: start far enough back to end about now.
     let approx_events = (cfg.chats * 2 + cfg.messages * 6 / 5) as i64;
-    cfg.start = now().plus_millis(-approx_events * 1_500);
+    cfg.start = hub.now().plus_millis(-approx_events * 1_500);
     let mut generator = Generator::new(cfg);
     loop {
         let batch = generator.batch(5_000);
@@ -68,7 +68,7 @@ pub fn start(
         loop {
             tick.tick().await;
             generator.continue_for(1);
-            let t = now();
+            let t = hub.hub.now();
             let payloads: Vec<EventPayload> =
                 generator.by_ref().map(|e| at_now(e.payload, t)).collect();
             let (hub, ws) = (hub.clone(), ws.clone());

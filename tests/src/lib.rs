@@ -156,6 +156,7 @@ impl TestServer {
             db: dir.path().join("server.db"),
             listen: "127.0.0.1:0".parse().expect("addr"),
             heartbeat_ms: 300,
+            clock: None,
         })
         .await
         .expect("server starts");

@@ -40,10 +40,10 @@ pub struct Chat {
     /// The subscriber's name or the group's title: what the list shows and
     /// what name search (A6) matches.
     pub title: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
     pub state: ChatState,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<MemberId>,
     /// Newest activity in the chat; the list is ordered by it (A1).
     pub last_activity: Timestamp,
@@ -51,10 +51,10 @@ pub struct Chat {
     #[serde(default)]
     pub unread_count: u32,
     /// The subscriber's last message: the support window (E4) starts here.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_at: Option<Timestamp>,
     /// The bot is paused for this subscriber until then (E3/F7).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_until: Option<Timestamp>,
 }
 

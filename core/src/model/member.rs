@@ -17,7 +17,7 @@ pub struct Bot {
 pub struct Member {
     pub id: MemberId,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
     /// The role's display name (roles are custom per workspace).
     pub role: String,

@@ -12,22 +12,22 @@ pub struct Message {
     pub sent_at: Timestamp,
     /// B5: sent / delivered / read of an outgoing message, where the app
     /// reports it (Instagram, WhatsApp, Messenger).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
     /// B6: the message this one answers (Telegram).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<Quote>,
     /// B7: reactions to this message.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
     /// B8: when a bot message was last edited.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
     /// B8: when it was deleted; the history keeps a tombstone.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<Timestamp>,
     /// F4: a subscriber's message sent after an ad shows as a response to it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to_ad: Option<AdRef>,
 }
 
@@ -143,9 +143,9 @@ pub struct Attachment {
     pub mime: String,
     pub media: MediaKind,
     /// Telegram files carry a download link.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
 }
 

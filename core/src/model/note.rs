@@ -9,6 +9,6 @@ pub struct Note {
     pub author: MemberId,
     pub text: String,
     pub created_at: Timestamp,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
 }

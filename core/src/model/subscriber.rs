@@ -10,40 +10,40 @@ pub struct Subscriber {
     pub app: App,
     /// F1: name (or the group's title), username and avatar.
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
     /// F1: email and phone are kept as variables on the platform; the card
     /// shows them apart. Never logged.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// F2 (and F8: `Disabled`).
     pub status: SubscriptionStatus,
     pub subscribed_at: Timestamp,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_activity_at: Option<Timestamp>,
     /// F1: Telegram groups only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupInfo>,
     /// F3: Instagram only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instagram: Option<InstagramFollow>,
     /// F4: the ad campaign the subscriber came from.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ad_source: Option<AdRef>,
     /// F5: variables and tags.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// F6: the flow running now, with its queued messages.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_flow: Option<ActiveFlow>,
     /// G2: the linked CRM contact.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crm_contact: Option<CrmContact>,
 }
 
@@ -61,9 +61,9 @@ pub enum SubscriptionStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupInfo {
     pub member_count: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_link: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_link: Option<String>,
 }
 
@@ -87,7 +87,7 @@ pub struct ActiveFlow {
 pub struct CrmContact {
     pub first_name: String,
     pub last_name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
 }
 
@@ -109,10 +109,10 @@ pub struct Deal {
     /// In minor units of `currency` (cents), so amounts never round.
     pub amount_minor: i64,
     pub currency: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub responsible: Option<MemberId>,
     /// G3: the deal card on the web.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub updated_at: Timestamp,
 }

@@ -23,8 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Events per catch-up page.
-pub const CATCH_UP_PAGE: u32 = 5_000;
+/// Events per catch-up page: large pages amortise the index pages a batch
+/// dirties in the store (docs/store.md), and fetching the next page while
+/// applying this one hides the transfer.
+pub const CATCH_UP_PAGE: u32 = 20_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SyncState {
@@ -120,26 +122,47 @@ impl<B: Backend> SyncEngine<B> {
         self.state.send_replace(s);
     }
 
-    fn apply(&self, events: &[Event], malformed: &[Malformed]) -> SyncResult<Changes> {
-        for m in malformed {
+    /// Applies a batch (and keeps the events that did not decode) off the
+    /// async workers.
+    async fn apply(&self, events: Vec<Event>, malformed: Vec<Malformed>) -> SyncResult<Changes> {
+        for m in &malformed {
             tracing::warn!(seq = ?m.seq, reason = %m.reason, "malformed event kept");
         }
         let kept: Vec<(Option<Seq>, String, String)> = malformed
-            .iter()
-            .map(|m| (m.seq, m.raw.clone(), m.reason.clone()))
+            .into_iter()
+            .map(|m| (m.seq, m.raw, m.reason))
             .collect();
-        Ok(self.store.apply_with_malformed(events, &kept)?)
+        self.blocking(move |st| st.apply_with_malformed(&events, &kept))
+            .await
     }
 
-    /// Snapshot if the store is empty, then the feed up to its head.
+    /// Runs a store write off the async workers (it can take a while).
+    async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> crate::store::Result<R> + Send + 'static,
+    ) -> SyncResult<R> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| SyncError::Network(format!("store task: {e}")))?
+            .map_err(SyncError::from)
+    }
+
+    fn pull_task(&self, at: Seq) -> tokio::task::JoinHandle<SyncResult<Pulled>> {
+        let backend = self.backend.clone();
+        tokio::spawn(async move { backend.pull(at, CATCH_UP_PAGE).await })
+    }
+
+    /// Snapshot if the store is empty, then the feed up to its head. The
+    /// next page is fetched while this one is applied.
     pub async fn catch_up(&self) -> SyncResult<Seq> {
         let mut at = self.store.last_seq()?;
         if at == Seq(0) {
             self.set(SyncState::Snapshot);
             match self.backend.pull(Seq(0), CATCH_UP_PAGE).await? {
                 Pulled::Snapshot(s) => {
-                    self.store.apply_snapshot(&s)?;
                     at = s.seq;
+                    self.blocking(move |st| st.apply_snapshot(&s)).await?;
                 }
                 Pulled::Events { .. } => {
                     return Err(SyncError::Malformed(
@@ -148,12 +171,16 @@ impl<B: Backend> SyncEngine<B> {
                 }
             }
         }
+        let mut next = self.pull_task(at);
         loop {
+            let page = next
+                .await
+                .map_err(|e| SyncError::Network(format!("pull task: {e}")))??;
             let Pulled::Events {
                 events,
                 malformed,
                 head,
-            } = self.backend.pull(at, CATCH_UP_PAGE).await?
+            } = page
             else {
                 return Err(SyncError::Malformed("since>0 answered a snapshot".into()));
             };
@@ -163,16 +190,20 @@ impl<B: Backend> SyncEngine<B> {
                 .map(|e| e.seq)
                 .chain(malformed.iter().filter_map(|m| m.seq))
                 .max();
-            self.apply(&events, &malformed)?;
-            match last {
-                Some(l) if l > at => at = l,
-                _ => break,
+            let more = last.is_some_and(|l| l > at && l < head);
+            if let Some(l) = last.filter(|l| *l > at) {
+                at = l;
             }
-            if at >= head {
+            next = self.pull_task(at);
+            if !events.is_empty() || !malformed.is_empty() {
+                self.apply(events, malformed).await?;
+            }
+            if !more {
+                next.abort();
                 break;
             }
         }
-        self.store.checkpoint()?;
+        self.blocking(|st| st.checkpoint()).await?;
         Ok(at)
     }
 
@@ -202,7 +233,7 @@ impl<B: Backend> SyncEngine<B> {
                         // A gap: fetch the missing range before this batch.
                         self.catch_up().await?;
                     }
-                    self.apply(&events, &malformed)?;
+                    self.apply(events, malformed).await?;
                     at = self.store.last_seq()?;
                     self.set(SyncState::Live { at });
                 }
