@@ -3,7 +3,7 @@
 
 use crate::{Res, emit, median, ms, percentile};
 use rapport_core::generate::{GenConfig, Generator, me};
-use rapport_core::model::{EventPayload, Member, Seq};
+use rapport_core::model::{EventPayload, Member};
 use rapport_core::observe::{ListDiff, Observer};
 use rapport_core::store::{ChatFilter, Store};
 use rapport_core::sync::{RapportBackend, SyncEngine};
