@@ -145,11 +145,16 @@ pub async fn send(
     command(state, caller, &headers, true, move |hub, ws, me| {
         let chat = chat(ws, &chat_id)?;
         let now = hub.now();
+        let viber = if chat.app == App::Viber {
+            ws.store.viber_quota(&chat.bot_id, now)?
+        } else {
+            None
+        };
         let ctx = SendContext {
             app: chat.app,
             last_inbound_at: chat.last_inbound_at,
             now,
-            viber: None,
+            viber,
         };
         let (out, content) = match (&body.template, &body.tag, &body.text) {
             (Some(name), _, _) => (
@@ -166,9 +171,10 @@ pub async fn send(
             (None, None, Some(t)) => (Outgoing::Text(t), Content::Text { text: t.clone() }),
             _ => return Err(ApiError::bad_request("text or template is required")),
         };
-        if let Some(r) = policy::decide(&ctx, &out).refusal() {
-            return Err(r.clone().into());
-        }
+        let cost = match policy::decide(&ctx, &out) {
+            policy::Decision::Refused { reason, .. } => return Err(reason.into()),
+            policy::Decision::Allowed { cost, .. } => cost,
+        };
         let m = Message {
             id: MessageId(new_id("m")),
             chat_id: chat.id.clone(),
@@ -196,7 +202,10 @@ pub async fn send(
                 },
             ],
         )?;
-        ok(seq, json!({ "message": m, "paused_until": until }))
+        ok(
+            seq,
+            json!({ "message": m, "paused_until": until, "cost": cost }),
+        )
     })
     .await
 }

@@ -15,9 +15,10 @@ use tokio::task::JoinHandle;
 /// Seeds `ws` with the workspace `cfg` describes, its history ending about
 /// now; returns the generator, ready to go on live.
 pub fn seed(hub: &Hub, ws: &Workspace, mut cfg: GenConfig) -> HubResult<Generator> {
-    // Events are 1-2 s apart: start far enough back to end about now.
-    let approx_events = (cfg.chats * 2 + cfg.messages * 6 / 5) as i64;
-    cfg.start = hub.now().plus_millis(-approx_events * 1_500);
+    // Events are 1-2 s apart (about 1.2 per message, 2 per chat): start
+    // far enough back that the history ends before now, never after.
+    let approx_events = (cfg.chats * 2 + cfg.messages * 6 / 5 + 100) as i64;
+    cfg.start = hub.now().plus_millis(-approx_events * 2_000);
     let mut generator = Generator::new(cfg);
     loop {
         let batch = generator.batch(5_000);
@@ -41,6 +42,22 @@ pub fn at_now(payload: EventPayload, t: Timestamp) -> EventPayload {
         }
         other => other,
     }
+}
+
+/// E3: while an agent's pause runs, the bot's automated messages to that
+/// subscriber are held.
+fn held_by_pause(ws: &Workspace, payload: &EventPayload, now: Timestamp) -> bool {
+    let EventPayload::MessageUpserted(m) = payload else {
+        return false;
+    };
+    if m.sender != rapport_core::model::Sender::Bot {
+        return false;
+    }
+    ws.store
+        .chat(&m.chat_id)
+        .ok()
+        .flatten()
+        .is_some_and(|c| rapport_core::policy::pause::is_paused(c.chat.paused_until, now))
 }
 
 /// A running simulation; dropping it stops it.
@@ -69,8 +86,11 @@ pub fn start(
             tick.tick().await;
             generator.continue_for(1);
             let t = hub.hub.now();
-            let payloads: Vec<EventPayload> =
-                generator.by_ref().map(|e| at_now(e.payload, t)).collect();
+            let payloads: Vec<EventPayload> = generator
+                .by_ref()
+                .map(|e| at_now(e.payload, t))
+                .filter(|p| !held_by_pause(&ws, p, t))
+                .collect();
             let (hub, ws) = (hub.clone(), ws.clone());
             let emitted = tokio::task::spawn_blocking(move || hub.hub.emit(&ws, payloads)).await;
             if let Ok(Err(e)) = emitted {

@@ -151,12 +151,21 @@ pub const PASSWORD: &str = "correct horse";
 impl TestServer {
     /// Must run inside a tokio runtime.
     pub async fn start(chats: usize, messages: usize) -> TestServer {
+        Self::start_with_clock(chats, messages, None).await
+    }
+
+    /// A server on a given clock (a manual one to hit rule boundaries).
+    pub async fn start_with_clock(
+        chats: usize,
+        messages: usize,
+        clock: Option<std::sync::Arc<dyn rapport_core::timers::Clock>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let server = rapport_server::start(rapport_server::ServerConfig {
             db: dir.path().join("server.db"),
             listen: "127.0.0.1:0".parse().expect("addr"),
             heartbeat_ms: 300,
-            clock: None,
+            clock,
         })
         .await
         .expect("server starts");

@@ -564,3 +564,48 @@ async fn s2_unknown_and_malformed_events_are_kept_and_the_feed_goes_on() {
     assert_same(&a.store, &w1.store);
     run.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e3_during_a_pause_the_bots_messages_to_the_subscriber_are_held() {
+    use reqwest::Method;
+    let mut srv = TestServer::start(20, 200).await;
+    let t1 = token(&srv, "u0@w1.test").await;
+    let (s, b) = raw(
+        &srv,
+        Method::POST,
+        "/v1/chats/c0/pause",
+        Some(&t1),
+        Some(r#"{"action":"start"}"#),
+        Some("p-1"),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let paused_at = rapport_server::hub::now();
+    let w1 = srv.workspace("w1");
+    let before = messages(&w1.store, &ChatId::from("c0")).len();
+    let sim = rapport_server::sim::start(
+        srv.server.state.clone(),
+        w1.clone(),
+        srv.generator.take().unwrap(),
+        400.0,
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    drop(sim);
+    let all = messages(&w1.store, &ChatId::from("c0"));
+    assert!(all.len() > before, "the subscriber kept writing");
+    let bot_during_pause = all
+        .iter()
+        .filter(|m| m.sent_at >= paused_at && m.sender == Sender::Bot)
+        .count();
+    assert_eq!(bot_during_pause, 0, "the bot is held during the pause");
+    // Elsewhere the bot goes on.
+    let others: usize = (1..5)
+        .map(|i| {
+            messages(&w1.store, &ChatId(format!("c{i}")))
+                .iter()
+                .filter(|m| m.sent_at >= paused_at && m.sender == Sender::Bot)
+                .count()
+        })
+        .sum();
+    assert!(others > 0, "bots still answer in chats without a pause");
+}

@@ -25,7 +25,7 @@ pub use message::{
     Reaction, ReactionBy, Sender,
 };
 pub use note::Note;
-pub use snapshot::{BotStats, Snapshot, StatsAt};
+pub use snapshot::{BotStats, Snapshot, StatsAt, ViberUse};
 pub use subscriber::{
     ActiveFlow, CrmContact, Deal, GroupInfo, InstagramFollow, Named, Subscriber, SubscriptionStatus,
 };

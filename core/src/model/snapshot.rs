@@ -18,6 +18,18 @@ pub struct Snapshot {
     /// I1: messages sent and received per bot, counted at `seq`.
     #[serde(default)]
     pub stats: Vec<BotStats>,
+    /// E6: Viber bot-initiated messages per bot and month.
+    #[serde(default)]
+    pub viber_usage: Vec<ViberUse>,
+}
+
+/// E6: one bot's bot-initiated Viber messages in one UTC calendar month.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViberUse {
+    pub bot_id: BotId,
+    /// year * 100 + month (202602 for February 2026).
+    pub month: u32,
+    pub used: u32,
 }
 
 /// I1: one bot's figures (or all bots' together).

@@ -15,6 +15,7 @@
 //! [`decide`] combines them for one outgoing message.
 
 pub mod attachment;
+pub mod cases;
 pub mod edit;
 pub mod pause;
 pub mod text;

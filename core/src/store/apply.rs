@@ -9,10 +9,12 @@
 use super::codec::{self, ChatRow, preview_of, to_json};
 use super::filter::{assignee_class, bucket_of};
 use super::{Changes, Result, StoreError, TimelineItemId, fold, meta_get, meta_set};
+use crate::model::App;
 use crate::model::{
     BotStats, Chat, ChatId, ChatState, Content, Delivery, Direction, Event, EventPayload, MemberId,
     Message, MessageId, Preview, Seq, Snapshot, Timestamp,
 };
+use crate::policy::{viber, window};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 
@@ -46,6 +48,8 @@ struct Batch<'c> {
     counts: HashMap<i64, i64>,
     /// I1: new messages per bot (sent, received), written once at the end.
     stats: HashMap<String, (i64, i64)>,
+    /// E6: new bot-initiated Viber messages per (bot, month).
+    viber: HashMap<(String, u32), i64>,
 }
 
 impl<'c> Batch<'c> {
@@ -56,6 +60,7 @@ impl<'c> Batch<'c> {
             chats: HashMap::new(),
             counts: HashMap::new(),
             stats: HashMap::new(),
+            viber: HashMap::new(),
         }
     }
 }
@@ -149,6 +154,13 @@ pub(super) fn apply_snapshot(
     }
     batch.flush(changes)?;
     set_stats(conn, &snapshot.stats, changes)?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO viber_usage (bot_id, month, used) VALUES (?1, ?2, ?3)
+         ON CONFLICT (bot_id, month) DO UPDATE SET used = excluded.used",
+    )?;
+    for u in &snapshot.viber_usage {
+        stmt.execute(params![u.bot_id.as_str(), u.month, u.used])?;
+    }
     let last = meta_get(conn, "last_seq")?
         .and_then(|s| s.parse().ok())
         .map_or(Seq(0), Seq);
@@ -591,6 +603,19 @@ impl Batch<'_> {
             .ok_or(StoreError::UnknownChat)?;
         let inbound = m.direction() == Direction::Inbound;
         if inserted && live {
+            // E6: a Viber message outside the window the subscriber's last
+            // message opened is bot-initiated.
+            if !inbound
+                && l.chat.app == App::Viber
+                && !window::state(App::Viber, l.chat.last_inbound_at, m.sent_at).is_open()
+            {
+                let (y, mo) = viber::month_of(m.sent_at);
+                let month = (y.max(0) as u32) * 100 + mo;
+                *self
+                    .viber
+                    .entry((l.chat.bot_id.0.clone(), month))
+                    .or_default() += 1;
+            }
             let s = self.stats.entry(l.chat.bot_id.0.clone()).or_default();
             if inbound {
                 s.1 += 1;
@@ -728,6 +753,13 @@ impl Batch<'_> {
         for (bot, (sent, received)) in self.stats.drain() {
             stmt.execute(params![bot, sent, received])?;
             changes.stats = true;
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO viber_usage (bot_id, month, used) VALUES (?1, ?2, ?3)
+             ON CONFLICT (bot_id, month) DO UPDATE SET used = used + excluded.used",
+        )?;
+        for ((bot, month), used) in self.viber.drain() {
+            stmt.execute(params![bot, month, used])?;
         }
         Ok(())
     }

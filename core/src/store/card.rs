@@ -134,6 +134,7 @@ fn read_snapshot(c: &rusqlite::Connection, per_chat: u32) -> Result<Snapshot> {
         notes,
         deals: all_json(c, "deals", "deal")?,
         stats: super::stats::recount(c)?.bots,
+        viber_usage: super::stats::viber_usage(c)?,
     })
 }
 

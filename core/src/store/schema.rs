@@ -93,6 +93,16 @@ CREATE TABLE bot_stats (
     received INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- E6: Viber bot-initiated messages per bot per UTC calendar month
+-- (month = year * 100 + month), derived by apply from the messages sent
+-- outside the 24-hour window.
+CREATE TABLE viber_usage (
+    bot_id TEXT NOT NULL,
+    month  INTEGER NOT NULL,
+    used   INTEGER NOT NULL,
+    PRIMARY KEY (bot_id, month)
+) WITHOUT ROWID;
+
 -- Folded words of chat titles, for word-prefix search (A6).
 CREATE TABLE chat_words (
     word TEXT NOT NULL,

@@ -4,8 +4,9 @@
 //! subscribers are counted from the cards the store holds.
 
 use super::{Changes, Result, Store, apply, meta_get};
-use crate::model::{BotId, BotStats, Seq, StatsAt};
-use rusqlite::Connection;
+use crate::model::{BotId, BotStats, Seq, StatsAt, ViberUse};
+use crate::policy::viber::{self, QuotaState};
+use rusqlite::{Connection, OptionalExtension};
 use std::collections::BTreeMap;
 
 impl Store {
@@ -26,6 +27,36 @@ impl Store {
             }
             subscribers(c, &mut per)?;
             Ok(with_total(per))
+        })
+    }
+
+    /// E6: a Viber bot's quota now: whether it has the free monthly
+    /// messages (created before 5 February 2024) and how many it used this
+    /// UTC month. `None` if the store does not know the bot.
+    pub fn viber_quota(
+        &self,
+        bot: &BotId,
+        now: crate::model::Timestamp,
+    ) -> Result<Option<QuotaState>> {
+        self.read(|c| {
+            let created: Option<i64> = c
+                .prepare_cached("SELECT created_at FROM bots WHERE id = ?1")?
+                .query_row([bot.as_str()], |r| r.get(0))
+                .optional()?;
+            let Some(created) = created else {
+                return Ok(None);
+            };
+            let (y, m) = viber::month_of(now);
+            let month = (y.max(0) as u32) * 100 + m;
+            let used: i64 = c
+                .prepare_cached("SELECT used FROM viber_usage WHERE bot_id = ?1 AND month = ?2")?
+                .query_row(rusqlite::params![bot.as_str(), month], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            Ok(Some(QuotaState {
+                free_quota: viber::has_free_quota(crate::model::Timestamp(created)),
+                used_this_month: u32::try_from(used).unwrap_or(u32::MAX),
+            }))
         })
     }
 
@@ -112,4 +143,17 @@ pub(super) fn recount(c: &Connection) -> Result<StatsAt> {
         seq,
         bots: with_total(per),
     })
+}
+
+/// E6: every bot's Viber use by month, for a snapshot.
+pub(super) fn viber_usage(c: &Connection) -> Result<Vec<ViberUse>> {
+    let mut stmt = c.prepare_cached("SELECT bot_id, month, used FROM viber_usage")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ViberUse {
+            bot_id: BotId(r.get(0)?),
+            month: r.get(1)?,
+            used: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
