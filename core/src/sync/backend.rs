@@ -66,6 +66,14 @@ pub trait Backend: Send + Sync + 'static {
         since: Seq,
     ) -> impl Future<Output = SyncResult<BoxStream<'static, SyncResult<Live>>>> + Send;
 
+    /// Runs an agent action once per idempotency key (a repeat gets the
+    /// first answer) and returns the server's answer.
+    fn run(
+        &self,
+        action: &super::Action,
+        idempotency_key: &str,
+    ) -> impl Future<Output = SyncResult<serde_json::Value>> + Send;
+
     /// I1: the server's figures and the seq they were counted at.
     fn stats(&self) -> impl Future<Output = SyncResult<StatsAt>> + Send;
 

@@ -2,12 +2,14 @@
 //! server's API, and the [`SyncEngine`] that takes a store from empty to a
 //! live inbox and keeps it there.
 
+mod action;
 mod backend;
 mod engine;
 mod error;
 mod rapport;
 pub mod wire;
 
+pub use action::{Action, PauseAction};
 pub use backend::{Backend, Capabilities, Live, Malformed, Pulled};
 pub use engine::{Backoff, CATCH_UP_PAGE, SyncEngine, SyncState};
 pub use error::{SyncError, SyncResult};

@@ -395,6 +395,16 @@ impl Backend for RapportBackend {
         }
     }
 
+    async fn run(
+        &self,
+        action: &super::Action,
+        idempotency_key: &str,
+    ) -> SyncResult<serde_json::Value> {
+        let (method, path, body) = super::action::rapport_route(action);
+        self.request(method, &path, Some(idempotency_key), Some(body))
+            .await
+    }
+
     async fn stats(&self) -> SyncResult<StatsAt> {
         self.request(Method::GET, "/v1/stats", None, None).await
     }

@@ -1,0 +1,242 @@
+//! Agent actions as data: what the outbox will keep, and what each backend
+//! turns into its own API calls (the Rapport backend: the command routes of
+//! docs/openapi.json).
+
+use crate::model::{ChatId, CrmContact, DealId, MemberId, MessageId, Named, NoteId, SubscriberId};
+use crate::policy::window::MessageTag;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// F7 / E3: what to do with the bot pause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseAction {
+    Start,
+    Extend,
+    Continue,
+}
+
+/// One agent action (SPEC ids on each).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// E1.
+    SendText {
+        chat_id: ChatId,
+        text: String,
+    },
+    /// E5: a WhatsApp template.
+    SendTemplate {
+        chat_id: ChatId,
+        name: String,
+    },
+    /// E5: Messenger text with a message tag.
+    SendTagged {
+        chat_id: ChatId,
+        tag: MessageTag,
+        text: String,
+    },
+    /// B10.
+    MarkRead {
+        chat_id: ChatId,
+    },
+    /// A8.
+    Open {
+        chat_id: ChatId,
+    },
+    Close {
+        chat_id: ChatId,
+    },
+    /// D1.
+    Assign {
+        chat_id: ChatId,
+        member_id: Option<MemberId>,
+    },
+    /// E3/F7.
+    Pause {
+        chat_id: ChatId,
+        action: PauseAction,
+    },
+    /// B8.
+    EditMessage {
+        chat_id: ChatId,
+        message_id: MessageId,
+        text: String,
+    },
+    DeleteMessage {
+        chat_id: ChatId,
+        message_id: MessageId,
+    },
+    /// B7; `None` removes the agent's reaction.
+    React {
+        chat_id: ChatId,
+        message_id: MessageId,
+        emoji: Option<String>,
+    },
+    /// C1.
+    AddNote {
+        chat_id: ChatId,
+        text: String,
+    },
+    EditNote {
+        chat_id: ChatId,
+        note_id: NoteId,
+        text: String,
+    },
+    DeleteNote {
+        chat_id: ChatId,
+        note_id: NoteId,
+    },
+    /// F5 (variables, tags), F6 (flow: `Some("")` stops it), F8 (disable),
+    /// G2 (CRM contact).
+    EditSubscriber {
+        subscriber_id: SubscriberId,
+        #[serde(default)]
+        variables: BTreeMap<String, String>,
+        #[serde(default)]
+        add_tags: Vec<String>,
+        #[serde(default)]
+        remove_tags: Vec<String>,
+        #[serde(default)]
+        disable: bool,
+        #[serde(default)]
+        flow_id: Option<String>,
+        #[serde(default)]
+        crm_contact: Option<CrmContact>,
+    },
+    /// G1.
+    AddDeal {
+        subscriber_id: SubscriberId,
+        pipeline: Named,
+        stage: Named,
+        name: String,
+        amount_minor: i64,
+        currency: String,
+    },
+    /// G3.
+    EditDeal {
+        deal_id: DealId,
+        stage: Option<Named>,
+        name: Option<String>,
+        amount_minor: Option<i64>,
+    },
+}
+
+/// How the Rapport API carries an action: method, path, body.
+pub(super) fn rapport_route(a: &Action) -> (reqwest::Method, String, serde_json::Value) {
+    use reqwest::Method;
+    use serde_json::json;
+    let chat = |c: &ChatId| format!("/v1/chats/{c}");
+    match a {
+        Action::SendText { chat_id, text } => (
+            Method::POST,
+            format!("{}/messages", chat(chat_id)),
+            json!({ "text": text }),
+        ),
+        Action::SendTemplate { chat_id, name } => (
+            Method::POST,
+            format!("{}/messages", chat(chat_id)),
+            json!({ "template": name }),
+        ),
+        Action::SendTagged { chat_id, tag, text } => (
+            Method::POST,
+            format!("{}/messages", chat(chat_id)),
+            json!({ "tag": tag, "text": text }),
+        ),
+        Action::MarkRead { chat_id } => {
+            (Method::POST, format!("{}/read", chat(chat_id)), json!({}))
+        }
+        Action::Open { chat_id } => (Method::POST, format!("{}/open", chat(chat_id)), json!({})),
+        Action::Close { chat_id } => (Method::POST, format!("{}/close", chat(chat_id)), json!({})),
+        Action::Assign { chat_id, member_id } => (
+            Method::POST,
+            format!("{}/assign", chat(chat_id)),
+            json!({ "member_id": member_id }),
+        ),
+        Action::Pause { chat_id, action } => (
+            Method::POST,
+            format!("{}/pause", chat(chat_id)),
+            json!({ "action": action }),
+        ),
+        Action::EditMessage {
+            chat_id,
+            message_id,
+            text,
+        } => (
+            Method::PATCH,
+            format!("{}/messages/{message_id}", chat(chat_id)),
+            json!({ "text": text }),
+        ),
+        Action::DeleteMessage {
+            chat_id,
+            message_id,
+        } => (
+            Method::DELETE,
+            format!("{}/messages/{message_id}", chat(chat_id)),
+            json!({}),
+        ),
+        Action::React {
+            chat_id,
+            message_id,
+            emoji,
+        } => (
+            Method::POST,
+            format!("{}/messages/{message_id}/reactions", chat(chat_id)),
+            json!({ "emoji": emoji }),
+        ),
+        Action::AddNote { chat_id, text } => (
+            Method::POST,
+            format!("{}/notes", chat(chat_id)),
+            json!({ "text": text }),
+        ),
+        Action::EditNote {
+            chat_id,
+            note_id,
+            text,
+        } => (
+            Method::PATCH,
+            format!("{}/notes/{note_id}", chat(chat_id)),
+            json!({ "text": text }),
+        ),
+        Action::DeleteNote { chat_id, note_id } => (
+            Method::DELETE,
+            format!("{}/notes/{note_id}", chat(chat_id)),
+            json!({}),
+        ),
+        Action::EditSubscriber {
+            subscriber_id,
+            variables,
+            add_tags,
+            remove_tags,
+            disable,
+            flow_id,
+            crm_contact,
+        } => (
+            Method::PATCH,
+            format!("/v1/subscribers/{subscriber_id}"),
+            json!({ "variables": variables, "add_tags": add_tags, "remove_tags": remove_tags, "disable": disable, "flow_id": flow_id, "crm_contact": crm_contact }),
+        ),
+        Action::AddDeal {
+            subscriber_id,
+            pipeline,
+            stage,
+            name,
+            amount_minor,
+            currency,
+        } => (
+            Method::POST,
+            "/v1/deals".into(),
+            json!({ "subscriber_id": subscriber_id, "pipeline": pipeline, "stage": stage, "name": name, "amount_minor": amount_minor, "currency": currency }),
+        ),
+        Action::EditDeal {
+            deal_id,
+            stage,
+            name,
+            amount_minor,
+        } => (
+            Method::PATCH,
+            format!("/v1/deals/{deal_id}"),
+            json!({ "stage": stage, "name": name, "amount_minor": amount_minor }),
+        ),
+    }
+}
