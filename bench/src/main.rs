@@ -9,8 +9,8 @@
 //!   rapport-bench baseline-first-page --db FILE   (child: plain rusqlite)
 
 use rapport_core::generate::{GenConfig, Generator, me};
-use rapport_core::model::{App, ChatId, ChatKind, EventPayload};
-use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, Store};
+use rapport_core::model::{ChatId, EventPayload};
+use rapport_core::store::{ChatFilter, Store};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -162,31 +162,6 @@ fn spawn_runs(sub: &str, db: &Path, runs: usize) -> Res<(Vec<f64>, Vec<f64>, Vec
     Ok((wall, inner, rss))
 }
 
-fn all_filters() -> Vec<ChatFilter> {
-    let mut out = Vec::new();
-    let apps: Vec<Option<App>> = std::iter::once(None).chain(App::ALL.map(Some)).collect();
-    for app in &apps {
-        for kind in [None, Some(ChatKind::Personal), Some(ChatKind::Group)] {
-            for assignee in [
-                AssigneeFilter::All,
-                AssigneeFilter::Mine,
-                AssigneeFilter::Unassigned,
-            ] {
-                for status in StatusFilter::ALL {
-                    out.push(ChatFilter {
-                        app: *app,
-                        kind,
-                        assignee,
-                        status,
-                        search: None,
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
 fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
     let t = Instant::now();
     let v = f();
@@ -266,7 +241,7 @@ fn run_all(chats: usize, messages: usize, runs: usize, dir: &Path) -> Res<()> {
     emit("peak_rss_mb", median(core_rss), None);
 
     // Filter pages and counts: every combination of A2-A5, first page.
-    let filters = all_filters();
+    let filters = ChatFilter::combinations();
     let reps = runs.clamp(3, 10);
     let (mut page_ms, mut count_ms) = (Vec::new(), Vec::new());
     for _ in 0..reps {

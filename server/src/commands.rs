@@ -14,10 +14,9 @@ use axum::response::{IntoResponse, Response};
 use rapport_core::model::*;
 use rapport_core::policy::{self, Outgoing, SendContext, edit, pause, text, window::MessageTag};
 use rapport_core::store::{TimelineItem, TimelineItemId};
-use rapport_core::sync::wire::IDEMPOTENCY_HEADER;
+use rapport_core::sync::wire::{IDEMPOTENCY_HEADER, SubscriberEdit};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// C1: at most 2000 characters (grapheme clusters, as E1 counts).
@@ -541,26 +540,6 @@ pub async fn delete_note(
 
 // ---- F5, F6, F8, G2 -------------------------------------------------------
 
-#[derive(Deserialize, Default)]
-pub struct SubscriberBody {
-    /// F5: variables to set (an empty value removes one).
-    #[serde(default)]
-    variables: BTreeMap<String, String>,
-    #[serde(default)]
-    add_tags: Vec<String>,
-    #[serde(default)]
-    remove_tags: Vec<String>,
-    /// F8.
-    #[serde(default)]
-    disable: bool,
-    /// F6: start this flow (`""` stops the active one).
-    #[serde(default)]
-    flow_id: Option<String>,
-    /// G2: the CRM contact.
-    #[serde(default)]
-    crm_contact: Option<CrmContact>,
-}
-
 /// F6: the flows a subscriber can be started on (the reference server's
 /// catalogue; a real platform lists a bot's flows).
 pub const FLOWS: [&str; 6] = [
@@ -577,7 +556,7 @@ pub async fn edit_subscriber(
     caller: Caller,
     Path(subscriber_id): Path<String>,
     headers: HeaderMap,
-    Json(body): Json<SubscriberBody>,
+    Json(body): Json<SubscriberEdit>,
 ) -> Response {
     command(state, caller, &headers, true, move |hub, ws, _| {
         let mut s = ws

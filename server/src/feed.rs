@@ -12,7 +12,6 @@ use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use rapport_core::model::{ChatId, Event, MessageId, Seq};
-use rapport_core::store::TimelineItem;
 use rapport_core::sync::wire::{HistoryPage, StreamFrame, SyncPage, events_to_raw};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -85,29 +84,7 @@ pub async fn history(
         None => None,
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    // Notes are not history: read until `limit` messages or the start.
-    let mut messages = Vec::new();
-    let mut cursor = before;
-    let mut has_more = true;
-    while messages.len() < limit as usize && has_more {
-        let page = store.timeline_page(&chat, cursor, limit)?;
-        has_more = page.older.is_some();
-        cursor = page.older;
-        let mut got: Vec<_> = page
-            .items
-            .into_iter()
-            .filter_map(|i| match i {
-                TimelineItem::Message(m) => Some(m),
-                TimelineItem::Note(_) => None,
-            })
-            .collect();
-        got.extend(messages);
-        messages = got;
-    }
-    if messages.len() > limit as usize {
-        messages.drain(..messages.len() - limit as usize);
-        has_more = true;
-    }
+    let (messages, has_more) = store.messages_before(&chat, before, limit)?;
     Ok(Json(HistoryPage { messages, has_more }))
 }
 

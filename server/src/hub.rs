@@ -448,18 +448,9 @@ impl Hub {
 
     /// Up to `limit` events after `since`, in order.
     pub fn events_after(&self, ws: &Workspace, since: Seq, limit: u32) -> HubResult<Vec<Event>> {
-        let db = lock(&self.db);
-        let mut stmt = db.prepare_cached(
-            "SELECT event FROM events WHERE workspace = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![ws.id, since.0 as i64, limit], |r| {
-            r.get::<_, String>(0)
-        })?;
-        let mut out = Vec::new();
-        for json in rows {
-            let json = json?;
-            out.push(Event::from_json(&json).map_err(|e| HubError::Invalid(e.to_string()))?);
-        }
-        Ok(out)
+        self.events_after_raw(ws, since, limit)?
+            .iter()
+            .map(|json| Event::from_json(json).map_err(|e| HubError::Invalid(e.to_string())))
+            .collect()
     }
 }

@@ -4,6 +4,7 @@
 use rapport_core::model::*;
 use rapport_core::policy::window::MessageTag;
 use rapport_core::store::TimelineItem;
+use rapport_core::sync::wire::SubscriberEdit;
 use rapport_core::sync::{Action, Backend, PauseAction, RapportBackend, SyncEngine};
 use rapport_core::timers::ServerClock;
 use rapport_tests::{PASSWORD, TempStore, TestServer, message};
@@ -166,16 +167,17 @@ async fn every_action_runs_once_per_key_and_syncs_back() {
     .await;
     run(Action::EditSubscriber {
         subscriber_id: SubscriberId::from("s1"),
-        variables: [("city".to_owned(), "Lisboa".to_owned())].into(),
-        add_tags: vec!["vip".into()],
-        remove_tags: vec![],
-        disable: false,
-        flow_id: Some("flow-1".into()),
-        crm_contact: Some(CrmContact {
-            first_name: "Ana".into(),
-            last_name: "Núñez".into(),
-            phone: None,
-        }),
+        edit: SubscriberEdit {
+            variables: [("city".to_owned(), "Lisboa".to_owned())].into(),
+            add_tags: vec!["vip".into()],
+            flow_id: Some("flow-1".into()),
+            crm_contact: Some(CrmContact {
+                first_name: "Ana".into(),
+                last_name: "Núñez".into(),
+                phone: None,
+            }),
+            ..Default::default()
+        },
     })
     .await;
     let deal = run(Action::AddDeal {
@@ -206,12 +208,10 @@ async fn every_action_runs_once_per_key_and_syncs_back() {
     .await;
     run(Action::EditSubscriber {
         subscriber_id: SubscriberId::from("s1"),
-        variables: Default::default(),
-        add_tags: vec![],
-        remove_tags: vec![],
-        disable: true,
-        flow_id: None,
-        crm_contact: None,
+        edit: SubscriberEdit {
+            disable: true,
+            ..Default::default()
+        },
     })
     .await;
 

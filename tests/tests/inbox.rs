@@ -14,30 +14,6 @@ fn everything(t: &TempStore) -> Vec<ChatSummary> {
         .rows
 }
 
-fn all_filters() -> Vec<ChatFilter> {
-    let mut out = Vec::new();
-    for app in std::iter::once(None).chain(App::ALL.map(Some)) {
-        for kind in [None, Some(ChatKind::Personal), Some(ChatKind::Group)] {
-            for assignee in [
-                AssigneeFilter::All,
-                AssigneeFilter::Mine,
-                AssigneeFilter::Unassigned,
-            ] {
-                for status in StatusFilter::ALL {
-                    out.push(ChatFilter {
-                        app,
-                        kind,
-                        assignee,
-                        status,
-                        search: None,
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
 fn brute(all: &[ChatSummary], f: &ChatFilter) -> Vec<String> {
     let me = me();
     all.iter()
@@ -70,7 +46,7 @@ fn a1_list_is_newest_first_and_pages_cover_every_chat_once() {
 fn a2_a3_a4_a5_every_filter_combination_matches_brute_force_with_counts() {
     let t = TempStore::generated(GenConfig::new(900, 8_000));
     let all = everything(&t);
-    for f in all_filters() {
+    for f in ChatFilter::combinations() {
         assert_eq!(t.all_ids(&f, 13), brute(&all, &f), "{f:?}");
         let counts = t.store.status_counts(&f).unwrap();
         let with = |status| {

@@ -3,7 +3,7 @@
 
 use rapport_core::generate::me;
 use rapport_core::model::*;
-use rapport_core::store::{ChatFilter, Store, TimelineItem};
+use rapport_core::store::{ChatFilter, Store};
 use rapport_core::sync::{Backend, RapportBackend, SyncEngine, SyncError, SyncState};
 use rapport_core::timers::ServerClock;
 use rapport_tests::{PASSWORD, TempStore, TestServer};
@@ -46,25 +46,7 @@ async fn converge(store: &Store, head: Seq) {
 }
 
 fn messages(store: &Store, chat: &ChatId) -> Vec<Message> {
-    let mut out = Vec::new();
-    let mut before = None;
-    loop {
-        let page = store.timeline_page(chat, before, 200).unwrap();
-        let mut got: Vec<Message> = page
-            .items
-            .into_iter()
-            .filter_map(|i| match i {
-                TimelineItem::Message(m) => Some(m),
-                TimelineItem::Note(_) => None,
-            })
-            .collect();
-        got.extend(out);
-        out = got;
-        match page.older {
-            Some(c) => before = Some(c),
-            None => return out,
-        }
-    }
+    store.messages_before(chat, None, u32::MAX).unwrap().0
 }
 
 /// The client's store equals the server's state: every chat row (status,

@@ -161,6 +161,33 @@ impl ChatFilter {
             .unwrap_or_default()
     }
 
+    /// Every combination of the A2-A5 filters (no search): 7 apps (or
+    /// all) x 3 kinds x 3 assignee filters x 4 status lists. For tests and
+    /// benchmarks that must cover them all.
+    pub fn combinations() -> Vec<ChatFilter> {
+        let mut out = Vec::new();
+        for app in std::iter::once(None).chain(App::ALL.map(Some)) {
+            for kind in [None, Some(ChatKind::Personal), Some(ChatKind::Group)] {
+                for assignee in [
+                    AssigneeFilter::All,
+                    AssigneeFilter::Mine,
+                    AssigneeFilter::Unassigned,
+                ] {
+                    for status in StatusFilter::ALL {
+                        out.push(ChatFilter {
+                            app,
+                            kind,
+                            assignee,
+                            status,
+                            search: None,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The filter in the form `matches` and the queries use.
     pub(crate) fn compile(&self) -> CompiledFilter {
         CompiledFilter {

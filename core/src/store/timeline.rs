@@ -132,6 +132,36 @@ impl Store {
         })
     }
 
+    /// B1: up to `limit` messages (no notes) older than `before` (the
+    /// newest when `None`), oldest first, and whether older ones exist.
+    pub fn messages_before(
+        &self,
+        chat: &ChatId,
+        before: Option<TimelineCursor>,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool)> {
+        self.read(|c| {
+            let rid = chat_rid(c, chat)?.ok_or(StoreError::UnknownChat)?;
+            let b = before.map_or((i64::MAX, i64::MAX), |k| (k.at, k.rid));
+            let sql = format!(
+                "SELECT {MESSAGE_COLS} FROM messages WHERE chat_rid = ?1
+                   AND (at < ?2 OR (at = ?2 AND rid < ?3))
+                 ORDER BY at DESC, rid DESC LIMIT ?4"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let fetch = i64::from(limit).saturating_add(1);
+            let mut rows = stmt.query(rusqlite::params![rid, b.0, b.1, fetch])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(codec::message_from_row(row, chat)?);
+            }
+            let more = out.len() > limit as usize;
+            out.truncate(limit as usize);
+            out.reverse();
+            Ok((out, more))
+        })
+    }
+
     /// B10: the chat's unread subscriber messages.
     pub fn unread_count(&self, chat: &ChatId) -> Result<u32> {
         self.chat(chat)?

@@ -2,10 +2,10 @@
 //! turns into its own API calls (the Rapport backend: the command routes of
 //! docs/openapi.json).
 
-use crate::model::{ChatId, CrmContact, DealId, MemberId, MessageId, Named, NoteId, SubscriberId};
+use super::wire::SubscriberEdit;
+use crate::model::{ChatId, DealId, MemberId, MessageId, Named, NoteId, SubscriberId};
 use crate::policy::window::MessageTag;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// F7 / E3: what to do with the bot pause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,22 +87,10 @@ pub enum Action {
         chat_id: ChatId,
         note_id: NoteId,
     },
-    /// F5 (variables, tags), F6 (flow: `Some("")` stops it), F8 (disable),
-    /// G2 (CRM contact).
+    /// F5, F6, F8, G2: see [`SubscriberEdit`].
     EditSubscriber {
         subscriber_id: SubscriberId,
-        #[serde(default)]
-        variables: BTreeMap<String, String>,
-        #[serde(default)]
-        add_tags: Vec<String>,
-        #[serde(default)]
-        remove_tags: Vec<String>,
-        #[serde(default)]
-        disable: bool,
-        #[serde(default)]
-        flow_id: Option<String>,
-        #[serde(default)]
-        crm_contact: Option<CrmContact>,
+        edit: SubscriberEdit,
     },
     /// G1.
     AddDeal {
@@ -205,16 +193,11 @@ pub(super) fn rapport_route(a: &Action) -> (reqwest::Method, String, serde_json:
         ),
         Action::EditSubscriber {
             subscriber_id,
-            variables,
-            add_tags,
-            remove_tags,
-            disable,
-            flow_id,
-            crm_contact,
+            edit,
         } => (
             Method::PATCH,
             format!("/v1/subscribers/{subscriber_id}"),
-            json!({ "variables": variables, "add_tags": add_tags, "remove_tags": remove_tags, "disable": disable, "flow_id": flow_id, "crm_contact": crm_contact }),
+            serde_json::to_value(edit).unwrap_or_default(),
         ),
         Action::AddDeal {
             subscriber_id,

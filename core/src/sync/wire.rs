@@ -89,6 +89,25 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+/// `PATCH /v1/subscribers/{id}`: F5 variables (an empty value removes one)
+/// and tags, F6 a flow to start (`""` stops the active one), F8 disable,
+/// G2 the CRM contact.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberEdit {
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub add_tags: Vec<String>,
+    #[serde(default)]
+    pub remove_tags: Vec<String>,
+    #[serde(default)]
+    pub disable: bool,
+    #[serde(default)]
+    pub flow_id: Option<String>,
+    #[serde(default)]
+    pub crm_contact: Option<crate::model::CrmContact>,
+}
+
 /// The error body of every failed request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
