@@ -402,3 +402,25 @@ fn s3_a_new_message_moves_its_chat_to_the_top_with_small_diffs() {
         "a read of an unread-free chat changes nothing"
     );
 }
+
+#[test]
+fn s3_a_listener_calling_back_gets_an_error_not_a_deadlock() {
+    let t = TempStore::new();
+    let obs = Observer::new(t.store.clone());
+    let mut e = Events::default();
+    t.apply(&[e.chat("c0", App::Viber, "Ana")]);
+    let store = t.store.clone();
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let g = got.clone();
+    let _sub = obs
+        .subscribe_chat_list(ChatFilter::default(), 5, move |_| {
+            // Writing from inside the callback: refused, typed.
+            let r = store.set_me(MemberId::from("u9"));
+            g.lock().unwrap().push(format!("{:?}", r.err()));
+        })
+        .unwrap();
+    t.apply(&[e.inbound("c0", "m1", "hi")]);
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), 2, "the Reset and one diff");
+    assert!(got.iter().all(|r| r.contains("Reentrant")), "{got:?}");
+}

@@ -242,10 +242,17 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.upgrade() {
-            let mut s = lock(&inner.subs);
-            s.lists.remove(&self.id);
-            s.timelines.remove(&self.id);
-            s.counts.remove(&self.id);
+            // Take the entries out, drop them after the lock: a listener
+            // may own another subscription whose drop locks again.
+            let removed = {
+                let mut s = lock(&inner.subs);
+                (
+                    s.lists.remove(&self.id),
+                    s.timelines.remove(&self.id),
+                    s.counts.remove(&self.id),
+                )
+            };
+            drop(removed);
         }
     }
 }

@@ -135,7 +135,14 @@ pub(super) fn apply_snapshot(
         batch.apply(&wrap(payload), changes)?;
     }
     for m in &snapshot.messages {
-        batch.upsert_message(m, false, changes)?;
+        if batch.load(&m.chat_id)? {
+            batch.upsert_message(m, false, changes)?;
+        } else {
+            // A message of a chat the snapshot lacks: kept, not a reason to
+            // refuse the whole snapshot.
+            let ev = wrap(EventPayload::MessageUpserted(m.clone()));
+            batch.keep(&ev, Some(&m.chat_id), "orphan", changes)?;
+        }
     }
     let rest = (snapshot
         .notes
@@ -181,14 +188,15 @@ pub(super) fn keep_malformed(
         return Ok(());
     }
     let mut stmt = conn.prepare_cached(
-        "INSERT OR REPLACE INTO kept_events (seq, type, chat_id, reason, event)
-         VALUES (COALESCE(?1, -1 - (SELECT count(*) FROM kept_events WHERE seq < 0)),
-                 'malformed', NULL, 'malformed', ?2)",
+        "INSERT INTO kept_events (seq, type, chat_id, reason, detail, event)
+         SELECT ?1, 'malformed', NULL, 'malformed', ?3, ?2
+         WHERE ?1 IS NULL OR NOT EXISTS
+             (SELECT 1 FROM kept_events WHERE seq = ?1 AND reason = 'malformed')",
     )?;
     for (seq, raw, reason) in malformed {
         tracing::debug!(?seq, reason = %reason, "malformed event kept");
-        stmt.execute(params![seq.map(|s| s.0 as i64), raw])?;
-        changes.kept += 1;
+        let seq = seq.map(|s| i64::try_from(s.0).unwrap_or(i64::MAX));
+        changes.kept += stmt.execute(params![seq, raw, reason])? as u32;
     }
     let last = meta_get(conn, "last_seq")?
         .and_then(|s| s.parse().ok())
@@ -335,13 +343,15 @@ impl Batch<'_> {
                 text,
             } => {
                 if let Some(mut m) = self.message(chat_id, message_id)? {
+                    // The words change; what the message is stays.
                     match &mut m.content {
                         Content::Text { text: t } | Content::Template { text: t, .. } => {
                             t.clone_from(text);
                         }
-                        other => {
-                            *other = Content::Text { text: text.clone() };
-                        }
+                        Content::ButtonPress { label } => label.clone_from(text),
+                        Content::Attachment(a) => a.caption = Some(text.clone()),
+                        Content::AdClick { text: t, .. } => *t = Some(text.clone()),
+                        Content::StoryMention { .. } => {}
                     }
                     m.edited_at = Some(ev.at);
                     self.upsert_message(&m, false, changes)?;
@@ -450,11 +460,11 @@ impl Batch<'_> {
     ) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO kept_events (seq, type, chat_id, reason, event)
+                "INSERT INTO kept_events (seq, type, chat_id, reason, event)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![
-                ev.seq.0 as i64,
+                i64::try_from(ev.seq.0).unwrap_or(i64::MAX),
                 ev.payload.type_name(),
                 chat_id.map(ChatId::as_str),
                 reason,
@@ -524,23 +534,35 @@ impl Batch<'_> {
     }
 
     /// Applies the events kept while this chat was unknown.
+    /// Applies the events kept while this chat was unknown. They are all
+    /// older than the chat record just stored, which already reflects them:
+    /// chat-level changes (state, assignee, read, pause) are superseded, and
+    /// messages go in as history (their unread count and activity are in
+    /// the record). Message-level changes and notes still apply.
     fn replay_kept(&mut self, chat_id: &ChatId, changes: &mut Changes) -> Result<()> {
         let kept: Vec<(i64, String)> = self
             .conn
             .prepare_cached(
-                "SELECT seq, event FROM kept_events WHERE chat_id = ?1 AND reason = 'orphan'
-                 ORDER BY seq",
+                "SELECT id, event FROM kept_events WHERE chat_id = ?1 AND reason = 'orphan'
+                 ORDER BY seq, id",
             )?
             .query_map([chat_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        for (seq, json) in kept {
+        for (id, json) in kept {
             let ev = Event::from_json(&json)
-                .map_err(|e| codec::decode_err("kept_events", seq, "event", e))?;
+                .map_err(|e| codec::decode_err("kept_events", id, "event", e))?;
             self.conn
-                .prepare_cached("DELETE FROM kept_events WHERE seq = ?1")?
-                .execute([seq])?;
+                .prepare_cached("DELETE FROM kept_events WHERE id = ?1")?
+                .execute([id])?;
             changes.kept = changes.kept.saturating_sub(1);
-            self.apply(&ev, changes)?;
+            match &ev.payload {
+                EventPayload::MessageUpserted(m) => self.upsert_message(m, false, changes)?,
+                EventPayload::ChatStateChanged { .. }
+                | EventPayload::ChatAssigned { .. }
+                | EventPayload::ChatRead { .. }
+                | EventPayload::PauseChanged { .. } => {}
+                _ => self.apply(&ev, changes)?,
+            }
         }
         Ok(())
     }
@@ -636,8 +658,12 @@ impl Batch<'_> {
             .preview
             .as_ref()
             .is_none_or(|p| p.message_id == m.id || p.at <= m.sent_at);
+        let shown = l.preview.as_ref().is_some_and(|p| p.message_id == m.id);
         if newest && m.deleted_at.is_none() {
             l.preview = Some(preview_of(m));
+        } else if shown && m.deleted_at.is_some() {
+            // The list must not keep showing a deleted message.
+            self.recompute_preview(&m.chat_id)?;
         }
         Ok(())
     }

@@ -57,10 +57,9 @@ impl Store {
     /// server keeps its workspaces in stores and answers `since=0` with it.)
     pub fn snapshot(&self, messages_per_chat: u32) -> Result<Snapshot> {
         self.read(|c| {
-            c.execute_batch("BEGIN")?;
-            let out = read_snapshot(c, messages_per_chat);
-            c.execute_batch("COMMIT")?;
-            out
+            // One read transaction, rolled back on any exit.
+            let tx = c.unchecked_transaction()?;
+            read_snapshot(&tx, messages_per_chat)
         })
     }
 

@@ -34,6 +34,8 @@ pub struct Changes {
     pub all_chats: bool,
     /// I1 statistics moved.
     pub stats: bool,
+    /// Who "me" became, if this write changed it.
+    pub me: Option<MemberId>,
     /// Events applied.
     pub applied: u32,
     /// Events skipped because their seq was already applied.

@@ -29,6 +29,11 @@ pub enum StoreError {
     #[error("unknown chat")]
     UnknownChat,
 
+    /// A listener called back into the store (a write, a subscription, a
+    /// window resize) from inside its callback. Do it after returning.
+    #[error("called from inside a change listener")]
+    Reentrant,
+
     #[error("could not upgrade the local store: {0}")]
     Migration(String),
 

@@ -61,6 +61,36 @@ pub struct Store {
     listeners: RwLock<Vec<Arc<dyn CommitListener>>>,
 }
 
+thread_local! {
+    /// Set while listeners run under the write lock on this thread.
+    static INSIDE_LISTENER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as running listeners until dropped.
+struct InsideListener(bool);
+
+impl InsideListener {
+    fn enter() -> InsideListener {
+        InsideListener(INSIDE_LISTENER.with(|f| f.replace(true)))
+    }
+}
+
+impl Drop for InsideListener {
+    fn drop(&mut self) {
+        INSIDE_LISTENER.with(|f| f.set(self.0));
+    }
+}
+
+/// A listener that writes, subscribes or resizes a window from inside its
+/// callback would lock the writer it already holds: refuse instead of
+/// deadlocking.
+fn reentrancy_check() -> Result<()> {
+    if INSIDE_LISTENER.with(|f| f.get()) {
+        return Err(StoreError::Reentrant);
+    }
+    Ok(())
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves the connection usable: any open
     // transaction was rolled back when it was dropped.
@@ -143,6 +173,9 @@ impl Store {
 
     /// Sets who "me" is and reclassifies every chat's assignee (A4).
     pub fn set_me(&self, me: MemberId) -> Result<Changes> {
+        // "me" changes in memory with the commit, under the write lock, so
+        // no flush ever computes buckets with one "me" against rows of the
+        // other.
         self.write(|tx, changes, _| {
             meta_set(tx, "me", me.as_str())?;
             tx.execute(
@@ -151,9 +184,9 @@ impl Store {
                 [me.as_str()],
             )?;
             apply::recount(tx)?;
-            *self.me.write().unwrap_or_else(|e| e.into_inner()) = Some(me.clone());
             changes.counts = true;
             changes.all_chats = true;
+            changes.me = Some(me.clone());
             Ok(())
         })
     }
@@ -210,6 +243,7 @@ impl Store {
     /// Runs a checkpoint that moves the WAL into the database and truncates
     /// the WAL file. Call after a large sync.
     pub fn checkpoint(&self) -> Result<()> {
+        reentrancy_check()?;
         let conn = lock(&self.writer);
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
@@ -268,14 +302,19 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
     ) -> Result<Changes> {
+        reentrancy_check()?;
         let mut conn = lock(&self.writer);
         let me = self.me();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut changes = Changes::default();
         f(&tx, &mut changes, me.as_ref())?;
         tx.commit()?;
+        if let Some(me) = changes.me.clone() {
+            *self.me.write().unwrap_or_else(|e| e.into_inner()) = Some(me);
+        }
         if !changes.is_empty() {
             let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
+            let _inside = InsideListener::enter();
             for l in listeners.iter() {
                 l.committed(&conn, &changes);
             }
@@ -286,8 +325,10 @@ impl Store {
     /// Runs `f` with the writer connection locked: no write can commit
     /// meanwhile. `observe` uses it to take a window's first value and start
     /// listening at the same instant.
-    pub(crate) fn with_writer<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+    pub(crate) fn with_writer<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        reentrancy_check()?;
         let conn = lock(&self.writer);
+        let _inside = InsideListener::enter();
         f(&conn)
     }
 

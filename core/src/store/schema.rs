@@ -149,12 +149,15 @@ CREATE INDEX deals_by_subscriber ON deals (subscriber_id);
 -- Events kept rather than dropped: types this version does not know, and
 -- events about a chat the store has not seen yet (replayed when it comes).
 CREATE TABLE kept_events (
-    seq     INTEGER PRIMARY KEY,
+    id      INTEGER PRIMARY KEY,
+    seq     INTEGER,                               -- NULL: the event had none
     type    TEXT NOT NULL,
     chat_id TEXT,
-    reason  TEXT NOT NULL,                         -- 'unknown' | 'orphan'
+    reason  TEXT NOT NULL,                         -- 'unknown' | 'orphan' | 'malformed'
+    detail  TEXT,                                  -- why it did not decode
     event   TEXT NOT NULL
 );
+CREATE INDEX kept_events_by_seq ON kept_events (seq);
 CREATE INDEX kept_events_by_chat ON kept_events (chat_id) WHERE chat_id IS NOT NULL;
 "#;
 

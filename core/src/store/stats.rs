@@ -65,10 +65,8 @@ impl Store {
     /// it (it holds every message); on a client it would undercount.
     pub fn recount_stats(&self) -> Result<StatsAt> {
         self.read(|c| {
-            c.execute_batch("BEGIN")?;
-            let out = recount(c);
-            c.execute_batch("COMMIT")?;
-            out
+            let tx = c.unchecked_transaction()?;
+            recount(&tx)
         })
     }
 

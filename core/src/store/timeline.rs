@@ -142,7 +142,10 @@ impl Store {
     ) -> Result<(Vec<Message>, bool)> {
         self.read(|c| {
             let rid = chat_rid(c, chat)?.ok_or(StoreError::UnknownChat)?;
-            let b = before.map_or((i64::MAX, i64::MAX), |k| (k.at, k.rid));
+            // A note cursor: every message at its time is older.
+            let b = before.map_or((i64::MAX, i64::MAX), |k| {
+                (k.at, if k.kind == 0 { k.rid } else { i64::MAX })
+            });
             let sql = format!(
                 "SELECT {MESSAGE_COLS} FROM messages WHERE chat_rid = ?1
                    AND (at < ?2 OR (at = ?2 AND rid < ?3))
