@@ -60,11 +60,34 @@ fn assert_same(client: &Store, server: &Store) {
     };
     let (c, s) = (all(client), all(server));
     assert_eq!(c.len(), s.len());
+    // Chat by chat first (a clear message), then the order.
+    let by_id = |v: &[rapport_core::model::ChatSummary]| -> std::collections::BTreeMap<String, rapport_core::model::ChatSummary> {
+        v.iter().map(|x| (x.chat.id.0.clone(), x.clone())).collect()
+    };
+    let (cm, sm) = (by_id(&c), by_id(&s));
+    for (id, sv) in &sm {
+        assert_eq!(
+            cm.get(id),
+            Some(sv),
+            "chat {id}: client vs server (client last seq {:?}, server {:?})",
+            client.last_seq(),
+            server.last_seq()
+        );
+    }
     for (a, b) in c.iter().zip(&s) {
         assert_eq!(a, b, "chat {}", b.chat.id);
         let (ma, mb) = (messages(client, &a.chat.id), messages(server, &b.chat.id));
         assert!(ma.len() <= mb.len());
-        assert_eq!(ma, mb[mb.len() - ma.len()..], "messages of {}", b.chat.id);
+        let tail = &mb[mb.len() - ma.len()..];
+        if let Some(i) = (0..ma.len()).find(|&i| ma[i] != tail[i]) {
+            panic!(
+                "messages of {} differ at {i} of {}:\nclient {:?}\nserver {:?}",
+                b.chat.id,
+                ma.len(),
+                ma[i],
+                tail[i]
+            );
+        }
     }
 }
 
@@ -125,7 +148,17 @@ async fn s2_a_client_converges_through_snapshot_catch_up_and_a_faulty_live_strea
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     drop(sim);
     faults.clear();
-    let head = srv.head("w1");
+    // An emit already handed to a blocking thread may still land: wait for
+    // the head to settle before comparing.
+    let mut head = srv.head("w1");
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = srv.head("w1");
+        if now == head {
+            break;
+        }
+        head = now;
+    }
     assert!(
         head.0 > seeded.0 + 300,
         "the simulator ran: {seeded:?} -> {head:?}"

@@ -106,17 +106,18 @@ fn read_snapshot(c: &rusqlite::Connection, per_chat: u32) -> Result<Snapshot> {
     let seq = super::meta_get(c, "last_seq")?
         .and_then(|s| s.parse().ok())
         .map_or(Seq(0), Seq);
-    let chats: Vec<_> = super::chat_list::window(c, &Default::default(), None, usize::MAX)?
-        .into_iter()
-        .map(|(_, s)| s.chat)
-        .collect();
+    // Chats and each chat's messages in this store's own insertion order,
+    // so that a store built from the snapshot breaks ties (two chats or
+    // messages in the same millisecond) the same way this one does.
+    let chats = super::chat_list::all_in_insertion_order(c)?;
     let mut messages = Vec::new();
     let mut notes = Vec::new();
     for chat in &chats {
         let Some(rid) = timeline::chat_rid(c, &chat.id)? else {
             continue;
         };
-        for (_, item) in timeline::page(c, rid, &chat.id, None, per_chat)? {
+        let page = timeline::page(c, rid, &chat.id, None, per_chat)?;
+        for (_, item) in page.into_iter().rev() {
             if let TimelineItem::Message(m) = item {
                 messages.push(m);
             }

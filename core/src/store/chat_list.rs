@@ -304,3 +304,12 @@ pub(crate) fn paused_after(conn: &Connection, now_ms: i64) -> Result<Vec<Chat>> 
         .map(|r| r.chat)
         .collect())
 }
+
+/// Every chat, in the order this store inserted them.
+pub(crate) fn all_in_insertion_order(conn: &Connection) -> Result<Vec<Chat>> {
+    let sql = format!("SELECT {} FROM chats ORDER BY rid", codec::CHAT_COLS);
+    Ok(collect(conn, &sql, Vec::new())?
+        .into_iter()
+        .map(|r| r.chat)
+        .collect())
+}
