@@ -221,14 +221,16 @@ impl Session {
     /// then deletes the local store at `store_path` (close it first). The
     /// local data belongs to the member: nothing of it stays.
     pub async fn logout(self, store_path: &Path) -> SyncResult<()> {
+        // Forget first, locally, whatever the network does: the data and
+        // the secrets go even offline.
         if let Err(e) = self.backend.logout().await {
-            // Offline: the token expires on its own; the data goes anyway.
+            // Offline: the token expires on its own.
             tracing::warn!(error = %e, "logout not confirmed by the server");
         }
-        self.secrets
-            .delete(KEY)
-            .map_err(|e| crate::sync::SyncError::Network(e.to_string()))?;
-        crate::Store::wipe(store_path)?;
+        let wiped = crate::Store::wipe(store_path);
+        let forgot = self.secrets.delete(KEY);
+        wiped?;
+        forgot.map_err(|e| crate::sync::SyncError::Network(e.to_string()))?;
         Ok(())
     }
 }

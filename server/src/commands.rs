@@ -19,6 +19,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// Set by the router on every request (any value a client sends is
+/// replaced): the method and path, scoping idempotency keys.
+pub const ROUTE_HEADER: &str = "x-rapport-route";
+
 /// C1: at most 2000 characters (grapheme clusters, as E1 counts).
 pub const NOTE_MAX: u32 = 2000;
 
@@ -52,9 +56,16 @@ async fn command(
     }
     let ws = caller.workspace.clone();
     let me = caller.member_id();
+    // A key means one command of one member on one route: the same key
+    // from another member, or on another route, is another command.
+    let route = headers
+        .get(ROUTE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let key = format!("{me}\n{route}\n{key}");
     let result = tokio::task::spawn_blocking(move || {
         let hub = &state.hub;
-        hub.exclusive(&ws, || -> ApiResult<(u16, String)> {
+        hub.exclusive(&ws, Some(&key.clone()), || -> ApiResult<(u16, String)> {
             if let Some(first) = hub.idempotent(&ws.id, &key).map_err(ApiError::internal)? {
                 return Ok(first);
             }

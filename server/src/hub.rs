@@ -66,6 +66,9 @@ pub struct Workspace {
     pub store: Arc<Store>,
     /// Serialises writers: seqs are given out and logged in order.
     write: Mutex<()>,
+    /// The idempotency scope of the command running under `write`, if any:
+    /// its events and a first answer are logged in one transaction.
+    pending_key: Mutex<Option<String>>,
     pub feed: broadcast::Sender<Arc<Vec<Event>>>,
 }
 
@@ -177,19 +180,49 @@ impl Hub {
             id: id.to_owned(),
             store,
             write: Mutex::new(()),
+            pending_key: Mutex::new(None),
             feed: broadcast::channel(1024).0,
         });
         // Replay what the log has and the store does not (a crash between
         // the two writes).
-        let mut since = ws.store.last_seq()?;
-        loop {
-            let tail = self.events_after(&ws, since, 10_000)?;
-            let Some(last) = tail.last() else { break };
-            since = last.seq;
-            ws.store.apply(&tail)?;
-        }
+        self.heal(&ws)?;
         lock(&self.workspaces).insert(id.to_owned(), ws.clone());
         Ok(ws)
+    }
+
+    /// Applies to the store what the log has beyond it (after a crash, or
+    /// an apply that failed after its events were logged). Events this
+    /// version cannot decode are kept as the clients keep them.
+    fn heal(&self, ws: &Workspace) -> HubResult<()> {
+        let mut since = ws.store.last_seq()?;
+        loop {
+            let tail = self.events_after_raw(ws, since, 10_000)?;
+            if tail.is_empty() {
+                return Ok(());
+            }
+            let mut events = Vec::new();
+            let mut malformed = Vec::new();
+            for json in tail {
+                match Event::from_json(&json) {
+                    Ok(e) => events.push(e),
+                    Err(e) => {
+                        let seq = serde_json::from_str::<serde_json::Value>(&json)
+                            .ok()
+                            .and_then(|v| v.get("seq").and_then(serde_json::Value::as_u64))
+                            .map(Seq);
+                        malformed.push((seq, json, e.to_string()));
+                    }
+                }
+            }
+            let before = since;
+            ws.store.apply_with_malformed(&events, &malformed)?;
+            since = ws.store.last_seq()?;
+            if since <= before {
+                return Err(HubError::Invalid(format!(
+                    "the log does not advance past {before:?}"
+                )));
+            }
+        }
     }
 
     pub fn create_workspace(&self, id: &str, name: &str) -> HubResult<Arc<Workspace>> {
@@ -290,23 +323,22 @@ impl Hub {
     }
 
     /// A new session for a valid refresh token; the old pair is revoked.
+    /// Taking the old pair is one statement: of two refreshes racing with
+    /// one token, only one gets a session.
     pub fn refresh(&self, refresh_token: &str) -> HubResult<Option<Session>> {
-        let row: Option<(String, String, i64)> = lock(&self.db)
+        let now = self.now();
+        let taken: Option<(String, String)> = lock(&self.db)
             .query_row(
-                "SELECT workspace, member_id, refresh_expires_at FROM sessions
-                 WHERE refresh_token = ?1",
-                [refresh_token],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                "DELETE FROM sessions WHERE refresh_token = ?1 AND refresh_expires_at > ?2
+                 RETURNING workspace, member_id",
+                params![refresh_token, now.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some((ws, member, _)) = row.filter(|(_, _, exp)| self.now().0 < *exp) else {
-            return Ok(None);
-        };
-        lock(&self.db).execute(
-            "DELETE FROM sessions WHERE refresh_token = ?1",
-            [refresh_token],
-        )?;
-        self.issue(&ws, &member).map(Some)
+        match taken {
+            Some((ws, member)) => self.issue(&ws, &member).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Ends the session of an access token.
@@ -326,19 +358,28 @@ impl Hub {
             .optional()?)
     }
 
+    /// Keeps the answer to a key (replacing the first answer logged with
+    /// the command's events).
     pub fn remember(&self, ws: &str, key: &str, status: u16, body: &str) -> HubResult<()> {
         lock(&self.db).execute(
-            "INSERT OR IGNORE INTO idempotency (workspace, key, status, body) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR REPLACE INTO idempotency (workspace, key, status, body)
+             VALUES (?1, ?2, ?3, ?4)",
             params![ws, key, status, body],
         )?;
         Ok(())
     }
 
     /// Runs `f` holding the workspace's write lock: commands check and emit
-    /// without another writer in between.
-    pub fn exclusive<R>(&self, ws: &Workspace, f: impl FnOnce() -> R) -> R {
+    /// without another writer in between. With `key`, the events `f` emits
+    /// are logged together with a first answer for that key, so a command
+    /// whose events are in the log is never run again, even if the process
+    /// dies before it answers.
+    pub fn exclusive<R>(&self, ws: &Workspace, key: Option<&str>, f: impl FnOnce() -> R) -> R {
         let _guard = lock(&ws.write);
-        f()
+        *lock(&ws.pending_key) = key.map(str::to_owned);
+        let out = f();
+        *lock(&ws.pending_key) = None;
+        out
     }
 
     /// Appends events to the workspace's log, applies them, broadcasts them.
@@ -357,6 +398,9 @@ impl Hub {
             return Ok(Vec::new());
         }
         let head = self.head(ws)?;
+        if ws.store.last_seq()? < head {
+            self.heal(ws)?;
+        }
         let at = self.now();
         let events: Vec<Event> = payloads
             .into_iter()
@@ -378,9 +422,24 @@ impl Hub {
                     stmt.execute(params![ws.id, e.seq.0 as i64, e.to_json()])?;
                 }
             }
+            if let (Some(key), Some(last)) = (lock(&ws.pending_key).as_deref(), events.last()) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO idempotency (workspace, key, status, body)
+                     VALUES (?1, ?2, 200, ?3)",
+                    params![
+                        ws.id,
+                        key,
+                        serde_json::json!({ "seq": last.seq }).to_string()
+                    ],
+                )?;
+            }
             tx.commit()?;
         }
-        ws.store.apply(&events)?;
+        // The log is the truth from here on: if the store cannot take the
+        // events now, the next emit (or a restart) applies them from the log.
+        if let Err(e) = ws.store.apply(&events) {
+            tracing::error!(error = %e, "workspace store behind its log; it heals on the next write");
+        }
         // No live stream listening is fine: they read the log when they come.
         let _ = ws.feed.send(Arc::new(events.clone()));
         Ok(events)

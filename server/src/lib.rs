@@ -100,6 +100,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             faults::inject,
         ))
+        .layer(middleware::from_fn(tag_route))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), server_time))
         // gzip at its fastest level: dynamic JSON compresses about 8:1
@@ -107,6 +108,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         // sync) several times the CPU for a few per cent fewer bytes.
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
         .with_state(state)
+}
+
+/// Records the request's method and path for the commands (idempotency
+/// scope), replacing whatever a client put in that header.
+async fn tag_route(mut req: Request, next: Next) -> Response {
+    let route = format!("{} {}", req.method(), req.uri().path());
+    req.headers_mut().remove(commands::ROUTE_HEADER);
+    if let Ok(v) = HeaderValue::from_str(&route) {
+        req.headers_mut().insert(commands::ROUTE_HEADER, v);
+    }
+    next.run(req).await
 }
 
 /// Every response carries the server's time, so clients can correct their

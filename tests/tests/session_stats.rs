@@ -74,6 +74,12 @@ async fn s5_session_is_kept_in_the_secret_store_refreshed_and_wiped_on_logout() 
             .unwrap()
             .contains(&third.token)
     );
+    // Two requests failing together refresh once and both succeed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (x, y) = tokio::join!(b.pull(Seq(1), 5), b.pull(Seq(2), 5));
+    x.unwrap();
+    y.unwrap();
+    let third = session.info();
     // A new process restores the saved session, offline.
     let restored = Session::restore(backend(&srv), secrets.clone(), &srv.url())
         .unwrap()

@@ -341,6 +341,27 @@ async fn s5_auth_and_isolation_answer_401_403_404_with_stable_codes() {
     )
     .await;
     assert_eq!((s, b["code"].as_str()), (403, Some("forbidden")));
+    // ... nor read them.
+    let (s, b) = raw(
+        &srv,
+        Method::GET,
+        "/v1/sync?since=0",
+        Some(&viewer),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("forbidden")));
+    let (s, _) = raw(
+        &srv,
+        Method::GET,
+        "/v1/chats/c1/messages",
+        Some(&viewer),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 403);
     // ... and cannot be assigned.
     let (s, b) = raw(
         &srv,
@@ -477,6 +498,20 @@ async fn e7_commands_are_idempotent_and_refusals_carry_the_policy_code() {
     );
     assert_eq!(b1["message"]["sender"]["member_id"], me().0);
     assert!(b1["paused_until"].as_i64().unwrap() > rapport_server::hub::now().0 + 59 * 60_000);
+    // The same key from another member is another command.
+    let t2 = token(&srv, "u1@w1.test").await;
+    let (s3, b3) = raw(
+        &srv,
+        Method::POST,
+        &path,
+        Some(&t2),
+        Some(r#"{"text":"Me too"}"#),
+        Some("send-1"),
+    )
+    .await;
+    assert_eq!(s3, 200);
+    assert_ne!(b3["message"]["id"], b1["message"]["id"]);
+    assert_eq!(b3["message"]["sender"]["member_id"], "u1");
     // E1 over the server: 513 characters are refused with the core's code.
     let long = format!(r#"{{"text":"{}"}}"#, "a".repeat(513));
     let (s, b) = raw(

@@ -90,6 +90,9 @@ pub struct SyncEngine<B: Backend> {
     store: Arc<Store>,
     backend: Arc<B>,
     state: watch::Sender<SyncState>,
+    /// One catch-up at a time (the live loop and a stats refresh may both
+    /// want one; two snapshots racing could apply the older last).
+    catching_up: tokio::sync::Mutex<()>,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
 }
@@ -100,6 +103,7 @@ impl<B: Backend> SyncEngine<B> {
             store,
             backend,
             state: watch::channel(SyncState::Idle).0,
+            catching_up: tokio::sync::Mutex::new(()),
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
         }
@@ -156,6 +160,7 @@ impl<B: Backend> SyncEngine<B> {
     /// Snapshot if the store is empty, then the feed up to its head. The
     /// next page is fetched while this one is applied.
     pub async fn catch_up(&self) -> SyncResult<Seq> {
+        let _one = self.catching_up.lock().await;
         let mut at = self.store.last_seq()?;
         if at == Seq(0) {
             self.set(SyncState::Snapshot);

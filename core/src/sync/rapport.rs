@@ -32,6 +32,8 @@ pub struct RapportBackend {
     token: RwLock<Option<String>>,
     refresh_token: RwLock<Option<String>>,
     on_session: RwLock<Option<SessionSink>>,
+    /// One refresh at a time: a refresh token is good for one use.
+    refreshing: tokio::sync::Mutex<()>,
     clock: Arc<ServerClock>,
     /// A live stream with no frame for this long is dead (the server sends
     /// heartbeats when idle).
@@ -82,6 +84,7 @@ impl RapportBackend {
             token: RwLock::new(None),
             refresh_token: RwLock::new(None),
             on_session: RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
             clock,
             stream_idle_timeout: Duration::from_secs(45),
         })
@@ -122,16 +125,28 @@ impl RapportBackend {
         }
     }
 
-    /// After a 401: trades the refresh token for a new session, once.
-    async fn refresh_after_401(&self) -> bool {
+    /// After a 401 with `failed_token`: trades the refresh token for a new
+    /// session, once, however many requests failed together. `Ok(false)`:
+    /// there is no session to refresh (log in again); an error refreshing
+    /// (the network) is returned as it is, so that it is retried.
+    async fn refresh_after_401(&self, failed_token: Option<&str>) -> SyncResult<bool> {
+        let _one = self.refreshing.lock().await;
+        if self.token().as_deref() != failed_token {
+            // Another request refreshed meanwhile.
+            return Ok(self.token().is_some());
+        }
         let rt = self
             .refresh_token
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         match rt {
-            Some(rt) => self.refresh(&rt).await.is_ok(),
-            None => false,
+            None => Ok(false),
+            Some(rt) => match self.refresh(&rt).await {
+                Ok(_) => Ok(true),
+                Err(SyncError::Unauthorized) => Ok(false),
+                Err(e) => Err(e),
+            },
         }
     }
 
@@ -171,14 +186,20 @@ impl RapportBackend {
         Ok(resp)
     }
 
+    /// Revokes the session on the server and forgets it here. It is
+    /// forgotten here even if the server cannot be reached (the error is
+    /// returned after).
     pub async fn logout(&self) -> SyncResult<()> {
-        let _: serde_json::Value = self.request(Method::POST, "/v1/logout", None, None).await?;
+        let result: SyncResult<serde_json::Value> = self
+            .request_once(Method::POST, "/v1/logout", None, None)
+            .await;
         self.set_token(None);
         *self
             .refresh_token
             .write()
             .unwrap_or_else(|e| e.into_inner()) = None;
-        Ok(())
+        *self.on_session.write().unwrap_or_else(|e| e.into_inner()) = None;
+        result.map(|_| ())
     }
 
     /// Runs a command (`POST`/`PATCH`/`DELETE`) with its idempotency key
@@ -204,13 +225,17 @@ impl RapportBackend {
         idempotency_key: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> SyncResult<T> {
-        let auth_path = path == "/v1/login";
+        let used = self.token();
         match self
             .request_once(method.clone(), path, idempotency_key, body.clone())
             .await
         {
-            Err(SyncError::Unauthorized) if !auth_path && self.refresh_after_401().await => {
-                self.request_once(method, path, idempotency_key, body).await
+            Err(SyncError::Unauthorized) if path != "/v1/login" => {
+                if self.refresh_after_401(used.as_deref()).await? {
+                    self.request_once(method, path, idempotency_key, body).await
+                } else {
+                    Err(SyncError::Unauthorized)
+                }
             }
             other => other,
         }
@@ -387,9 +412,14 @@ impl Backend for RapportBackend {
 
     #[tracing::instrument(level = "debug", skip(self))]
     async fn stream(&self, since: Seq) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
+        let used = self.token();
         match self.stream_once(since).await {
-            Err(SyncError::Unauthorized) if self.refresh_after_401().await => {
-                self.stream_once(since).await
+            Err(SyncError::Unauthorized) => {
+                if self.refresh_after_401(used.as_deref()).await? {
+                    self.stream_once(since).await
+                } else {
+                    Err(SyncError::Unauthorized)
+                }
             }
             other => other,
         }
