@@ -52,9 +52,11 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthorized)?;
-        let session = state
-            .hub
-            .session(token)
+        // The token check reads SQLite: off the async workers.
+        let (st, token) = (state.clone(), token.to_owned());
+        let session = tokio::task::spawn_blocking(move || st.hub.session(&token))
+            .await
+            .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?
             .ok_or_else(ApiError::unauthorized)?;
         let workspace = state

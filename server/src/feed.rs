@@ -74,20 +74,27 @@ pub async fn history(
     Path(chat): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<HistoryPage>> {
-    caller.require_conversations()?;
-    let chat = ChatId(chat);
-    let store = &caller.workspace.store;
-    let before = match &q.before {
-        Some(m) => Some(
-            store
-                .message_cursor(&chat, &MessageId(m.clone()))?
-                .ok_or_else(|| ApiError::not_found("message"))?,
-        ),
-        None => None,
-    };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let (messages, has_more) = store.messages_before(&chat, before, limit)?;
-    Ok(Json(HistoryPage { messages, has_more }))
+    let ws = caller.workspace.clone();
+    // SQLite work runs off the async workers.
+    let page = tokio::task::spawn_blocking(move || -> ApiResult<HistoryPage> {
+        caller.require_conversations()?;
+        let chat = ChatId(chat);
+        let store = &ws.store;
+        let before = match &q.before {
+            Some(m) => Some(
+                store
+                    .message_cursor(&chat, &MessageId(m.clone()))?
+                    .ok_or_else(|| ApiError::not_found("message"))?,
+            ),
+            None => None,
+        };
+        let limit = q.limit.unwrap_or(50).clamp(1, 500);
+        let (messages, has_more) = store.messages_before(&chat, before, limit)?;
+        Ok(HistoryPage { messages, has_more })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(page))
 }
 
 #[derive(Deserialize)]
@@ -226,10 +233,17 @@ async fn run_stream(
             },
             _ = tokio::time::sleep(heartbeat) => {
                 // A session that ended (logout, expiry) ends its stream.
-                if state.hub.session(&token).map_err(|e| e.to_string())?.is_none() {
+                let (st, ws2, tok) = (state.clone(), ws.clone(), token.clone());
+                let checked = tokio::task::spawn_blocking(move || {
+                    Ok::<_, crate::hub::HubError>((st.hub.session(&tok)?.is_some(), st.hub.head(&ws2)?))
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+                let (alive, head) = checked;
+                if !alive {
                     return Err("session ended".into());
                 }
-                let head = state.hub.head(&ws).map_err(|e| e.to_string())?;
                 let frame = StreamFrame::Heartbeat { head, server_time: state.hub.now() };
                 let text = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
                 socket.send(WsMessage::Text(text.into())).await.map_err(|e| e.to_string())?;
