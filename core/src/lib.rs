@@ -9,8 +9,11 @@
 //! - [`observe`]: live windows over the store that send small diffs;
 //! - [`policy`]: the rules of SPEC E and B8 (limits, windows, quota, pause);
 //! - [`timers`]: a clock on server time and deadline events (S4);
+//! - [`sync`], [`session`]: the backends, the sync engine, logins;
+//! - [`client`]: the one object an app holds, on a runtime the core owns;
 //! - [`generate`]: a realistic synthetic workspace for tests and benchmarks.
 
+pub mod client;
 pub mod generate;
 pub mod model;
 pub mod observe;
@@ -20,4 +23,5 @@ pub mod store;
 pub mod sync;
 pub mod timers;
 
+pub use client::{Client, ClientConfig, ClientError};
 pub use store::{Store, StoreError};

@@ -1,0 +1,269 @@
+//! The one object an app holds (through `rapport-ffi`): the offline store,
+//! its live windows, the sync engine, the timers and the session, on a tokio
+//! runtime the core owns (UniFFI polls exported futures on the caller's
+//! thread: work is spawned here and only awaited there).
+
+use crate::model::{ChatId, MemberId, MessageId, Timestamp};
+use crate::observe::Observer;
+use crate::policy::{self, Decision, Outgoing, SendContext};
+use crate::session::{SecretStore, Session};
+use crate::store::{Store, StoreError};
+use crate::sync::{RapportBackend, SyncEngine, SyncError, SyncState};
+use crate::timers::{Clock, ServerClock, TimerEvent, Timers};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub struct ClientConfig {
+    /// The SQLite file of the logged-in member's data.
+    pub store_path: PathBuf,
+    /// The server, e.g. `https://rapport.example`.
+    pub server_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("not logged in")]
+    NotLoggedIn,
+    #[error("no such chat")]
+    UnknownChat,
+    #[error("the core's runtime: {0}")]
+    Runtime(String),
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Who is logged in (no secrets: the tokens stay in the secret store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginInfo {
+    pub member_id: MemberId,
+    pub workspace_id: String,
+    /// When the access token expires (it is refreshed before).
+    pub expires_at: Timestamp,
+}
+
+impl From<crate::sync::wire::LoginResponse> for LoginInfo {
+    fn from(r: crate::sync::wire::LoginResponse) -> Self {
+        LoginInfo {
+            member_id: r.member_id,
+            workspace_id: r.workspace_id,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct Client {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    config: ClientConfig,
+    store: Arc<Store>,
+    observer: Observer,
+    clock: Arc<ServerClock>,
+    backend: Arc<RapportBackend>,
+    engine: Arc<SyncEngine<RapportBackend>>,
+    secrets: Arc<dyn SecretStore>,
+    session: Mutex<Option<Session>>,
+    sync_task: Mutex<Option<JoinHandle<SyncError>>>,
+    timers: Mutex<Option<Timers>>,
+}
+
+impl Client {
+    /// Opens the store (offline: the inbox is readable at once) and restores
+    /// a saved session, if any. No network.
+    pub fn open(config: ClientConfig, secrets: Arc<dyn SecretStore>) -> ClientResult<Client> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rapport")
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::Runtime(e.to_string()))?;
+        let handle = runtime.handle().clone();
+        let store = Arc::new(Store::open(&config.store_path)?);
+        let observer = Observer::new(store.clone());
+        let clock = Arc::new(ServerClock::default());
+        let backend = Arc::new(RapportBackend::new(&config.server_url, clock.clone())?);
+        let session = Session::restore(backend.clone(), secrets.clone(), &config.server_url)
+            .map_err(|e| ClientError::Sync(SyncError::Network(e.to_string())))?;
+        let engine = Arc::new(SyncEngine::new(store.clone(), backend.clone()));
+        Ok(Client {
+            runtime: Some(runtime),
+            handle,
+            config,
+            store,
+            observer,
+            clock,
+            backend,
+            engine,
+            secrets,
+            session: Mutex::new(session),
+            sync_task: Mutex::new(None),
+            timers: Mutex::new(None),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn observer(&self) -> &Observer {
+        &self.observer
+    }
+
+    pub fn backend(&self) -> &Arc<RapportBackend> {
+        &self.backend
+    }
+
+    /// The member logged in, if any (restored sessions included).
+    pub fn login_info(&self) -> Option<LoginInfo> {
+        lock(&self.session).as_ref().map(|s| s.info().into())
+    }
+
+    /// Server time now (S4).
+    pub fn server_now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Runs `f` on the core's runtime and waits for it (from any thread or
+    /// executor).
+    async fn on_runtime<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> ClientResult<T> {
+        self.handle
+            .spawn(f)
+            .await
+            .map_err(|e| ClientError::Runtime(e.to_string()))
+    }
+
+    /// S5: logs in, saves the session, and makes the member "me" (A4).
+    pub async fn login(&self, email: &str, password: &str) -> ClientResult<LoginInfo> {
+        let (backend, secrets, server) = (
+            self.backend.clone(),
+            self.secrets.clone(),
+            self.config.server_url.clone(),
+        );
+        let (email, password) = (email.to_owned(), password.to_owned());
+        let session = self
+            .on_runtime(async move {
+                Session::login(backend, secrets, &server, &email, &password).await
+            })
+            .await??;
+        let info: LoginInfo = session.info().into();
+        self.store.set_me(info.member_id.clone())?;
+        *lock(&self.session) = Some(session);
+        Ok(info)
+    }
+
+    /// S2: keeps the store in sync (snapshot, catch-up, live) until
+    /// [`Client::stop_sync`]. A no-op while running.
+    pub fn start_sync(&self) -> ClientResult<()> {
+        if lock(&self.session).is_none() {
+            return Err(ClientError::NotLoggedIn);
+        }
+        let mut task = lock(&self.sync_task);
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return Ok(());
+        }
+        let engine = self.engine.clone();
+        *task = Some(self.handle.spawn(async move { engine.run().await }));
+        Ok(())
+    }
+
+    pub fn stop_sync(&self) {
+        if let Some(t) = lock(&self.sync_task).take() {
+            t.abort();
+        }
+    }
+
+    pub fn sync_state(&self) -> watch::Receiver<SyncState> {
+        self.engine.state()
+    }
+
+    /// S4: deadline events (window closes, pause ends, 48 hours pass).
+    pub fn start_timers(
+        &self,
+        listener: impl Fn(TimerEvent) + Send + Sync + 'static,
+    ) -> ClientResult<()> {
+        let timers = Timers::start(&self.store, self.clock.clone(), &self.handle, listener)?;
+        *lock(&self.timers) = Some(timers);
+        Ok(())
+    }
+
+    /// E1-E6: may this go out in this chat now, on server time?
+    pub fn decide(&self, chat: &ChatId, out: &Outgoing<'_>) -> ClientResult<Decision> {
+        let c = self.store.chat(chat)?.ok_or(ClientError::UnknownChat)?.chat;
+        let now = self.server_now();
+        let viber = if c.app == crate::model::App::Viber {
+            self.store.viber_quota(&c.bot_id, now)?
+        } else {
+            None
+        };
+        Ok(policy::decide(
+            &SendContext {
+                app: c.app,
+                last_inbound_at: c.last_inbound_at,
+                now,
+                viber,
+            },
+            out,
+        ))
+    }
+
+    /// B1: older history of a chat from the server, into the store.
+    pub async fn load_older(
+        &self,
+        chat: &ChatId,
+        before: Option<&MessageId>,
+        limit: u32,
+    ) -> ClientResult<bool> {
+        let (engine, chat, before) = (self.engine.clone(), chat.clone(), before.cloned());
+        Ok(self
+            .on_runtime(async move { engine.load_older(&chat, before.as_ref(), limit).await })
+            .await??)
+    }
+
+    /// S5: ends the session on the server (if reachable), forgets it, and
+    /// deletes the local store. The client is gone after.
+    pub async fn logout(self) -> ClientResult<()> {
+        self.stop_sync();
+        lock(&self.timers).take();
+        let session = lock(&self.session).take().ok_or(ClientError::NotLoggedIn)?;
+        let path = self.config.store_path.clone();
+        // The store's files are deleted after this client's connections
+        // close: the logout runs with the client dropped.
+        let handle = self.handle.clone();
+        let runtime = {
+            let mut me = self;
+            me.runtime.take()
+        };
+        let result = handle
+            .spawn(async move { session.logout(&path).await })
+            .await
+            .map_err(|e| ClientError::Runtime(e.to_string()));
+        if let Some(rt) = runtime {
+            rt.shutdown_background();
+        }
+        Ok(result??)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.stop_sync();
+        lock(&self.timers).take();
+        if let Some(rt) = self.runtime.take() {
+            // Never blocks, so a client may be dropped anywhere (even inside
+            // another runtime).
+            rt.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The `Client` facade the apps will hold: open offline, log in, sync into
+//! live windows, decide on server time, restore the session, log out.
+
+use rapport_core::model::*;
+use rapport_core::policy::Outgoing;
+use rapport_core::session::{FileSecretStore, SecretStore};
+use rapport_core::store::ChatFilter;
+use rapport_core::sync::SyncState;
+use rapport_core::{Client, ClientConfig};
+use rapport_tests::{PASSWORD, TestServer};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
+    // The server runs on its own runtime; the client owns another.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let srv = rt.block_on(TestServer::start(40, 400));
+    let dir = tempfile::tempdir().unwrap();
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(FileSecretStore::new(dir.path().join("secrets.json")));
+    let config = || ClientConfig {
+        store_path: dir.path().join("rapport.db"),
+        server_url: srv.url(),
+    };
+
+    let client = Client::open(config(), secrets.clone()).unwrap();
+    assert!(client.login_info().is_none());
+    assert!(client.start_sync().is_err(), "not logged in yet");
+    let info = rt.block_on(client.login("u0@w1.test", PASSWORD)).unwrap();
+    assert_eq!(info.member_id, MemberId::from("u0"));
+
+    // A live window fills as the first sync lands.
+    let rows: Arc<Mutex<Vec<ChatSummary>>> = Arc::default();
+    let r = rows.clone();
+    let _sub = client
+        .observer()
+        .subscribe_chat_list(ChatFilter::default(), 20, move |diffs| {
+            let mut v = r.lock().unwrap();
+            for d in diffs {
+                assert!(d.apply(&mut v));
+            }
+        })
+        .unwrap();
+    client.start_sync().unwrap();
+    let state = client.sync_state();
+    wait_until("live", || matches!(*state.borrow(), SyncState::Live { .. }));
+    wait_until("the first page", || rows.lock().unwrap().len() == 20);
+
+    // E4 on server time: a chat whose subscriber wrote just now.
+    let w1 = srv.workspace("w1");
+    let chat = rows.lock().unwrap()[0].chat.id.clone();
+    let m = rapport_tests::message(
+        chat.as_str(),
+        "fresh",
+        Sender::Subscriber,
+        "help",
+        rapport_server::hub::now(),
+    );
+    srv.server
+        .state
+        .hub
+        .emit(&w1, vec![EventPayload::MessageUpserted(m)])
+        .unwrap();
+    wait_until("the new message", || {
+        client
+            .store()
+            .chat(&chat)
+            .unwrap()
+            .unwrap()
+            .chat
+            .last_inbound_at
+            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
+    });
+    assert!(
+        client
+            .decide(&chat, &Outgoing::Text("On it"))
+            .unwrap()
+            .is_allowed()
+    );
+    let long = "a".repeat(513);
+    assert_eq!(
+        client
+            .decide(&chat, &Outgoing::Text(&long))
+            .unwrap()
+            .refusal()
+            .map(|r| r.code()),
+        Some("text_too_long")
+    );
+    drop(_sub);
+    drop(client);
+
+    // A new process, offline: the session and the inbox are there at once.
+    let offline = Client::open(
+        ClientConfig {
+            store_path: dir.path().join("rapport.db"),
+            server_url: srv.url(),
+        },
+        secrets.clone(),
+    )
+    .unwrap();
+    assert_eq!(
+        offline.login_info().map(|i| i.member_id),
+        Some(MemberId::from("u0"))
+    );
+    let page = offline
+        .store()
+        .chat_page(&ChatFilter::default(), None, 20)
+        .unwrap();
+    assert_eq!(page.rows.len(), 20);
+
+    // Logout: the session is forgotten and the data deleted.
+    rt.block_on(offline.logout()).unwrap();
+    assert!(!dir.path().join("rapport.db").exists());
+    assert_eq!(secrets.load("rapport.session").unwrap(), None);
+}
