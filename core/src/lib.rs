@@ -18,6 +18,7 @@ pub mod generate;
 pub mod model;
 pub mod observe;
 pub mod policy;
+pub mod push;
 pub mod session;
 pub mod store;
 pub mod sync;

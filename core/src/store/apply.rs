@@ -395,6 +395,12 @@ impl Batch<'_> {
             }
             EventPayload::ChatRead { chat_id } => {
                 self.edit_chat(chat_id, |c| c.unread_count = 0)?;
+                // H2: the chat's notification starts counting afresh.
+                self.conn
+                    .prepare_cached(
+                        "UPDATE chat_push SET count = 0, last_alert_at = NULL WHERE chat_id = ?1",
+                    )?
+                    .execute([chat_id.as_str()])?;
             }
             EventPayload::PauseChanged { chat_id, until } => {
                 self.edit_chat(chat_id, |c| c.paused_until = *until)?;

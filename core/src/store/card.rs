@@ -75,6 +75,71 @@ impl Store {
         })
     }
 
+    /// H2: a chat's notification state and whether the agent muted it.
+    pub fn push_state(
+        &self,
+        chat: &crate::model::ChatId,
+    ) -> Result<(crate::push::ChatPushState, bool)> {
+        self.read(|c| {
+            let state = c
+                .prepare_cached(
+                    "SELECT last_alert_at, last_seq, count FROM chat_push WHERE chat_id = ?1",
+                )?
+                .query_row([chat.as_str()], |r| {
+                    Ok(crate::push::ChatPushState {
+                        last_alert_at: r.get::<_, Option<i64>>(0)?.map(Timestamp),
+                        last_seq: Seq(r.get::<_, i64>(1)?.unsigned_abs()),
+                        count: u32::try_from(r.get::<_, i64>(2)?).unwrap_or(u32::MAX),
+                    })
+                })
+                .optional()?
+                .unwrap_or_default();
+            let muted: bool = c
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM chat_muted WHERE chat_id = ?1)")?
+                .query_row([chat.as_str()], |r| r.get(0))?;
+            Ok((state, muted))
+        })
+    }
+
+    pub fn set_push_state(
+        &self,
+        chat: &crate::model::ChatId,
+        s: crate::push::ChatPushState,
+    ) -> Result<()> {
+        self.write(|tx, _, _| {
+            tx.prepare_cached(
+                "INSERT INTO chat_push (chat_id, last_alert_at, last_seq, count) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (chat_id) DO UPDATE SET last_alert_at = excluded.last_alert_at,
+                     last_seq = excluded.last_seq, count = excluded.count",
+            )?
+            .execute(rusqlite::params![
+                chat.as_str(),
+                s.last_alert_at.map(|t| t.0),
+                i64::try_from(s.last_seq.0).unwrap_or(i64::MAX),
+                s.count
+            ])?;
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// H2: mutes or unmutes a chat's notifications (a setting of this
+    /// device).
+    pub fn set_muted(&self, chat: &crate::model::ChatId, muted: bool) -> Result<()> {
+        self.write(|tx, _, _| {
+            if muted {
+                tx.execute(
+                    "INSERT OR IGNORE INTO chat_muted (chat_id) VALUES (?1)",
+                    [chat.as_str()],
+                )?;
+            } else {
+                tx.execute("DELETE FROM chat_muted WHERE chat_id = ?1", [chat.as_str()])?;
+            }
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
     /// Events kept for a later version or awaiting their chat.
     pub fn kept_events(&self) -> Result<u64> {
         self.read(|c| {

@@ -103,6 +103,18 @@ CREATE TABLE viber_usage (
     PRIMARY KEY (bot_id, month)
 ) WITHOUT ROWID;
 
+-- H2: what each chat's notification last showed, and the agent's mutes.
+-- A notification process touches one chat's rows only.
+CREATE TABLE chat_push (
+    chat_id       TEXT PRIMARY KEY,
+    last_alert_at INTEGER,
+    last_seq      INTEGER NOT NULL,
+    count         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE chat_muted (
+    chat_id TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
 -- Folded words of chat titles, for word-prefix search (A6).
 CREATE TABLE chat_words (
     word TEXT NOT NULL,

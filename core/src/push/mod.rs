@@ -1,0 +1,422 @@
+//! Push notifications (H2; the short-lived reply path of H3 comes with the
+//! outbox): decoding what FCM or APNs delivered, and deciding what to show.
+//!
+//! A payload is JSON (an FCM data message's `rapport` field, or the APNs
+//! `userInfo["rapport"]`). Decoding never panics: a payload that is not
+//! Rapport's, is malformed, or comes from a newer server is a typed
+//! [`PushError`].
+//!
+//! Deciding ([`decide`]) is a pure function of the payload, what the app is
+//! showing, the chat's mute setting, and the chat's last notification (kept
+//! per chat in the store, so a short-lived process reads and writes one
+//! chat's row only):
+//! - one live notification per chat, replaced as messages come (its tag is
+//!   the chat id), tapping it opens the chat;
+//! - a burst (messages within [`BURST_MS`] of the last alert) updates the
+//!   notification silently, with the count of messages, instead of
+//!   alerting again;
+//! - nothing for the chat on screen, for a muted chat, or for a message
+//!   already notified (pushes can arrive twice or late);
+//! - the badge is the number of unread chats.
+
+use crate::model::{ChatId, MessageId, Seq, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The payload version this build reads.
+pub const VERSION: u32 = 1;
+/// Messages closer together than this to the last alert update the
+/// notification without a new sound (H2 batching).
+pub const BURST_MS: i64 = 30_000;
+
+/// Why a push is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushKind {
+    /// H2: a subscriber wrote.
+    NewMessage,
+    /// D2: a subscriber reached an "open chat" action in a chat assigned to
+    /// the member.
+    ChatOpened,
+}
+
+/// What the server sends through FCM/APNs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushPayload {
+    pub v: u32,
+    pub kind: PushKind,
+    pub workspace_id: String,
+    pub chat_id: ChatId,
+    pub message_id: MessageId,
+    pub seq: Seq,
+    pub sent_at: Timestamp,
+    /// The chat's title (the subscriber's name).
+    pub title: String,
+    /// A short preview, if the member's privacy setting allows it.
+    #[serde(default)]
+    pub preview: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PushError {
+    /// Another SDK's push, or a silent system push: not ours to show.
+    #[error("not a Rapport push")]
+    NotRapport,
+    #[error("malformed Rapport push: {0}")]
+    Malformed(String),
+    /// From a newer server: the app shows a generic notification.
+    #[error("push version {0} is newer than this app")]
+    UnsupportedVersion(u32),
+}
+
+/// Decodes a push from the JSON object the platform delivered (FCM's data
+/// map or APNs' userInfo), which carries the payload under `rapport`,
+/// either as an object or as a JSON string (FCM data values are strings).
+pub fn decode(platform_json: &str) -> Result<PushPayload, PushError> {
+    let outer: serde_json::Value =
+        serde_json::from_str(platform_json).map_err(|_| PushError::NotRapport)?;
+    let inner = match outer.get("rapport") {
+        None => return Err(PushError::NotRapport),
+        Some(serde_json::Value::String(s)) => serde_json::from_str(s).map_err(|e| {
+            PushError::Malformed(format!("{:?} at {}:{}", e.classify(), e.line(), e.column()))
+        })?,
+        Some(v) => v.clone(),
+    };
+    let v = inner
+        .get("v")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    if v > u64::from(VERSION) {
+        return Err(PushError::UnsupportedVersion(
+            u32::try_from(v).unwrap_or(u32::MAX),
+        ));
+    }
+    // The reason names the field, never its value (it may be text).
+    serde_json::from_value(inner).map_err(|e| PushError::Malformed(format!("{:?}", e.classify())))
+}
+
+/// What the notification of a chat last showed (kept per chat).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatPushState {
+    /// When it last alerted with sound.
+    pub last_alert_at: Option<Timestamp>,
+    /// The last seq it showed.
+    pub last_seq: Seq,
+    /// Messages it counts (reset when the chat is read).
+    pub count: u32,
+}
+
+/// What the app is doing, as the decision needs it.
+#[derive(Clone, Debug, Default)]
+pub struct PushContext {
+    /// The logged-in member's workspace.
+    pub workspace_id: String,
+    /// The chat on screen, if any.
+    pub viewing: Option<ChatId>,
+    pub muted: bool,
+    /// Unread chats (the badge), the new message counted.
+    pub unread_chats: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Suppressed {
+    Viewing,
+    Muted,
+    AlreadyShown,
+    OtherWorkspace,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Show {
+        /// One live notification per chat: the same tag replaces it.
+        tag: String,
+        chat_id: ChatId,
+        title: String,
+        /// The preview, or "N new messages" when batched.
+        body: String,
+        /// Messages it stands for.
+        count: u32,
+        /// Whether it alerts (sound, heads-up) or updates silently.
+        alert: bool,
+        badge: u64,
+    },
+    /// Nothing to show; the badge may still change.
+    Suppress { reason: Suppressed, badge: u64 },
+}
+
+/// H2: what to show for `p`, and the chat's new push state.
+pub fn decide(
+    p: &PushPayload,
+    ctx: &PushContext,
+    state: ChatPushState,
+    now: Timestamp,
+) -> (Decision, ChatPushState) {
+    let badge = ctx.unread_chats;
+    let suppress = |reason| (Decision::Suppress { reason, badge }, state);
+    if p.workspace_id != ctx.workspace_id {
+        return suppress(Suppressed::OtherWorkspace);
+    }
+    if p.seq <= state.last_seq {
+        return suppress(Suppressed::AlreadyShown);
+    }
+    if ctx.viewing.as_ref() == Some(&p.chat_id) {
+        return (
+            Decision::Suppress {
+                reason: Suppressed::Viewing,
+                badge,
+            },
+            ChatPushState {
+                last_seq: p.seq,
+                ..state
+            },
+        );
+    }
+    if ctx.muted {
+        return (
+            Decision::Suppress {
+                reason: Suppressed::Muted,
+                badge,
+            },
+            ChatPushState {
+                last_seq: p.seq,
+                ..state
+            },
+        );
+    }
+    let count = state.count.saturating_add(1);
+    let burst = state
+        .last_alert_at
+        .is_some_and(|t| now.0 - t.0 < BURST_MS && p.kind == PushKind::NewMessage);
+    let body = match (p.kind, count, &p.preview) {
+        (PushKind::ChatOpened, _, _) => "Opened a chat with you".to_owned(),
+        (_, 1, Some(text)) => text.clone(),
+        (_, 1, None) => "New message".to_owned(),
+        (_, n, _) => format!("{n} new messages"),
+    };
+    let next = ChatPushState {
+        last_alert_at: if burst {
+            state.last_alert_at
+        } else {
+            Some(now)
+        },
+        last_seq: p.seq,
+        count,
+    };
+    (
+        Decision::Show {
+            tag: format!("chat:{}", p.chat_id),
+            chat_id: p.chat_id.clone(),
+            title: p.title.clone(),
+            body,
+            count,
+            alert: !burst,
+            badge,
+        },
+        next,
+    )
+}
+
+/// Decides on a push with what the store knows (the chat's mute and last
+/// notification, the unread chats for the badge) and records the new
+/// notification state. Reads and writes this one chat's rows only.
+pub fn handle(
+    store: &crate::Store,
+    p: &PushPayload,
+    workspace_id: &str,
+    viewing: Option<&ChatId>,
+    now: Timestamp,
+) -> crate::store::Result<Decision> {
+    let (state, muted) = store.push_state(&p.chat_id)?;
+    let ctx = PushContext {
+        workspace_id: workspace_id.to_owned(),
+        viewing: viewing.cloned(),
+        muted,
+        unread_chats: store.status_counts(&Default::default())?.unread,
+    };
+    let (decision, next) = decide(p, &ctx, state, now);
+    if next != state {
+        store.set_push_state(&p.chat_id, next)?;
+    }
+    Ok(decision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(seq: u64) -> PushPayload {
+        PushPayload {
+            v: 1,
+            kind: PushKind::NewMessage,
+            workspace_id: "w1".into(),
+            chat_id: ChatId::from("c1"),
+            message_id: MessageId(format!("m{seq}")),
+            seq: Seq(seq),
+            sent_at: Timestamp(1_000),
+            title: "José Álvarez".into(),
+            preview: Some("¿Hay envío hoy?".into()),
+        }
+    }
+
+    fn ctx() -> PushContext {
+        PushContext {
+            workspace_id: "w1".into(),
+            viewing: None,
+            muted: false,
+            unread_chats: 3,
+        }
+    }
+
+    #[test]
+    fn h2_decode_accepts_objects_and_fcm_strings_and_types_every_failure() {
+        let p = payload(7);
+        let obj = serde_json::json!({ "rapport": p }).to_string();
+        assert_eq!(decode(&obj).unwrap(), p);
+        let fcm = serde_json::json!({ "rapport": serde_json::to_string(&p).unwrap() }).to_string();
+        assert_eq!(decode(&fcm).unwrap(), p);
+        assert_eq!(decode("not json"), Err(PushError::NotRapport));
+        assert_eq!(
+            decode(r#"{"aps":{"alert":"hi"}}"#),
+            Err(PushError::NotRapport)
+        );
+        assert!(matches!(
+            decode(r#"{"rapport":"{broken"}"#),
+            Err(PushError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode(r#"{"rapport":{"v":1,"chat_id":5}}"#),
+            Err(PushError::Malformed(_))
+        ));
+        assert_eq!(
+            decode(r#"{"rapport":{"v":9}}"#),
+            Err(PushError::UnsupportedVersion(9))
+        );
+        let secret = r#"{"rapport":{"v":1,"kind":"new_message","preview":"card 4111 1111"}}"#;
+        match decode(secret) {
+            Err(PushError::Malformed(reason)) => assert!(!reason.contains("4111"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn h2_one_notification_per_chat_a_burst_updates_silently_then_alerts_again() {
+        let t = Timestamp(10_000_000);
+        let (d1, s1) = decide(&payload(1), &ctx(), ChatPushState::default(), t);
+        match &d1 {
+            Decision::Show {
+                tag,
+                body,
+                alert,
+                count,
+                badge,
+                ..
+            } => {
+                assert_eq!(
+                    (tag.as_str(), body.as_str(), *alert, *count, *badge),
+                    ("chat:c1", "¿Hay envío hoy?", true, 1, 3)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let (d2, s2) = decide(&payload(2), &ctx(), s1, t.plus_millis(5_000));
+        match &d2 {
+            Decision::Show {
+                tag,
+                body,
+                alert,
+                count,
+                ..
+            } => {
+                assert_eq!(
+                    (tag.as_str(), body.as_str(), *alert, *count),
+                    ("chat:c1", "2 new messages", false, 2)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let (d3, _) = decide(&payload(3), &ctx(), s2, t.plus_millis(BURST_MS + 1));
+        assert!(matches!(
+            d3,
+            Decision::Show {
+                alert: true,
+                count: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn h2_nothing_for_the_chat_on_screen_a_muted_chat_a_repeat_or_another_workspace() {
+        let viewing = PushContext {
+            viewing: Some(ChatId::from("c1")),
+            ..ctx()
+        };
+        let (d, s) = decide(
+            &payload(5),
+            &viewing,
+            ChatPushState::default(),
+            Timestamp(1),
+        );
+        assert_eq!(
+            d,
+            Decision::Suppress {
+                reason: Suppressed::Viewing,
+                badge: 3
+            }
+        );
+        assert_eq!(s.last_seq, Seq(5));
+        let muted = PushContext {
+            muted: true,
+            ..ctx()
+        };
+        assert!(matches!(
+            decide(&payload(6), &muted, s, Timestamp(1)).0,
+            Decision::Suppress {
+                reason: Suppressed::Muted,
+                ..
+            }
+        ));
+        // The same push twice, or a late one: shown once.
+        let (_, shown) = decide(&payload(8), &ctx(), s, Timestamp(1));
+        assert!(matches!(
+            decide(&payload(8), &ctx(), shown, Timestamp(2)).0,
+            Decision::Suppress {
+                reason: Suppressed::AlreadyShown,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(&payload(7), &ctx(), shown, Timestamp(2)).0,
+            Decision::Suppress {
+                reason: Suppressed::AlreadyShown,
+                ..
+            }
+        ));
+        let other = PushContext {
+            workspace_id: "w2".into(),
+            ..ctx()
+        };
+        assert!(matches!(
+            decide(&payload(9), &other, shown, Timestamp(2)).0,
+            Decision::Suppress {
+                reason: Suppressed::OtherWorkspace,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn d2_an_opened_chat_alerts_with_its_own_words() {
+        let p = PushPayload {
+            kind: PushKind::ChatOpened,
+            preview: None,
+            ..payload(1)
+        };
+        match decide(&p, &ctx(), ChatPushState::default(), Timestamp(1)).0 {
+            Decision::Show {
+                body, alert: true, ..
+            } => assert_eq!(body, "Opened a chat with you"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
