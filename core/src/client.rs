@@ -32,6 +32,9 @@ pub enum ClientError {
     NotLoggedIn,
     #[error("no such chat")]
     UnknownChat,
+    /// The rules refuse it (nothing was queued): the code says why.
+    #[error("refused: {0}")]
+    Refused(crate::policy::Refusal),
     #[error("the core's runtime: {0}")]
     Runtime(String),
 }
@@ -57,6 +60,11 @@ impl From<crate::sync::wire::LoginResponse> for LoginInfo {
     }
 }
 
+/// A fresh idempotency key: 128 random bits.
+fn new_key() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -73,6 +81,8 @@ pub struct Client {
     secrets: Arc<dyn SecretStore>,
     session: Mutex<Option<Session>>,
     sync_task: Mutex<Option<JoinHandle<SyncError>>>,
+    outbox_task: Mutex<Option<JoinHandle<SyncError>>>,
+    outbox_wake: Arc<tokio::sync::Notify>,
     timers: Mutex<Option<Timers>>,
 }
 
@@ -106,6 +116,8 @@ impl Client {
             secrets,
             session: Mutex::new(session),
             sync_task: Mutex::new(None),
+            outbox_task: Mutex::new(None),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
             timers: Mutex::new(None),
         })
     }
@@ -163,25 +175,97 @@ impl Client {
         Ok(info)
     }
 
-    /// S2: keeps the store in sync (snapshot, catch-up, live) until
-    /// [`Client::stop_sync`]. A no-op while running.
+    /// S2, E7: keeps the store in sync (snapshot, catch-up, live) and sends
+    /// the outbox, until [`Client::stop_sync`]. A no-op while running.
     pub fn start_sync(&self) -> ClientResult<()> {
         if lock(&self.session).is_none() {
             return Err(ClientError::NotLoggedIn);
         }
         let mut task = lock(&self.sync_task);
-        if task.as_ref().is_some_and(|t| !t.is_finished()) {
-            return Ok(());
+        if task.as_ref().is_none_or(|t| t.is_finished()) {
+            let engine = self.engine.clone();
+            *task = Some(self.handle.spawn(async move { engine.run().await }));
         }
-        let engine = self.engine.clone();
-        *task = Some(self.handle.spawn(async move { engine.run().await }));
+        let mut outbox = lock(&self.outbox_task);
+        if outbox.as_ref().is_none_or(|t| t.is_finished()) {
+            let (store, backend, wake) = (
+                self.store.clone(),
+                self.backend.clone(),
+                self.outbox_wake.clone(),
+            );
+            *outbox = Some(self.handle.spawn(crate::outbox::run(store, backend, wake)));
+        }
         Ok(())
     }
 
     pub fn stop_sync(&self) {
-        if let Some(t) = lock(&self.sync_task).take() {
-            t.abort();
+        for task in [&self.sync_task, &self.outbox_task] {
+            if let Some(t) = lock(task).take() {
+                t.abort();
+            }
         }
+    }
+
+    /// E1/E5/E7: checks the rules on server time (a refusal queues
+    /// nothing), then stores the reply with its local echo; the outbox sends
+    /// it. Returns the message's id (the echo's, and later the server's).
+    pub fn send_text(&self, chat: &ChatId, text: &str) -> ClientResult<MessageId> {
+        self.send_text_keyed(chat, text, &new_key())
+    }
+
+    /// [`Client::send_text`] with a given idempotency key (an app makes a
+    /// fresh key per tap; the same key twice is one message).
+    pub fn send_text_keyed(&self, chat: &ChatId, text: &str, key: &str) -> ClientResult<MessageId> {
+        if let Decision::Refused { reason, .. } = self.decide(chat, &Outgoing::Text(text))? {
+            return Err(ClientError::Refused(reason));
+        }
+        let me = self.store.me().ok_or(ClientError::NotLoggedIn)?;
+        let id = MessageId(format!("m-{key}"));
+        let now = self.server_now();
+        let echo = crate::model::Message {
+            id: id.clone(),
+            chat_id: chat.clone(),
+            sender: crate::model::Sender::Member(me),
+            content: crate::model::Content::Text {
+                text: text.to_owned(),
+            },
+            sent_at: now,
+            delivery: Some(crate::model::Delivery::Pending),
+            quote: None,
+            reactions: Vec::new(),
+            edited_at: None,
+            deleted_at: None,
+            in_reply_to_ad: None,
+        };
+        let action = crate::sync::Action::SendText {
+            chat_id: chat.clone(),
+            text: text.to_owned(),
+            message_id: Some(id.clone()),
+        };
+        self.store.enqueue(&action, key, Some(&echo), now)?;
+        self.outbox_wake.notify_one();
+        Ok(id)
+    }
+
+    /// E7: queues any other agent action; returns its idempotency key.
+    pub fn run_action(&self, action: crate::sync::Action) -> ClientResult<String> {
+        let key = new_key();
+        self.store.enqueue(&action, &key, None, self.server_now())?;
+        self.outbox_wake.notify_one();
+        Ok(key)
+    }
+
+    /// E7: the agent retries a failed command.
+    pub fn retry(&self, outbox_id: i64) -> ClientResult<()> {
+        self.store.outbox_retry(outbox_id)?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// E7: the agent discards a failed command (and its echo).
+    pub fn discard(&self, outbox_id: i64) -> ClientResult<()> {
+        self.store.outbox_discard(outbox_id)?;
+        Ok(())
     }
 
     pub fn sync_state(&self) -> watch::Receiver<SyncState> {

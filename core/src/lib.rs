@@ -17,6 +17,7 @@ pub mod client;
 pub mod generate;
 pub mod model;
 pub mod observe;
+pub mod outbox;
 pub mod policy;
 pub mod push;
 pub mod session;

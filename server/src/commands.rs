@@ -143,6 +143,17 @@ pub struct SendBody {
     /// E5: a WhatsApp template name.
     #[serde(default)]
     template: Option<String>,
+    /// E7: the id the client gave its local echo; the message takes it.
+    #[serde(default)]
+    message_id: Option<String>,
+}
+
+/// Client-chosen message ids: short and URL-safe.
+fn valid_message_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub async fn send(
@@ -185,8 +196,25 @@ pub async fn send(
             policy::Decision::Refused { reason, .. } => return Err(reason.into()),
             policy::Decision::Allowed { cost, .. } => cost,
         };
+        let id = match body.message_id {
+            Some(id) if !valid_message_id(&id) => {
+                return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
+            }
+            Some(id) => {
+                let taken = ws.store.has_message(&MessageId(id.clone()))?;
+                if taken {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "duplicate_message_id",
+                        "a message already has this id",
+                    ));
+                }
+                MessageId(id)
+            }
+            None => MessageId(new_id("m")),
+        };
         let m = Message {
-            id: MessageId(new_id("m")),
+            id,
             chat_id: chat.id.clone(),
             sender: Sender::Member(me.clone()),
             content,

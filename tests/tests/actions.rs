@@ -65,6 +65,7 @@ async fn every_action_runs_once_per_key_and_syncs_back() {
     let send = Action::SendText {
         chat_id: wa.clone(),
         text: "On it 👍".into(),
+        message_id: None,
     };
     let head = srv.head("w1");
     let a = backend.run(&send, "key-send").await.unwrap();
@@ -82,12 +83,14 @@ async fn every_action_runs_once_per_key_and_syncs_back() {
     run(Action::SendTemplate {
         chat_id: wa.clone(),
         name: "order_update".into(),
+        message_id: None,
     })
     .await;
     run(Action::SendTagged {
         chat_id: fb.clone(),
         tag: MessageTag::HumanAgent,
         text: "Sorry for the wait".into(),
+        message_id: None,
     })
     .await;
     run(Action::MarkRead {

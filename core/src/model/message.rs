@@ -166,6 +166,8 @@ pub struct AdRef {
 }
 
 /// B5: one grey tick, two grey ticks, two blue ticks; or refused by the app.
+/// `Pending` is local: an agent's message stored in the outbox (E7), not yet
+/// confirmed by the server (a clock icon).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Delivery {
@@ -173,6 +175,7 @@ pub enum Delivery {
     Delivered,
     Read,
     Failed,
+    Pending,
 }
 
 impl Delivery {
@@ -182,6 +185,7 @@ impl Delivery {
             Delivery::Delivered => 1,
             Delivery::Read => 2,
             Delivery::Failed => 3,
+            Delivery::Pending => 4,
         }
     }
     pub fn from_code(code: i64) -> Option<Delivery> {
@@ -190,6 +194,7 @@ impl Delivery {
             Delivery::Delivered,
             Delivery::Read,
             Delivery::Failed,
+            Delivery::Pending,
         ]
         .into_iter()
         .find(|d| i64::from(d.code()) == code)

@@ -602,7 +602,20 @@ impl Batch<'_> {
                 m.in_reply_to_ad.as_ref().map(to_json),
             ])?
             == 1;
+        // E7: the server's copy of a local echo (same id) replaces it, and
+        // counts as the new message the echo did not count.
+        let echo = m.delivery == Some(Delivery::Pending);
+        let mut was_echo = false;
         if !inserted {
+            let stored: Option<i64> = self
+                .conn
+                .prepare_cached("SELECT delivery FROM messages WHERE id = ?1")?
+                .query_row([m.id.as_str()], |r| r.get(0))?;
+            was_echo = stored == Some(i64::from(Delivery::Pending.code()));
+            if echo && !was_echo {
+                // A late local echo never hides the server's copy.
+                return Ok(());
+            }
             self.conn
                 .prepare_cached(
                     "UPDATE messages SET at = ?2, sender = ?3, sender_member = ?4, content = ?5,
@@ -630,7 +643,8 @@ impl Batch<'_> {
             .get_mut(&m.chat_id)
             .ok_or(StoreError::UnknownChat)?;
         let inbound = m.direction() == Direction::Inbound;
-        if inserted && live {
+        let counts = live && !echo && (inserted || was_echo);
+        if counts {
             // E6: a Viber message outside the window the subscriber's last
             // message opened is bot-initiated.
             if !inbound
@@ -650,6 +664,8 @@ impl Batch<'_> {
             } else {
                 s.0 += 1;
             }
+        }
+        if live && (inserted || was_echo) {
             if l.chat.last_activity < m.sent_at {
                 l.chat.last_activity = m.sent_at;
             }
@@ -795,6 +811,21 @@ impl Batch<'_> {
         }
         Ok(())
     }
+}
+
+/// Writes messages as new activity on the writer's transaction: local
+/// echoes of the outbox (E7) and the server's confirmations of them.
+pub(crate) fn upsert_live(
+    conn: &Connection,
+    me: Option<&MemberId>,
+    messages: &[Message],
+    changes: &mut Changes,
+) -> Result<()> {
+    let mut batch = Batch::new(conn, me);
+    for m in messages {
+        batch.upsert_message(m, true, changes)?;
+    }
+    batch.flush(changes)
 }
 
 /// Replaces the I1 figures with the server's (per bot; the total is summed).

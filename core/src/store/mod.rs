@@ -12,7 +12,7 @@
 //! - another process (the notification extension) may open the same file:
 //!   SQLite's locks and a 5 s busy timeout serialise the writers.
 
-mod apply;
+pub(crate) mod apply;
 mod card;
 mod changes;
 pub(crate) mod chat_list;

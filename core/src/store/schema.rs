@@ -115,6 +115,23 @@ CREATE TABLE chat_muted (
     chat_id TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 
+-- E7: the outbox. A command is stored here (with its local echo in
+-- messages, delivery 4 = pending) before any network call, and leaves
+-- when the server confirmed it; a refusal stays, failed, until the agent
+-- retries or discards it.
+CREATE TABLE outbox (
+    id            INTEGER PRIMARY KEY,              -- queue order
+    key           TEXT NOT NULL UNIQUE,             -- idempotency key
+    chat_id       TEXT,
+    action        TEXT NOT NULL,                    -- JSON of sync::Action
+    echo_id       TEXT,                             -- the echo message's id
+    state         TEXT NOT NULL,                    -- 'queued' | 'failed'
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    error_code    TEXT,
+    error_message TEXT,
+    created_at    INTEGER NOT NULL
+);
+
 -- Folded words of chat titles, for word-prefix search (A6).
 CREATE TABLE chat_words (
     word TEXT NOT NULL,

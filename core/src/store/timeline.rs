@@ -96,6 +96,16 @@ impl Store {
         })
     }
 
+    /// Whether any chat has a message with this id.
+    pub fn has_message(&self, id: &crate::model::MessageId) -> Result<bool> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
+                    .query_row([id.as_str()], |r| r.get(0))?,
+            )
+        })
+    }
+
     /// One timeline item of a chat by id.
     pub fn timeline_item(
         &self,

@@ -20,21 +20,28 @@ pub enum PauseAction {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
-    /// E1.
+    /// E1. `message_id`: the id the client chose for its local echo; the
+    /// server gives the message that id, so the echo becomes the message.
     SendText {
         chat_id: ChatId,
         text: String,
+        #[serde(default)]
+        message_id: Option<MessageId>,
     },
     /// E5: a WhatsApp template.
     SendTemplate {
         chat_id: ChatId,
         name: String,
+        #[serde(default)]
+        message_id: Option<MessageId>,
     },
     /// E5: Messenger text with a message tag.
     SendTagged {
         chat_id: ChatId,
         tag: MessageTag,
         text: String,
+        #[serde(default)]
+        message_id: Option<MessageId>,
     },
     /// B10.
     MarkRead {
@@ -116,20 +123,33 @@ pub(super) fn rapport_route(a: &Action) -> (reqwest::Method, String, serde_json:
     use serde_json::json;
     let chat = |c: &ChatId| format!("/v1/chats/{c}");
     match a {
-        Action::SendText { chat_id, text } => (
+        Action::SendText {
+            chat_id,
+            text,
+            message_id,
+        } => (
             Method::POST,
             format!("{}/messages", chat(chat_id)),
-            json!({ "text": text }),
+            json!({ "text": text, "message_id": message_id }),
         ),
-        Action::SendTemplate { chat_id, name } => (
+        Action::SendTemplate {
+            chat_id,
+            name,
+            message_id,
+        } => (
             Method::POST,
             format!("{}/messages", chat(chat_id)),
-            json!({ "template": name }),
+            json!({ "template": name, "message_id": message_id }),
         ),
-        Action::SendTagged { chat_id, tag, text } => (
+        Action::SendTagged {
+            chat_id,
+            tag,
+            text,
+            message_id,
+        } => (
             Method::POST,
             format!("{}/messages", chat(chat_id)),
-            json!({ "tag": tag, "text": text }),
+            json!({ "tag": tag, "text": text, "message_id": message_id }),
         ),
         Action::MarkRead { chat_id } => {
             (Method::POST, format!("{}/read", chat(chat_id)), json!({}))
@@ -221,5 +241,30 @@ pub(super) fn rapport_route(a: &Action) -> (reqwest::Method, String, serde_json:
             format!("/v1/deals/{deal_id}"),
             json!({ "stage": stage, "name": name, "amount_minor": amount_minor }),
         ),
+    }
+}
+
+impl Action {
+    /// The chat an action is about (the outbox keeps each chat's order).
+    pub fn chat_id(&self) -> Option<&ChatId> {
+        match self {
+            Action::SendText { chat_id, .. }
+            | Action::SendTemplate { chat_id, .. }
+            | Action::SendTagged { chat_id, .. }
+            | Action::MarkRead { chat_id }
+            | Action::Open { chat_id }
+            | Action::Close { chat_id }
+            | Action::Assign { chat_id, .. }
+            | Action::Pause { chat_id, .. }
+            | Action::EditMessage { chat_id, .. }
+            | Action::DeleteMessage { chat_id, .. }
+            | Action::React { chat_id, .. }
+            | Action::AddNote { chat_id, .. }
+            | Action::EditNote { chat_id, .. }
+            | Action::DeleteNote { chat_id, .. } => Some(chat_id),
+            Action::EditSubscriber { .. } | Action::AddDeal { .. } | Action::EditDeal { .. } => {
+                None
+            }
+        }
     }
 }

@@ -1,0 +1,324 @@
+//! The outbox (E7): a reply is never lost and never sent twice.
+//!
+//! - [`Store::enqueue`] writes the command and its local echo (a message
+//!   with delivery `Pending` and an id the client chose) in one
+//!   transaction, before any network call: the UI sees the echo at once,
+//!   and a killed app finds the command on the next start.
+//! - [`run`] sends commands oldest first (so each chat's order holds) with
+//!   their idempotency key. Network errors, 5xx and 429 keep the command and
+//!   retry with backoff (Retry-After honoured); the server answers a repeated
+//!   key with its first answer, so a retry after a lost response sends
+//!   nothing twice. A refusal marks the command failed with its typed reason
+//!   (and the echo failed) until the agent retries or discards it.
+//! - The server gives the message the echo's id: its copy, from the answer
+//!   or from the feed, replaces the echo in place (no duplicate row, no
+//!   flicker back to pending).
+
+use crate::model::{ChatId, Delivery, Message, MessageId, Timestamp};
+use crate::store::{Changes, Result, Store, TimelineItemId, apply};
+use crate::sync::{Action, Backend, Backoff, SyncError};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Where a command stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting to be sent (or being retried).
+    Queued,
+    /// Refused: `code` is the server's (or the core's) stable code.
+    Failed { code: String, message: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub key: String,
+    pub chat_id: Option<ChatId>,
+    pub action: Action,
+    pub echo_id: Option<MessageId>,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+}
+
+const COLS: &str =
+    "id, key, chat_id, action, echo_id, state, attempts, error_code, error_message, created_at";
+
+fn entry(r: &rusqlite::Row<'_>) -> Result<OutboxEntry> {
+    let id: i64 = r.get(0)?;
+    let action_json: String = r.get(3)?;
+    let action = serde_json::from_str(&action_json).map_err(|e| crate::StoreError::Decode {
+        table: "outbox",
+        rowid: id,
+        column: "action",
+        reason: format!("{:?}", e.classify()),
+    })?;
+    let state = match r.get::<_, String>(5)?.as_str() {
+        "failed" => OutboxState::Failed {
+            code: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+            message: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+        },
+        _ => OutboxState::Queued,
+    };
+    Ok(OutboxEntry {
+        id,
+        key: r.get(1)?,
+        chat_id: r.get::<_, Option<String>>(2)?.map(ChatId),
+        action,
+        echo_id: r.get::<_, Option<String>>(4)?.map(MessageId),
+        state,
+        attempts: r.get(6)?,
+        created_at: Timestamp(r.get(9)?),
+    })
+}
+
+fn set_echo_delivery(
+    conn: &rusqlite::Connection,
+    chat: &ChatId,
+    echo: &MessageId,
+    d: Delivery,
+    changes: &mut Changes,
+) -> Result<()> {
+    let n = conn
+        .prepare_cached("UPDATE messages SET delivery = ?2 WHERE id = ?1")?
+        .execute(params![echo.as_str(), d.code()])?;
+    if n > 0 {
+        changes.timeline(chat, TimelineItemId::Message(echo.clone()));
+    }
+    Ok(())
+}
+
+/// Whether `enqueue` stored a new command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    New,
+    /// A command with that key is already queued or failed.
+    AlreadyQueued,
+}
+
+impl Store {
+    /// E7: stores a command, and its local echo if it sends a message, in
+    /// one transaction, before any network call.
+    pub fn enqueue(
+        &self,
+        action: &Action,
+        key: &str,
+        echo: Option<&Message>,
+        now: Timestamp,
+    ) -> Result<(Enqueued, Changes)> {
+        let mut outcome = Enqueued::New;
+        let changes = self.write(|tx, changes, me| {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (key, chat_id, action, echo_id, state, created_at)
+                     VALUES (?1, ?2, ?3, ?4, 'queued', ?5) ON CONFLICT (key) DO NOTHING",
+                )?
+                .execute(params![
+                    key,
+                    action.chat_id().map(ChatId::as_str),
+                    serde_json::to_string(action).unwrap_or_default(),
+                    echo.map(|m| m.id.as_str()),
+                    now.0
+                ])?;
+            if n == 0 {
+                outcome = Enqueued::AlreadyQueued;
+                return Ok(());
+            }
+            if let Some(m) = echo {
+                apply::upsert_live(tx, me, std::slice::from_ref(m), changes)?;
+            }
+            Ok(())
+        })?;
+        Ok((outcome, changes))
+    }
+
+    /// The oldest command waiting to be sent.
+    pub fn outbox_next(&self) -> Result<Option<OutboxEntry>> {
+        self.read(|c| {
+            let sql =
+                format!("SELECT {COLS} FROM outbox WHERE state = 'queued' ORDER BY id LIMIT 1");
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query([])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(entry(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Every command not yet confirmed, oldest first (for the UI).
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        self.read(|c| {
+            let sql = format!("SELECT {COLS} FROM outbox ORDER BY id");
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(entry(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Commands not yet confirmed (a logout warns about them, S5).
+    pub fn unsent_commands(&self) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;
+            Ok(n.unsigned_abs())
+        })
+    }
+
+    pub fn outbox_attempted(&self, id: i64) -> Result<()> {
+        self.write(|tx, _, _| {
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1",
+                [id],
+            )?;
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// The server confirmed the command: it leaves the outbox, and the
+    /// server's copy of the message (if it answered with one) replaces the
+    /// echo.
+    pub fn outbox_sent(&self, id: i64, confirmed: Option<&Message>) -> Result<Changes> {
+        self.write(|tx, changes, me| {
+            tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+            if let Some(m) = confirmed {
+                apply::upsert_live(tx, me, std::slice::from_ref(m), changes)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The command was refused: kept, failed, with its reason.
+    pub fn outbox_failed(&self, id: i64, code: &str, message: &str) -> Result<Changes> {
+        self.write(|tx, changes, _| {
+            let echo: Option<(Option<String>, Option<String>)> = tx
+                .query_row(
+                    "UPDATE outbox SET state = 'failed', error_code = ?2, error_message = ?3
+                     WHERE id = ?1 RETURNING chat_id, echo_id",
+                    params![id, code, message],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((Some(chat), Some(echo))) = echo {
+                set_echo_delivery(
+                    tx,
+                    &ChatId(chat),
+                    &MessageId(echo),
+                    Delivery::Failed,
+                    changes,
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The agent retries a failed command: queued again, the echo pending.
+    pub fn outbox_retry(&self, id: i64) -> Result<Changes> {
+        self.write(|tx, changes, _| {
+            let echo: Option<(Option<String>, Option<String>)> = tx
+                .query_row(
+                    "UPDATE outbox SET state = 'queued', error_code = NULL, error_message = NULL
+                     WHERE id = ?1 RETURNING chat_id, echo_id",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((Some(chat), Some(echo))) = echo {
+                set_echo_delivery(
+                    tx,
+                    &ChatId(chat),
+                    &MessageId(echo),
+                    Delivery::Pending,
+                    changes,
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The agent discards a failed command: it and its echo go.
+    pub fn outbox_discard(&self, id: i64) -> Result<Changes> {
+        self.write(|tx, changes, _| {
+            let echo: Option<(Option<String>, Option<String>)> = tx
+                .query_row(
+                    "DELETE FROM outbox WHERE id = ?1 AND state = 'failed' RETURNING chat_id, echo_id",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((Some(chat), Some(echo))) = echo {
+                let n = tx.execute(
+                    "DELETE FROM messages WHERE id = ?1 AND delivery = ?2",
+                    params![echo, Delivery::Failed.code()],
+                )?;
+                if n > 0 {
+                    changes.timeline(&ChatId(chat), TimelineItemId::Message(MessageId(echo)));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Sends the outbox until a failure that needs the agent (the session
+/// ended): returned. `wake` is notified when a command is queued or the
+/// network may be back. Cancel-safe: every step is committed.
+pub async fn run<B: Backend>(store: Arc<Store>, backend: Arc<B>, wake: Arc<Notify>) -> SyncError {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+    loop {
+        let next = {
+            let s = store.clone();
+            tokio::task::spawn_blocking(move || s.outbox_next()).await
+        };
+        let entry = match next {
+            Ok(Ok(Some(e))) => e,
+            Ok(Ok(None)) => {
+                wake.notified().await;
+                continue;
+            }
+            Ok(Err(e)) => return SyncError::Store(e),
+            Err(e) => return SyncError::Network(format!("outbox task: {e}")),
+        };
+        if let Err(e) = store.outbox_attempted(entry.id) {
+            return SyncError::Store(e);
+        }
+        match backend.run(&entry.action, &entry.key).await {
+            Ok(answer) => {
+                backoff.reset();
+                let confirmed: Option<Message> = answer
+                    .get("message")
+                    .and_then(|m| serde_json::from_value(m.clone()).ok());
+                if let Err(e) = store.outbox_sent(entry.id, confirmed.as_ref()) {
+                    return SyncError::Store(e);
+                }
+            }
+            Err(SyncError::Unauthorized) => return SyncError::Unauthorized,
+            Err(e) if e.is_retryable() => {
+                let wait = match &e {
+                    SyncError::RateLimited {
+                        retry_after: Some(d),
+                    } => *d,
+                    _ => backoff.next_delay(),
+                };
+                tracing::debug!(error = %e, ?wait, "outbox retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+            Err(e) => {
+                if let Err(e) = store.outbox_failed(entry.id, e.code(), &e.to_string()) {
+                    return SyncError::Store(e);
+                }
+            }
+        }
+    }
+}

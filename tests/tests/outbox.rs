@@ -1,0 +1,304 @@
+//! E7: the outbox. Echo first, then the server's confirmation in place;
+//! refusals typed and kept; a day offline queues; and a client killed (-9)
+//! at random moments during 200 sends, with faults on, delivers each
+//! exactly once and in order per chat.
+
+use rapport_core::model::*;
+use rapport_core::observe::ListDiff;
+use rapport_core::outbox::OutboxState;
+use rapport_core::session::{FileSecretStore, SecretStore};
+use rapport_core::store::TimelineItem;
+use rapport_core::sync::Action;
+use rapport_core::{Client, ClientConfig, ClientError};
+use rapport_tests::{PASSWORD, TestServer};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Chats c1..c3 on WhatsApp with a subscriber message just now (open window).
+fn open_chats(srv: &TestServer) {
+    let w1 = srv.workspace("w1");
+    let now = rapport_server::hub::now();
+    let mut events = Vec::new();
+    for i in 1..=3 {
+        let id = format!("c{i}");
+        let mut chat = srv
+            .workspace("w1")
+            .store
+            .chat(&ChatId(id.clone()))
+            .unwrap()
+            .unwrap()
+            .chat;
+        chat.app = App::Whatsapp;
+        events.push(EventPayload::ChatUpserted(chat));
+        events.push(EventPayload::MessageUpserted(rapport_tests::message(
+            &id,
+            &format!("open-{i}"),
+            Sender::Subscriber,
+            "help",
+            now,
+        )));
+    }
+    srv.server.state.hub.emit(&w1, events).unwrap();
+}
+
+fn client(srv: &TestServer, dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> Client {
+    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.join("secrets.json")));
+    let c = Client::open(
+        ClientConfig {
+            store_path: dir.join("rapport.db"),
+            server_url: srv.url(),
+        },
+        secrets,
+    )
+    .unwrap();
+    rt.block_on(c.login("u0@w1.test", PASSWORD)).unwrap();
+    c.start_sync().unwrap();
+    wait_until("first sync", 20, || {
+        c.store().last_seq().unwrap() >= srv.head("w1")
+    });
+    c
+}
+
+#[test]
+fn e7_echo_then_confirmation_refusals_typed_and_kept() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    open_chats(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&srv, dir.path(), &rt);
+    let chat = ChatId::from("c1");
+    wait_until("the open window", 20, || {
+        c.store()
+            .chat(&chat)
+            .unwrap()
+            .unwrap()
+            .chat
+            .last_inbound_at
+            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
+    });
+
+    let seen: Arc<Mutex<Vec<Vec<ListDiff<TimelineItem>>>>> = Arc::default();
+    let s2 = seen.clone();
+    let _sub = c
+        .observer()
+        .subscribe_timeline(chat.clone(), 10, move |d| s2.lock().unwrap().push(d))
+        .unwrap();
+    let id = c.send_text(&chat, "On it 👍").unwrap();
+    // The echo is there at once, pending.
+    {
+        let calls = seen.lock().unwrap();
+        let echo = calls[1..].iter().flatten().find_map(|d| match d {
+            ListDiff::Insert {
+                value: TimelineItem::Message(m),
+                ..
+            } if m.id == id => Some(m.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            echo.expect("an echo insert").delivery,
+            Some(Delivery::Pending)
+        );
+    }
+    // Then the server's copy replaces it in place: one message, sent.
+    wait_until("the confirmation", 20, || {
+        c.store().timeline_page(&chat, None, 20).unwrap().items.iter().any(|i| matches!(i, TimelineItem::Message(m) if m.id == id && m.delivery == Some(Delivery::Sent)))
+    });
+    let copies = c
+        .store()
+        .timeline_page(&chat, None, 50)
+        .unwrap()
+        .items
+        .iter()
+        .filter(|i| matches!(i, TimelineItem::Message(m) if m.id == id))
+        .count();
+    assert_eq!(copies, 1);
+    assert_eq!(c.store().unsent_commands().unwrap(), 0);
+    // No flicker back to pending after the confirmation.
+    let calls = seen.lock().unwrap();
+    let states: Vec<Option<Delivery>> = calls
+        .iter()
+        .flatten()
+        .filter_map(|d| match d {
+            ListDiff::Insert {
+                value: TimelineItem::Message(m),
+                ..
+            }
+            | ListDiff::Set {
+                value: TimelineItem::Message(m),
+                ..
+            } if m.id == id => Some(m.delivery),
+            _ => None,
+        })
+        .collect();
+    let first_sent = states
+        .iter()
+        .position(|d| *d == Some(Delivery::Sent))
+        .unwrap();
+    assert!(
+        states[first_sent..]
+            .iter()
+            .all(|d| *d != Some(Delivery::Pending)),
+        "{states:?}"
+    );
+    drop(calls);
+
+    // Refused by the rules: typed, nothing queued.
+    match c.send_text(&chat, &"a".repeat(513)) {
+        Err(ClientError::Refused(r)) => assert_eq!(r.code(), "text_too_long"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.store().unsent_commands().unwrap(), 0);
+    // Refused by the server: kept, failed with its code, until discarded.
+    c.run_action(Action::DeleteMessage {
+        chat_id: chat.clone(),
+        message_id: id.clone(),
+    })
+    .unwrap();
+    wait_until("the refusal", 20, || {
+        c.store().outbox().unwrap().iter().any(
+            |e| matches!(&e.state, OutboxState::Failed { code, .. } if code == "not_supported"),
+        )
+    });
+    let failed = c.store().outbox().unwrap().remove(0);
+    c.retry(failed.id).unwrap();
+    wait_until("failed again", 20, || {
+        c.store()
+            .outbox()
+            .unwrap()
+            .iter()
+            .any(|e| e.attempts >= 2 && matches!(e.state, OutboxState::Failed { .. }))
+    });
+    c.discard(failed.id).unwrap();
+    assert_eq!(c.store().unsent_commands().unwrap(), 0);
+}
+
+#[test]
+fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    open_chats(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&srv, dir.path(), &rt);
+    wait_until("the open windows", 20, || {
+        c.store()
+            .chat(&ChatId::from("c3"))
+            .unwrap()
+            .unwrap()
+            .chat
+            .last_inbound_at
+            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
+    });
+    // The network is down: every request fails.
+    srv.server.state.faults.fail_next(1_000_000);
+    for i in 0..50 {
+        c.send_text(&ChatId(format!("c{}", 1 + i % 3)), &format!("offline-{i}"))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        c.store().unsent_commands().unwrap(),
+        50,
+        "all kept while offline"
+    );
+    srv.server.state.faults.clear();
+    wait_until("the queue drained", 60, || {
+        c.store().unsent_commands().unwrap() == 0
+    });
+    let w1 = srv.workspace("w1");
+    for i in 1..=3 {
+        let texts: Vec<String> = w1
+            .store
+            .messages_before(&ChatId(format!("c{i}")), None, 500)
+            .unwrap()
+            .0
+            .into_iter()
+            .filter_map(|m| match m.content {
+                Content::Text { text } if text.starts_with("offline-") => Some(text),
+                _ => None,
+            })
+            .collect();
+        let want: Vec<String> = (0..50)
+            .filter(|k| 1 + k % 3 == i)
+            .map(|k| format!("offline-{k}"))
+            .collect();
+        assert_eq!(texts, want, "c{i}: once each, in order");
+    }
+}
+
+#[test]
+fn e7_a_client_killed_at_random_during_200_sends_delivers_each_exactly_once_in_order() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    open_chats(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 200;
+    let faults = &srv.server.state.faults;
+    faults.set_latency_ms(2);
+    let mut kills = 0;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        assert!(Instant::now() < deadline, "never finished");
+        faults.fail_next(rng.u32(0..4));
+        faults.drop_next(rng.u32(0..3));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_outbox_child"))
+            .args([srv.url(), dir.path().display().to_string(), n.to_string()])
+            .spawn()
+            .unwrap();
+        if kills < 8 {
+            std::thread::sleep(Duration::from_millis(rng.u64(150..700)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                continue;
+            }
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success(), "the child failed: {status}");
+        break;
+    }
+    assert!(kills >= 3, "killed {kills} times");
+    let w1 = srv.workspace("w1");
+    for i in 1..=3 {
+        let texts: Vec<String> = w1
+            .store
+            .messages_before(&ChatId(format!("c{i}")), None, 1000)
+            .unwrap()
+            .0
+            .into_iter()
+            .filter_map(|m| match m.content {
+                Content::Text { text } if text.starts_with("kill-") => Some(text),
+                _ => None,
+            })
+            .collect();
+        let want: Vec<String> = (0..n)
+            .filter(|k| 1 + k % 3 == i)
+            .map(|k| format!("kill-{k}"))
+            .collect();
+        assert_eq!(
+            texts, want,
+            "c{i}: each exactly once, in order ({kills} kills)"
+        );
+    }
+}
