@@ -32,6 +32,9 @@ pub enum ClientError {
     NotLoggedIn,
     #[error("no such chat")]
     UnknownChat,
+    /// An idempotency key must be 1-62 of A-Z a-z 0-9 - _.
+    #[error("invalid idempotency key")]
+    InvalidKey,
     /// The rules refuse it (nothing was queued): the code says why.
     #[error("refused: {0}")]
     Refused(crate::policy::Refusal),
@@ -216,6 +219,14 @@ impl Client {
     /// [`Client::send_text`] with a given idempotency key (an app makes a
     /// fresh key per tap; the same key twice is one message).
     pub fn send_text_keyed(&self, chat: &ChatId, text: &str, key: &str) -> ClientResult<MessageId> {
+        // The message id is derived from the key: both must be URL-safe.
+        let valid = (1..=62).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(ClientError::InvalidKey);
+        }
         if let Decision::Refused { reason, .. } = self.decide(chat, &Outgoing::Text(text))? {
             return Err(ClientError::Refused(reason));
         }
@@ -265,6 +276,8 @@ impl Client {
     /// E7: the agent discards a failed command (and its echo).
     pub fn discard(&self, outbox_id: i64) -> ClientResult<()> {
         self.store.outbox_discard(outbox_id)?;
+        // The chat's commands held behind it may go now.
+        self.outbox_wake.notify_one();
         Ok(())
     }
 

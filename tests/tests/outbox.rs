@@ -172,6 +172,19 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
         )
     });
     let failed = c.store().outbox().unwrap().remove(0);
+    // While it waits for the agent, the chat's later commands wait behind
+    // it (order per chat), other chats' do not.
+    let held = c.send_text(&chat, "after the refusal").unwrap();
+    let other = c.send_text(&ChatId::from("c2"), "elsewhere").unwrap();
+    let sent = |id: &MessageId, chat: &str| {
+        c.store().timeline_page(&ChatId::from(chat), None, 50).unwrap().items.iter().any(|i| matches!(i, TimelineItem::Message(m) if &m.id == id && m.delivery != Some(Delivery::Pending)))
+    };
+    wait_until("the other chat's send", 20, || sent(&other, "c2"));
+    assert!(!sent(&held, "c1"), "held behind the failed command");
+    assert!(matches!(
+        c.send_text_keyed(&chat, "x", "bad key!"),
+        Err(ClientError::InvalidKey)
+    ));
     c.retry(failed.id).unwrap();
     wait_until("failed again", 20, || {
         c.store()
@@ -181,7 +194,10 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
             .any(|e| e.attempts >= 2 && matches!(e.state, OutboxState::Failed { .. }))
     });
     c.discard(failed.id).unwrap();
-    assert_eq!(c.store().unsent_commands().unwrap(), 0);
+    wait_until("the held send", 20, || sent(&held, "c1"));
+    wait_until("an empty outbox", 20, || {
+        c.store().unsent_commands().unwrap() == 0
+    });
 }
 
 #[test]

@@ -76,16 +76,19 @@ fn entry(r: &rusqlite::Row<'_>) -> Result<OutboxEntry> {
     })
 }
 
+/// Moves an echo from `from` to `to`; the server's copy (any other
+/// delivery) is never touched.
 fn set_echo_delivery(
     conn: &rusqlite::Connection,
     chat: &ChatId,
     echo: &MessageId,
-    d: Delivery,
+    from: Delivery,
+    to: Delivery,
     changes: &mut Changes,
 ) -> Result<()> {
     let n = conn
-        .prepare_cached("UPDATE messages SET delivery = ?2 WHERE id = ?1")?
-        .execute(params![echo.as_str(), d.code()])?;
+        .prepare_cached("UPDATE messages SET delivery = ?2 WHERE id = ?1 AND delivery = ?3")?
+        .execute(params![echo.as_str(), to.code(), from.code()])?;
     if n > 0 {
         changes.timeline(chat, TimelineItemId::Message(echo.clone()));
     }
@@ -139,8 +142,14 @@ impl Store {
     /// The oldest command waiting to be sent.
     pub fn outbox_next(&self) -> Result<Option<OutboxEntry>> {
         self.read(|c| {
-            let sql =
-                format!("SELECT {COLS} FROM outbox WHERE state = 'queued' ORDER BY id LIMIT 1");
+            // A chat with a failed command waits for the agent (retry or
+            // discard): its later commands must not overtake it.
+            let sql = format!(
+                "SELECT {COLS} FROM outbox o WHERE state = 'queued'
+                   AND NOT EXISTS (SELECT 1 FROM outbox f WHERE f.state = 'failed'
+                                   AND f.chat_id = o.chat_id AND f.id < o.id)
+                 ORDER BY id LIMIT 1"
+            );
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt.query([])?;
             match rows.next()? {
@@ -183,15 +192,13 @@ impl Store {
         .map(|_| ())
     }
 
-    /// The server confirmed the command: it leaves the outbox, and the
-    /// server's copy of the message (if it answered with one) replaces the
-    /// echo.
-    pub fn outbox_sent(&self, id: i64, confirmed: Option<&Message>) -> Result<Changes> {
-        self.write(|tx, changes, me| {
+    /// The server took the command: it leaves the outbox. The echo stays
+    /// pending until the server's copy arrives on the feed (in order with
+    /// every later change to it, so a late or replayed HTTP answer can
+    /// never undo a read tick or an edit), and is counted then, once.
+    pub fn outbox_sent(&self, id: i64) -> Result<Changes> {
+        self.write(|tx, _, _| {
             tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
-            if let Some(m) = confirmed {
-                apply::upsert_live(tx, me, std::slice::from_ref(m), changes)?;
-            }
             Ok(())
         })
     }
@@ -212,6 +219,7 @@ impl Store {
                     tx,
                     &ChatId(chat),
                     &MessageId(echo),
+                    Delivery::Pending,
                     Delivery::Failed,
                     changes,
                 )?;
@@ -236,6 +244,7 @@ impl Store {
                     tx,
                     &ChatId(chat),
                     &MessageId(echo),
+                    Delivery::Failed,
                     Delivery::Pending,
                     changes,
                 )?;
@@ -246,7 +255,7 @@ impl Store {
 
     /// The agent discards a failed command: it and its echo go.
     pub fn outbox_discard(&self, id: i64) -> Result<Changes> {
-        self.write(|tx, changes, _| {
+        self.write(|tx, changes, me| {
             let echo: Option<(Option<String>, Option<String>)> = tx
                 .query_row(
                     "DELETE FROM outbox WHERE id = ?1 AND state = 'failed' RETURNING chat_id, echo_id",
@@ -260,7 +269,10 @@ impl Store {
                     params![echo, Delivery::Failed.code()],
                 )?;
                 if n > 0 {
-                    changes.timeline(&ChatId(chat), TimelineItemId::Message(MessageId(echo)));
+                    let chat = ChatId(chat);
+                    changes.timeline(&chat, TimelineItemId::Message(MessageId(echo)));
+                    // The list must not keep showing the discarded text.
+                    apply::refresh_preview(tx, me, &chat, changes)?;
                 }
             }
             Ok(())
@@ -268,57 +280,75 @@ impl Store {
     }
 }
 
-/// Sends the outbox until a failure that needs the agent (the session
-/// ended): returned. `wake` is notified when a command is queued or the
-/// network may be back. Cancel-safe: every step is committed.
+/// After this many attempts a command that keeps failing with server
+/// errors is marked failed (`server_error`) for the agent, instead of
+/// holding its chat's queue forever.
+pub const MAX_ATTEMPTS: u32 = 30;
+
+/// Sends the outbox until the session ends (returned: log in again).
+/// `wake` is notified when a command is queued. Cancel-safe: every step is
+/// committed. Store errors (a busy database) are retried, not fatal.
 pub async fn run<B: Backend>(store: Arc<Store>, backend: Arc<B>, wake: Arc<Notify>) -> SyncError {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+    let mut store_backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
     loop {
         let next = {
             let s = store.clone();
-            tokio::task::spawn_blocking(move || s.outbox_next()).await
+            tokio::task::spawn_blocking(move || {
+                let e = s.outbox_next()?;
+                if let Some(e) = &e {
+                    s.outbox_attempted(e.id)?;
+                }
+                Ok::<_, crate::StoreError>(e)
+            })
+            .await
+            .unwrap_or_else(|e| Err(crate::StoreError::Io(std::io::Error::other(e.to_string()))))
         };
         let entry = match next {
-            Ok(Ok(Some(e))) => e,
-            Ok(Ok(None)) => {
+            Ok(Some(e)) => e,
+            Ok(None) => {
                 wake.notified().await;
                 continue;
             }
-            Ok(Err(e)) => return SyncError::Store(e),
-            Err(e) => return SyncError::Network(format!("outbox task: {e}")),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: store busy, retrying");
+                tokio::time::sleep(store_backoff.next_delay()).await;
+                continue;
+            }
         };
-        if let Err(e) = store.outbox_attempted(entry.id) {
-            return SyncError::Store(e);
-        }
-        match backend.run(&entry.action, &entry.key).await {
-            Ok(answer) => {
+        store_backoff.reset();
+        let outcome = match backend.run(&entry.action, &entry.key).await {
+            // A 2xx whose body could not be read was still taken: the feed
+            // brings its result.
+            Ok(_) | Err(SyncError::Malformed(_)) => {
                 backoff.reset();
-                let confirmed: Option<Message> = answer
-                    .get("message")
-                    .and_then(|m| serde_json::from_value(m.clone()).ok());
-                if let Err(e) = store.outbox_sent(entry.id, confirmed.as_ref()) {
-                    return SyncError::Store(e);
-                }
+                store.outbox_sent(entry.id).map(|_| ())
             }
             Err(SyncError::Unauthorized) => return SyncError::Unauthorized,
-            Err(e) if e.is_retryable() => {
-                let wait = match &e {
+            Err(e) if e.is_retryable() && entry.attempts + 1 < MAX_ATTEMPTS => {
+                match &e {
+                    // The server said when: wait that long, whatever comes.
                     SyncError::RateLimited {
                         retry_after: Some(d),
-                    } => *d,
-                    _ => backoff.next_delay(),
-                };
-                tracing::debug!(error = %e, ?wait, "outbox retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = wake.notified() => {}
+                    } => tokio::time::sleep(*d).await,
+                    _ => {
+                        let wait = backoff.next_delay();
+                        tracing::debug!(error = %e, ?wait, "outbox retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = wake.notified() => {}
+                        }
+                    }
                 }
+                Ok(())
             }
-            Err(e) => {
-                if let Err(e) = store.outbox_failed(entry.id, e.code(), &e.to_string()) {
-                    return SyncError::Store(e);
-                }
-            }
+            Err(e) => store
+                .outbox_failed(entry.id, e.code(), &e.to_string())
+                .map(|_| ()),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "outbox: store busy, retrying");
+            tokio::time::sleep(store_backoff.next_delay()).await;
         }
     }
 }

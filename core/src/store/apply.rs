@@ -828,6 +828,21 @@ pub(crate) fn upsert_live(
     batch.flush(changes)
 }
 
+/// Recomputes a chat's preview from its messages (after a local message
+/// went away).
+pub(crate) fn refresh_preview(
+    conn: &Connection,
+    me: Option<&MemberId>,
+    chat: &ChatId,
+    changes: &mut Changes,
+) -> Result<()> {
+    let mut batch = Batch::new(conn, me);
+    if batch.load(chat)? {
+        batch.recompute_preview(chat)?;
+    }
+    batch.flush(changes)
+}
+
 /// Replaces the I1 figures with the server's (per bot; the total is summed).
 pub(super) fn set_stats(
     conn: &Connection,

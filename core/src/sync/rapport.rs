@@ -262,9 +262,13 @@ impl RapportBackend {
         let resp = req.send().await?;
         self.observe_time(&resp, sent);
         let resp = check(resp).await?;
-        resp.json::<T>()
+        // A body cut off mid-read is the network's fault (retryable); only a
+        // body that arrived whole and does not parse is malformed.
+        let body = resp
+            .bytes()
             .await
-            .map_err(|e| SyncError::Malformed(e.to_string()))
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        serde_json::from_slice::<T>(&body).map_err(|e| SyncError::Malformed(e.to_string()))
     }
 
     fn observe_time(&self, resp: &Response, sent: Instant) {
