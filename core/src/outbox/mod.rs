@@ -281,8 +281,9 @@ impl Store {
 }
 
 /// After this many attempts a command that keeps failing with server
-/// errors is marked failed (`server_error`) for the agent, instead of
-/// holding its chat's queue forever.
+/// errors (5xx) is marked failed (`server_error`) for the agent, instead of
+/// holding its chat's queue forever. Network errors never count: offline,
+/// commands wait as long as it takes.
 pub const MAX_ATTEMPTS: u32 = 30;
 
 /// Sends the outbox until the session ends (returned: log in again).
@@ -325,7 +326,12 @@ pub async fn run<B: Backend>(store: Arc<Store>, backend: Arc<B>, wake: Arc<Notif
                 store.outbox_sent(entry.id).map(|_| ())
             }
             Err(SyncError::Unauthorized) => return SyncError::Unauthorized,
-            Err(e) if e.is_retryable() && entry.attempts + 1 < MAX_ATTEMPTS => {
+            // Offline (network) or told to wait (429): retry as long as it
+            // takes, a day included. Server errors count toward the cap.
+            Err(e)
+                if matches!(e, SyncError::Network(_) | SyncError::RateLimited { .. })
+                    || (e.is_retryable() && entry.attempts + 1 < MAX_ATTEMPTS) =>
+            {
                 match &e {
                     // The server said when: wait that long, whatever comes.
                     SyncError::RateLimited {
