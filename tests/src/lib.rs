@@ -219,3 +219,29 @@ impl TestServer {
             .expect("head")
     }
 }
+
+/// Polls `ok` every 20 ms until it holds; panics after `secs` seconds.
+pub fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The texts of a chat's messages that start with `prefix`, oldest first.
+pub fn texts_with_prefix(store: &Store, chat: &str, prefix: &str) -> Vec<String> {
+    store
+        .messages_before(&ChatId::from(chat), None, u32::MAX)
+        .expect("messages")
+        .0
+        .into_iter()
+        .filter_map(|m| match m.content {
+            Content::Text { text } if text.starts_with(prefix) => Some(text),
+            _ => None,
+        })
+        .collect()
+}

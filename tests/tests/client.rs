@@ -7,17 +7,8 @@ use rapport_core::session::{FileSecretStore, SecretStore};
 use rapport_core::store::ChatFilter;
 use rapport_core::sync::SyncState;
 use rapport_core::{Client, ClientConfig};
-use rapport_tests::{PASSWORD, TestServer};
+use rapport_tests::{PASSWORD, TestServer, wait_until};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
@@ -56,8 +47,10 @@ fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
         .unwrap();
     client.start_sync().unwrap();
     let state = client.sync_state();
-    wait_until("live", || matches!(*state.borrow(), SyncState::Live { .. }));
-    wait_until("the first page", || rows.lock().unwrap().len() == 20);
+    wait_until("live", 20, || {
+        matches!(*state.borrow(), SyncState::Live { .. })
+    });
+    wait_until("the first page", 20, || rows.lock().unwrap().len() == 20);
 
     // E4 on server time: a chat whose subscriber wrote just now.
     let w1 = srv.workspace("w1");
@@ -74,7 +67,7 @@ fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
         .hub
         .emit(&w1, vec![EventPayload::MessageUpserted(m)])
         .unwrap();
-    wait_until("the new message", || {
+    wait_until("the new message", 20, || {
         client
             .store()
             .chat(&chat)

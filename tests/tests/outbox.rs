@@ -10,17 +10,9 @@ use rapport_core::session::{FileSecretStore, SecretStore};
 use rapport_core::store::TimelineItem;
 use rapport_core::sync::Action;
 use rapport_core::{Client, ClientConfig, ClientError};
-use rapport_tests::{PASSWORD, TestServer};
+use rapport_tests::{PASSWORD, TestServer, texts_with_prefix, wait_until};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Chats c1..c3 on WhatsApp with a subscriber message just now (open window).
 fn open_chats(srv: &TestServer) {
@@ -238,17 +230,7 @@ fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
     });
     let w1 = srv.workspace("w1");
     for i in 1..=3 {
-        let texts: Vec<String> = w1
-            .store
-            .messages_before(&ChatId(format!("c{i}")), None, 500)
-            .unwrap()
-            .0
-            .into_iter()
-            .filter_map(|m| match m.content {
-                Content::Text { text } if text.starts_with("offline-") => Some(text),
-                _ => None,
-            })
-            .collect();
+        let texts = texts_with_prefix(&w1.store, &format!("c{i}"), "offline-");
         let want: Vec<String> = (0..50)
             .filter(|k| 1 + k % 3 == i)
             .map(|k| format!("offline-{k}"))
@@ -297,17 +279,7 @@ fn e7_a_client_killed_at_random_during_200_sends_delivers_each_exactly_once_in_o
     assert!(kills >= 3, "killed {kills} times");
     let w1 = srv.workspace("w1");
     for i in 1..=3 {
-        let texts: Vec<String> = w1
-            .store
-            .messages_before(&ChatId(format!("c{i}")), None, 1000)
-            .unwrap()
-            .0
-            .into_iter()
-            .filter_map(|m| match m.content {
-                Content::Text { text } if text.starts_with("kill-") => Some(text),
-                _ => None,
-            })
-            .collect();
+        let texts = texts_with_prefix(&w1.store, &format!("c{i}"), "kill-");
         let want: Vec<String> = (0..n)
             .filter(|k| 1 + k % 3 == i)
             .map(|k| format!("kill-{k}"))

@@ -205,49 +205,31 @@ impl Store {
 
     /// The command was refused: kept, failed, with its reason.
     pub fn outbox_failed(&self, id: i64, code: &str, message: &str) -> Result<Changes> {
-        self.write(|tx, changes, _| {
-            let echo: Option<(Option<String>, Option<String>)> = tx
-                .query_row(
-                    "UPDATE outbox SET state = 'failed', error_code = ?2, error_message = ?3
-                     WHERE id = ?1 RETURNING chat_id, echo_id",
-                    params![id, code, message],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((Some(chat), Some(echo))) = echo {
-                set_echo_delivery(
-                    tx,
-                    &ChatId(chat),
-                    &MessageId(echo),
-                    Delivery::Pending,
-                    Delivery::Failed,
-                    changes,
-                )?;
-            }
-            Ok(())
-        })
+        self.outbox_set_state(id, Some((code, message)))
     }
 
     /// The agent retries a failed command: queued again, the echo pending.
     pub fn outbox_retry(&self, id: i64) -> Result<Changes> {
+        self.outbox_set_state(id, None)
+    }
+
+    /// Failed with a reason, or queued again; the echo follows.
+    fn outbox_set_state(&self, id: i64, failed: Option<(&str, &str)>) -> Result<Changes> {
+        let (state, (from, to)) = match failed {
+            Some(_) => ("failed", (Delivery::Pending, Delivery::Failed)),
+            None => ("queued", (Delivery::Failed, Delivery::Pending)),
+        };
         self.write(|tx, changes, _| {
             let echo: Option<(Option<String>, Option<String>)> = tx
                 .query_row(
-                    "UPDATE outbox SET state = 'queued', error_code = NULL, error_message = NULL
+                    "UPDATE outbox SET state = ?2, error_code = ?3, error_message = ?4
                      WHERE id = ?1 RETURNING chat_id, echo_id",
-                    [id],
+                    params![id, state, failed.map(|f| f.0), failed.map(|f| f.1)],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
             if let Some((Some(chat), Some(echo))) = echo {
-                set_echo_delivery(
-                    tx,
-                    &ChatId(chat),
-                    &MessageId(echo),
-                    Delivery::Failed,
-                    Delivery::Pending,
-                    changes,
-                )?;
+                set_echo_delivery(tx, &ChatId(chat), &MessageId(echo), from, to, changes)?;
             }
             Ok(())
         })
