@@ -29,7 +29,7 @@ fn chat(id: &str, app: App, now: Timestamp) -> EventPayload {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_action_runs_once_per_key_and_syncs_back() {
+async fn e7_every_action_a8_b7_b8_b10_c1_d1_e3_f5_f6_f8_g1_g3_runs_once_per_key_and_syncs_back() {
     let srv = TestServer::start(20, 100).await;
     let now = rapport_server::hub::now();
     let w1 = srv.workspace("w1");

@@ -18,7 +18,7 @@ fn doc_routes() -> BTreeSet<(String, String)> {
 }
 
 #[test]
-fn the_openapi_document_lists_exactly_the_servers_routes() {
+fn s2_the_openapi_document_lists_exactly_the_servers_routes() {
     let server: BTreeSet<(String, String)> = rapport_server::ROUTES
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -27,7 +27,7 @@ fn the_openapi_document_lists_exactly_the_servers_routes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_listed_route_is_really_routed() {
+async fn s2_every_listed_route_is_really_routed() {
     let srv = rapport_tests::TestServer::start(3, 10).await;
     let http = {
         rapport_core::sync::install_crypto();
@@ -55,7 +55,7 @@ async fn every_listed_route_is_really_routed() {
 }
 
 #[test]
-fn the_event_catalogue_lists_exactly_the_known_types() {
+fn s2_the_event_catalogue_lists_exactly_the_known_types() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.md"))
         .expect("docs/events.md");
     let documented: BTreeSet<String> = text
