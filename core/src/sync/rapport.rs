@@ -202,20 +202,6 @@ impl RapportBackend {
         result.map(|_| ())
     }
 
-    /// Runs a command (`POST`/`PATCH`/`DELETE`) with its idempotency key
-    /// and returns the server's answer.
-    #[tracing::instrument(level = "debug", skip(self, body))]
-    pub async fn command(
-        &self,
-        method: Method,
-        path: &str,
-        idempotency_key: &str,
-        body: Option<serde_json::Value>,
-    ) -> SyncResult<serde_json::Value> {
-        self.request(method, path, Some(idempotency_key), body)
-            .await
-    }
-
     /// One request; after a 401 (the access token expired or was revoked)
     /// the session is refreshed once and the request sent again.
     async fn request<T: DeserializeOwned>(
