@@ -245,3 +245,33 @@ pub fn texts_with_prefix(store: &Store, chat: &str, prefix: &str) -> Vec<String>
         })
         .collect()
 }
+
+/// A 2-worker runtime for tests that drive async pieces from plain threads.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+impl TestServer {
+    /// A subscriber of `chat` writes now (server time): its window opens.
+    pub fn subscriber_writes(&self, chat: &str, message_id: &str) {
+        let m = message(
+            chat,
+            message_id,
+            Sender::Subscriber,
+            "help",
+            self.server.state.hub.now(),
+        );
+        self.server
+            .state
+            .hub
+            .emit(
+                &self.workspace("w1"),
+                vec![EventPayload::MessageUpserted(m)],
+            )
+            .expect("emit");
+    }
+}

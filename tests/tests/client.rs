@@ -13,11 +13,7 @@ use std::sync::{Arc, Mutex};
 #[test]
 fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
     // The server runs on its own runtime; the client owns another.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(40, 400));
     let dir = tempfile::tempdir().unwrap();
     let secrets: Arc<dyn SecretStore> =
@@ -53,20 +49,8 @@ fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
     wait_until("the first page", 20, || rows.lock().unwrap().len() == 20);
 
     // E4 on server time: a chat whose subscriber wrote just now.
-    let w1 = srv.workspace("w1");
     let chat = rows.lock().unwrap()[0].chat.id.clone();
-    let m = rapport_tests::message(
-        chat.as_str(),
-        "fresh",
-        Sender::Subscriber,
-        "help",
-        rapport_server::hub::now(),
-    );
-    srv.server
-        .state
-        .hub
-        .emit(&w1, vec![EventPayload::MessageUpserted(m)])
-        .unwrap();
+    srv.subscriber_writes(chat.as_str(), "fresh");
     wait_until("the new message", 20, || {
         client
             .store()

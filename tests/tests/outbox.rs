@@ -61,11 +61,7 @@ fn client(srv: &TestServer, dir: &std::path::Path, rt: &tokio::runtime::Runtime)
 
 #[test]
 fn e7_echo_then_confirmation_refusals_typed_and_kept() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
     open_chats(&srv);
     let dir = tempfile::tempdir().unwrap();
@@ -194,11 +190,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
 
 #[test]
 fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
     open_chats(&srv);
     let dir = tempfile::tempdir().unwrap();
@@ -241,11 +233,7 @@ fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
 
 #[test]
 fn e7_a_client_killed_at_random_during_200_sends_delivers_each_exactly_once_in_order() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
     open_chats(&srv);
     let dir = tempfile::tempdir().unwrap();

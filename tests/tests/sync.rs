@@ -457,18 +457,7 @@ async fn e7_commands_are_idempotent_and_refusals_carry_the_policy_code() {
         .rows
         .remove(0)
         .chat;
-    let m = rapport_tests::message(
-        chat.id.as_str(),
-        "fresh",
-        Sender::Subscriber,
-        "help",
-        rapport_server::hub::now(),
-    );
-    srv.server
-        .state
-        .hub
-        .emit(&w1, vec![EventPayload::MessageUpserted(m)])
-        .unwrap();
+    srv.subscriber_writes(chat.id.as_str(), "fresh");
     let path = format!("/v1/chats/{}/messages", chat.id);
     let head = srv.head("w1");
     let (s1, b1) = raw(

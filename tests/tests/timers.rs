@@ -5,18 +5,10 @@ use rapport_core::model::*;
 use rapport_core::policy::{DAY_MS, HOUR_MS, MINUTE_MS};
 use rapport_core::store::Store;
 use rapport_core::timers::{Clock, DeadlineKey, ManualClock, ServerClock, TimerEvent, Timers};
-use rapport_tests::{Events, TempStore};
+use rapport_tests::{Events, TempStore, runtime};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn start(
     store: &Arc<Store>,
