@@ -5,6 +5,7 @@
 
 use crate::model::{ChatId, MemberId, MessageId, Timestamp};
 use crate::observe::Observer;
+use crate::outbox::UploadProgress;
 use crate::policy::{self, Decision, Outgoing, SendContext};
 use crate::session::{SecretStore, Session};
 use crate::store::{Store, StoreError};
@@ -86,6 +87,7 @@ pub struct Client {
     sync_task: Mutex<Option<JoinHandle<SyncError>>>,
     outbox_task: Mutex<Option<JoinHandle<SyncError>>>,
     outbox_wake: Arc<tokio::sync::Notify>,
+    uploads: tokio::sync::broadcast::Sender<UploadProgress>,
     timers: Mutex<Option<Timers>>,
 }
 
@@ -121,6 +123,7 @@ impl Client {
             sync_task: Mutex::new(None),
             outbox_task: Mutex::new(None),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            uploads: tokio::sync::broadcast::channel(64).0,
             timers: Mutex::new(None),
         })
     }
@@ -191,12 +194,16 @@ impl Client {
         }
         let mut outbox = lock(&self.outbox_task);
         if outbox.as_ref().is_none_or(|t| t.is_finished()) {
-            let (store, backend, wake) = (
+            let (store, backend, wake, uploads) = (
                 self.store.clone(),
                 self.backend.clone(),
                 self.outbox_wake.clone(),
+                self.uploads.clone(),
             );
-            *outbox = Some(self.handle.spawn(crate::outbox::run(store, backend, wake)));
+            *outbox = Some(
+                self.handle
+                    .spawn(crate::outbox::run(store, backend, wake, uploads)),
+            );
         }
         Ok(())
     }
@@ -219,6 +226,105 @@ impl Client {
     /// [`Client::send_text`] with a given idempotency key (an app makes a
     /// fresh key per tap; the same key twice is one message).
     pub fn send_text_keyed(&self, chat: &ChatId, text: &str, key: &str) -> ClientResult<MessageId> {
+        self.send(chat, key, &Outgoing::Text(text), None, |message_id| {
+            let content = crate::model::Content::Text {
+                text: text.to_owned(),
+            };
+            let action = crate::sync::Action::SendText {
+                chat_id: chat.clone(),
+                text: text.to_owned(),
+                message_id: Some(message_id),
+            };
+            (content, action)
+        })
+    }
+
+    /// E2/E7: sends a file. Its bytes decide what it is (executables are
+    /// refused) and the app's size limit for that kind applies; then the
+    /// file and its echo are stored like a text reply, and the outbox
+    /// uploads it in parts ([`Client::upload_progress`]), resuming after an
+    /// interruption, and sends one message.
+    pub fn send_attachment(
+        &self,
+        chat: &ChatId,
+        name: &str,
+        bytes: &[u8],
+        caption: Option<&str>,
+    ) -> ClientResult<MessageId> {
+        self.send_attachment_keyed(chat, name, bytes, caption, &new_key())
+    }
+
+    /// [`Client::send_attachment`] with a given idempotency key.
+    pub fn send_attachment_keyed(
+        &self,
+        chat: &ChatId,
+        name: &str,
+        bytes: &[u8],
+        caption: Option<&str>,
+        key: &str,
+    ) -> ClientResult<MessageId> {
+        use sha2::Digest;
+        let sniffed = policy::attachment::sniff(name, bytes).map_err(ClientError::Refused)?;
+        let caption = caption.map(str::trim).filter(|c| !c.is_empty());
+        if let Some(c) = caption {
+            policy::text::check(self.chat_app(chat)?, c).map_err(ClientError::Refused)?;
+        }
+        let size_bytes = bytes.len() as u64;
+        let out = Outgoing::Attachment {
+            media: sniffed.media,
+            size_bytes,
+        };
+        let upload = crate::sync::UploadRef {
+            id: format!("up-{key}"),
+            name: name.to_owned(),
+            size_bytes,
+            sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        };
+        self.send(chat, key, &out, Some(bytes), |message_id| {
+            let content = crate::model::Content::Attachment(crate::model::Attachment {
+                name: name.to_owned(),
+                size_bytes,
+                mime: sniffed.mime,
+                media: sniffed.media,
+                url: None,
+                caption: caption.map(str::to_owned),
+            });
+            let action = crate::sync::Action::SendAttachment {
+                chat_id: chat.clone(),
+                upload,
+                caption: caption.map(str::to_owned),
+                message_id: Some(message_id),
+            };
+            (content, action)
+        })
+    }
+
+    /// E2: progress of the outbox's uploads (one update per part).
+    pub fn upload_progress(&self) -> tokio::sync::broadcast::Receiver<UploadProgress> {
+        self.uploads.subscribe()
+    }
+
+    fn chat_app(&self, chat: &ChatId) -> ClientResult<crate::model::App> {
+        Ok(self
+            .store
+            .chat(chat)?
+            .ok_or(ClientError::UnknownChat)?
+            .chat
+            .app)
+    }
+
+    /// A message to the subscriber: checked on server time (a refusal
+    /// queues nothing), then stored with its pending echo (and its file)
+    /// before any network call. `build` makes the echo's content and the
+    /// command from the message id the key gives.
+    fn send(
+        &self,
+        chat: &ChatId,
+        key: &str,
+        out: &Outgoing<'_>,
+        file: Option<&[u8]>,
+        build: impl FnOnce(MessageId) -> (crate::model::Content, crate::sync::Action),
+    ) -> ClientResult<MessageId> {
         // The message id is derived from the key: both must be URL-safe.
         let valid = (1..=62).contains(&key.len())
             && key
@@ -227,19 +333,18 @@ impl Client {
         if !valid {
             return Err(ClientError::InvalidKey);
         }
-        if let Decision::Refused { reason, .. } = self.decide(chat, &Outgoing::Text(text))? {
+        if let Decision::Refused { reason, .. } = self.decide(chat, out)? {
             return Err(ClientError::Refused(reason));
         }
         let me = self.store.me().ok_or(ClientError::NotLoggedIn)?;
         let id = MessageId(format!("m-{key}"));
+        let (content, action) = build(id.clone());
         let now = self.server_now();
         let echo = crate::model::Message {
             id: id.clone(),
             chat_id: chat.clone(),
             sender: crate::model::Sender::Member(me),
-            content: crate::model::Content::Text {
-                text: text.to_owned(),
-            },
+            content,
             sent_at: now,
             delivery: Some(crate::model::Delivery::Pending),
             quote: None,
@@ -248,12 +353,8 @@ impl Client {
             deleted_at: None,
             in_reply_to_ad: None,
         };
-        let action = crate::sync::Action::SendText {
-            chat_id: chat.clone(),
-            text: text.to_owned(),
-            message_id: Some(id.clone()),
-        };
-        self.store.enqueue(&action, key, Some(&echo), now)?;
+        self.store
+            .enqueue_with_file(&action, key, Some(&echo), file, now)?;
         self.outbox_wake.notify_one();
         Ok(id)
     }

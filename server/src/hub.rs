@@ -42,6 +42,17 @@ CREATE TABLE IF NOT EXISTS events (
     workspace TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
     PRIMARY KEY (workspace, seq)
 ) WITHOUT ROWID;
+-- E2: files being uploaded in parts (resumable: `received` says where the
+-- next part starts), then sent as messages that link to them.
+CREATE TABLE IF NOT EXISTS uploads (
+    workspace TEXT NOT NULL, id TEXT NOT NULL, member_id TEXT NOT NULL, name TEXT NOT NULL,
+    size INTEGER NOT NULL, sha256 TEXT NOT NULL, received INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upload_parts (
+    workspace TEXT NOT NULL, id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (workspace, id, offset)
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     workspace TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (workspace, key)
@@ -339,6 +350,11 @@ impl Hub {
             Some((ws, member)) => self.issue(&ws, &member).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The server database (uploads keep their parts there).
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.db)
     }
 
     /// Ends the session of an access token.

@@ -10,6 +10,7 @@ pub mod faults;
 pub mod feed;
 pub mod hub;
 pub mod sim;
+pub mod uploads;
 
 use axum::Router;
 use axum::extract::Request;
@@ -47,6 +48,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/v1/chats/{id}/messages/{message_id}"),
     ("DELETE", "/v1/chats/{id}/messages/{message_id}"),
     ("POST", "/v1/chats/{id}/messages/{message_id}/reactions"),
+    ("POST", "/v1/chats/{id}/attachments"),
+    ("POST", "/v1/uploads"),
+    ("PUT", "/v1/uploads/{id}/content"),
+    ("GET", "/v1/uploads/{id}/content"),
     ("POST", "/v1/chats/{id}/read"),
     ("POST", "/v1/chats/{id}/open"),
     ("POST", "/v1/chats/{id}/close"),
@@ -80,6 +85,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/chats/{id}/messages/{message_id}/reactions",
             post(commands::react),
+        )
+        .route("/v1/chats/{id}/attachments", post(commands::attach))
+        .route("/v1/uploads", post(uploads::open))
+        .route(
+            "/v1/uploads/{id}/content",
+            axum::routing::put(uploads::part).get(uploads::download),
         )
         .route("/v1/chats/{id}/read", post(commands::read))
         .route("/v1/chats/{id}/open", post(commands::open))

@@ -5,9 +5,9 @@
 use super::backend::{Backend, Capabilities, Live, Malformed, Pulled};
 use super::wire::{
     ErrorBody, EventsPageIn, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest, LoginResponse,
-    RefreshRequest, SERVER_TIME_HEADER, StreamFrameIn,
+    RefreshRequest, SERVER_TIME_HEADER, StreamFrameIn, UploadStatus,
 };
-use super::{SyncError, SyncResult};
+use super::{SyncError, SyncResult, UploadRef};
 use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot, StatsAt, Timestamp};
 use crate::timers::ServerClock;
 use futures_util::StreamExt;
@@ -166,7 +166,9 @@ impl RapportBackend {
                 Method::POST,
                 "/v1/login",
                 None,
-                Some(serde_json::to_value(body).unwrap_or_default()),
+                Some(Payload::Json(
+                    serde_json::to_value(body).unwrap_or_default(),
+                )),
             )
             .await?;
         self.set_token(Some(resp.token.clone()));
@@ -180,7 +182,7 @@ impl RapportBackend {
         };
         let body = serde_json::to_value(body).unwrap_or_default();
         let resp: LoginResponse = self
-            .request_once(Method::POST, "/v1/refresh", None, Some(body))
+            .request_once(Method::POST, "/v1/refresh", None, Some(Payload::Json(body)))
             .await?;
         self.took(&resp);
         Ok(resp)
@@ -209,7 +211,7 @@ impl RapportBackend {
         method: Method,
         path: &str,
         idempotency_key: Option<&str>,
-        body: Option<serde_json::Value>,
+        body: Option<Payload>,
     ) -> SyncResult<T> {
         let used = self.token();
         match self
@@ -232,7 +234,7 @@ impl RapportBackend {
         method: Method,
         path: &str,
         idempotency_key: Option<&str>,
-        body: Option<serde_json::Value>,
+        body: Option<Payload>,
     ) -> SyncResult<T> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = self.token() {
@@ -241,8 +243,14 @@ impl RapportBackend {
         if let Some(k) = idempotency_key {
             req = req.header(IDEMPOTENCY_HEADER, k);
         }
-        if let Some(b) = body {
-            req = req.json(&b);
+        match body {
+            Some(Payload::Json(b)) => req = req.json(&b),
+            Some(Payload::Bytes(b)) => {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(b)
+            }
+            None => {}
         }
         let sent = Instant::now();
         let resp = req.send().await?;
@@ -340,6 +348,14 @@ impl RapportBackend {
     }
 }
 
+/// A request body. Bytes are reference-counted: a retry after a 401 sends
+/// the same chunk again without copying it.
+#[derive(Clone)]
+enum Payload {
+    Json(serde_json::Value),
+    Bytes(bytes::Bytes),
+}
+
 /// Maps an HTTP failure to a typed error.
 async fn check(resp: Response) -> SyncResult<Response> {
     let status = resp.status();
@@ -421,8 +437,29 @@ impl Backend for RapportBackend {
         idempotency_key: &str,
     ) -> SyncResult<serde_json::Value> {
         let (method, path, body) = super::action::rapport_route(action);
-        self.request(method, &path, Some(idempotency_key), Some(body))
-            .await
+        self.request(
+            method,
+            &path,
+            Some(idempotency_key),
+            Some(Payload::Json(body)),
+        )
+        .await
+    }
+
+    async fn upload_open(&self, upload: &UploadRef) -> SyncResult<u64> {
+        let body = serde_json::to_value(upload).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let status: UploadStatus = self
+            .request(Method::POST, "/v1/uploads", None, Some(Payload::Json(body)))
+            .await?;
+        Ok(status.received)
+    }
+
+    async fn upload_part(&self, upload_id: &str, offset: u64, bytes: Vec<u8>) -> SyncResult<u64> {
+        let path = format!("/v1/uploads/{upload_id}/content?offset={offset}");
+        let status: UploadStatus = self
+            .request(Method::PUT, &path, None, Some(Payload::Bytes(bytes.into())))
+            .await?;
+        Ok(status.received)
     }
 
     async fn stats(&self) -> SyncResult<StatsAt> {
