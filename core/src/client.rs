@@ -33,6 +33,11 @@ pub enum ClientError {
     NotLoggedIn,
     #[error("no such chat")]
     UnknownChat,
+    #[error("no such message")]
+    UnknownMessage,
+    /// An attachment goes through `send_attachment`, which stores its bytes.
+    #[error("attachments are sent with send_attachment")]
+    NeedsFile,
     /// An idempotency key must be 1-62 of A-Z a-z 0-9 - _.
     #[error("invalid idempotency key")]
     InvalidKey,
@@ -333,9 +338,7 @@ impl Client {
         if !valid {
             return Err(ClientError::InvalidKey);
         }
-        if let Decision::Refused { reason, .. } = self.decide(chat, out)? {
-            return Err(ClientError::Refused(reason));
-        }
+        self.allowed(chat, out)?;
         let me = self.store.me().ok_or(ClientError::NotLoggedIn)?;
         let id = MessageId(format!("m-{key}"));
         let (content, action) = build(id.clone());
@@ -359,12 +362,151 @@ impl Client {
         Ok(id)
     }
 
-    /// E7: queues any other agent action; returns its idempotency key.
+    /// E5: a WhatsApp template outside the window, with its echo.
+    pub fn send_template(&self, chat: &ChatId, name: &str) -> ClientResult<MessageId> {
+        let out = Outgoing::Template { name };
+        self.send(chat, &new_key(), &out, None, |message_id| {
+            let content = crate::model::Content::Template {
+                name: name.to_owned(),
+                text: String::new(),
+            };
+            let action = crate::sync::Action::SendTemplate {
+                chat_id: chat.clone(),
+                name: name.to_owned(),
+                message_id: Some(message_id),
+            };
+            (content, action)
+        })
+    }
+
+    /// E5: Messenger text with a message tag, with its echo.
+    pub fn send_tagged(
+        &self,
+        chat: &ChatId,
+        tag: policy::window::MessageTag,
+        text: &str,
+    ) -> ClientResult<MessageId> {
+        let out = Outgoing::Tagged { tag, text };
+        self.send(chat, &new_key(), &out, None, |message_id| {
+            let content = crate::model::Content::Text {
+                text: text.to_owned(),
+            };
+            let action = crate::sync::Action::SendTagged {
+                chat_id: chat.clone(),
+                tag,
+                text: text.to_owned(),
+                message_id: Some(message_id),
+            };
+            (content, action)
+        })
+    }
+
+    /// E7: queues any other agent action (A8, B7, B8, B10, C1, D1, E3/F7,
+    /// F5-F8, G1-G3) after the checks the core can make offline
+    /// ([`Client::check_action`]): a refusal queues nothing. Returns the
+    /// command's idempotency key. Messages go through the `send_*` methods,
+    /// which also show an echo.
     pub fn run_action(&self, action: crate::sync::Action) -> ClientResult<String> {
+        if matches!(action, crate::sync::Action::SendAttachment { .. }) {
+            // The outbox would have no bytes to upload.
+            return Err(ClientError::NeedsFile);
+        }
+        self.check_action(&action)?;
         let key = new_key();
         self.store.enqueue(&action, &key, None, self.server_now())?;
         self.outbox_wake.notify_one();
         Ok(key)
+    }
+
+    /// The rules of an action that the core checks before queueing, on
+    /// server time (the server checks them again, as the authority): B7/B8
+    /// on the message, C1 note length, D1 who may be assigned, E1-E6 for
+    /// messages.
+    pub fn check_action(&self, action: &crate::sync::Action) -> ClientResult<()> {
+        use crate::sync::Action as A;
+        let refused = ClientError::Refused;
+        let message = |chat: &ChatId, id: &MessageId| -> ClientResult<crate::model::Message> {
+            let item = self
+                .store
+                .timeline_item(chat, &crate::store::TimelineItemId::Message(id.clone()))?;
+            match item {
+                Some(crate::store::TimelineItem::Message(m)) => Ok(m),
+                _ => Err(ClientError::UnknownMessage),
+            }
+        };
+        let now = self.server_now();
+        match action {
+            A::SendText { chat_id, text, .. } => self.allowed(chat_id, &Outgoing::Text(text)),
+            A::SendTemplate { chat_id, name, .. } => {
+                self.allowed(chat_id, &Outgoing::Template { name })
+            }
+            A::SendTagged {
+                chat_id, tag, text, ..
+            } => self.allowed(chat_id, &Outgoing::Tagged { tag: *tag, text }),
+            A::SendAttachment {
+                chat_id, upload, ..
+            } => self.allowed(
+                chat_id,
+                &Outgoing::Attachment {
+                    media: crate::model::MediaKind::File,
+                    size_bytes: upload.size_bytes,
+                },
+            ),
+            A::EditMessage {
+                chat_id,
+                message_id,
+                text,
+            } => {
+                let app = self.chat_app(chat_id)?;
+                let m = message(chat_id, message_id)?;
+                policy::edit::may_edit(app, &m.sender, m.sent_at, now).map_err(refused)?;
+                policy::text::check(app, text).map_err(refused)
+            }
+            A::DeleteMessage {
+                chat_id,
+                message_id,
+            } => {
+                let app = self.chat_app(chat_id)?;
+                let m = message(chat_id, message_id)?;
+                policy::edit::may_delete(app, &m.sender, m.sent_at, now).map_err(refused)
+            }
+            A::React {
+                chat_id,
+                message_id,
+                ..
+            } => {
+                let app = self.chat_app(chat_id)?;
+                let m = message(chat_id, message_id)?;
+                policy::edit::may_react(app, &m.sender).map_err(refused)
+            }
+            A::AddNote { text, .. } | A::EditNote { text, .. } => {
+                policy::text::check_note(text).map_err(refused)
+            }
+            A::Assign {
+                member_id: Some(m), ..
+            } => {
+                if self.store.members(true)?.iter().any(|x| &x.id == m) {
+                    Ok(())
+                } else {
+                    Err(refused(policy::Refusal::NotAssignable))
+                }
+            }
+            A::MarkRead { chat_id }
+            | A::Open { chat_id }
+            | A::Close { chat_id }
+            | A::Assign { chat_id, .. }
+            | A::Pause { chat_id, .. }
+            | A::DeleteNote { chat_id, .. } => self.chat_app(chat_id).map(|_| ()),
+            A::EditSubscriber { .. } | A::AddDeal { .. } | A::EditDeal { .. } => Ok(()),
+        }
+    }
+
+    /// Whether `out` may go out in `chat` now (a refusal as an error).
+    fn allowed(&self, chat: &ChatId, out: &Outgoing<'_>) -> ClientResult<()> {
+        match self.decide(chat, out)? {
+            Decision::Refused { reason, .. } => Err(ClientError::Refused(reason)),
+            Decision::Allowed { .. } => Ok(()),
+        }
     }
 
     /// E7: the agent retries a failed command.

@@ -23,9 +23,6 @@ use std::sync::Arc;
 /// replaced): the method and path, scoping idempotency keys.
 pub const ROUTE_HEADER: &str = "x-rapport-route";
 
-/// C1: at most 2000 characters (grapheme clusters, as E1 counts).
-pub const NOTE_MAX: u32 = 2000;
-
 type Outcome = ApiResult<(StatusCode, Value)>;
 
 /// Runs a command once per idempotency key, under the workspace's write
@@ -380,11 +377,7 @@ pub async fn assign(
         if let Some(m) = &body.member_id {
             let assignable = ws.store.members(true)?;
             if !assignable.iter().any(|x| &x.id == m) {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "not_assignable",
-                    "only members whose role grants conversations and audience can be assigned",
-                ));
+                return Err(policy::Refusal::NotAssignable.into());
             }
         }
         let seq = emit(
@@ -540,22 +533,6 @@ pub struct NoteBody {
     text: String,
 }
 
-fn check_note(t: &str) -> ApiResult<()> {
-    if t.trim().is_empty() {
-        return Err(policy::Refusal::TextEmpty.into());
-    }
-    let n = text::measure(t, text::LengthUnit::Characters);
-    if n > NOTE_MAX {
-        return Err(policy::Refusal::TextTooLong {
-            limit: NOTE_MAX,
-            actual: n,
-            unit: text::LengthUnit::Characters,
-        }
-        .into());
-    }
-    Ok(())
-}
-
 pub async fn add_note(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -565,7 +542,7 @@ pub async fn add_note(
 ) -> Response {
     command(state, caller, &headers, true, move |hub, ws, me| {
         let chat = chat(ws, &chat_id)?;
-        check_note(&body.text)?;
+        text::check_note(&body.text)?;
         let note = Note {
             id: NoteId(new_id("n")),
             chat_id: chat.id,
@@ -603,7 +580,7 @@ pub async fn edit_note(
     command(state, caller, &headers, true, move |hub, ws, me| {
         let chat = chat(ws, &chat_id)?;
         let mut note = own_note(ws, &chat, &note_id, me)?;
-        check_note(&body.text)?;
+        text::check_note(&body.text)?;
         note.text = body.text;
         note.edited_at = Some(hub.now());
         let seq = emit(hub, ws, vec![EventPayload::NoteUpserted(note.clone())])?;

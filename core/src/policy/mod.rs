@@ -51,6 +51,10 @@ pub enum Refusal {
     /// runnable extension).
     #[error("executable files cannot be sent ({kind})")]
     Executable { kind: String },
+    /// D1: only members whose role grants conversations and audience can
+    /// be assigned a chat.
+    #[error("this member cannot be assigned chats")]
+    NotAssignable,
     /// E2: a file with no bytes.
     #[error("the file is empty")]
     FileEmpty,
@@ -78,6 +82,7 @@ impl Refusal {
             Refusal::AttachmentTooLarge { .. } => "attachment_too_large",
             Refusal::Executable { .. } => "executable",
             Refusal::FileEmpty => "file_empty",
+            Refusal::NotAssignable => "not_assignable",
             Refusal::WindowClosed { .. } => "window_closed",
             Refusal::NotSupported { .. } => "not_supported",
             Refusal::WrongMessage => "wrong_message",
