@@ -35,7 +35,7 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          first_page_cold_ms first_page_cold_in_process_ms peak_rss_mb filter_page_p99_ms \
          status_counts_p99_ms name_search_p99_ms name_search_one_letter_p99_ms \
          timeline_page_p99_ms initial_sync_s initial_sync_mb catch_up_events_per_s \
-         live_latency_p99_ms; do
+         live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"
