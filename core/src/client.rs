@@ -6,7 +6,7 @@
 use crate::model::{ChatId, MemberId, MessageId, Timestamp};
 use crate::observe::Observer;
 use crate::outbox::UploadProgress;
-use crate::policy::{self, Decision, Outgoing, SendContext};
+use crate::policy::{self, Decision, Outgoing};
 use crate::session::{SecretStore, Session};
 use crate::store::{Store, StoreError};
 use crate::sync::{RapportBackend, SyncEngine, SyncError, SyncState};
@@ -330,12 +330,7 @@ impl Client {
         file: Option<&[u8]>,
         build: impl FnOnce(MessageId) -> (crate::model::Content, crate::sync::Action),
     ) -> ClientResult<MessageId> {
-        // The message id is derived from the key: both must be URL-safe.
-        let valid = (1..=62).contains(&key.len())
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid {
+        if !crate::outbox::valid_key(key) {
             return Err(ClientError::InvalidKey);
         }
         self.allowed(chat, out)?;
@@ -343,19 +338,7 @@ impl Client {
         let id = MessageId(format!("m-{key}"));
         let (content, action) = build(id.clone());
         let now = self.server_now();
-        let echo = crate::model::Message {
-            id: id.clone(),
-            chat_id: chat.clone(),
-            sender: crate::model::Sender::Member(me),
-            content,
-            sent_at: now,
-            delivery: Some(crate::model::Delivery::Pending),
-            quote: None,
-            reactions: Vec::new(),
-            edited_at: None,
-            deleted_at: None,
-            in_reply_to_ad: None,
-        };
+        let echo = crate::outbox::echo(id.clone(), chat, me, content, now);
         self.store
             .enqueue_with_file(&action, key, Some(&echo), file, now)?;
         self.outbox_wake.notify_one();
@@ -540,22 +523,11 @@ impl Client {
 
     /// E1-E6: may this go out in this chat now, on server time?
     pub fn decide(&self, chat: &ChatId, out: &Outgoing<'_>) -> ClientResult<Decision> {
-        let c = self.store.chat(chat)?.ok_or(ClientError::UnknownChat)?.chat;
-        let now = self.server_now();
-        let viber = if c.app == crate::model::App::Viber {
-            self.store.viber_quota(&c.bot_id, now)?
-        } else {
-            None
-        };
-        Ok(policy::decide(
-            &SendContext {
-                app: c.app,
-                last_inbound_at: c.last_inbound_at,
-                now,
-                viber,
-            },
-            out,
-        ))
+        let ctx = self
+            .store
+            .send_context(chat, self.server_now())?
+            .ok_or(ClientError::UnknownChat)?;
+        Ok(policy::decide(&ctx, out))
     }
 
     /// B1: older history of a chat from the server, into the store.
@@ -568,6 +540,45 @@ impl Client {
         let (engine, chat, before) = (self.engine.clone(), chat.clone(), before.cloned());
         Ok(self
             .on_runtime(async move { engine.load_older(&chat, before.as_ref(), limit).await })
+            .await??)
+    }
+
+    /// H2: registers this device for pushes (call again when the platform
+    /// gives a new token).
+    pub async fn register_device(
+        &self,
+        registration: crate::push::DeviceRegistration,
+    ) -> ClientResult<()> {
+        let backend = self.backend.clone();
+        Ok(self
+            .on_runtime(async move { backend.register_device(&registration).await })
+            .await??)
+    }
+
+    /// H2: stops pushes to this device (before logging out).
+    pub async fn unregister_device(&self, device_id: &str) -> ClientResult<()> {
+        let (backend, id) = (self.backend.clone(), device_id.to_owned());
+        Ok(self
+            .on_runtime(async move { backend.unregister_device(&id).await })
+            .await??)
+    }
+
+    /// H4: the member's notification settings, from the server.
+    pub async fn notification_settings(&self) -> ClientResult<crate::push::NotificationSettings> {
+        let backend = self.backend.clone();
+        Ok(self
+            .on_runtime(async move { backend.notification_settings().await })
+            .await??)
+    }
+
+    /// H4: changes them; returns what the server stored.
+    pub async fn set_notification_settings(
+        &self,
+        settings: crate::push::NotificationSettings,
+    ) -> ClientResult<crate::push::NotificationSettings> {
+        let backend = self.backend.clone();
+        Ok(self
+            .on_runtime(async move { backend.set_notification_settings(&settings).await })
             .await??)
     }
 

@@ -104,6 +104,39 @@ fn delete_file(conn: &rusqlite::Connection, key: Option<String>) -> Result<()> {
     Ok(())
 }
 
+/// The local echo of an agent's message (E7): shown at once, pending
+/// until the server's copy, which takes the same id, replaces it.
+pub fn echo(
+    id: MessageId,
+    chat: &ChatId,
+    me: crate::model::MemberId,
+    content: crate::model::Content,
+    at: Timestamp,
+) -> Message {
+    Message {
+        id,
+        chat_id: chat.clone(),
+        sender: crate::model::Sender::Member(me),
+        content,
+        sent_at: at,
+        delivery: Some(Delivery::Pending),
+        quote: None,
+        reactions: Vec::new(),
+        edited_at: None,
+        deleted_at: None,
+        in_reply_to_ad: None,
+    }
+}
+
+/// An idempotency key an app may choose: 1-62 of A-Z a-z 0-9 - _ (the
+/// ids of the echo and of an upload are made from it, and travel in URLs).
+pub fn valid_key(key: &str) -> bool {
+    (1..=62).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Whether `enqueue` stored a new command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
@@ -179,6 +212,19 @@ impl Store {
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt.query([])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(entry(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The command with this idempotency key, if it is still in the outbox.
+    pub fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>> {
+        self.read(|c| {
+            let sql = format!("SELECT {COLS} FROM outbox WHERE key = ?1");
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query([key])?;
             match rows.next()? {
                 Some(r) => Ok(Some(entry(r)?)),
                 None => Ok(None),

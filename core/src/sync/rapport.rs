@@ -204,6 +204,37 @@ impl RapportBackend {
         result.map(|_| ())
     }
 
+    /// H2: registers this device for pushes (again after a token change).
+    pub async fn register_device(&self, d: &crate::push::DeviceRegistration) -> SyncResult<()> {
+        let body = serde_json::to_value(d).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let _: serde_json::Value = self
+            .request(Method::PUT, "/v1/devices", None, Some(Payload::Json(body)))
+            .await?;
+        Ok(())
+    }
+
+    /// H2: no more pushes to this device.
+    pub async fn unregister_device(&self, device_id: &str) -> SyncResult<()> {
+        let path = format!("/v1/devices/{device_id}");
+        let _: serde_json::Value = self.request(Method::DELETE, &path, None, None).await?;
+        Ok(())
+    }
+
+    /// H4: the member's notification settings.
+    pub async fn notification_settings(&self) -> SyncResult<crate::push::NotificationSettings> {
+        self.request(Method::GET, "/v1/settings", None, None).await
+    }
+
+    /// H4: replaces them; returns what the server stored.
+    pub async fn set_notification_settings(
+        &self,
+        s: &crate::push::NotificationSettings,
+    ) -> SyncResult<crate::push::NotificationSettings> {
+        let body = serde_json::to_value(s).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        self.request(Method::PUT, "/v1/settings", None, Some(Payload::Json(body)))
+            .await
+    }
+
     /// One request; after a 401 (the access token expired or was revoked)
     /// the session is refreshed once and the request sent again.
     async fn request<T: DeserializeOwned>(
