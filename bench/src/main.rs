@@ -118,6 +118,26 @@ fn median(v: Vec<f64>) -> f64 {
     percentile(v, 0.5)
 }
 
+/// Deletes a SQLite file and its WAL files, if there.
+fn clean(p: &Path) {
+    for s in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{s}", p.display()));
+    }
+}
+
+/// A fresh reference server on a loopback port, its database at `db`.
+async fn local_server(db: PathBuf) -> Res<rapport_server::RunningServer> {
+    clean(&db);
+    rapport_server::start(rapport_server::ServerConfig {
+        db,
+        listen: "127.0.0.1:0".parse()?,
+        heartbeat_ms: 5_000,
+        clock: None,
+    })
+    .await
+    .map_err(|e| e.to_string().into())
+}
+
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
