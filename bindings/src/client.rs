@@ -113,7 +113,7 @@ impl RapportClient {
             .take()
             .ok_or(RapportError::Closed)?;
         let client = Arc::try_unwrap(taken).map_err(|_| RapportError::Internal {
-            message: "logout while another call is running".into(),
+            detail: "logout while another call is running".into(),
         })?;
         Ok(client.logout().await?)
     }

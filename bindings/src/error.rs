@@ -17,32 +17,29 @@ pub enum RapportError {
     NotLoggedIn,
     /// The server refused the request with a stable code (`forbidden`,
     /// `not_found`, `window_closed`, `rate_limited`, `server_error`, ...).
-    #[error("server ({code}): {message}")]
-    Server { code: String, message: String },
+    #[error("server ({code}): {detail}")]
+    Server { code: String, detail: String },
     /// The server could not be reached; retrying later may work.
-    #[error("network: {message}")]
-    Network { message: String },
+    #[error("network: {detail}")]
+    Network { detail: String },
     #[error("no such chat")]
     UnknownChat,
     /// The local store failed; `needs_rebuild`: only a fresh sync helps.
-    #[error("store ({code}): {message}")]
+    #[error("store ({code}): {detail}")]
     Store {
         code: String,
         needs_rebuild: bool,
-        message: String,
+        detail: String,
     },
-    /// The platform's secure storage failed.
-    #[error("secure storage: {message}")]
-    Secrets { message: String },
     /// A bad argument (an idempotency key, ...).
-    #[error("invalid argument: {message}")]
-    InvalidArgument { message: String },
+    #[error("invalid argument: {detail}")]
+    InvalidArgument { detail: String },
     /// The client was logged out; make a new one.
     #[error("the client is closed")]
     Closed,
     /// A bug: the core's runtime failed, or a panic was caught.
-    #[error("internal: {message}")]
-    Internal { message: String },
+    #[error("internal: {detail}")]
+    Internal { detail: String },
 }
 
 pub type Result<T, E = RapportError> = std::result::Result<T, E>;
@@ -55,7 +52,6 @@ impl RapportError {
             RapportError::Server { code, .. } | RapportError::Store { code, .. } => code,
             RapportError::Network { .. } => "network",
             RapportError::UnknownChat => "unknown_chat",
-            RapportError::Secrets { .. } => "secrets",
             RapportError::InvalidArgument { .. } => "invalid_argument",
             RapportError::Closed => "closed",
             RapportError::Internal { .. } => "internal",
@@ -85,7 +81,7 @@ impl From<StoreError> for RapportError {
         RapportError::Store {
             code: code.into(),
             needs_rebuild: e.needs_rebuild(),
-            message: e.to_string(),
+            detail: e.to_string(),
         }
     }
 }
@@ -95,11 +91,14 @@ impl From<SyncError> for RapportError {
         match e {
             SyncError::Store(e) => e.into(),
             SyncError::Unauthorized => RapportError::NotLoggedIn,
-            SyncError::Network(message) => RapportError::Network { message },
-            SyncError::Refused { code, message, .. } => RapportError::Server { code, message },
+            SyncError::Network(detail) => RapportError::Network { detail },
+            SyncError::Refused { code, message, .. } => RapportError::Server {
+                code,
+                detail: message,
+            },
             other => RapportError::Server {
                 code: other.code().to_owned(),
-                message: other.to_string(),
+                detail: other.to_string(),
             },
         }
     }
@@ -113,10 +112,10 @@ impl From<ClientError> for RapportError {
             ClientError::NotLoggedIn => RapportError::NotLoggedIn,
             ClientError::UnknownChat => RapportError::UnknownChat,
             ClientError::InvalidKey => RapportError::InvalidArgument {
-                message: e.to_string(),
+                detail: e.to_string(),
             },
             ClientError::Refused(reason) => RapportError::Refused { reason },
-            ClientError::Runtime(message) => RapportError::Internal { message },
+            ClientError::Runtime(detail) => RapportError::Internal { detail },
         }
     }
 }
@@ -125,13 +124,13 @@ impl From<ClientError> for RapportError {
 /// [`crate::SecretStore`]).
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum SecretStoreError {
-    #[error("secure storage: {message}")]
-    Failed { message: String },
+    #[error("secure storage: {detail}")]
+    Failed { detail: String },
 }
 
 /// A callback that threw something undeclared becomes an error, not a panic.
 impl From<uniffi::UnexpectedUniFFICallbackError> for SecretStoreError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        SecretStoreError::Failed { message: e.reason }
+        SecretStoreError::Failed { detail: e.reason }
     }
 }
