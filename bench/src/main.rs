@@ -7,6 +7,8 @@
 //!   rapport-bench all --chats N --messages M [--dir D] [--runs R]
 //!   rapport-bench first-page --db FILE            (child: the core, cold)
 //!   rapport-bench baseline-first-page --db FILE   (child: plain rusqlite)
+//!   rapport-bench ffi-page-baseline --db FILE --warmup W --runs R
+//!                                                 (ffi_page_us: the Rust side)
 
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::{ChatId, EventPayload};
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod ffi;
 mod sync;
 
 fn main() {
@@ -30,6 +33,14 @@ fn main() {
         Some("first-page") => child_first_page(Path::new(&arg("--db").unwrap_or_default())),
         Some("baseline-first-page") => {
             child_baseline_first_page(Path::new(&arg("--db").unwrap_or_default()))
+        }
+        Some("ffi-page-baseline") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            ffi::baseline(
+                Path::new(&arg("--db").unwrap_or_default()),
+                num("--warmup", 300),
+                num("--runs", 1000),
+            )
         }
         Some("all") => {
             let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
@@ -56,7 +67,10 @@ fn main() {
                 num("--live-seconds", 10) as u64,
             )
         }
-        _ => Err("usage: rapport-bench all|sync|first-page|baseline-first-page ...".into()),
+        _ => Err(
+            "usage: rapport-bench all|sync|first-page|baseline-first-page|ffi-page-baseline ..."
+                .into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("rapport-bench: {e}");
