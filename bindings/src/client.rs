@@ -6,7 +6,7 @@
 use crate::error::{RapportError, Result, SecretStoreError};
 use crate::listen::{
     ChatListListener, CountsListener, Live, SyncStateListener, TaskHandle, TimelineListener,
-    TimerHub, TimerListener,
+    TimerHub, TimerListener, logged,
 };
 use crate::types::{ChatFilter, Outgoing, SyncState};
 use rapport_core::client::{Client, ClientConfig, LoginInfo};
@@ -105,16 +105,18 @@ impl RapportClient {
 
     /// Ends the session on the server (if reachable), forgets it and deletes
     /// the local store. The client is closed after: make a new one.
+    /// `Busy` (nothing done) while another call on this client runs.
     pub async fn logout(&self) -> Result<()> {
-        let taken = self
-            .client
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or(RapportError::Closed)?;
-        let client = Arc::try_unwrap(taken).map_err(|_| RapportError::Internal {
-            detail: "logout while another call is running".into(),
-        })?;
+        let client = {
+            let mut slot = self.client.write().unwrap_or_else(|e| e.into_inner());
+            match Arc::try_unwrap(slot.take().ok_or(RapportError::Closed)?) {
+                Ok(client) => client,
+                Err(shared) => {
+                    *slot = Some(shared);
+                    return Err(RapportError::Busy);
+                }
+            }
+        };
         Ok(client.logout().await?)
     }
 
@@ -260,7 +262,7 @@ impl RapportClient {
             self.client()?
                 .observer()
                 .subscribe_chat_list(filter.into(), limit, move |diffs| {
-                    listener.on_diffs(diffs.into_iter().map(Into::into).collect())
+                    logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
                 })?;
         Ok(TaskHandle::new(Live::View(sub)))
     }
@@ -276,7 +278,7 @@ impl RapportClient {
             .client()?
             .observer()
             .subscribe_timeline(chat, limit, move |diffs| {
-                listener.on_diffs(diffs.into_iter().map(Into::into).collect())
+                logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
             })?;
         Ok(TaskHandle::new(Live::View(sub)))
     }
@@ -290,7 +292,7 @@ impl RapportClient {
         let sub = self
             .client()?
             .observer()
-            .subscribe_counts(filter.into(), move |c| listener.on_counts(c))?;
+            .subscribe_counts(filter.into(), move |c| logged(listener.on_counts(c)))?;
         Ok(TaskHandle::new(Live::View(sub)))
     }
 
@@ -301,11 +303,11 @@ impl RapportClient {
     ) -> Result<Arc<TaskHandle>> {
         let client = self.client()?;
         let mut rx = client.sync_state();
-        listener.on_state(rx.borrow_and_update().clone().into());
+        logged(listener.on_state(rx.borrow_and_update().clone().into()));
         let task = client.runtime_handle().spawn(async move {
             while rx.changed().await.is_ok() {
                 let state = rx.borrow_and_update().clone();
-                listener.on_state(state.into());
+                logged(listener.on_state(state.into()));
             }
         });
         self.tasks.fetch_add(1, Ordering::Relaxed);

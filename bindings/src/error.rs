@@ -34,6 +34,9 @@ pub enum RapportError {
     /// A bad argument (an idempotency key, ...).
     #[error("invalid argument: {detail}")]
     InvalidArgument { detail: String },
+    /// Another call on this client is running (logout waits for none).
+    #[error("busy: another call is running")]
+    Busy,
     /// The client was logged out; make a new one.
     #[error("the client is closed")]
     Closed,
@@ -53,6 +56,7 @@ impl RapportError {
             RapportError::Network { .. } => "network",
             RapportError::UnknownChat => "unknown_chat",
             RapportError::InvalidArgument { .. } => "invalid_argument",
+            RapportError::Busy => "busy",
             RapportError::Closed => "closed",
             RapportError::Internal { .. } => "internal",
         }

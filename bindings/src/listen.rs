@@ -58,29 +58,52 @@ macro_rules! from_list_diff {
 from_list_diff!(ChatListDiff, ChatSummary);
 from_list_diff!(TimelineDiff, TimelineItem);
 
+/// What a listener may throw. Whatever a listener throws (this or any
+/// other exception) is logged and dropped: it never unwinds into the core,
+/// which calls listeners on its own threads with the store's write lock held.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum ListenerError {
+    #[error("listener failed: {detail}")]
+    Failed { detail: String },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        ListenerError::Failed { detail: e.reason }
+    }
+}
+
+pub type Heard = Result<(), ListenerError>;
+
+pub(crate) fn logged(result: Heard) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "a listener threw");
+    }
+}
+
 #[uniffi::export(with_foreign)]
 pub trait ChatListListener: Send + Sync {
-    fn on_diffs(&self, diffs: Vec<ChatListDiff>);
+    fn on_diffs(&self, diffs: Vec<ChatListDiff>) -> Heard;
 }
 
 #[uniffi::export(with_foreign)]
 pub trait TimelineListener: Send + Sync {
-    fn on_diffs(&self, diffs: Vec<TimelineDiff>);
+    fn on_diffs(&self, diffs: Vec<TimelineDiff>) -> Heard;
 }
 
 #[uniffi::export(with_foreign)]
 pub trait CountsListener: Send + Sync {
-    fn on_counts(&self, counts: rapport_core::store::StatusCounts);
+    fn on_counts(&self, counts: rapport_core::store::StatusCounts) -> Heard;
 }
 
 #[uniffi::export(with_foreign)]
 pub trait SyncStateListener: Send + Sync {
-    fn on_state(&self, state: crate::types::SyncState);
+    fn on_state(&self, state: crate::types::SyncState) -> Heard;
 }
 
 #[uniffi::export(with_foreign)]
 pub trait TimerListener: Send + Sync {
-    fn on_timer(&self, event: TimerEvent);
+    fn on_timer(&self, event: TimerEvent) -> Heard;
 }
 
 /// The foreign timer listeners: the core runs one set of timers per client
@@ -99,7 +122,7 @@ impl TimerHub {
     pub(crate) fn fire(&self, event: TimerEvent) {
         let listeners: Vec<_> = self.lock().values().cloned().collect();
         for l in listeners {
-            l.on_timer(event.clone());
+            logged(l.on_timer(event.clone()));
         }
     }
 

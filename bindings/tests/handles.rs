@@ -5,7 +5,7 @@
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::ChatSummary;
 use rapport_core::store::Store;
-use rapport_ffi::listen::{ChatListDiff, ChatListListener, SyncStateListener};
+use rapport_ffi::listen::{ChatListDiff, ChatListListener, Heard, SyncStateListener};
 use rapport_ffi::types::{ChatFilter, Outgoing, SyncState};
 use rapport_ffi::{RapportClient, RapportError, SecretStore, SecretStoreError};
 use std::sync::{Arc, Mutex};
@@ -52,7 +52,7 @@ fn client(chats: usize) -> (tempfile::TempDir, Arc<RapportClient>) {
 struct Rows(Mutex<Vec<ChatSummary>>);
 
 impl ChatListListener for Rows {
-    fn on_diffs(&self, diffs: Vec<ChatListDiff>) {
+    fn on_diffs(&self, diffs: Vec<ChatListDiff>) -> Heard {
         let mut rows = self.0.lock().unwrap();
         for d in diffs {
             match d {
@@ -64,14 +64,16 @@ impl ChatListListener for Rows {
                 }
             }
         }
+        Ok(())
     }
 }
 
 struct States(Mutex<Vec<SyncState>>);
 
 impl SyncStateListener for States {
-    fn on_state(&self, state: SyncState) {
+    fn on_state(&self, state: SyncState) -> Heard {
         self.0.lock().unwrap().push(state);
+        Ok(())
     }
 }
 

@@ -169,6 +169,34 @@ class ClientTest {
     }
 
     @Test
+    fun s3_a_listener_that_throws_is_contained_and_the_others_go_on() {
+        val chat = all(chatFilter(app = App.TELEGRAM))[1].chat.id
+        var calls = 0
+        val throwing = object : ChatListListener {
+            override fun onDiffs(diffs: List<ChatListDiff>) {
+                calls++
+                throw IllegalStateException("a bug in the app")
+            }
+        }
+        client.subscribeChatList(chatFilter(), 10u, throwing).use { handle ->
+            runBlocking {
+                val subscribed = CompletableDeferred<Unit>()
+                val top = async(Dispatchers.Default) {
+                    client.chatList(chatFilter(), 10u)
+                        .onEach { subscribed.complete(Unit) }
+                        .first { it.firstOrNull()?.chat?.id == chat }
+                }
+                subscribed.await()
+                client.send(chat, "still live")
+                withTimeout(15_000) { top.await() }
+            }
+            handle.cancel()
+        }
+        assertTrue(calls >= 2, "the initial value and the change: $calls")
+        assertTrue(client.syncState() is SyncState.Live)
+    }
+
+    @Test
     fun s5_a_secret_store_that_throws_gives_an_error_not_a_crash() {
         // Saving fails: the session works for this run (the core logs it).
         val noSave = object : SecretStore {
