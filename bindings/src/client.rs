@@ -264,7 +264,7 @@ impl RapportClient {
                 .subscribe_chat_list(filter.into(), limit, move |diffs| {
                     logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
                 })?;
-        Ok(TaskHandle::new(Live::View(sub)))
+        Ok(TaskHandle::new(Live::View(Arc::new(sub))))
     }
 
     /// B1/C1: the newest `limit` items of a chat, oldest first, live.
@@ -280,7 +280,7 @@ impl RapportClient {
             .subscribe_timeline(chat, limit, move |diffs| {
                 logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
             })?;
-        Ok(TaskHandle::new(Live::View(sub)))
+        Ok(TaskHandle::new(Live::View(Arc::new(sub))))
     }
 
     /// A5: the live counts of the status lists under `filter`.
@@ -293,7 +293,7 @@ impl RapportClient {
             .client()?
             .observer()
             .subscribe_counts(filter.into(), move |c| logged(listener.on_counts(c)))?;
-        Ok(TaskHandle::new(Live::View(sub)))
+        Ok(TaskHandle::new(Live::View(Arc::new(sub))))
     }
 
     /// S2: the sync state now, then each change.

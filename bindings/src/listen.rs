@@ -139,7 +139,9 @@ impl TimerHub {
 
 /// What a handle keeps alive; dropping it ends the subscription.
 pub(crate) enum Live {
-    View(Subscription),
+    /// Shared so `set_limit` runs without the handle's lock: the listener
+    /// it calls may cancel the handle.
+    View(Arc<Subscription>),
     Task(tokio::task::AbortHandle, Arc<AtomicUsize>),
     Timer(u64, Weak<TimerHub>),
 }
@@ -197,7 +199,11 @@ impl TaskHandle {
     /// Grows or shrinks a list or timeline window (the UI scrolled): the
     /// listener gets the rows added or removed at the end.
     pub fn set_limit(&self, limit: u32) -> crate::error::Result<()> {
-        if let Some(Live::View(s)) = self.lock().as_ref() {
+        let view = match self.lock().as_ref() {
+            Some(Live::View(s)) => Some(s.clone()),
+            _ => None,
+        };
+        if let Some(s) = view {
             s.set_limit(limit)?;
         }
         Ok(())

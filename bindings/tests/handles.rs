@@ -122,3 +122,45 @@ fn e1_refusals_and_errors_carry_stable_codes() {
     // Not logged in: sync cannot start.
     assert_eq!(c.start_sync().unwrap_err().code(), "not_logged_in");
 }
+
+/// Cancels its own subscription from inside its second call.
+#[derive(Default)]
+struct CancelsItself {
+    handle: std::sync::OnceLock<Arc<rapport_ffi::TaskHandle>>,
+    calls: Mutex<u32>,
+}
+
+impl ChatListListener for CancelsItself {
+    fn on_diffs(&self, _: Vec<ChatListDiff>) -> Heard {
+        let mut calls = self.calls.lock().unwrap();
+        *calls += 1;
+        if *calls == 2 {
+            self.handle.get().unwrap().cancel();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn s3_set_limit_grows_the_window_and_a_listener_may_cancel_its_own_handle() {
+    let (_dir, c) = client(50);
+    let rows = Arc::new(Rows::default());
+    let h = c
+        .subscribe_chat_list(ChatFilter::default(), 5, rows.clone())
+        .unwrap();
+    assert_eq!(rows.0.lock().unwrap().len(), 5);
+    h.set_limit(12).unwrap();
+    let page = c.chat_page(ChatFilter::default(), None, 12).unwrap();
+    assert_eq!(*rows.0.lock().unwrap(), page.rows);
+
+    let l = Arc::new(CancelsItself::default());
+    let h2 = c
+        .subscribe_chat_list(ChatFilter::default(), 5, l.clone())
+        .unwrap();
+    let _ = l.handle.set(h2.clone());
+    h2.set_limit(8).unwrap(); // the listener cancels inside this call
+    assert!(!h2.is_active());
+    assert_eq!(c.live_subscriptions(), 1, "only the first one is left");
+    drop(h);
+    assert_eq!(c.live_subscriptions(), 0);
+}
