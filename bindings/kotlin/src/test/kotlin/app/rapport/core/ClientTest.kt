@@ -197,6 +197,20 @@ class ClientTest {
     }
 
     @Test
+    fun s5_logout_wipes_the_store_and_closes_the_client() {
+        val dir = tempDir("rapport-logout")
+        val secrets = MemorySecretStore()
+        RapportClient(File(dir, "store.db").path, server.url, secrets).use { c ->
+            runBlocking { c.login(TestServer.EMAIL, TestServer.PASSWORD) }
+            assertNotNull(secrets.load("rapport.session"), "the session is in the secret store")
+            runBlocking { c.logout() }
+            assertTrue(File(dir, "store.db").exists().not(), "the store is deleted")
+            assertEquals(null, secrets.load("rapport.session"))
+            assertFailsWith<RapportException.Closed> { c.chatPage(chatFilter(), null, 1u) }
+        }
+    }
+
+    @Test
     fun s5_a_secret_store_that_throws_gives_an_error_not_a_crash() {
         // Saving fails: the session works for this run (the core logs it).
         val noSave = object : SecretStore {
