@@ -9,6 +9,8 @@
 //!   rapport-bench baseline-first-page --db FILE   (child: plain rusqlite)
 //!   rapport-bench push --db FILE [--runs R]       (H3 on that store)
 //!   rapport-bench push-reply ...                  (child: one push answered)
+//!   rapport-bench ffi-page-baseline --db FILE --warmup W --runs R
+//!                                                 (ffi_page_us: the Rust side)
 
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::{ChatId, EventPayload};
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod ffi;
 mod push;
 mod sync;
 
@@ -33,6 +36,14 @@ fn main() {
         Some("first-page") => child_first_page(Path::new(&arg("--db").unwrap_or_default())),
         Some("baseline-first-page") => {
             child_baseline_first_page(Path::new(&arg("--db").unwrap_or_default()))
+        }
+        Some("ffi-page-baseline") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            ffi::baseline(
+                Path::new(&arg("--db").unwrap_or_default()),
+                num("--warmup", 300),
+                num("--runs", 1000),
+            )
         }
         Some("all") => {
             let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
@@ -73,7 +84,10 @@ fn main() {
         // The baseline of push-reply: a process of this binary that only
         // starts and exits.
         Some("noop") => Ok(()),
-        _ => Err("usage: rapport-bench all|sync|push|first-page|baseline-first-page ...".into()),
+                _ => Err(
+            "usage: rapport-bench all|sync|push|first-page|baseline-first-page|ffi-page-baseline ..."
+                .into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("rapport-bench: {e}");
