@@ -6,13 +6,15 @@
 use crate::error::{RapportError, Result, SecretStoreError};
 use crate::listen::{
     ChatListListener, CountsListener, Live, SyncStateListener, TaskHandle, TimelineListener,
-    TimerHub, TimerListener, logged,
+    TimerHub, TimerListener, UploadListener, logged,
 };
 use crate::types::{ChatFilter, Outgoing, SyncState};
 use rapport_core::client::{Client, ClientConfig, LoginInfo};
 use rapport_core::model::{Bot, BotStats, ChatId, ChatSummary, Member, MessageId, Timestamp};
 use rapport_core::outbox::OutboxEntry;
 use rapport_core::policy::Decision;
+use rapport_core::policy::window::MessageTag;
+use rapport_core::push::{DeviceRegistration, NotificationSettings};
 use rapport_core::session::SecretError;
 use rapport_core::store::{ChatCursor, ChatPage, StatusCounts, TimelineCursor, TimelinePage};
 use rapport_core::sync::Action;
@@ -30,7 +32,7 @@ pub trait SecretStore: Send + Sync {
 }
 
 /// The app's secret store as the core's.
-struct Secrets(Arc<dyn SecretStore>);
+pub(crate) struct Secrets(pub(crate) Arc<dyn SecretStore>);
 
 fn secret_error(e: SecretStoreError) -> SecretError {
     SecretError(e.to_string())
@@ -231,7 +233,38 @@ impl RapportClient {
         Ok(self.client()?.send_text_keyed(&chat, &text, &key)?)
     }
 
-    /// Queues any other agent action; returns its idempotency key.
+    /// E2: sends a file. Its bytes decide its type (executables refused,
+    /// `Refused{Executable}`), the app's size limit for that kind applies;
+    /// the outbox uploads it in parts (`subscribe_uploads`), resuming after
+    /// an interruption. `key`: the app's idempotency key, or a fresh one.
+    pub fn send_attachment(
+        &self,
+        chat: ChatId,
+        name: String,
+        bytes: Vec<u8>,
+        caption: Option<String>,
+        key: Option<String>,
+    ) -> Result<MessageId> {
+        let client = self.client()?;
+        let caption = caption.as_deref();
+        Ok(match key {
+            Some(k) => client.send_attachment_keyed(&chat, &name, &bytes, caption, &k)?,
+            None => client.send_attachment(&chat, &name, &bytes, caption)?,
+        })
+    }
+
+    /// E5: a WhatsApp template outside the window, with its echo.
+    pub fn send_template(&self, chat: ChatId, name: String) -> Result<MessageId> {
+        Ok(self.client()?.send_template(&chat, &name)?)
+    }
+
+    /// E5: Messenger text with a message tag, with its echo.
+    pub fn send_tagged(&self, chat: ChatId, tag: MessageTag, text: String) -> Result<MessageId> {
+        Ok(self.client()?.send_tagged(&chat, tag, &text)?)
+    }
+
+    /// Queues any other agent action after the core's checks (B7/B8, C1,
+    /// D1: a refusal queues nothing); returns its idempotency key.
     pub fn run_action(&self, action: Action) -> Result<String> {
         Ok(self.client()?.run_action(action)?)
     }
@@ -315,6 +348,52 @@ impl RapportClient {
             task.abort_handle(),
             self.tasks.clone(),
         )))
+    }
+
+    /// E2: upload progress of the outbox's attachments, one call per part.
+    pub fn subscribe_uploads(&self, listener: Arc<dyn UploadListener>) -> Result<Arc<TaskHandle>> {
+        let client = self.client()?;
+        let mut rx = client.upload_progress();
+        let task = client.runtime_handle().spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(p) => logged(listener.on_progress(p)),
+                    // A slow listener missed some: the next report is newer.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+        Ok(TaskHandle::new(Live::Task(
+            task.abort_handle(),
+            self.tasks.clone(),
+        )))
+    }
+
+    // Notifications (H2, H4).
+
+    /// H2: registers this device for pushes (again when its token changes).
+    pub async fn register_device(&self, registration: DeviceRegistration) -> Result<()> {
+        Ok(self.client()?.register_device(registration).await?)
+    }
+
+    /// H2: no more pushes to this device (before logging out).
+    pub async fn unregister_device(&self, device_id: String) -> Result<()> {
+        Ok(self.client()?.unregister_device(&device_id).await?)
+    }
+
+    /// H4: the member's notification settings.
+    pub async fn notification_settings(&self) -> Result<NotificationSettings> {
+        Ok(self.client()?.notification_settings().await?)
+    }
+
+    /// H4: replaces them; returns what the server stored.
+    pub async fn set_notification_settings(
+        &self,
+        settings: NotificationSettings,
+    ) -> Result<NotificationSettings> {
+        Ok(self.client()?.set_notification_settings(settings).await?)
     }
 
     /// S4: deadline events (a window closes, a pause ends, a Telegram

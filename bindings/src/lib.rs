@@ -6,7 +6,8 @@
 //! - [`client`]: `RapportClient`, the object an app holds, and the
 //!   `SecretStore` the platform implements;
 //! - [`listen`]: listener traits the apps implement and the `TaskHandle`
-//!   that ends a subscription.
+//!   that ends a subscription;
+//! - [`push`]: `NotificationClient` for the short-lived notification process.
 //!
 //! No panic crosses the boundary: nothing here unwraps, and UniFFI turns a
 //! panic in the core into an internal error (the profile keeps unwinding).
@@ -16,6 +17,7 @@ uniffi::setup_scaffolding!("rapport");
 pub mod client;
 pub mod error;
 pub mod listen;
+pub mod push;
 pub mod types;
 
 pub use client::{RapportClient, SecretStore};

@@ -75,6 +75,12 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
 
 pub type Heard = Result<(), ListenerError>;
 
+/// E2: how far an attachment's upload is.
+#[uniffi::export(with_foreign)]
+pub trait UploadListener: Send + Sync {
+    fn on_progress(&self, progress: rapport_core::outbox::UploadProgress) -> Heard;
+}
+
 pub(crate) fn logged(result: Heard) {
     if let Err(e) = result {
         tracing::warn!(error = %e, "a listener threw");

@@ -10,10 +10,15 @@ use rapport_core::model::{
     MemberId, Message, MessageId, Named, Note, NoteId, Preview, Quote, Reaction, ReactionBy,
     Sender, SubscriberId, Timestamp,
 };
+use rapport_core::outbox::UploadProgress;
 use rapport_core::outbox::{OutboxEntry, OutboxState};
 use rapport_core::policy::text::LengthUnit;
 use rapport_core::policy::window::{Alternative, MessageTag, WindowState};
 use rapport_core::policy::{Cost, Decision, Refusal};
+use rapport_core::push::{
+    Decision as PushDecision, DeviceRegistration, NotificationSettings, PushPlatform, ReplyOutcome,
+    Suppressed,
+};
 use rapport_core::store::{
     ChatCursor, ChatPage, StatusCounts, TimelineCursor, TimelineItem, TimelinePage,
 };
@@ -665,4 +670,67 @@ impl From<rapport_core::sync::SyncState> for SyncState {
             S::Failed { code, reason } => SyncState::Failed { code, reason },
         }
     }
+}
+
+// E2 and notifications (H2-H4).
+
+#[uniffi::remote(Record)]
+pub struct UploadProgress {
+    pub key: String,
+    pub message_id: Option<MessageId>,
+    pub sent_bytes: u64,
+    pub total_bytes: u64,
+}
+
+#[uniffi::remote(Enum)]
+pub enum PushPlatform {
+    Fcm,
+    Apns,
+}
+
+#[uniffi::remote(Record)]
+pub struct DeviceRegistration {
+    pub device_id: String,
+    pub platform: PushPlatform,
+    pub token: String,
+}
+
+#[uniffi::remote(Record)]
+pub struct NotificationSettings {
+    pub email: bool,
+    pub notifications_bot: bool,
+    pub push: bool,
+    pub push_preview: bool,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Suppressed {
+    Viewing,
+    Muted,
+    AlreadyShown,
+    OtherWorkspace,
+}
+
+/// H2: what to show for a push (`tag`: one live notification per chat).
+#[uniffi::remote(Enum)]
+pub enum PushDecision {
+    Show {
+        tag: String,
+        chat_id: ChatId,
+        title: String,
+        body: String,
+        count: u32,
+        alert: bool,
+        badge: u64,
+    },
+    Suppress {
+        reason: Suppressed,
+        badge: u64,
+    },
+}
+
+#[uniffi::remote(Record)]
+pub struct ReplyOutcome {
+    pub message_id: MessageId,
+    pub delivered: bool,
 }

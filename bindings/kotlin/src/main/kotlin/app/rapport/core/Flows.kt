@@ -90,6 +90,14 @@ fun RapportClient.syncStates(): Flow<SyncState> =
         })
     }
 
+/** E2: upload progress of the outbox's attachments, one value per part. */
+fun RapportClient.uploads(): Flow<UploadProgress> =
+    subscription { emit ->
+        subscribeUploads(object : UploadListener {
+            override fun onProgress(progress: UploadProgress) = emit(progress)
+        })
+    }
+
 /** S4: deadline events as they happen. */
 fun RapportClient.timerEvents(): Flow<TimerEvent> =
     subscription { emit ->

@@ -1,0 +1,63 @@
+//! H2/H3: the short-lived notification process (an Android
+//! `FirebaseMessagingService`, an iOS Notification Service Extension or a
+//! notification's reply action). It holds a `NotificationClient` for one
+//! push: the core's `push::NotificationClient`, no sync, one chat touched.
+
+use crate::client::{SecretStore, Secrets};
+use crate::error::{RapportError, Result};
+use rapport_core::model::ChatId;
+use rapport_core::push::{self, Decision, NotificationError, ReplyOutcome};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(uniffi::Object)]
+pub struct NotificationClient(push::NotificationClient);
+
+impl From<NotificationError> for RapportError {
+    fn from(e: NotificationError) -> Self {
+        match e {
+            NotificationError::Store(e) => e.into(),
+            NotificationError::NotLoggedIn => RapportError::NotLoggedIn,
+            NotificationError::Refused(reason) => RapportError::Refused { reason },
+            NotificationError::Runtime(detail) => RapportError::Internal { detail },
+            // The push itself is unusable (not ours, malformed, newer, for
+            // another workspace) or the key is: the app shows nothing, or
+            // a generic notification.
+            e @ (NotificationError::Push(_)
+            | NotificationError::OtherWorkspace
+            | NotificationError::InvalidKey) => RapportError::InvalidArgument {
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+#[uniffi::export]
+impl NotificationClient {
+    /// Opens the store and the session the app saved; no network.
+    #[uniffi::constructor]
+    pub fn new(
+        store_path: String,
+        server_url: String,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Arc<Self>> {
+        let inner = push::NotificationClient::open(
+            Path::new(&store_path),
+            &server_url,
+            Arc::new(Secrets(secrets)),
+        )?;
+        Ok(Arc::new(NotificationClient(inner)))
+    }
+
+    /// H2: what to show for a push: the platform's data as JSON (FCM's data
+    /// map, APNs' userInfo). `viewing`: the chat on screen, if any.
+    pub fn show(&self, platform_json: String, viewing: Option<ChatId>) -> Result<Decision> {
+        Ok(self.0.show(&platform_json, viewing.as_ref())?)
+    }
+
+    /// H3: replies to the push's chat and marks it read (queued first, sent
+    /// now if the network allows; else the app sends it, once).
+    pub fn reply(&self, platform_json: String, text: String, key: String) -> Result<ReplyOutcome> {
+        Ok(self.0.reply(&platform_json, &text, &key)?)
+    }
+}
