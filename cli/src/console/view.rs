@@ -1,0 +1,704 @@
+//! Drawing the console's state (no state of its own, no I/O): `draw`
+//! renders an [`App`] into any ratatui frame, and the line builders are
+//! shared with the text output of `rapport show`.
+
+use super::app::{App, Mode, OpenChat};
+use crate::format;
+use rapport_core::model::{
+    ChatStatus, Deal, Delivery, Member, Sender, Subscriber, SubscriptionStatus, Timestamp,
+};
+use rapport_core::policy::Decision;
+use rapport_core::store::{AssigneeFilter, StatusFilter, TimelineItem};
+use rapport_core::sync::SyncState;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Clear, Gauge, List, ListItem, ListState, Paragraph};
+
+const DIM: Style = Style::new().fg(Color::DarkGray);
+const RED: Style = Style::new().fg(Color::Red);
+const GREEN: Style = Style::new().fg(Color::Green);
+const YELLOW: Style = Style::new().fg(Color::Yellow);
+const CYAN: Style = Style::new().fg(Color::Cyan);
+const BOLD: Style = Style::new().add_modifier(Modifier::BOLD);
+
+/// "12,000 / 40,000 events (30%)".
+pub fn progress_text(at: u64, head: u64) -> String {
+    let pct = (at * 100).checked_div(head).unwrap_or(100).min(100);
+    format!("{} / {} events ({pct}%)", thousands(at), thousands(head))
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The text of a line, without its styles.
+pub fn plain(line: &Line<'_>) -> String {
+    line.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
+/// B1-B9, C1: one timeline item as lines (not wrapped).
+pub fn item_lines(
+    item: &TimelineItem,
+    subscriber: &str,
+    members: &[Member],
+    now: Timestamp,
+) -> Vec<Line<'static>> {
+    item_lines_with(item, subscriber, members, now, None)
+}
+
+fn item_lines_with(
+    item: &TimelineItem,
+    subscriber: &str,
+    members: &[Member],
+    now: Timestamp,
+    failed: Option<&str>,
+) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    match item {
+        TimelineItem::Note(n) => {
+            out.push(Line::from(vec![
+                Span::styled(format::short_time(n.created_at, now), DIM),
+                Span::raw(" "),
+                Span::styled(
+                    format!("✎ note by {}: ", format::member_name(members, &n.author)),
+                    YELLOW.add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(n.text.clone(), YELLOW),
+                Span::styled(
+                    if n.edited_at.is_some() {
+                        " (edited)"
+                    } else {
+                        ""
+                    },
+                    DIM,
+                ),
+            ]));
+        }
+        TimelineItem::Message(m) => {
+            let indent = " ".repeat(format::short_time(m.sent_at, now).chars().count() + 1);
+            if let Some(q) = &m.quote {
+                // B6: the quoted message above the reply.
+                out.push(Line::from(vec![
+                    Span::raw(indent.clone()),
+                    Span::styled(
+                        format!("┆ ↩ {}", crate::commands::truncate(&q.text, 80)),
+                        DIM,
+                    ),
+                ]));
+            }
+            if let Some(ad) = &m.in_reply_to_ad {
+                // F4: a message after an ad answers that ad.
+                out.push(Line::from(vec![
+                    Span::raw(indent.clone()),
+                    Span::styled(
+                        format!("┆ in response to the ad {} {}", ad.name, ad.url),
+                        DIM,
+                    ),
+                ]));
+            }
+            let who = format::sender_name(&m.sender, subscriber, members);
+            let who_style = match m.sender {
+                Sender::Subscriber => CYAN.add_modifier(Modifier::BOLD),
+                _ => GREEN.add_modifier(Modifier::BOLD),
+            };
+            let body = if m.deleted_at.is_some() {
+                "[deleted]".to_owned()
+            } else {
+                format::content_line(&m.content)
+            };
+            let mut spans = vec![
+                Span::styled(format::short_time(m.sent_at, now), DIM),
+                Span::raw(" "),
+                Span::styled(format!("{who}: "), who_style),
+                Span::raw(body),
+            ];
+            if m.edited_at.is_some() {
+                spans.push(Span::styled(" (edited)", DIM));
+            }
+            if let Some(d) = m.delivery {
+                // B5: grey ticks, blue when read; the outbox's own states.
+                let style = match d {
+                    Delivery::Read => Style::new().fg(Color::Blue),
+                    Delivery::Failed => RED,
+                    _ => DIM,
+                };
+                spans.push(Span::styled(format!(" {}", format::ticks(d)), style));
+            }
+            out.push(Line::from(spans));
+            if let Some(r) = format::reactions(m, members) {
+                out.push(Line::from(vec![Span::raw(indent.clone()), Span::raw(r)]));
+            }
+            if let Some(reason) = failed {
+                // E7: a refused reply stays, with its reason, until the
+                // agent retries or discards it.
+                out.push(Line::from(vec![
+                    Span::raw(indent),
+                    Span::styled(format!("✗ not sent: {reason} (R retry · D discard)"), RED),
+                ]));
+            }
+        }
+    }
+    out
+}
+
+/// F1-F6, G: the subscriber card as lines.
+pub fn card_lines(s: &Subscriber, deals: &[Deal], _now: Timestamp) -> Vec<String> {
+    let mut out = vec![match &s.username {
+        Some(u) => format!("{} @{u}", s.name),
+        None => s.name.clone(),
+    }];
+    let status = match s.status {
+        SubscriptionStatus::Active => "subscribed",
+        SubscriptionStatus::Unsubscribed => "unsubscribed",
+        SubscriptionStatus::Disabled => "disabled",
+    };
+    out.push(format!(
+        "{} · {status} since {}",
+        format::app_name(s.app),
+        format::date_time(s.subscribed_at)
+    ));
+    if let Some(t) = s.last_activity_at {
+        out.push(format!("last active {}", format::date_time(t)));
+    }
+    if let Some(e) = &s.email {
+        out.push(format!("email {e}"));
+    }
+    if let Some(p) = &s.phone {
+        out.push(format!("phone {p}"));
+    }
+    if let Some(g) = &s.group {
+        out.push(format!("group of {} members", g.member_count));
+        if let Some(l) = &g.share_link {
+            out.push(format!("share {l}"));
+        }
+        if let Some(l) = &g.invite_link {
+            out.push(format!("invite {l}"));
+        }
+    }
+    if let Some(i) = &s.instagram {
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        out.push(format!(
+            "follows you: {} · you follow: {}",
+            yn(i.follows_business),
+            yn(i.business_follows)
+        ));
+    }
+    if let Some(ad) = &s.ad_source {
+        out.push(format!("came from the ad {} {}", ad.name, ad.url));
+    }
+    if !s.tags.is_empty() {
+        out.push(format!("tags: {}", s.tags.join(", ")));
+    }
+    for (k, v) in &s.variables {
+        out.push(format!("{k} = {v}"));
+    }
+    if let Some(f) = &s.active_flow {
+        out.push(format!("flow {} ({} queued)", f.name, f.queued_messages));
+    }
+    if let Some(c) = &s.crm_contact {
+        out.push(format!(
+            "CRM: {} {}{}",
+            c.first_name,
+            c.last_name,
+            c.phone
+                .as_deref()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default()
+        ));
+    }
+    for d in deals {
+        out.push(format!(
+            "deal {} · {} · {:.2} {}",
+            d.name,
+            d.stage.name,
+            d.amount_minor as f64 / 100.0,
+            d.currency
+        ));
+    }
+    out
+}
+
+fn dot(status: ChatStatus) -> Span<'static> {
+    let style = match status {
+        ChatStatus::Closed => DIM,
+        _ => RED,
+    };
+    Span::styled(format::status_dot(status), style)
+}
+
+pub fn draw(app: &App, f: &mut Frame<'_>) {
+    let [top, filters, main, flash, help] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    draw_top(app, f, top);
+    draw_filters(app, f, filters);
+    draw_main(app, f, main);
+    if let Some(fl) = &app.flash {
+        let style = if fl.error { RED } else { DIM };
+        f.render_widget(Paragraph::new(Span::styled(fl.text.clone(), style)), flash);
+    }
+    f.render_widget(Paragraph::new(Span::styled(help_line(app), DIM)), help);
+    match &app.mode {
+        Mode::Assign { members, selected } => draw_assign(f, members, *selected),
+        Mode::Stats => draw_stats(app, f),
+        Mode::Help => draw_help(f),
+        _ => {}
+    }
+}
+
+fn draw_top(app: &App, f: &mut Frame<'_>, area: Rect) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(10), Constraint::Length(44)]).areas(area);
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled("Rapport ", BOLD),
+            Span::styled(app.label.clone(), DIM),
+        ])),
+        left,
+    );
+    let spinner = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+    let spin = spinner[(app.now.0 / 1000).rem_euclid(10) as usize];
+    match &app.sync {
+        SyncState::CatchingUp { at, head } => {
+            // The first sync of a large workspace: how far it got.
+            let ratio = if head.0 == 0 {
+                1.0
+            } else {
+                (at.0 as f64 / head.0 as f64).clamp(0.0, 1.0)
+            };
+            f.render_widget(
+                Gauge::default()
+                    .gauge_style(GREEN)
+                    .ratio(ratio)
+                    .label(format!("syncing {}", progress_text(at.0, head.0))),
+                right,
+            );
+        }
+        s => {
+            let (text, style) = match s {
+                SyncState::Idle => ("not syncing".to_owned(), DIM),
+                SyncState::Snapshot => {
+                    (format!("{spin} first sync: loading the workspace…"), YELLOW)
+                }
+                SyncState::Live { at } => (format!("● live · seq {}", at.0), GREEN),
+                SyncState::Offline { retry_in, reason } => (
+                    format!("offline, retry in {}s: {reason}", retry_in.as_secs()),
+                    YELLOW,
+                ),
+                SyncState::Failed { reason, .. } => (format!("sync stopped: {reason}"), RED),
+                SyncState::CatchingUp { .. } => unreachable!("drawn above"),
+            };
+            f.render_widget(
+                Paragraph::new(Span::styled(text, style)).right_aligned(),
+                right,
+            );
+        }
+    }
+}
+
+fn draw_filters(app: &App, f: &mut Frame<'_>, area: Rect) {
+    let c = &app.counts;
+    let mut spans = Vec::new();
+    for (key, status, name, n) in [
+        ('1', StatusFilter::Open, "Open", c.open),
+        ('2', StatusFilter::Unread, "Unread", c.unread),
+        ('3', StatusFilter::Closed, "Closed", c.closed),
+        ('4', StatusFilter::All, "All", c.all),
+    ] {
+        let style = if app.filter.status == status {
+            BOLD.add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(format!("{key} {name} {n}"), style));
+        spans.push(Span::raw("  "));
+    }
+    let app_name = app.filter.app.map_or("all", format::app_name);
+    let kind = app.filter.kind.map_or("all", format::kind_name);
+    let assignee = match app.filter.assignee {
+        AssigneeFilter::All => "all",
+        AssigneeFilter::Mine => "mine",
+        AssigneeFilter::Unassigned => "unassigned",
+    };
+    spans.push(Span::styled(
+        format!("│ a app: {app_name} │ t type: {kind} │ m assignee: {assignee} │ "),
+        DIM,
+    ));
+    let search = app.filter.search.clone().unwrap_or_default();
+    if app.mode == Mode::Search {
+        spans.push(Span::styled(format!("/{search}▏"), YELLOW));
+    } else if !search.is_empty() {
+        spans.push(Span::styled(format!("/{search}"), YELLOW));
+    } else {
+        spans.push(Span::styled("/ search", DIM));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_main(app: &App, f: &mut Frame<'_>, area: Rect) {
+    let width = area.width;
+    match &app.open {
+        // Narrow: one pane at a time.
+        Some(open) if width < 70 => draw_chat(app, open, f, area),
+        None if width < 70 => draw_list(app, f, area),
+        None => {
+            let [list, rest] =
+                Layout::horizontal([Constraint::Percentage(45), Constraint::Min(10)]).areas(area);
+            draw_list(app, f, list);
+            f.render_widget(
+                Paragraph::new(Text::from(vec![
+                    Line::from(""),
+                    Line::styled("Enter opens the selected chat.", DIM),
+                    Line::styled("? lists every key.", DIM),
+                ]))
+                .block(Block::bordered()),
+                rest,
+            );
+        }
+        Some(open) => {
+            let list_w = (width * 2 / 5).clamp(28, 48);
+            let card_w = if app.show_card && width >= 110 { 34 } else { 0 };
+            let [list, chat, card] = Layout::horizontal([
+                Constraint::Length(list_w),
+                Constraint::Min(20),
+                Constraint::Length(card_w),
+            ])
+            .areas(area);
+            draw_list(app, f, list);
+            draw_chat(app, open, f, chat);
+            if card_w > 0 {
+                draw_card(app, open, f, card);
+            }
+        }
+    }
+}
+
+fn draw_list(app: &App, f: &mut Frame<'_>, area: Rect) {
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let items: Vec<ListItem<'_>> = app
+        .chats
+        .iter()
+        .map(|c| {
+            let time = c
+                .preview
+                .as_ref()
+                .map(|p| format::short_time(p.at, app.now))
+                .unwrap_or_default();
+            let title_w = inner_w.saturating_sub(6 + time.chars().count() + 1);
+            let title = crate::commands::truncate(&c.chat.title, title_w);
+            let pad = title_w.saturating_sub(title.chars().count());
+            let first = Line::from(vec![
+                dot(c.status),
+                Span::raw(" "),
+                Span::styled(format!("{} ", format::app_tag(c.chat.app)), DIM),
+                Span::styled(
+                    title,
+                    if c.status == ChatStatus::Unread {
+                        BOLD
+                    } else {
+                        Style::new()
+                    },
+                ),
+                Span::raw(" ".repeat(pad + 1)),
+                Span::styled(time, DIM),
+            ]);
+            let preview = c
+                .preview
+                .as_ref()
+                .map(|p| p.text.replace('\n', " "))
+                .unwrap_or_default();
+            let second = Line::styled(
+                format!(
+                    "  {}",
+                    crate::commands::truncate(&preview, inner_w.saturating_sub(2))
+                ),
+                DIM,
+            );
+            ListItem::new(Text::from(vec![first, second]))
+        })
+        .collect();
+    let title = format!(" Chats ({}) ", app.chats.len());
+    let mut state = ListState::default().with_selected(Some(app.selected));
+    f.render_stateful_widget(
+        List::new(items)
+            .block(Block::bordered().title(title))
+            .highlight_style(Style::new().bg(Color::DarkGray)),
+        area,
+        &mut state,
+    );
+}
+
+fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
+    let typing = matches!(app.mode, Mode::Reply | Mode::Note);
+    let [header, timeline, reply] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(3),
+    ])
+    .areas(area);
+    let chat = &open.summary.chat;
+    let assignee = chat
+        .assignee
+        .as_ref()
+        .map(|m| format::member_name(&app.members, m))
+        .unwrap_or_else(|| "unassigned".into());
+    let cd = rapport_core::timers::countdowns(chat, app.now);
+    let mut second = vec![Span::styled(format::window_line(cd.window, app.now), DIM)];
+    if let Some(left) = cd.pause_left_ms {
+        // F7: the pause and how long it has left.
+        second.push(Span::styled(
+            format!(
+                " · bot paused, {} left (e +60 min, u continue)",
+                format::duration_ms(left)
+            ),
+            YELLOW,
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(vec![
+            Line::from(vec![
+                dot(open.summary.status),
+                Span::raw(" "),
+                Span::styled(chat.title.clone(), BOLD),
+                Span::styled(
+                    format!(
+                        " · {} · {} · {} · {}",
+                        format::app_name(chat.app),
+                        format::kind_name(chat.kind),
+                        format::status_name(open.summary.status),
+                        assignee
+                    ),
+                    DIM,
+                ),
+            ]),
+            Line::from(second),
+        ]),
+        header,
+    );
+
+    // The timeline, newest at the bottom, wrapped to the pane.
+    let width = timeline.width.saturating_sub(2).max(10) as usize;
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    if open.loading_older {
+        lines.push(Line::styled("loading older history…", DIM));
+    }
+    for item in &open.items {
+        let failed = match item {
+            TimelineItem::Message(m) => open.failed.get(&m.id).map(|(_, r)| r.as_str()),
+            TimelineItem::Note(_) => None,
+        };
+        for l in item_lines_with(item, &chat.title, &app.members, app.now, failed) {
+            lines.extend(wrap(l, width));
+        }
+    }
+    let height = timeline.height.saturating_sub(2) as usize;
+    let bottom = lines.len().saturating_sub(open.scroll as usize);
+    let top = bottom.saturating_sub(height);
+    let shown: Vec<Line<'static>> = lines[top..bottom].to_vec();
+    let title = if open.scroll > 0 {
+        format!(" Timeline (↑{}) ", open.scroll)
+    } else {
+        " Timeline ".to_owned()
+    };
+    f.render_widget(
+        Paragraph::new(shown).block(Block::bordered().title(title)),
+        timeline,
+    );
+
+    // The reply box: E4's countdown and why a reply is refused.
+    let (title, input_style) = match app.mode {
+        Mode::Note => (" Note (never sent to the subscriber) ".to_owned(), YELLOW),
+        Mode::Reply => (" Reply ".to_owned(), Style::new()),
+        _ => (" r reply · n note ".to_owned(), DIM),
+    };
+    let verdict = match (&app.mode, &app.decision) {
+        (Mode::Note, _) | (_, None) => Span::raw(""),
+        (_, Some(Decision::Refused { reason, instead })) => {
+            let mut t = format!(" ✗ {reason}");
+            if !instead.is_empty() {
+                t.push_str(&format!(
+                    "; instead: {}",
+                    crate::commands::alternatives(instead)
+                ));
+            }
+            t.push(' ');
+            Span::styled(t, RED)
+        }
+        (Mode::Reply, Some(Decision::Allowed { .. })) => {
+            let (left, unit) = rapport_core::policy::text::remaining(chat.app, &app.input);
+            Span::styled(format!(" ✓ may send · {left} {unit} left "), GREEN)
+        }
+        _ => Span::raw(""),
+    };
+    let text = if typing {
+        format!("{}▏", app.input)
+    } else {
+        String::new()
+    };
+    // Show the end of a long input.
+    let w = reply.width.saturating_sub(2) as usize;
+    let chars = text.chars().count();
+    let text: String = text.chars().skip(chars.saturating_sub(w)).collect();
+    f.render_widget(
+        Paragraph::new(Span::styled(text, input_style)).block(
+            Block::bordered()
+                .title(title)
+                .title_bottom(Line::from(verdict).right_aligned()),
+        ),
+        reply,
+    );
+}
+
+/// Splits a line into lines of at most `width` characters, keeping styles.
+fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let mut out: Vec<Line<'static>> = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let mut rest: Vec<char> = span.content.chars().collect();
+        while !rest.is_empty() {
+            let room = width - used;
+            let take = rest.len().min(room);
+            let piece: String = rest.drain(..take).collect();
+            used += take;
+            cur.push(Span::styled(piece, span.style));
+            if used == width && !rest.is_empty() {
+                out.push(Line::from(std::mem::take(&mut cur)));
+                cur.push(Span::raw("  "));
+                used = 2;
+            }
+        }
+    }
+    out.push(Line::from(cur));
+    out
+}
+
+fn draw_card(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
+    let lines: Vec<Line<'_>> = match &open.card {
+        Some(s) => card_lines(s, &open.deals, app.now)
+            .into_iter()
+            .flat_map(|l| wrap(Line::raw(l), area.width.saturating_sub(2).max(10) as usize))
+            .collect(),
+        None => vec![Line::styled("no card", DIM)],
+    };
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Subscriber (i) ")),
+        area,
+    );
+}
+
+fn help_line(app: &App) -> String {
+    match app.mode {
+        Mode::Reply => "Enter send · Esc cancel · the box shows the window and why a reply is refused".into(),
+        Mode::Note => "Enter add the note · Esc cancel".into(),
+        Mode::Search => "type a name · Enter keep the results · Esc clear".into(),
+        Mode::Assign { .. } => "↑↓ choose · Enter assign · Esc cancel".into(),
+        Mode::Stats | Mode::Help => "Esc close".into(),
+        Mode::List if app.open.is_some() => "r reply · n note · p pause · e +60 min · u continue · g assign · c close · o open · i card · [ older · PgUp/PgDn · ↑↓ Enter · / search · Tab status · a t m filters · S stats · ? help · q quit".into(),
+        Mode::List => "↑↓ move · Enter open · / search · Tab or 1-4 status · a app · t type · m assignee · S stats · ? help · q quit".into(),
+    }
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn draw_assign(f: &mut Frame<'_>, members: &[Member], selected: usize) {
+    let area = centered(f.area(), 44, members.len() as u16 + 3);
+    let mut items = vec![ListItem::new("(nobody: unassign)")];
+    items.extend(
+        members
+            .iter()
+            .map(|m| ListItem::new(format!("{} · {}", m.name, m.role))),
+    );
+    let mut state = ListState::default().with_selected(Some(selected));
+    f.render_widget(Clear, area);
+    f.render_stateful_widget(
+        List::new(items)
+            .block(Block::bordered().title(" Assign to (D1) "))
+            .highlight_style(Style::new().add_modifier(Modifier::REVERSED)),
+        area,
+        &mut state,
+    );
+}
+
+fn draw_stats(app: &App, f: &mut Frame<'_>) {
+    let mut lines = vec![Line::styled(
+        format!(
+            "{:<34} {:>9} {:>9} {:>11}",
+            "", "sent", "received", "subscribers"
+        ),
+        BOLD,
+    )];
+    for (name, s) in &app.stats {
+        lines.push(Line::raw(format!(
+            "{:<34} {:>9} {:>9} {:>11}",
+            crate::commands::truncate(name, 34),
+            s.sent,
+            s.received,
+            s.subscribers
+        )));
+    }
+    let area = centered(f.area(), 70, lines.len() as u16 + 2);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Statistics (I1) ")),
+        area,
+    );
+}
+
+fn draw_help(f: &mut Frame<'_>) {
+    let keys = [
+        ("↑ ↓ j k, Home End", "move in the chat list"),
+        ("Enter", "open the chat (marks it read)"),
+        ("/", "search subscribers by name as you type"),
+        ("Tab s, 1 2 3 4", "status list: open, unread, closed, all"),
+        ("a  t  m", "filter by app, chat type, assignee"),
+        ("r", "reply (the box shows the window and refusals)"),
+        ("n", "add an internal note"),
+        ("p  e  u", "pause the bot 60 min, +60 min, continue"),
+        ("g", "assign to a team member"),
+        ("c  o", "close, open the chat"),
+        ("R  D", "retry, discard a refused reply"),
+        ("[  PgUp PgDn", "older history, scroll"),
+        ("i  S", "subscriber card, statistics"),
+        ("q  Ctrl-C", "quit"),
+    ];
+    let lines: Vec<Line<'_>> = keys
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<20}"), BOLD),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let area = centered(f.area(), 72, lines.len() as u16 + 2);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Keys ")),
+        area,
+    );
+}
