@@ -303,6 +303,10 @@ impl App {
     fn tick(&mut self) {
         self.now = self.client.server_now();
         self.sync = self.client.sync_state().borrow().clone();
+        // The team changes rarely; the first sync brings it.
+        if let Ok(m) = self.client.store().members(false) {
+            self.members = m;
+        }
         self.refresh_open_summary();
         if let Some(open) = self.open.as_mut() {
             let store = self.client.store();

@@ -14,7 +14,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Clear, Gauge, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Block, Clear, Gauge, List, ListItem, ListState, Paragraph, Wrap};
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 const RED: Style = Style::new().fg(Color::Red);
@@ -162,11 +162,8 @@ pub fn card_lines(s: &Subscriber, deals: &[Deal], _now: Timestamp) -> Vec<String
         SubscriptionStatus::Unsubscribed => "unsubscribed",
         SubscriptionStatus::Disabled => "disabled",
     };
-    out.push(format!(
-        "{} · {status} since {}",
-        format::app_name(s.app),
-        format::date_time(s.subscribed_at)
-    ));
+    out.push(format!("{} · {status}", format::app_name(s.app)));
+    out.push(format!("since {}", format::date_time(s.subscribed_at)));
     if let Some(t) = s.last_activity_at {
         out.push(format!("last active {}", format::date_time(t)));
     }
@@ -401,7 +398,8 @@ fn draw_list(app: &App, f: &mut Frame<'_>, area: Rect) {
                 .unwrap_or_default();
             let title_w = inner_w.saturating_sub(6 + time.chars().count() + 1);
             let title = crate::commands::truncate(&c.chat.title, title_w);
-            let pad = title_w.saturating_sub(title.chars().count());
+            // Pad by display width (emoji and CJK take two cells).
+            let pad = title_w.saturating_sub(Span::raw(title.as_str()).width());
             let first = Line::from(vec![
                 dot(c.status),
                 Span::raw(" "),
@@ -448,7 +446,7 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
     let [header, timeline, reply] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(3),
-        Constraint::Length(3),
+        Constraint::Length(5),
     ])
     .areas(area);
     let chat = &open.summary.chat;
@@ -541,7 +539,7 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
         }
         (Mode::Reply, Some(Decision::Allowed { .. })) => {
             let (left, unit) = rapport_core::policy::text::remaining(chat.app, &app.input);
-            Span::styled(format!(" ✓ may send · {left} {unit} left "), GREEN)
+            Span::styled(format!("✓ may send · {left} {unit} left"), GREEN)
         }
         _ => Span::raw(""),
     };
@@ -554,12 +552,11 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
     let w = reply.width.saturating_sub(2) as usize;
     let chars = text.chars().count();
     let text: String = text.chars().skip(chars.saturating_sub(w)).collect();
+    // The input, then the core's verdict on it (E1-E6).
     f.render_widget(
-        Paragraph::new(Span::styled(text, input_style)).block(
-            Block::bordered()
-                .title(title)
-                .title_bottom(Line::from(verdict).right_aligned()),
-        ),
+        Paragraph::new(vec![Line::styled(text, input_style), Line::from(verdict)])
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title)),
         reply,
     );
 }
