@@ -115,6 +115,9 @@ pub struct App {
     pub now: Timestamp,
     pub quit: bool,
     list_generation: u64,
+    /// Never reused, so diffs of a closed timeline are never applied to
+    /// another.
+    timeline_generation: u64,
     list_limit: u32,
     list_sub: Option<Subscription>,
     counts_sub: Option<Subscription>,
@@ -152,6 +155,7 @@ impl App {
             now,
             quit: false,
             list_generation: 0,
+            timeline_generation: 0,
             list_limit: LIST_PAGE,
             list_sub: None,
             counts_sub: None,
@@ -396,7 +400,8 @@ impl App {
             self.flash("that chat is gone", true);
             return;
         };
-        let generation = self.open.as_ref().map_or(0, |o| o.generation) + 1;
+        self.timeline_generation += 1;
+        let generation = self.timeline_generation;
         let limit = self
             .open
             .as_ref()

@@ -444,7 +444,7 @@ fn draw_list(app: &App, f: &mut Frame<'_>, area: Rect) {
 fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
     let typing = matches!(app.mode, Mode::Reply | Mode::Note);
     let [header, timeline, reply] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(3),
         Constraint::Min(3),
         Constraint::Length(5),
     ])
@@ -473,17 +473,17 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
                 dot(open.summary.status),
                 Span::raw(" "),
                 Span::styled(chat.title.clone(), BOLD),
-                Span::styled(
-                    format!(
-                        " · {} · {} · {} · {}",
-                        format::app_name(chat.app),
-                        format::kind_name(chat.kind),
-                        format::status_name(open.summary.status),
-                        assignee
-                    ),
-                    DIM,
-                ),
             ]),
+            Line::styled(
+                format!(
+                    "{} · {} · {} · {}",
+                    format::app_name(chat.app),
+                    format::kind_name(chat.kind),
+                    format::status_name(open.summary.status),
+                    assignee
+                ),
+                DIM,
+            ),
             Line::from(second),
         ]),
         header,
@@ -563,6 +563,8 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
 
 /// Splits a line into lines of at most `width` characters, keeping styles.
 fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    // Continuation lines start with two spaces: leave room after them.
+    let width = width.max(4);
     let mut out: Vec<Line<'static>> = Vec::new();
     let mut cur: Vec<Span<'static>> = Vec::new();
     let mut used = 0;
@@ -698,4 +700,27 @@ fn draw_help(f: &mut Frame<'_>) {
         Paragraph::new(lines).block(Block::bordered().title(" Keys ")),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reads_in_thousands() {
+        assert_eq!(
+            progress_text(12_000, 40_000),
+            "12,000 / 40,000 events (30%)"
+        );
+        assert_eq!(progress_text(5, 0), "5 / 0 events (100%)");
+    }
+
+    #[test]
+    fn wrapping_keeps_every_character_and_the_styles() {
+        let line = Line::from(vec![Span::styled("abcdef", RED), Span::raw("ghij")]);
+        let lines = wrap(line, 4);
+        let text: Vec<String> = lines.iter().map(plain).collect();
+        assert_eq!(text, ["abcd", "  ef", "  gh", "  ij"]);
+        assert_eq!(lines[1].spans[1].style, RED);
+    }
 }
