@@ -470,3 +470,33 @@ fn s2_a_slow_network_never_blocks_the_console() {
     });
     h.server.srv.server.state.faults.clear();
 }
+
+#[test]
+fn the_demo_starts_a_lively_workspace_logged_in() {
+    // What `rapport demo` runs before the terminal opens.
+    let demo = rapport_cli::demo::start(50, 400, 20.0).unwrap();
+    let state = demo.client.sync_state();
+    wait_until("live", 30, || {
+        matches!(*state.borrow(), SyncState::Live { .. })
+    });
+    let at = |s: &SyncState| match s {
+        SyncState::Live { at } => at.0,
+        _ => 0,
+    };
+    let first = at(&state.borrow());
+    // The simulator keeps writing; the store follows live.
+    wait_until("simulated activity", 30, || at(&state.borrow()) > first + 5);
+    let mut app = App::new(
+        demo.client.clone(),
+        demo.runtime.handle().clone(),
+        "demo".into(),
+    );
+    app.update(Event::Tick);
+    assert_eq!(app.counts.all, 50);
+    let mut term = Terminal::new(TestBackend::new(120, 30)).unwrap();
+    term.draw(|f| view::draw(&app, f)).unwrap();
+    assert_eq!(
+        demo.client.login_info().map(|i| i.member_id),
+        Some(MemberId::from("u0"))
+    );
+}
