@@ -27,6 +27,8 @@ fi
 
 # The store: 100k chats, 2M messages.
 "$exe" all "${args[@]}" --dir "$dir" | tee "$dir/out.jsonl"
+# H3: a new process answers a push on that store.
+"$exe" push --db "$dir/bench-${args[1]}-${args[3]}.db" --runs "${args[5]}" | tee -a "$dir/out.jsonl"
 # Sync against an in-process reference server on loopback.
 "$exe" sync "${sync_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
 
@@ -35,7 +37,8 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          first_page_cold_ms first_page_cold_in_process_ms peak_rss_mb filter_page_p99_ms \
          status_counts_p99_ms name_search_p99_ms name_search_one_letter_p99_ms \
          timeline_page_p99_ms initial_sync_s initial_sync_mb catch_up_events_per_s \
-         live_latency_p99_ms; do
+         live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
+         push_reply_peak_rss_mb; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

@@ -7,6 +7,8 @@
 //!   rapport-bench all --chats N --messages M [--dir D] [--runs R]
 //!   rapport-bench first-page --db FILE            (child: the core, cold)
 //!   rapport-bench baseline-first-page --db FILE   (child: plain rusqlite)
+//!   rapport-bench push --db FILE [--runs R]       (H3 on that store)
+//!   rapport-bench push-reply ...                  (child: one push answered)
 
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::{ChatId, EventPayload};
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod push;
 mod sync;
 
 fn main() {
@@ -56,7 +59,21 @@ fn main() {
                 num("--live-seconds", 10) as u64,
             )
         }
-        _ => Err("usage: rapport-bench all|sync|first-page|baseline-first-page ...".into()),
+        Some("push") => push::run(
+            Path::new(&arg("--db").unwrap_or_default()),
+            arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(15),
+        ),
+        Some("push-reply") => push::child(
+            Path::new(&arg("--db").unwrap_or_default()),
+            &arg("--url").unwrap_or_default(),
+            Path::new(&arg("--secrets").unwrap_or_default()),
+            &arg("--payload").unwrap_or_default(),
+            &arg("--key").unwrap_or_default(),
+        ),
+        // The baseline of push-reply: a process of this binary that only
+        // starts and exits.
+        Some("noop") => Ok(()),
+        _ => Err("usage: rapport-bench all|sync|push|first-page|baseline-first-page ...".into()),
     };
     if let Err(e) = result {
         eprintln!("rapport-bench: {e}");

@@ -216,5 +216,92 @@ async fn run_async(
         "rapport-bench sync: {chats} chats, {messages} messages seeded, {behind} behind, {n} live samples over {live_s} s, caught up in {:.0} ms",
         ms(caught)
     );
+    outbox_drain(&server, dir, (behind / 100).clamp(100, 2_000)).await
+}
+
+/// E7, a day offline: `n` replies queued in 20 chats go out, in order per
+/// chat, once the network is back (timed from `start_sync` to an empty
+/// outbox, the catch-up of the feed included). Baseline: the same number of
+/// sends as plain sequential requests, with no outbox.
+async fn outbox_drain(server: &rapport_server::RunningServer, dir: &Path, n: usize) -> Res<()> {
+    use rapport_core::model::{ChatId, Content, Message, MessageId, Sender};
+    use rapport_core::sync::{Action, Backend};
+    let ws = server.state.hub.workspace("bench").ok_or("no workspace")?;
+    let chats: Vec<ChatId> = (0..20).map(|i| ChatId(format!("c{i}"))).collect();
+    // Their subscribers write now: the windows are open.
+    let now = server.state.hub.now();
+    let inbound = chats.iter().map(|c| {
+        EventPayload::MessageUpserted(Message {
+            id: MessageId(format!("drain-in-{c}")),
+            chat_id: c.clone(),
+            sender: Sender::Subscriber,
+            content: Content::Text { text: "hi".into() },
+            sent_at: now,
+            delivery: None,
+            quote: None,
+            reactions: Vec::new(),
+            edited_at: None,
+            deleted_at: None,
+            in_reply_to_ad: None,
+        })
+    });
+    server.state.hub.emit(&ws, inbound.collect())?;
+
+    let path = dir.join("outbox-client.db");
+    clean(&path);
+    let secrets = Arc::new(rapport_core::session::FileSecretStore::new(
+        dir.join("outbox-secrets.json"),
+    ));
+    let url = server.url();
+    let client = rapport_core::Client::open(
+        rapport_core::ClientConfig {
+            store_path: path,
+            server_url: url.clone(),
+        },
+        secrets,
+    )?;
+    client.login("agent@bench.test", PASSWORD).await?;
+    let head = server.state.hub.head(&ws)?;
+    client.start_sync()?;
+    while client.store().last_seq()? < head {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Offline: the replies pile up.
+    client.stop_sync();
+    let t = Instant::now();
+    for i in 0..n {
+        client.send_text(&chats[i % chats.len()], &format!("queued reply {i}"))?;
+    }
+    let enqueue_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = Instant::now();
+    client.start_sync()?;
+    while client.store().unsent_commands()? > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drain = t.elapsed();
+
+    let backend = RapportBackend::new(&url, Arc::new(ServerClock::default()))?;
+    backend.login("agent@bench.test", PASSWORD).await?;
+    let t = Instant::now();
+    for i in 0..n {
+        let action = Action::SendText {
+            chat_id: chats[i % chats.len()].clone(),
+            text: format!("direct reply {i}"),
+            message_id: None,
+        };
+        backend.run(&action, &format!("bench-direct-{i}")).await?;
+    }
+    let direct = t.elapsed();
+    emit(
+        "outbox_drain_per_s",
+        n as f64 / drain.as_secs_f64(),
+        Some(n as f64 / direct.as_secs_f64()),
+    );
+    emit("outbox_enqueue_us", enqueue_us, None);
+    eprintln!(
+        "rapport-bench outbox: {n} replies queued offline drained in {:.0} ms (direct sends: {:.0} ms)",
+        ms(drain),
+        ms(direct)
+    );
     Ok(())
 }

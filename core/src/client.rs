@@ -5,7 +5,8 @@
 
 use crate::model::{ChatId, MemberId, MessageId, Timestamp};
 use crate::observe::Observer;
-use crate::policy::{self, Decision, Outgoing, SendContext};
+use crate::outbox::UploadProgress;
+use crate::policy::{self, Decision, Outgoing};
 use crate::session::{SecretStore, Session};
 use crate::store::{Store, StoreError};
 use crate::sync::{RapportBackend, SyncEngine, SyncError, SyncState};
@@ -32,6 +33,11 @@ pub enum ClientError {
     NotLoggedIn,
     #[error("no such chat")]
     UnknownChat,
+    #[error("no such message")]
+    UnknownMessage,
+    /// An attachment goes through `send_attachment`, which stores its bytes.
+    #[error("attachments are sent with send_attachment")]
+    NeedsFile,
     /// An idempotency key must be 1-62 of A-Z a-z 0-9 - _.
     #[error("invalid idempotency key")]
     InvalidKey,
@@ -86,6 +92,7 @@ pub struct Client {
     sync_task: Mutex<Option<JoinHandle<SyncError>>>,
     outbox_task: Mutex<Option<JoinHandle<SyncError>>>,
     outbox_wake: Arc<tokio::sync::Notify>,
+    uploads: tokio::sync::broadcast::Sender<UploadProgress>,
     timers: Mutex<Option<Timers>>,
 }
 
@@ -121,6 +128,7 @@ impl Client {
             sync_task: Mutex::new(None),
             outbox_task: Mutex::new(None),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            uploads: tokio::sync::broadcast::channel(64).0,
             timers: Mutex::new(None),
         })
     }
@@ -191,12 +199,16 @@ impl Client {
         }
         let mut outbox = lock(&self.outbox_task);
         if outbox.as_ref().is_none_or(|t| t.is_finished()) {
-            let (store, backend, wake) = (
+            let (store, backend, wake, uploads) = (
                 self.store.clone(),
                 self.backend.clone(),
                 self.outbox_wake.clone(),
+                self.uploads.clone(),
             );
-            *outbox = Some(self.handle.spawn(crate::outbox::run(store, backend, wake)));
+            *outbox = Some(
+                self.handle
+                    .spawn(crate::outbox::run(store, backend, wake, uploads)),
+            );
         }
         Ok(())
     }
@@ -219,51 +231,265 @@ impl Client {
     /// [`Client::send_text`] with a given idempotency key (an app makes a
     /// fresh key per tap; the same key twice is one message).
     pub fn send_text_keyed(&self, chat: &ChatId, text: &str, key: &str) -> ClientResult<MessageId> {
-        // The message id is derived from the key: both must be URL-safe.
-        let valid = (1..=62).contains(&key.len())
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid {
+        self.send(chat, key, &Outgoing::Text(text), None, |message_id| {
+            let content = crate::model::Content::Text {
+                text: text.to_owned(),
+            };
+            let action = crate::sync::Action::SendText {
+                chat_id: chat.clone(),
+                text: text.to_owned(),
+                message_id: Some(message_id),
+            };
+            (content, action)
+        })
+    }
+
+    /// E2/E7: sends a file. Its bytes decide what it is (executables are
+    /// refused) and the app's size limit for that kind applies; then the
+    /// file and its echo are stored like a text reply, and the outbox
+    /// uploads it in parts ([`Client::upload_progress`]), resuming after an
+    /// interruption, and sends one message.
+    pub fn send_attachment(
+        &self,
+        chat: &ChatId,
+        name: &str,
+        bytes: &[u8],
+        caption: Option<&str>,
+    ) -> ClientResult<MessageId> {
+        self.send_attachment_keyed(chat, name, bytes, caption, &new_key())
+    }
+
+    /// [`Client::send_attachment`] with a given idempotency key.
+    pub fn send_attachment_keyed(
+        &self,
+        chat: &ChatId,
+        name: &str,
+        bytes: &[u8],
+        caption: Option<&str>,
+        key: &str,
+    ) -> ClientResult<MessageId> {
+        use sha2::Digest;
+        let sniffed = policy::attachment::sniff(name, bytes).map_err(ClientError::Refused)?;
+        let caption = caption.map(str::trim).filter(|c| !c.is_empty());
+        if let Some(c) = caption {
+            policy::text::check(self.chat_app(chat)?, c).map_err(ClientError::Refused)?;
+        }
+        let size_bytes = bytes.len() as u64;
+        let out = Outgoing::Attachment {
+            media: sniffed.media,
+            size_bytes,
+        };
+        let upload = crate::sync::UploadRef {
+            id: format!("up-{key}"),
+            name: name.to_owned(),
+            size_bytes,
+            sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        };
+        self.send(chat, key, &out, Some(bytes), |message_id| {
+            let content = crate::model::Content::Attachment(crate::model::Attachment {
+                name: name.to_owned(),
+                size_bytes,
+                mime: sniffed.mime,
+                media: sniffed.media,
+                url: None,
+                caption: caption.map(str::to_owned),
+            });
+            let action = crate::sync::Action::SendAttachment {
+                chat_id: chat.clone(),
+                upload,
+                caption: caption.map(str::to_owned),
+                message_id: Some(message_id),
+            };
+            (content, action)
+        })
+    }
+
+    /// E2: progress of the outbox's uploads (one update per part).
+    pub fn upload_progress(&self) -> tokio::sync::broadcast::Receiver<UploadProgress> {
+        self.uploads.subscribe()
+    }
+
+    fn chat_app(&self, chat: &ChatId) -> ClientResult<crate::model::App> {
+        Ok(self
+            .store
+            .chat(chat)?
+            .ok_or(ClientError::UnknownChat)?
+            .chat
+            .app)
+    }
+
+    /// A message to the subscriber: checked on server time (a refusal
+    /// queues nothing), then stored with its pending echo (and its file)
+    /// before any network call. `build` makes the echo's content and the
+    /// command from the message id the key gives.
+    fn send(
+        &self,
+        chat: &ChatId,
+        key: &str,
+        out: &Outgoing<'_>,
+        file: Option<&[u8]>,
+        build: impl FnOnce(MessageId) -> (crate::model::Content, crate::sync::Action),
+    ) -> ClientResult<MessageId> {
+        if !crate::outbox::valid_key(key) {
             return Err(ClientError::InvalidKey);
         }
-        if let Decision::Refused { reason, .. } = self.decide(chat, &Outgoing::Text(text))? {
-            return Err(ClientError::Refused(reason));
-        }
+        self.allowed(chat, out)?;
         let me = self.store.me().ok_or(ClientError::NotLoggedIn)?;
         let id = MessageId(format!("m-{key}"));
+        let (content, action) = build(id.clone());
         let now = self.server_now();
-        let echo = crate::model::Message {
-            id: id.clone(),
-            chat_id: chat.clone(),
-            sender: crate::model::Sender::Member(me),
-            content: crate::model::Content::Text {
-                text: text.to_owned(),
-            },
-            sent_at: now,
-            delivery: Some(crate::model::Delivery::Pending),
-            quote: None,
-            reactions: Vec::new(),
-            edited_at: None,
-            deleted_at: None,
-            in_reply_to_ad: None,
-        };
-        let action = crate::sync::Action::SendText {
-            chat_id: chat.clone(),
-            text: text.to_owned(),
-            message_id: Some(id.clone()),
-        };
-        self.store.enqueue(&action, key, Some(&echo), now)?;
+        let echo = crate::outbox::echo(id.clone(), chat, me, content, now);
+        self.store
+            .enqueue_with_file(&action, key, Some(&echo), file, now)?;
         self.outbox_wake.notify_one();
         Ok(id)
     }
 
-    /// E7: queues any other agent action; returns its idempotency key.
+    /// E5: a WhatsApp template outside the window, with its echo.
+    pub fn send_template(&self, chat: &ChatId, name: &str) -> ClientResult<MessageId> {
+        let out = Outgoing::Template { name };
+        self.send(chat, &new_key(), &out, None, |message_id| {
+            let content = crate::model::Content::Template {
+                name: name.to_owned(),
+                text: String::new(),
+            };
+            let action = crate::sync::Action::SendTemplate {
+                chat_id: chat.clone(),
+                name: name.to_owned(),
+                message_id: Some(message_id),
+            };
+            (content, action)
+        })
+    }
+
+    /// E5: Messenger text with a message tag, with its echo.
+    pub fn send_tagged(
+        &self,
+        chat: &ChatId,
+        tag: policy::window::MessageTag,
+        text: &str,
+    ) -> ClientResult<MessageId> {
+        let out = Outgoing::Tagged { tag, text };
+        self.send(chat, &new_key(), &out, None, |message_id| {
+            let content = crate::model::Content::Text {
+                text: text.to_owned(),
+            };
+            let action = crate::sync::Action::SendTagged {
+                chat_id: chat.clone(),
+                tag,
+                text: text.to_owned(),
+                message_id: Some(message_id),
+            };
+            (content, action)
+        })
+    }
+
+    /// E7: queues any other agent action (A8, B7, B8, B10, C1, D1, E3/F7,
+    /// F5-F8, G1-G3) after the checks the core can make offline
+    /// ([`Client::check_action`]): a refusal queues nothing. Returns the
+    /// command's idempotency key. Messages go through the `send_*` methods,
+    /// which also show an echo.
     pub fn run_action(&self, action: crate::sync::Action) -> ClientResult<String> {
+        if matches!(action, crate::sync::Action::SendAttachment { .. }) {
+            // The outbox would have no bytes to upload.
+            return Err(ClientError::NeedsFile);
+        }
+        self.check_action(&action)?;
         let key = new_key();
         self.store.enqueue(&action, &key, None, self.server_now())?;
         self.outbox_wake.notify_one();
         Ok(key)
+    }
+
+    /// The rules of an action that the core checks before queueing, on
+    /// server time (the server checks them again, as the authority): B7/B8
+    /// on the message, C1 note length, D1 who may be assigned, E1-E6 for
+    /// messages.
+    pub fn check_action(&self, action: &crate::sync::Action) -> ClientResult<()> {
+        use crate::sync::Action as A;
+        let refused = ClientError::Refused;
+        let message = |chat: &ChatId, id: &MessageId| -> ClientResult<crate::model::Message> {
+            let item = self
+                .store
+                .timeline_item(chat, &crate::store::TimelineItemId::Message(id.clone()))?;
+            match item {
+                Some(crate::store::TimelineItem::Message(m)) => Ok(m),
+                _ => Err(ClientError::UnknownMessage),
+            }
+        };
+        let now = self.server_now();
+        match action {
+            A::SendText { chat_id, text, .. } => self.allowed(chat_id, &Outgoing::Text(text)),
+            A::SendTemplate { chat_id, name, .. } => {
+                self.allowed(chat_id, &Outgoing::Template { name })
+            }
+            A::SendTagged {
+                chat_id, tag, text, ..
+            } => self.allowed(chat_id, &Outgoing::Tagged { tag: *tag, text }),
+            A::SendAttachment {
+                chat_id, upload, ..
+            } => self.allowed(
+                chat_id,
+                &Outgoing::Attachment {
+                    media: crate::model::MediaKind::File,
+                    size_bytes: upload.size_bytes,
+                },
+            ),
+            A::EditMessage {
+                chat_id,
+                message_id,
+                text,
+            } => {
+                let app = self.chat_app(chat_id)?;
+                let m = message(chat_id, message_id)?;
+                policy::edit::may_edit(app, &m.sender, m.sent_at, now).map_err(refused)?;
+                policy::text::check(app, text).map_err(refused)
+            }
+            A::DeleteMessage {
+                chat_id,
+                message_id,
+            } => {
+                let app = self.chat_app(chat_id)?;
+                let m = message(chat_id, message_id)?;
+                policy::edit::may_delete(app, &m.sender, m.sent_at, now).map_err(refused)
+            }
+            A::React {
+                chat_id,
+                message_id,
+                ..
+            } => {
+                let app = self.chat_app(chat_id)?;
+                let m = message(chat_id, message_id)?;
+                policy::edit::may_react(app, &m.sender).map_err(refused)
+            }
+            A::AddNote { text, .. } | A::EditNote { text, .. } => {
+                policy::text::check_note(text).map_err(refused)
+            }
+            A::Assign {
+                member_id: Some(m), ..
+            } => {
+                if self.store.members(true)?.iter().any(|x| &x.id == m) {
+                    Ok(())
+                } else {
+                    Err(refused(policy::Refusal::NotAssignable))
+                }
+            }
+            A::MarkRead { chat_id }
+            | A::Open { chat_id }
+            | A::Close { chat_id }
+            | A::Assign { chat_id, .. }
+            | A::Pause { chat_id, .. }
+            | A::DeleteNote { chat_id, .. } => self.chat_app(chat_id).map(|_| ()),
+            A::EditSubscriber { .. } | A::AddDeal { .. } | A::EditDeal { .. } => Ok(()),
+        }
+    }
+
+    /// Whether `out` may go out in `chat` now (a refusal as an error).
+    fn allowed(&self, chat: &ChatId, out: &Outgoing<'_>) -> ClientResult<()> {
+        match self.decide(chat, out)? {
+            Decision::Refused { reason, .. } => Err(ClientError::Refused(reason)),
+            Decision::Allowed { .. } => Ok(()),
+        }
     }
 
     /// E7: the agent retries a failed command.
@@ -297,22 +523,11 @@ impl Client {
 
     /// E1-E6: may this go out in this chat now, on server time?
     pub fn decide(&self, chat: &ChatId, out: &Outgoing<'_>) -> ClientResult<Decision> {
-        let c = self.store.chat(chat)?.ok_or(ClientError::UnknownChat)?.chat;
-        let now = self.server_now();
-        let viber = if c.app == crate::model::App::Viber {
-            self.store.viber_quota(&c.bot_id, now)?
-        } else {
-            None
-        };
-        Ok(policy::decide(
-            &SendContext {
-                app: c.app,
-                last_inbound_at: c.last_inbound_at,
-                now,
-                viber,
-            },
-            out,
-        ))
+        let ctx = self
+            .store
+            .send_context(chat, self.server_now())?
+            .ok_or(ClientError::UnknownChat)?;
+        Ok(policy::decide(&ctx, out))
     }
 
     /// B1: older history of a chat from the server, into the store.
@@ -325,6 +540,45 @@ impl Client {
         let (engine, chat, before) = (self.engine.clone(), chat.clone(), before.cloned());
         Ok(self
             .on_runtime(async move { engine.load_older(&chat, before.as_ref(), limit).await })
+            .await??)
+    }
+
+    /// H2: registers this device for pushes (call again when the platform
+    /// gives a new token).
+    pub async fn register_device(
+        &self,
+        registration: crate::push::DeviceRegistration,
+    ) -> ClientResult<()> {
+        let backend = self.backend.clone();
+        Ok(self
+            .on_runtime(async move { backend.register_device(&registration).await })
+            .await??)
+    }
+
+    /// H2: stops pushes to this device (before logging out).
+    pub async fn unregister_device(&self, device_id: &str) -> ClientResult<()> {
+        let (backend, id) = (self.backend.clone(), device_id.to_owned());
+        Ok(self
+            .on_runtime(async move { backend.unregister_device(&id).await })
+            .await??)
+    }
+
+    /// H4: the member's notification settings, from the server.
+    pub async fn notification_settings(&self) -> ClientResult<crate::push::NotificationSettings> {
+        let backend = self.backend.clone();
+        Ok(self
+            .on_runtime(async move { backend.notification_settings().await })
+            .await??)
+    }
+
+    /// H4: changes them; returns what the server stored.
+    pub async fn set_notification_settings(
+        &self,
+        settings: crate::push::NotificationSettings,
+    ) -> ClientResult<crate::push::NotificationSettings> {
+        let backend = self.backend.clone();
+        Ok(self
+            .on_runtime(async move { backend.set_notification_settings(&settings).await })
             .await??)
     }
 

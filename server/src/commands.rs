@@ -23,9 +23,6 @@ use std::sync::Arc;
 /// replaced): the method and path, scoping idempotency keys.
 pub const ROUTE_HEADER: &str = "x-rapport-route";
 
-/// C1: at most 2000 characters (grapheme clusters, as E1 counts).
-pub const NOTE_MAX: u32 = 2000;
-
 type Outcome = ApiResult<(StatusCode, Value)>;
 
 /// Runs a command once per idempotency key, under the workspace's write
@@ -149,7 +146,7 @@ pub struct SendBody {
 }
 
 /// Client-chosen message ids: short and URL-safe.
-fn valid_message_id(id: &str) -> bool {
+pub(crate) fn valid_message_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .bytes()
@@ -165,18 +162,6 @@ pub async fn send(
 ) -> Response {
     command(state, caller, &headers, true, move |hub, ws, me| {
         let chat = chat(ws, &chat_id)?;
-        let now = hub.now();
-        let viber = if chat.app == App::Viber {
-            ws.store.viber_quota(&chat.bot_id, now)?
-        } else {
-            None
-        };
-        let ctx = SendContext {
-            app: chat.app,
-            last_inbound_at: chat.last_inbound_at,
-            now,
-            viber,
-        };
         let (out, content) = match (&body.template, &body.tag, &body.text) {
             (Some(name), _, _) => (
                 Outgoing::Template { name },
@@ -192,58 +177,127 @@ pub async fn send(
             (None, None, Some(t)) => (Outgoing::Text(t), Content::Text { text: t.clone() }),
             _ => return Err(ApiError::bad_request("text or template is required")),
         };
-        let cost = match policy::decide(&ctx, &out) {
-            policy::Decision::Refused { reason, .. } => return Err(reason.into()),
-            policy::Decision::Allowed { cost, .. } => cost,
-        };
-        let id = match body.message_id {
-            Some(id) if !valid_message_id(&id) => {
-                return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
+        deliver(hub, ws, me, &chat, &out, content, body.message_id)
+    })
+    .await
+}
+
+/// Sends an agent's message (text, template or file) if the rules allow it
+/// now: the message takes the client's id, and the bot pauses (E3).
+fn deliver(
+    hub: &Hub,
+    ws: &Workspace,
+    me: &MemberId,
+    chat: &Chat,
+    out: &Outgoing<'_>,
+    content: Content,
+    message_id: Option<String>,
+) -> Outcome {
+    let now = hub.now();
+    let viber = if chat.app == App::Viber {
+        ws.store.viber_quota(&chat.bot_id, now)?
+    } else {
+        None
+    };
+    let ctx = SendContext {
+        app: chat.app,
+        last_inbound_at: chat.last_inbound_at,
+        now,
+        viber,
+    };
+    let cost = match policy::decide(&ctx, out) {
+        policy::Decision::Refused { reason, .. } => return Err(reason.into()),
+        policy::Decision::Allowed { cost, .. } => cost,
+    };
+    let id = match message_id {
+        Some(id) if !valid_message_id(&id) => {
+            return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
+        }
+        Some(id) => {
+            let taken = ws.store.has_message(&MessageId(id.clone()))?;
+            if taken {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "duplicate_message_id",
+                    "a message already has this id",
+                ));
             }
-            Some(id) => {
-                let taken = ws.store.has_message(&MessageId(id.clone()))?;
-                if taken {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "duplicate_message_id",
-                        "a message already has this id",
-                    ));
-                }
-                MessageId(id)
-            }
-            None => MessageId(new_id("m")),
+            MessageId(id)
+        }
+        None => MessageId(new_id("m")),
+    };
+    let m = Message {
+        id,
+        chat_id: chat.id.clone(),
+        sender: Sender::Member(me.clone()),
+        content,
+        sent_at: now,
+        delivery: matches!(chat.app, App::Instagram | App::Whatsapp | App::Messenger)
+            .then_some(Delivery::Sent),
+        quote: None,
+        reactions: Vec::new(),
+        edited_at: None,
+        deleted_at: None,
+        in_reply_to_ad: None,
+    };
+    // E3: a manual reply pauses the bot for this subscriber.
+    let until = pause::after_manual_reply(chat.paused_until, now);
+    let seq = emit(
+        hub,
+        ws,
+        vec![
+            EventPayload::MessageUpserted(m.clone()),
+            EventPayload::PauseChanged {
+                chat_id: chat.id.clone(),
+                until: Some(until),
+            },
+        ],
+    )?;
+    ok(
+        seq,
+        json!({ "message": m, "paused_until": until, "cost": cost }),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct AttachBody {
+    upload_id: String,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default)]
+    message_id: Option<String>,
+}
+
+/// E2: sends a file the member uploaded (see `uploads`): complete, intact,
+/// not an executable, within the app's limit for its kind.
+pub async fn attach(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(chat_id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<AttachBody>,
+) -> Response {
+    command(state, caller, &headers, true, move |hub, ws, me| {
+        let chat = chat(ws, &chat_id)?;
+        let file = crate::uploads::complete(hub, ws, me, &body.upload_id)?;
+        let sniffed = policy::attachment::sniff(&file.name, &file.bytes)?;
+        let caption = body.caption.filter(|c| !c.trim().is_empty());
+        if let Some(c) = &caption {
+            text::check(chat.app, c)?;
+        }
+        let out = Outgoing::Attachment {
+            media: sniffed.media,
+            size_bytes: file.bytes.len() as u64,
         };
-        let m = Message {
-            id,
-            chat_id: chat.id.clone(),
-            sender: Sender::Member(me.clone()),
-            content,
-            sent_at: now,
-            delivery: matches!(chat.app, App::Instagram | App::Whatsapp | App::Messenger)
-                .then_some(Delivery::Sent),
-            quote: None,
-            reactions: Vec::new(),
-            edited_at: None,
-            deleted_at: None,
-            in_reply_to_ad: None,
-        };
-        // E3: a manual reply pauses the bot for this subscriber.
-        let until = pause::after_manual_reply(chat.paused_until, now);
-        let seq = emit(
-            hub,
-            ws,
-            vec![
-                EventPayload::MessageUpserted(m.clone()),
-                EventPayload::PauseChanged {
-                    chat_id: chat.id.clone(),
-                    until: Some(until),
-                },
-            ],
-        )?;
-        ok(
-            seq,
-            json!({ "message": m, "paused_until": until, "cost": cost }),
-        )
+        let content = Content::Attachment(Attachment {
+            name: file.name,
+            size_bytes: file.bytes.len() as u64,
+            mime: sniffed.mime,
+            media: sniffed.media,
+            url: Some(format!("/v1/uploads/{}/content", body.upload_id)),
+            caption,
+        });
+        deliver(hub, ws, me, &chat, &out, content, body.message_id)
     })
     .await
 }
@@ -323,11 +377,7 @@ pub async fn assign(
         if let Some(m) = &body.member_id {
             let assignable = ws.store.members(true)?;
             if !assignable.iter().any(|x| &x.id == m) {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "not_assignable",
-                    "only members whose role grants conversations and audience can be assigned",
-                ));
+                return Err(policy::Refusal::NotAssignable.into());
             }
         }
         let seq = emit(
@@ -483,22 +533,6 @@ pub struct NoteBody {
     text: String,
 }
 
-fn check_note(t: &str) -> ApiResult<()> {
-    if t.trim().is_empty() {
-        return Err(policy::Refusal::TextEmpty.into());
-    }
-    let n = text::measure(t, text::LengthUnit::Characters);
-    if n > NOTE_MAX {
-        return Err(policy::Refusal::TextTooLong {
-            limit: NOTE_MAX,
-            actual: n,
-            unit: text::LengthUnit::Characters,
-        }
-        .into());
-    }
-    Ok(())
-}
-
 pub async fn add_note(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -508,7 +542,7 @@ pub async fn add_note(
 ) -> Response {
     command(state, caller, &headers, true, move |hub, ws, me| {
         let chat = chat(ws, &chat_id)?;
-        check_note(&body.text)?;
+        text::check_note(&body.text)?;
         let note = Note {
             id: NoteId(new_id("n")),
             chat_id: chat.id,
@@ -546,7 +580,7 @@ pub async fn edit_note(
     command(state, caller, &headers, true, move |hub, ws, me| {
         let chat = chat(ws, &chat_id)?;
         let mut note = own_note(ws, &chat, &note_id, me)?;
-        check_note(&body.text)?;
+        text::check_note(&body.text)?;
         note.text = body.text;
         note.edited_at = Some(hub.now());
         let seq = emit(hub, ws, vec![EventPayload::NoteUpserted(note.clone())])?;

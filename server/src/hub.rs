@@ -42,6 +42,41 @@ CREATE TABLE IF NOT EXISTS events (
     workspace TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
     PRIMARY KEY (workspace, seq)
 ) WITHOUT ROWID;
+-- E2: files being uploaded in parts (resumable: `received` says where the
+-- next part starts), then sent as messages that link to them.
+CREATE TABLE IF NOT EXISTS uploads (
+    workspace TEXT NOT NULL, id TEXT NOT NULL, member_id TEXT NOT NULL, name TEXT NOT NULL,
+    size INTEGER NOT NULL, sha256 TEXT NOT NULL, received INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upload_parts (
+    workspace TEXT NOT NULL, id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (workspace, id, offset)
+);
+-- H2/H4: each member's devices and notification settings, and what was
+-- sent: `sent_notifications` stands in for FCM, APNs, the mail server and
+-- the notifications bot (the reference server has no credentials for
+-- them) and records exactly what each would have been given.
+CREATE TABLE IF NOT EXISTS devices (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    platform TEXT NOT NULL, token TEXT NOT NULL,
+    PRIMARY KEY (workspace, member_id, device_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS member_settings (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, settings TEXT NOT NULL,
+    last_email_at INTEGER,
+    PRIMARY KEY (workspace, member_id)
+) WITHOUT ROWID;
+-- H1: the email waiting for its hour (the latest open chat's last message).
+CREATE TABLE IF NOT EXISTS pending_emails (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, chat_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (workspace, member_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sent_notifications (
+    id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, member_id TEXT NOT NULL,
+    channel TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     workspace TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (workspace, key)
@@ -240,6 +275,11 @@ impl Hub {
         lock(&self.workspaces).get(id).cloned()
     }
 
+    /// The ids of the workspaces loaded.
+    pub fn workspace_ids(&self) -> Vec<String> {
+        lock(&self.workspaces).keys().cloned().collect()
+    }
+
     /// Adds a member with login credentials (and announces the member).
     pub fn add_account(
         &self,
@@ -339,6 +379,11 @@ impl Hub {
             Some((ws, member)) => self.issue(&ws, &member).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The server database (uploads keep their parts there).
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.db)
     }
 
     /// Ends the session of an access token.
@@ -442,6 +487,11 @@ impl Hub {
         }
         // No live stream listening is fine: they read the log when they come.
         let _ = ws.feed.send(Arc::new(events.clone()));
+        // A command's own events notify nobody of the agent's own doing.
+        let actor = lock(&ws.pending_key)
+            .as_deref()
+            .and_then(|k| k.split('\n').next().map(str::to_owned));
+        crate::notify::after_emit(self, ws, &events, actor.as_deref());
         Ok(events)
     }
 

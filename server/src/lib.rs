@@ -10,7 +10,9 @@ pub mod error;
 pub mod faults;
 pub mod feed;
 pub mod hub;
+pub mod notify;
 pub mod sim;
+pub mod uploads;
 
 use axum::Router;
 use axum::extract::Request;
@@ -48,6 +50,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/v1/chats/{id}/messages/{message_id}"),
     ("DELETE", "/v1/chats/{id}/messages/{message_id}"),
     ("POST", "/v1/chats/{id}/messages/{message_id}/reactions"),
+    ("POST", "/v1/chats/{id}/attachments"),
+    ("POST", "/v1/uploads"),
+    ("PUT", "/v1/uploads/{id}/content"),
+    ("GET", "/v1/uploads/{id}/content"),
+    ("PUT", "/v1/devices"),
+    ("DELETE", "/v1/devices/{id}"),
+    ("GET", "/v1/settings"),
+    ("PUT", "/v1/settings"),
     ("POST", "/v1/chats/{id}/read"),
     ("POST", "/v1/chats/{id}/open"),
     ("POST", "/v1/chats/{id}/close"),
@@ -81,6 +91,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/chats/{id}/messages/{message_id}/reactions",
             post(commands::react),
+        )
+        .route("/v1/chats/{id}/attachments", post(commands::attach))
+        .route("/v1/uploads", post(uploads::open))
+        .route(
+            "/v1/uploads/{id}/content",
+            axum::routing::put(uploads::part).get(uploads::download),
+        )
+        .route("/v1/devices", axum::routing::put(notify::register))
+        .route(
+            "/v1/devices/{id}",
+            axum::routing::delete(notify::unregister),
+        )
+        .route(
+            "/v1/settings",
+            get(notify::settings).put(notify::set_settings),
         )
         .route("/v1/chats/{id}/read", post(commands::read))
         .route("/v1/chats/{id}/open", post(commands::open))
@@ -203,9 +228,30 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
+    let emails = state.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "server stopped");
+        // H1: waiting emails go out when their member's hour is up, even
+        // when nothing else happens.
+        let flush = async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let st = emails.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for ws in st.hub.workspace_ids() {
+                        if let Err(e) = notify::flush_emails(&st.hub, &ws) {
+                            tracing::warn!(error = %e, "emails not flushed");
+                        }
+                    }
+                })
+                .await;
+            }
+        };
+        tokio::select! {
+            r = axum::serve(listener, app) => if let Err(e) = r {
+                tracing::error!(error = %e, "server stopped");
+            },
+            () = flush => {}
         }
     });
     Ok(RunningServer { addr, state, task })

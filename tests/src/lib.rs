@@ -275,3 +275,52 @@ impl TestServer {
             .expect("emit");
     }
 }
+
+impl TestServer {
+    /// Three fresh chats of subscriber s1 in w1 for the action tests:
+    /// `tg` (Telegram: a bot message `bot-1` and the subscriber's `sub-1`
+    /// just now, and a bot message `bot-old` of three days ago), `wa`
+    /// (WhatsApp: the subscriber wrote two days ago, the window is closed)
+    /// and `fb` (Messenger, the same: a tag may still go out).
+    pub fn action_chats(&self) {
+        let now = self.server.state.hub.now();
+        let ago = |days: i64| now.plus_millis(-days * 86_400_000);
+        let chat = |id: &str, app: App, last_inbound: Timestamp| {
+            EventPayload::ChatUpserted(Chat {
+                id: ChatId::from(id),
+                bot_id: BotId::from("b-telegram-0"),
+                app,
+                kind: ChatKind::Personal,
+                subscriber_id: SubscriberId::from("s1"),
+                title: "Ana".into(),
+                avatar_url: None,
+                state: ChatState::Open,
+                assignee: None,
+                last_activity: now,
+                unread_count: 0,
+                last_inbound_at: Some(last_inbound),
+                paused_until: None,
+            })
+        };
+        let msg = |chat: &str, id: &str, sender: Sender, at: Timestamp| {
+            EventPayload::MessageUpserted(message(chat, id, sender, "hello", at))
+        };
+        self.server
+            .state
+            .hub
+            .emit(
+                &self.workspace("w1"),
+                vec![
+                    chat("tg", App::Telegram, now),
+                    chat("wa", App::Whatsapp, ago(2)),
+                    chat("fb", App::Messenger, ago(2)),
+                    msg("tg", "bot-old", Sender::Bot, ago(3)),
+                    msg("tg", "bot-1", Sender::Bot, now),
+                    msg("tg", "sub-1", Sender::Subscriber, now),
+                    msg("wa", "wa-1", Sender::Subscriber, ago(2)),
+                    msg("fb", "fb-1", Sender::Subscriber, ago(2)),
+                ],
+            )
+            .expect("emit");
+    }
+}

@@ -7,53 +7,14 @@ use rapport_core::store::TimelineItem;
 use rapport_core::sync::wire::SubscriberEdit;
 use rapport_core::sync::{Action, Backend, PauseAction, RapportBackend, SyncEngine};
 use rapport_core::timers::ServerClock;
-use rapport_tests::{PASSWORD, TempStore, TestServer, message};
+use rapport_tests::{PASSWORD, TempStore, TestServer};
 use std::sync::Arc;
-
-fn chat(id: &str, app: App, now: Timestamp) -> EventPayload {
-    EventPayload::ChatUpserted(Chat {
-        id: ChatId::from(id),
-        bot_id: BotId::from("b-telegram-0"),
-        app,
-        kind: ChatKind::Personal,
-        subscriber_id: SubscriberId::from("s1"),
-        title: "Ana".into(),
-        avatar_url: None,
-        state: ChatState::Open,
-        assignee: None,
-        last_activity: now,
-        unread_count: 0,
-        last_inbound_at: None,
-        paused_until: None,
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e7_every_action_a8_b7_b8_b10_c1_d1_e3_f5_f6_f8_g1_g3_runs_once_per_key_and_syncs_back() {
     let srv = TestServer::start(20, 100).await;
     let now = rapport_server::hub::now();
-    let w1 = srv.workspace("w1");
-    let hub = &srv.server.state.hub;
-    let two_days_ago = now.plus_millis(-2 * 86_400_000);
-    hub.emit(
-        &w1,
-        vec![
-            chat("tg", App::Telegram, now),
-            chat("wa", App::Whatsapp, now),
-            chat("fb", App::Messenger, now),
-            EventPayload::MessageUpserted(message("tg", "bot-1", Sender::Bot, "hello", now)),
-            EventPayload::MessageUpserted(message("tg", "sub-1", Sender::Subscriber, "hi", now)),
-            EventPayload::MessageUpserted(message("wa", "wa-1", Sender::Subscriber, "hi", now)),
-            EventPayload::MessageUpserted(message(
-                "fb",
-                "fb-1",
-                Sender::Subscriber,
-                "hi",
-                two_days_ago,
-            )),
-        ],
-    )
-    .unwrap();
+    srv.action_chats();
     let t = TempStore::new();
     let backend =
         Arc::new(RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap());
@@ -63,7 +24,7 @@ async fn e7_every_action_a8_b7_b8_b10_c1_d1_e3_f5_f6_f8_g1_g3_runs_once_per_key_
 
     // Idempotency: the same key twice is one message.
     let send = Action::SendText {
-        chat_id: wa.clone(),
+        chat_id: tg.clone(),
         text: "On it 👍".into(),
         message_id: None,
     };

@@ -6,6 +6,7 @@
 use rapport_core::model::*;
 use rapport_core::observe::ListDiff;
 use rapport_core::outbox::OutboxState;
+use rapport_core::policy::Refusal;
 use rapport_core::session::{FileSecretStore, SecretStore};
 use rapport_core::store::TimelineItem;
 use rapport_core::sync::Action;
@@ -148,16 +149,26 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
         other => panic!("{other:?}"),
     }
     assert_eq!(c.store().unsent_commands().unwrap(), 0);
-    // Refused by the server: kept, failed with its code, until discarded.
-    c.run_action(Action::DeleteMessage {
+    // The core refuses what it can check (B8 is Telegram's)...
+    assert!(matches!(
+        c.run_action(Action::DeleteMessage {
+            chat_id: chat.clone(),
+            message_id: id.clone(),
+        }),
+        Err(ClientError::Refused(Refusal::NotSupported { .. }))
+    ));
+    // ...the server the rest: kept, failed with its code, until discarded.
+    c.run_action(Action::DeleteNote {
         chat_id: chat.clone(),
-        message_id: id.clone(),
+        note_id: NoteId::from("no-such-note"),
     })
     .unwrap();
     wait_until("the refusal", 20, || {
-        c.store().outbox().unwrap().iter().any(
-            |e| matches!(&e.state, OutboxState::Failed { code, .. } if code == "not_supported"),
-        )
+        c.store()
+            .outbox()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(&e.state, OutboxState::Failed { code, .. } if code == "not_found"))
     });
     let failed = c.store().outbox().unwrap().remove(0);
     // While it waits for the agent, the chat's later commands wait behind

@@ -21,7 +21,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
 /// Where a command stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +95,48 @@ fn set_echo_delivery(
     Ok(())
 }
 
+/// A command left the outbox: its file (if any) goes with it.
+fn delete_file(conn: &rusqlite::Connection, key: Option<String>) -> Result<()> {
+    if let Some(key) = key {
+        conn.prepare_cached("DELETE FROM outbox_files WHERE key = ?1")?
+            .execute([key])?;
+    }
+    Ok(())
+}
+
+/// The local echo of an agent's message (E7): shown at once, pending
+/// until the server's copy, which takes the same id, replaces it.
+pub fn echo(
+    id: MessageId,
+    chat: &ChatId,
+    me: crate::model::MemberId,
+    content: crate::model::Content,
+    at: Timestamp,
+) -> Message {
+    Message {
+        id,
+        chat_id: chat.clone(),
+        sender: crate::model::Sender::Member(me),
+        content,
+        sent_at: at,
+        delivery: Some(Delivery::Pending),
+        quote: None,
+        reactions: Vec::new(),
+        edited_at: None,
+        deleted_at: None,
+        in_reply_to_ad: None,
+    }
+}
+
+/// An idempotency key an app may choose: 1-62 of A-Z a-z 0-9 - _ (the
+/// ids of the echo and of an upload are made from it, and travel in URLs).
+pub fn valid_key(key: &str) -> bool {
+    (1..=62).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Whether `enqueue` stored a new command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
@@ -111,6 +153,20 @@ impl Store {
         action: &Action,
         key: &str,
         echo: Option<&Message>,
+        now: Timestamp,
+    ) -> Result<(Enqueued, Changes)> {
+        self.enqueue_with_file(action, key, echo, None, now)
+    }
+
+    /// [`Store::enqueue`] with the bytes of an attachment (E2), stored in
+    /// the same transaction: a command never waits for a file that is not
+    /// there.
+    pub fn enqueue_with_file(
+        &self,
+        action: &Action,
+        key: &str,
+        echo: Option<&Message>,
+        file: Option<&[u8]>,
         now: Timestamp,
     ) -> Result<(Enqueued, Changes)> {
         let mut outcome = Enqueued::New;
@@ -131,8 +187,12 @@ impl Store {
                 outcome = Enqueued::AlreadyQueued;
                 return Ok(());
             }
+            if let Some(bytes) = file {
+                tx.prepare_cached("INSERT INTO outbox_files (key, bytes) VALUES (?1, ?2)")?
+                    .execute(params![key, bytes])?;
+            }
             if let Some(m) = echo {
-                apply::upsert_live(tx, me, std::slice::from_ref(m), changes)?;
+                apply::local_reply(tx, me, m, changes)?;
             }
             Ok(())
         })?;
@@ -152,6 +212,19 @@ impl Store {
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt.query([])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(entry(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The command with this idempotency key, if it is still in the outbox.
+    pub fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>> {
+        self.read(|c| {
+            let sql = format!("SELECT {COLS} FROM outbox WHERE key = ?1");
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query([key])?;
             match rows.next()? {
                 Some(r) => Ok(Some(entry(r)?)),
                 None => Ok(None),
@@ -198,8 +271,35 @@ impl Store {
     /// never undo a read tick or an edit), and is counted then, once.
     pub fn outbox_sent(&self, id: i64) -> Result<Changes> {
         self.write(|tx, _, _| {
-            tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
-            Ok(())
+            let key: Option<String> = tx
+                .query_row(
+                    "DELETE FROM outbox WHERE id = ?1 RETURNING key",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            delete_file(tx, key)
+        })
+    }
+
+    /// E2: up to `len` bytes of a queued command's file from `offset`, read
+    /// through incremental blob I/O (never the whole file at once). `None`
+    /// when the command has no file.
+    pub fn outbox_file_chunk(&self, key: &str, offset: u64, len: usize) -> Result<Option<Vec<u8>>> {
+        self.read(|c| {
+            let rowid: Option<i64> = c
+                .prepare_cached("SELECT rowid FROM outbox_files WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()?;
+            let Some(rowid) = rowid else {
+                return Ok(None);
+            };
+            let blob = c.blob_open(rusqlite::MAIN_DB, "outbox_files", "bytes", rowid, true)?;
+            let size = blob.len() as u64;
+            let start = offset.min(size);
+            let mut buf = vec![0; (size - start).min(len as u64) as usize];
+            blob.read_at_exact(&mut buf, start as usize)?;
+            Ok(Some(buf))
         })
     }
 
@@ -238,14 +338,20 @@ impl Store {
     /// The agent discards a failed command: it and its echo go.
     pub fn outbox_discard(&self, id: i64) -> Result<Changes> {
         self.write(|tx, changes, me| {
-            let echo: Option<(Option<String>, Option<String>)> = tx
+            type Gone = (Option<String>, Option<String>, String);
+            let gone: Option<Gone> = tx
                 .query_row(
-                    "DELETE FROM outbox WHERE id = ?1 AND state = 'failed' RETURNING chat_id, echo_id",
+                    "DELETE FROM outbox WHERE id = ?1 AND state = 'failed'
+                     RETURNING chat_id, echo_id, key",
                     [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            if let Some((Some(chat), Some(echo))) = echo {
+            let Some((chat, echo, key)) = gone else {
+                return Ok(());
+            };
+            delete_file(tx, Some(key))?;
+            if let (Some(chat), Some(echo)) = (chat, echo) {
                 let n = tx.execute(
                     "DELETE FROM messages WHERE id = ?1 AND delivery = ?2",
                     params![echo, Delivery::Failed.code()],
@@ -271,7 +377,98 @@ pub const MAX_ATTEMPTS: u32 = 30;
 /// Sends the outbox until the session ends (returned: log in again).
 /// `wake` is notified when a command is queued. Cancel-safe: every step is
 /// committed. Store errors (a busy database) are retried, not fatal.
-pub async fn run<B: Backend>(store: Arc<Store>, backend: Arc<B>, wake: Arc<Notify>) -> SyncError {
+/// E2: parts of this size go up one request each (a lost connection costs
+/// at most one part; the progress moves at least every part).
+pub const UPLOAD_PART: usize = 256 * 1024;
+
+/// E2: how far an attachment's upload is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// The command's idempotency key.
+    pub key: String,
+    /// The message the file becomes (its echo shows the progress).
+    pub message_id: Option<MessageId>,
+    pub sent_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// E2: makes sure the server holds the whole file of `entry` (resuming
+/// where it stopped: the server says how much it has), reporting progress.
+async fn upload<B: Backend>(
+    store: &Arc<Store>,
+    backend: &B,
+    entry: &OutboxEntry,
+    upload: &crate::sync::UploadRef,
+    message_id: Option<&MessageId>,
+    progress: &broadcast::Sender<UploadProgress>,
+) -> std::result::Result<(), SyncError> {
+    let report = |sent_bytes| {
+        // No receiver is fine: nobody is watching.
+        let _ = progress.send(UploadProgress {
+            key: entry.key.clone(),
+            message_id: message_id.cloned(),
+            sent_bytes,
+            total_bytes: upload.size_bytes,
+        });
+    };
+    let mut received = backend.upload_open(upload).await?;
+    report(received);
+    while received < upload.size_bytes {
+        let (s, key) = (store.clone(), entry.key.clone());
+        let chunk =
+            tokio::task::spawn_blocking(move || s.outbox_file_chunk(&key, received, UPLOAD_PART))
+                .await
+                .map_err(|e| SyncError::Network(e.to_string()))?;
+        let chunk = match chunk {
+            Ok(Some(c)) if !c.is_empty() => c,
+            // The file is gone or shorter than announced: the command can
+            // never complete (a damaged store); the agent sees why.
+            Ok(_) => {
+                return Err(SyncError::Refused {
+                    status: 0,
+                    code: "file_missing".into(),
+                    message: "the attachment's bytes are not in the outbox".into(),
+                });
+            }
+            Err(e) => return Err(SyncError::Network(format!("reading the outbox: {e}"))),
+        };
+        received = match backend.upload_part(&upload.id, received, chunk).await {
+            Ok(n) => n,
+            // Another attempt got further (or the answer was lost): ask.
+            Err(SyncError::Refused { code, .. }) if code == "upload_offset" => {
+                backend.upload_open(upload).await?
+            }
+            Err(e) => return Err(e),
+        };
+        report(received);
+    }
+    Ok(())
+}
+
+/// Sends one command: its file first, if it has one.
+async fn send<B: Backend>(
+    store: &Arc<Store>,
+    backend: &B,
+    entry: &OutboxEntry,
+    progress: &broadcast::Sender<UploadProgress>,
+) -> std::result::Result<serde_json::Value, SyncError> {
+    if let Action::SendAttachment {
+        upload: u,
+        message_id,
+        ..
+    } = &entry.action
+    {
+        upload(store, backend, entry, u, message_id.as_ref(), progress).await?;
+    }
+    backend.run(&entry.action, &entry.key).await
+}
+
+pub async fn run<B: Backend>(
+    store: Arc<Store>,
+    backend: Arc<B>,
+    wake: Arc<Notify>,
+    progress: broadcast::Sender<UploadProgress>,
+) -> SyncError {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut store_backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
     loop {
@@ -300,7 +497,7 @@ pub async fn run<B: Backend>(store: Arc<Store>, backend: Arc<B>, wake: Arc<Notif
             }
         };
         store_backoff.reset();
-        let outcome = match backend.run(&entry.action, &entry.key).await {
+        let outcome = match send(&store, &*backend, &entry, &progress).await {
             // A 2xx whose body could not be read was still taken: the feed
             // brings its result.
             Ok(_) | Err(SyncError::Malformed(_)) => {

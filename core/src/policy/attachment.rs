@@ -1,10 +1,19 @@
-//! E2: attachment sizes. At most 20 MB for any file (MB = 2^20 bytes, as
-//! the apps' own documents count), and each app's own lower limits, where
-//! it has them, per media kind: images Viber 1 MB, WhatsApp 5 MB,
-//! Instagram 8 MB (SPEC E2); WhatsApp video and audio 16 MB (WhatsApp
-//! Business Platform media limits). Refusing executables needs the content
-//! itself (sniffed, not the name): that check belongs to the outbox, which
-//! holds the bytes.
+//! E2: attachments. What a file is comes from its bytes (magic numbers),
+//! never from its name; executables are refused. Sizes: at most 20 MB for
+//! any file (MB = 2^20 bytes, as the apps' own documents count), and each
+//! app's own lower limits, where it has them, per media kind: images Viber
+//! 1 MB, WhatsApp 5 MB, Instagram 8 MB (SPEC E2); WhatsApp video and audio
+//! 16 MB (WhatsApp Business Platform media limits).
+//!
+//! Refused as executable, whatever the name says (see [`sniff`]): Windows
+//! PE (exe, dll, scr...), ELF, Mach-O (and fat binaries), Java classes,
+//! Android DEX, scripts that start with a shebang, and installers and
+//! packages: APK/AAB and JAR (zips with an Android manifest, DEX code or a
+//! Java manifest), iOS IPA (a zip with `Payload/*.app`), MSI/MSP/MST (OLE
+//! files with the installer's class id), Debian and RPM packages, Chrome
+//! extensions. A name whose extension makes an operating system run the
+//! file (`.bat`, `.ps1`, `.vbs`...) is refused too: those scripts are plain
+//! text, so their bytes cannot tell, and a click on them runs them.
 
 use super::Refusal;
 use crate::model::{App, MediaKind};
@@ -25,6 +34,118 @@ pub fn limit(app: App, media: MediaKind) -> u64 {
     own.min(MAX_BYTES)
 }
 
+/// What the bytes of a file are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sniffed {
+    /// The MIME type from the content (`application/octet-stream` when
+    /// nothing matched; `text/plain` for UTF-8 text).
+    pub mime: String,
+    pub media: MediaKind,
+}
+
+/// E2: what a file is, from its content; executables and empty files are
+/// refused. `name` is only checked for extensions that run when opened.
+pub fn sniff(name: &str, bytes: &[u8]) -> Result<Sniffed, Refusal> {
+    if bytes.is_empty() {
+        return Err(Refusal::FileEmpty);
+    }
+    if let Some(kind) = executable(bytes) {
+        return Err(Refusal::Executable { kind: kind.into() });
+    }
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    if let Some(ext) = ext.filter(|e| RUNNABLE_EXTENSIONS.contains(&e.as_str())) {
+        return Err(Refusal::Executable { kind: ext });
+    }
+    let (mime, media) = match infer::get(bytes) {
+        Some(t) => (
+            t.mime_type().to_owned(),
+            match t.matcher_type() {
+                infer::MatcherType::Image => MediaKind::Image,
+                infer::MatcherType::Video => MediaKind::Video,
+                infer::MatcherType::Audio => MediaKind::Audio,
+                _ => MediaKind::File,
+            },
+        ),
+        None if std::str::from_utf8(bytes).is_ok() => ("text/plain".into(), MediaKind::File),
+        None => ("application/octet-stream".into(), MediaKind::File),
+    };
+    Ok(Sniffed { mime, media })
+}
+
+/// Extensions that Windows, macOS or a desktop shell runs on a double
+/// click although the content is plain text (or not recognisable).
+const RUNNABLE_EXTENSIONS: &[&str] = &[
+    "bat", "cmd", "com", "ps1", "psm1", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta", "scr",
+    "lnk", "reg", "command", "sh", "desktop", "msc", "cpl",
+];
+
+/// The installer class ids of MSI, MSP and MST files (the root storage of
+/// the OLE file carries one of them; Word and Excel files carry others).
+const INSTALLER_CLSIDS: [&str; 3] = [
+    "000c1084-0000-0000-c000-000000000046",
+    "000c1086-0000-0000-c000-000000000046",
+    "000c1082-0000-0000-c000-000000000046",
+];
+
+/// Which kind of executable these bytes are, if any.
+fn executable(b: &[u8]) -> Option<&'static str> {
+    use infer::{app, archive};
+    let text = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
+    type Check = (fn(&[u8]) -> bool, &'static str);
+    let checks: [Check; 7] = [
+        (app::is_exe, "pe"),
+        (app::is_elf, "elf"),
+        (app::is_mach, "mach_o"),
+        (app::is_java, "java_class"),
+        (app::is_dex, "dex"),
+        (app::is_dey, "dex"),
+        (archive::is_crx, "crx"),
+    ];
+    if let Some((_, kind)) = checks.iter().find(|(is, _)| is(b)) {
+        return Some(kind);
+    }
+    if text.starts_with(b"#!") {
+        return Some("script");
+    }
+    if archive::is_deb(b) {
+        return Some("deb");
+    }
+    if archive::is_rpm(b) {
+        return Some("rpm");
+    }
+    if b.starts_with(b"PK\x03\x04") {
+        return zip_executable(b);
+    }
+    if archive::is_msi(b) {
+        // Every OLE file starts like an MSI: the root's class id tells.
+        let root = cfb::CompoundFile::open(std::io::Cursor::new(b))
+            .map(|f| f.root_entry().clsid().to_string());
+        return match root {
+            Ok(id) if INSTALLER_CLSIDS.contains(&id.as_str()) => Some("msi"),
+            Ok(_) => None,
+            // An OLE header over a broken body: it cannot be shown as a
+            // document either, and an installer cannot be ruled out.
+            Err(_) => Some("msi"),
+        };
+    }
+    None
+}
+
+/// APK, AAB, JAR and IPA are zips; their entry names tell them apart from
+/// documents (DOCX, XLSX, ODT and EPUB are zips too).
+fn zip_executable(b: &[u8]) -> Option<&'static str> {
+    let has = |needle: &[u8]| memchr::memmem::find(b, needle).is_some();
+    if has(b"AndroidManifest.xml") || has(b"classes.dex") {
+        Some("apk")
+    } else if has(b"META-INF/MANIFEST.MF") {
+        Some("jar")
+    } else if has(b"Payload/") && has(b".app/") {
+        Some("ipa")
+    } else {
+        None
+    }
+}
+
 pub fn check(app: App, media: MediaKind, size_bytes: u64) -> Result<(), Refusal> {
     let limit_bytes = limit(app, media);
     if size_bytes > limit_bytes {
@@ -39,6 +160,155 @@ pub fn check(app: App, media: MediaKind, size_bytes: u64) -> Result<(), Refusal>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zip's first local header with one entry name (enough for the
+    /// sniffers, which read magic numbers and names).
+    fn zip_with(names: &[&str]) -> Vec<u8> {
+        let mut z = Vec::new();
+        for n in names {
+            z.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x08\x00");
+            z.extend_from_slice(&[0; 16]);
+            z.extend_from_slice(&(n.len() as u16).to_le_bytes());
+            z.extend_from_slice(&[0, 0]);
+            z.extend_from_slice(n.as_bytes());
+            z.extend_from_slice(b"compressed bytes");
+        }
+        z
+    }
+
+    fn ole(clsid: &str) -> Vec<u8> {
+        let mut f = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+        f.set_storage_clsid("/", uuid::Uuid::parse_str(clsid).unwrap())
+            .unwrap();
+        f.create_stream("/data").unwrap();
+        f.flush().unwrap();
+        f.into_inner().into_inner()
+    }
+
+    fn elf() -> Vec<u8> {
+        let mut b = b"\x7FELF\x02\x01\x01".to_vec();
+        b.resize(64, 0);
+        b
+    }
+
+    #[test]
+    fn e2_executables_are_refused_by_content_whatever_the_name() {
+        let mut pe = b"MZ\x90\x00".to_vec();
+        pe.resize(128, 0);
+        let macho = [0xCF, 0xFA, 0xED, 0xFE, 7, 0, 0, 1];
+        let fat = [0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, 2];
+        let mut dex = b"dex\n035\0".to_vec();
+        dex.resize(40, 0);
+        dex[36] = 0x70;
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("photo.jpg", pe, "pe"),
+            ("notes.txt", elf(), "elf"),
+            ("song.mp3", macho.to_vec(), "mach_o"),
+            ("song.mp3", fat.to_vec(), "mach_o"),
+            ("classes.bin", dex, "dex"),
+            ("readme.txt", b"#!/bin/sh\nrm -rf ~\n".to_vec(), "script"),
+            (
+                "readme.txt",
+                b"\xEF\xBB\xBF#!/usr/bin/env python3\n".to_vec(),
+                "script",
+            ),
+            (
+                "game.zip",
+                zip_with(&["AndroidManifest.xml", "classes.dex"]),
+                "apk",
+            ),
+            (
+                "bundle.zip",
+                zip_with(&["base/manifest/AndroidManifest.xml"]),
+                "apk",
+            ),
+            (
+                "lib.zip",
+                zip_with(&["META-INF/MANIFEST.MF", "a/B.class"]),
+                "jar",
+            ),
+            (
+                "app.zip",
+                zip_with(&["Payload/", "Payload/Shop.app/Info.plist"]),
+                "ipa",
+            ),
+            (
+                "setup.doc",
+                ole("000C1084-0000-0000-C000-000000000046"),
+                "msi",
+            ),
+            (
+                "patch.doc",
+                ole("000C1086-0000-0000-C000-000000000046"),
+                "msi",
+            ),
+            (
+                "broken.doc",
+                b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1 not ole".to_vec(),
+                "msi",
+            ),
+            ("run.BAT", b"@echo off\r\ndel *.*\r\n".to_vec(), "bat"),
+            ("invoice.pdf.ps1", b"Remove-Item C:\\".to_vec(), "ps1"),
+        ];
+        for (name, bytes, kind) in cases {
+            assert_eq!(
+                sniff(name, &bytes),
+                Err(Refusal::Executable { kind: kind.into() }),
+                "{name} as {kind}"
+            );
+        }
+        assert_eq!(sniff("empty.txt", b""), Err(Refusal::FileEmpty));
+    }
+
+    #[test]
+    fn e2_documents_and_media_pass_with_their_type_from_the_bytes() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        let jpeg = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0".to_vec();
+        let mut mp4 = b"\0\0\0\x18ftypisom\0\0\0\0".to_vec();
+        mp4.resize(32, 0);
+        let ogg = b"OggS\0\x02\0\0\0\0\0\0\0\0".to_vec();
+        let docx = zip_with(&["[Content_Types].xml", "word/document.xml"]);
+        let word = ole("00020906-0000-0000-C000-000000000046");
+        let cases: Vec<(&str, Vec<u8>, &str, MediaKind)> = vec![
+            // The name says nothing: a PNG named .pdf is a PNG.
+            ("scan.pdf", png, "image/png", MediaKind::Image),
+            ("photo", jpeg, "image/jpeg", MediaKind::Image),
+            ("clip.mov", mp4, "video/mp4", MediaKind::Video),
+            ("voice", ogg, "audio/ogg", MediaKind::Audio),
+            (
+                "offer.pdf",
+                b"%PDF-1.7\n".to_vec(),
+                "application/pdf",
+                MediaKind::File,
+            ),
+            (
+                "notes.txt",
+                "Привет 👋".as_bytes().to_vec(),
+                "text/plain",
+                MediaKind::File,
+            ),
+            (
+                "data.bin",
+                vec![0, 159, 146, 150],
+                "application/octet-stream",
+                MediaKind::File,
+            ),
+            ("letter.docx", docx, "application/zip", MediaKind::File),
+            ("letter.doc", word, "application/msword", MediaKind::File),
+            // An executable's name with harmless content: the extension
+            // alone is not checked for kinds that bytes identify.
+            (
+                "tool.exe.txt",
+                b"plain words".to_vec(),
+                "text/plain",
+                MediaKind::File,
+            ),
+        ];
+        for (name, bytes, mime, media) in cases {
+            let got = sniff(name, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((got.mime.as_str(), got.media), (mime, media), "{name}");
+        }
+    }
 
     #[test]
     fn e2_boundary_table() {

@@ -46,6 +46,18 @@ pub enum Refusal {
     /// E2.
     #[error("the file is {actual_bytes} bytes; at most {limit_bytes} are allowed")]
     AttachmentTooLarge { limit_bytes: u64, actual_bytes: u64 },
+    /// E2: the file is a program (or an installer): `kind` says which
+    /// (`pe`, `elf`, `mach_o`, `script`, `apk`, `jar`, `msi`, ... or the
+    /// runnable extension).
+    #[error("executable files cannot be sent ({kind})")]
+    Executable { kind: String },
+    /// D1: only members whose role grants conversations and audience can
+    /// be assigned a chat.
+    #[error("this member cannot be assigned chats")]
+    NotAssignable,
+    /// E2: a file with no bytes.
+    #[error("the file is empty")]
+    FileEmpty,
     /// E4/E5: outside the support window, this may not go out.
     #[error("the support window is closed")]
     WindowClosed { closed_at: Option<Timestamp> },
@@ -68,6 +80,9 @@ impl Refusal {
             Refusal::TextEmpty => "text_empty",
             Refusal::TextTooLong { .. } => "text_too_long",
             Refusal::AttachmentTooLarge { .. } => "attachment_too_large",
+            Refusal::Executable { .. } => "executable",
+            Refusal::FileEmpty => "file_empty",
+            Refusal::NotAssignable => "not_assignable",
             Refusal::WindowClosed { .. } => "window_closed",
             Refusal::NotSupported { .. } => "not_supported",
             Refusal::WrongMessage => "wrong_message",

@@ -64,6 +64,26 @@ pub fn measure(text: &str, unit: LengthUnit) -> u32 {
 }
 
 /// Whether `text` may be sent on `app` as far as its length goes.
+/// C1: a note holds at most 2000 characters (grapheme clusters, as E1
+/// counts).
+pub const NOTE_MAX: u32 = 2000;
+
+/// C1: may this be a note?
+pub fn check_note(text: &str) -> Result<(), Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::TextEmpty);
+    }
+    let actual = measure(text, LengthUnit::Characters);
+    if actual > NOTE_MAX {
+        return Err(Refusal::TextTooLong {
+            limit: NOTE_MAX,
+            actual,
+            unit: LengthUnit::Characters,
+        });
+    }
+    Ok(())
+}
+
 pub fn check(app: App, text: &str) -> Result<(), Refusal> {
     if text.trim().is_empty() {
         return Err(Refusal::TextEmpty);

@@ -1,5 +1,5 @@
-//! Push notifications (H2; the short-lived reply path of H3 comes with the
-//! outbox): decoding what FCM or APNs delivered, and deciding what to show.
+//! Push notifications (H2, D2): decoding what FCM or APNs delivered, and
+//! deciding what to show; H3's short-lived reply path is [`NotificationClient`].
 //!
 //! A payload is JSON (an FCM data message's `rapport` field, or the APNs
 //! `userInfo["rapport"]`). Decoding never panics: a payload that is not
@@ -18,6 +18,10 @@
 //! - nothing for the chat on screen, for a muted chat, or for a message
 //!   already notified (pushes can arrive twice or late);
 //! - the badge is the number of unread chats.
+
+mod reply;
+
+pub use reply::{NotificationClient, NotificationError, NotificationResult, ReplyOutcome};
 
 use crate::model::{ChatId, MessageId, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -92,6 +96,86 @@ pub fn decode(platform_json: &str) -> Result<PushPayload, PushError> {
     }
     // The reason names the field, never its value (it may be text).
     serde_json::from_value(inner).map_err(|e| PushError::Malformed(format!("{:?}", e.classify())))
+}
+
+/// Where a device gets its pushes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushPlatform {
+    /// Firebase Cloud Messaging (Android).
+    Fcm,
+    /// Apple Push Notification service (iOS).
+    Apns,
+}
+
+/// H2: a device registered for pushes (`PUT /v1/devices`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRegistration {
+    /// The app's own id for the installation (stable across token changes).
+    pub device_id: String,
+    pub platform: PushPlatform,
+    /// The FCM registration token or APNs device token. Secret.
+    pub token: String,
+}
+
+/// H4: how the member is told about new conversations (`/v1/settings`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationSettings {
+    /// H1: an email about the latest open chat, at most once an hour.
+    pub email: bool,
+    /// Messages from the notifications bot (a Telegram bot of the
+    /// platform's).
+    pub notifications_bot: bool,
+    /// H2: pushes to the member's devices.
+    pub push: bool,
+    /// Whether a push carries a short preview of the message (off: only
+    /// "New message", for lock screens others see).
+    pub push_preview: bool,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        NotificationSettings {
+            email: true,
+            notifications_bot: false,
+            push: true,
+            push_preview: true,
+        }
+    }
+}
+
+/// The longest preview a push carries (characters): enough for a lock
+/// screen, little of a private message.
+pub const PREVIEW_CHARS: usize = 100;
+
+/// What FCM or APNs is asked to deliver for `p`: the data [`decode`]
+/// reads back on the device (`data.rapport` as a string for FCM, whose data
+/// values are strings; `rapport` beside `aps` for APNs), collapsed per chat.
+pub fn envelope(platform: PushPlatform, token: &str, p: &PushPayload) -> serde_json::Value {
+    let inner = serde_json::to_value(p).unwrap_or_default();
+    let tag = format!("chat:{}", p.chat_id);
+    match platform {
+        PushPlatform::Fcm => serde_json::json!({
+            "message": {
+                "token": token,
+                "data": { "rapport": inner.to_string() },
+                "android": { "priority": "high", "collapse_key": tag },
+            }
+        }),
+        PushPlatform::Apns => serde_json::json!({
+            "token": token,
+            "headers": { "apns-collapse-id": tag, "apns-push-type": "alert" },
+            "payload": {
+                "aps": {
+                    "alert": { "title": p.title, "body": p.preview.as_deref().unwrap_or("New message") },
+                    "mutable-content": 1,
+                    "thread-id": tag,
+                    "category": "REPLY",
+                },
+                "rapport": inner,
+            }
+        }),
+    }
 }
 
 /// What the notification of a chat last showed (kept per chat).

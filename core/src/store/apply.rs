@@ -813,18 +813,24 @@ impl Batch<'_> {
     }
 }
 
-/// Writes messages as new activity on the writer's transaction: local
-/// echoes of the outbox (E7) and the server's confirmations of them.
-pub(crate) fn upsert_live(
+/// E7 + E3: an agent's reply queued in the outbox: its echo goes in as new
+/// activity, and the bot's pause starts or extends at once (as the server
+/// will do when the reply arrives), so the pause banner and its timer do
+/// not wait for the network.
+pub(crate) fn local_reply(
     conn: &Connection,
     me: Option<&MemberId>,
-    messages: &[Message],
+    echo: &Message,
     changes: &mut Changes,
 ) -> Result<()> {
     let mut batch = Batch::new(conn, me);
-    for m in messages {
-        batch.upsert_message(m, true, changes)?;
-    }
+    batch.upsert_message(echo, true, changes)?;
+    batch.edit_chat(&echo.chat_id, |c| {
+        c.paused_until = Some(crate::policy::pause::after_manual_reply(
+            c.paused_until,
+            echo.sent_at,
+        ));
+    })?;
     batch.flush(changes)
 }
 

@@ -190,12 +190,24 @@ CREATE INDEX kept_events_by_seq ON kept_events (seq);
 CREATE INDEX kept_events_by_chat ON kept_events (chat_id) WHERE chat_id IS NOT NULL;
 "#;
 
+/// Step 2: E2, the bytes of an attachment waiting in the outbox. Stored
+/// with its command in one transaction (a killed app resumes the upload);
+/// deleted with it when the server took it or the agent discarded it. Kept
+/// apart from `outbox` so a scan of the queue never reads megabytes, and
+/// read in chunks through SQLite's incremental blob I/O.
+const V2: &str = r#"
+CREATE TABLE outbox_files (
+    key   TEXT PRIMARY KEY,                        -- the command's key
+    bytes BLOB NOT NULL
+);
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 1;
+pub(crate) const LATEST: i64 = 2;
 
 /// Settings for every connection, writer and readers alike.
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {

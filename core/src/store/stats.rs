@@ -30,6 +30,30 @@ impl Store {
         })
     }
 
+    /// E1-E6: what deciding about a message to `chat` at `now` needs (the
+    /// app, the last subscriber message, Viber's quota). `None`: the store
+    /// does not know the chat.
+    pub fn send_context(
+        &self,
+        chat: &crate::model::ChatId,
+        now: crate::model::Timestamp,
+    ) -> Result<Option<crate::policy::SendContext>> {
+        let Some(c) = self.chat(chat)?.map(|s| s.chat) else {
+            return Ok(None);
+        };
+        let viber = if c.app == crate::model::App::Viber {
+            self.viber_quota(&c.bot_id, now)?
+        } else {
+            None
+        };
+        Ok(Some(crate::policy::SendContext {
+            app: c.app,
+            last_inbound_at: c.last_inbound_at,
+            now,
+            viber,
+        }))
+    }
+
     /// E6: a Viber bot's quota now: whether it has the free monthly
     /// messages (created before 5 February 2024) and how many it used this
     /// UTC month. `None` if the store does not know the bot.

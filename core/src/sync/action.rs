@@ -16,6 +16,18 @@ pub enum PauseAction {
     Continue,
 }
 
+/// E2: a file as the server knows it: uploaded in parts to `id` (chosen
+/// by the client from the command's key, so a restarted upload finds the
+/// parts already sent), checked against `sha256` when complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRef {
+    pub id: String,
+    pub name: String,
+    pub size_bytes: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
 /// One agent action (SPEC ids on each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -40,6 +52,16 @@ pub enum Action {
         chat_id: ChatId,
         tag: MessageTag,
         text: String,
+        #[serde(default)]
+        message_id: Option<MessageId>,
+    },
+    /// E2: a file, uploaded first (see [`UploadRef`]); the message takes
+    /// `message_id` like a text's.
+    SendAttachment {
+        chat_id: ChatId,
+        upload: UploadRef,
+        #[serde(default)]
+        caption: Option<String>,
         #[serde(default)]
         message_id: Option<MessageId>,
     },
@@ -151,6 +173,16 @@ pub(super) fn rapport_route(a: &Action) -> (reqwest::Method, String, serde_json:
             format!("{}/messages", chat(chat_id)),
             json!({ "tag": tag, "text": text, "message_id": message_id }),
         ),
+        Action::SendAttachment {
+            chat_id,
+            upload,
+            caption,
+            message_id,
+        } => (
+            Method::POST,
+            format!("{}/attachments", chat(chat_id)),
+            json!({ "upload_id": upload.id, "caption": caption, "message_id": message_id }),
+        ),
         Action::MarkRead { chat_id } => {
             (Method::POST, format!("{}/read", chat(chat_id)), json!({}))
         }
@@ -251,6 +283,7 @@ impl Action {
             Action::SendText { chat_id, .. }
             | Action::SendTemplate { chat_id, .. }
             | Action::SendTagged { chat_id, .. }
+            | Action::SendAttachment { chat_id, .. }
             | Action::MarkRead { chat_id }
             | Action::Open { chat_id }
             | Action::Close { chat_id }

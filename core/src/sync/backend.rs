@@ -74,6 +74,23 @@ pub trait Backend: Send + Sync + 'static {
         idempotency_key: &str,
     ) -> impl Future<Output = SyncResult<serde_json::Value>> + Send;
 
+    /// E2: opens the upload `upload.id` (or finds it, after an
+    /// interruption) and returns how many bytes the server already has.
+    fn upload_open(
+        &self,
+        upload: &super::UploadRef,
+    ) -> impl Future<Output = SyncResult<u64>> + Send;
+
+    /// E2: sends the bytes that start at `offset`; returns how many the
+    /// server has now. A wrong offset is refused with the server's count
+    /// (code `upload_offset`): open the upload again to learn it.
+    fn upload_part(
+        &self,
+        upload_id: &str,
+        offset: u64,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = SyncResult<u64>> + Send;
+
     /// I1: the server's figures and the seq they were counted at.
     fn stats(&self) -> impl Future<Output = SyncResult<StatsAt>> + Send;
 

@@ -9,7 +9,7 @@ mod error;
 mod rapport;
 pub mod wire;
 
-pub use action::{Action, PauseAction};
+pub use action::{Action, PauseAction, UploadRef};
 pub use backend::{Backend, Capabilities, Live, Malformed, Pulled};
 pub use engine::{Backoff, CATCH_UP_PAGE, SyncEngine, SyncState};
 pub use error::{SyncError, SyncResult};

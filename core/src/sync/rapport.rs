@@ -5,9 +5,9 @@
 use super::backend::{Backend, Capabilities, Live, Malformed, Pulled};
 use super::wire::{
     ErrorBody, EventsPageIn, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest, LoginResponse,
-    RefreshRequest, SERVER_TIME_HEADER, StreamFrameIn,
+    RefreshRequest, SERVER_TIME_HEADER, StreamFrameIn, UploadStatus,
 };
-use super::{SyncError, SyncResult};
+use super::{SyncError, SyncResult, UploadRef};
 use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot, StatsAt, Timestamp};
 use crate::timers::ServerClock;
 use futures_util::StreamExt;
@@ -166,7 +166,9 @@ impl RapportBackend {
                 Method::POST,
                 "/v1/login",
                 None,
-                Some(serde_json::to_value(body).unwrap_or_default()),
+                Some(Payload::Json(
+                    serde_json::to_value(body).unwrap_or_default(),
+                )),
             )
             .await?;
         self.set_token(Some(resp.token.clone()));
@@ -180,7 +182,7 @@ impl RapportBackend {
         };
         let body = serde_json::to_value(body).unwrap_or_default();
         let resp: LoginResponse = self
-            .request_once(Method::POST, "/v1/refresh", None, Some(body))
+            .request_once(Method::POST, "/v1/refresh", None, Some(Payload::Json(body)))
             .await?;
         self.took(&resp);
         Ok(resp)
@@ -202,6 +204,37 @@ impl RapportBackend {
         result.map(|_| ())
     }
 
+    /// H2: registers this device for pushes (again after a token change).
+    pub async fn register_device(&self, d: &crate::push::DeviceRegistration) -> SyncResult<()> {
+        let body = serde_json::to_value(d).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let _: serde_json::Value = self
+            .request(Method::PUT, "/v1/devices", None, Some(Payload::Json(body)))
+            .await?;
+        Ok(())
+    }
+
+    /// H2: no more pushes to this device.
+    pub async fn unregister_device(&self, device_id: &str) -> SyncResult<()> {
+        let path = format!("/v1/devices/{device_id}");
+        let _: serde_json::Value = self.request(Method::DELETE, &path, None, None).await?;
+        Ok(())
+    }
+
+    /// H4: the member's notification settings.
+    pub async fn notification_settings(&self) -> SyncResult<crate::push::NotificationSettings> {
+        self.request(Method::GET, "/v1/settings", None, None).await
+    }
+
+    /// H4: replaces them; returns what the server stored.
+    pub async fn set_notification_settings(
+        &self,
+        s: &crate::push::NotificationSettings,
+    ) -> SyncResult<crate::push::NotificationSettings> {
+        let body = serde_json::to_value(s).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        self.request(Method::PUT, "/v1/settings", None, Some(Payload::Json(body)))
+            .await
+    }
+
     /// One request; after a 401 (the access token expired or was revoked)
     /// the session is refreshed once and the request sent again.
     async fn request<T: DeserializeOwned>(
@@ -209,7 +242,7 @@ impl RapportBackend {
         method: Method,
         path: &str,
         idempotency_key: Option<&str>,
-        body: Option<serde_json::Value>,
+        body: Option<Payload>,
     ) -> SyncResult<T> {
         let used = self.token();
         match self
@@ -232,7 +265,7 @@ impl RapportBackend {
         method: Method,
         path: &str,
         idempotency_key: Option<&str>,
-        body: Option<serde_json::Value>,
+        body: Option<Payload>,
     ) -> SyncResult<T> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = self.token() {
@@ -241,8 +274,14 @@ impl RapportBackend {
         if let Some(k) = idempotency_key {
             req = req.header(IDEMPOTENCY_HEADER, k);
         }
-        if let Some(b) = body {
-            req = req.json(&b);
+        match body {
+            Some(Payload::Json(b)) => req = req.json(&b),
+            Some(Payload::Bytes(b)) => {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(b)
+            }
+            None => {}
         }
         let sent = Instant::now();
         let resp = req.send().await?;
@@ -340,6 +379,14 @@ impl RapportBackend {
     }
 }
 
+/// A request body. Bytes are reference-counted: a retry after a 401 sends
+/// the same chunk again without copying it.
+#[derive(Clone)]
+enum Payload {
+    Json(serde_json::Value),
+    Bytes(bytes::Bytes),
+}
+
 /// Maps an HTTP failure to a typed error.
 async fn check(resp: Response) -> SyncResult<Response> {
     let status = resp.status();
@@ -421,8 +468,29 @@ impl Backend for RapportBackend {
         idempotency_key: &str,
     ) -> SyncResult<serde_json::Value> {
         let (method, path, body) = super::action::rapport_route(action);
-        self.request(method, &path, Some(idempotency_key), Some(body))
-            .await
+        self.request(
+            method,
+            &path,
+            Some(idempotency_key),
+            Some(Payload::Json(body)),
+        )
+        .await
+    }
+
+    async fn upload_open(&self, upload: &UploadRef) -> SyncResult<u64> {
+        let body = serde_json::to_value(upload).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let status: UploadStatus = self
+            .request(Method::POST, "/v1/uploads", None, Some(Payload::Json(body)))
+            .await?;
+        Ok(status.received)
+    }
+
+    async fn upload_part(&self, upload_id: &str, offset: u64, bytes: Vec<u8>) -> SyncResult<u64> {
+        let path = format!("/v1/uploads/{upload_id}/content?offset={offset}");
+        let status: UploadStatus = self
+            .request(Method::PUT, &path, None, Some(Payload::Bytes(bytes.into())))
+            .await?;
+        Ok(status.received)
     }
 
     async fn stats(&self) -> SyncResult<StatsAt> {

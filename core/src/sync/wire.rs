@@ -108,6 +108,15 @@ pub struct SubscriberEdit {
     pub crm_contact: Option<crate::model::CrmContact>,
 }
 
+/// `POST /v1/uploads` and `PUT /v1/uploads/{id}/content` (E2): how many
+/// bytes of the upload the server holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadStatus {
+    pub id: String,
+    pub size_bytes: u64,
+    pub received: u64,
+}
+
 /// The error body of every failed request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

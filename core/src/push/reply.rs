@@ -1,0 +1,217 @@
+//! H3: the short-lived process that answers a push. An Android
+//! `FirebaseMessagingService` or an iOS Notification Service Extension (and
+//! the reply action of the notification) holds a [`NotificationClient`]
+//! for one push and drops it: it opens the store without syncing, restores
+//! the session from the secret store, touches only the push's chat, and
+//! owns a one-thread runtime of its own (no sync engine, no timers), so it
+//! starts in milliseconds and stays small.
+//!
+//! A reply goes through the outbox like any other: stored with its echo
+//! and its idempotency key before the network call, then sent with the
+//! chat's "mark read". If the network fails, or the chat has older
+//! commands waiting, the commands stay queued and the full app sends them
+//! later, exactly once (the key). Two processes may hold the store at once:
+//! SQLite in WAL mode with a busy timeout serialises their writes, and the
+//! same command sent by both is one command on the server.
+
+use super::{Decision, PushError, decode, handle};
+use crate::model::{ChatId, Content, MemberId, MessageId};
+use crate::outbox::{OutboxState, echo, valid_key};
+use crate::policy::{self, Outgoing, Refusal};
+use crate::session::{SecretStore, Session};
+use crate::store::{Store, StoreError};
+use crate::sync::{Action, Backend, RapportBackend, SyncError};
+use crate::timers::{Clock, ServerClock};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a reply waits for the server before leaving its commands to
+/// the app (a notification action has about 30 s on both platforms).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The push is for another workspace than the one logged in.
+    #[error("the push is for another workspace")]
+    OtherWorkspace,
+    /// The rules refuse the reply (nothing was queued).
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// A reply key must be 1-56 of A-Z a-z 0-9 - _ (its "mark read"
+    /// command's key adds 5).
+    #[error("invalid idempotency key")]
+    InvalidKey,
+    #[error("the runtime: {0}")]
+    Runtime(String),
+}
+
+pub type NotificationResult<T> = Result<T, NotificationError>;
+
+/// What became of a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyOutcome {
+    /// The reply's id (its echo's, and the server's message's).
+    pub message_id: MessageId,
+    /// The server has the reply and the read; `false`: both are queued
+    /// and the app sends them.
+    pub delivered: bool,
+}
+
+pub struct NotificationClient {
+    runtime: tokio::runtime::Runtime,
+    store: Store,
+    clock: Arc<ServerClock>,
+    backend: Arc<RapportBackend>,
+    workspace_id: String,
+    me: MemberId,
+}
+
+impl NotificationClient {
+    /// Opens the store and the saved session; no network.
+    pub fn open(
+        store_path: &Path,
+        server_url: &str,
+        secrets: Arc<dyn SecretStore>,
+    ) -> NotificationResult<NotificationClient> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| NotificationError::Runtime(e.to_string()))?;
+        let store = Store::open(store_path)?;
+        let clock = Arc::new(ServerClock::default());
+        let backend = Arc::new(
+            RapportBackend::new(server_url, clock.clone())
+                .map_err(|e| NotificationError::Runtime(e.to_string()))?,
+        );
+        let session = Session::restore(backend.clone(), secrets, server_url)
+            .map_err(|e| NotificationError::Runtime(e.to_string()))?
+            .ok_or(NotificationError::NotLoggedIn)?;
+        let info = session.info();
+        Ok(NotificationClient {
+            runtime,
+            store,
+            clock,
+            backend,
+            workspace_id: info.workspace_id,
+            me: info.member_id,
+        })
+    }
+
+    /// H2: what to show for a push (`viewing`: the chat on screen, if the
+    /// app is in front). Records the chat's notification state.
+    pub fn show(
+        &self,
+        platform_json: &str,
+        viewing: Option<&ChatId>,
+    ) -> NotificationResult<Decision> {
+        let p = decode(platform_json)?;
+        Ok(handle(
+            &self.store,
+            &p,
+            &self.workspace_id,
+            viewing,
+            self.clock.now(),
+        )?)
+    }
+
+    /// H3: replies to the push's chat and marks it read. `key`: the
+    /// idempotency key the app made when the agent tapped "send" (the same
+    /// key again is the same reply).
+    pub fn reply(
+        &self,
+        platform_json: &str,
+        text: &str,
+        key: &str,
+    ) -> NotificationResult<ReplyOutcome> {
+        let p = decode(platform_json)?;
+        if p.workspace_id != self.workspace_id {
+            return Err(NotificationError::OtherWorkspace);
+        }
+        if key.len() > 56 || !valid_key(key) {
+            return Err(NotificationError::InvalidKey);
+        }
+        let chat = &p.chat_id;
+        let now = self.clock.now();
+        let message_id = MessageId(format!("m-{key}"));
+        // A chat the store has not synced yet has no echo: the server
+        // decides alone.
+        let known = self.store.send_context(chat, now)?;
+        if let Some(ctx) = &known
+            && let policy::Decision::Refused { reason, .. } =
+                policy::decide(ctx, &Outgoing::Text(text))
+        {
+            return Err(NotificationError::Refused(reason));
+        }
+        let echo = known.map(|_| {
+            let content = Content::Text {
+                text: text.to_owned(),
+            };
+            echo(message_id.clone(), chat, self.me.clone(), content, now)
+        });
+        let send = Action::SendText {
+            chat_id: chat.clone(),
+            text: text.to_owned(),
+            message_id: Some(message_id.clone()),
+        };
+        let read_key = format!("{key}-read");
+        let read = Action::MarkRead {
+            chat_id: chat.clone(),
+        };
+        self.store.enqueue(&send, key, echo.as_ref(), now)?;
+        self.store.enqueue(&read, &read_key, None, now)?;
+        let delivered = self.runtime.block_on(async {
+            tokio::time::timeout(SEND_TIMEOUT, self.send_queued(chat, &[key, &read_key]))
+                .await
+                .unwrap_or(Ok(false))
+        })?;
+        Ok(ReplyOutcome {
+            message_id,
+            delivered,
+        })
+    }
+
+    /// Sends this chat's commands with these keys, in order, unless older
+    /// commands of the chat wait (they go first, with the app). Whether all
+    /// of them reached the server.
+    async fn send_queued(&self, chat: &ChatId, keys: &[&str]) -> NotificationResult<bool> {
+        let queue = self.store.outbox()?;
+        let first_mine = queue.iter().position(|e| keys.contains(&e.key.as_str()));
+        let older_waiting = queue
+            .iter()
+            .take(first_mine.unwrap_or(0))
+            .any(|e| e.chat_id.as_ref() == Some(chat));
+        if older_waiting {
+            return Ok(false);
+        }
+        for key in keys {
+            let Some(entry) = self.store.outbox_entry(key)? else {
+                continue; // the app sent it already
+            };
+            if entry.state != OutboxState::Queued {
+                return Ok(false);
+            }
+            match self.backend.run(&entry.action, &entry.key).await {
+                Ok(_) | Err(SyncError::Malformed(_)) => {
+                    self.store.outbox_sent(entry.id)?;
+                }
+                Err(e) if e.is_retryable() || matches!(e, SyncError::Unauthorized) => {
+                    tracing::debug!(error = %e, "reply left for the app");
+                    return Ok(false);
+                }
+                Err(e) => {
+                    self.store
+                        .outbox_failed(entry.id, e.code(), &e.to_string())?;
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+}

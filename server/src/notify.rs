@@ -1,0 +1,314 @@
+//! Notifications on the server side: H2 pushes for new subscriber messages,
+//! D2 a push to the assigned member when a subscriber reaches an "open
+//! chat" action, H1 an email about the latest open chat at most once an
+//! hour, and H4 each member's settings for them (email, notifications bot,
+//! push, and whether a push shows a preview).
+//!
+//! The reference server has no FCM, APNs, mail or bot credentials: what
+//! each would have been given is written to `sent_notifications` (the
+//! test sink) exactly as it would go out ([`rapport_core::push::envelope`]).
+//! Notifying is best effort after the events are committed: a failure is
+//! logged and never undoes or delays the events.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::hub::{Hub, HubResult, Workspace};
+use axum::Json;
+use axum::extract::{Path, State};
+use rapport_core::model::{ChatState, ChatSummary, Event, EventPayload, MessageId, Sender};
+use rapport_core::push::{
+    DeviceRegistration, NotificationSettings, PREVIEW_CHARS, PushKind, PushPayload, PushPlatform,
+    VERSION, envelope,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::Arc;
+
+/// H1: at most one email an hour per member.
+pub const EMAIL_EVERY_MS: i64 = 60 * 60 * 1000;
+
+fn settings_of(db: &Connection, ws: &str, member: &str) -> HubResult<NotificationSettings> {
+    let json: Option<String> = db
+        .query_row(
+            "SELECT settings FROM member_settings WHERE workspace = ?1 AND member_id = ?2",
+            params![ws, member],
+            |r| r.get(0),
+        )
+        .optional()?;
+    // A row this version cannot read falls back to the defaults.
+    Ok(json
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default())
+}
+
+fn record(
+    db: &Connection,
+    ws: &str,
+    member: &str,
+    channel: &str,
+    body: &str,
+    at: i64,
+) -> HubResult<()> {
+    db.prepare_cached(
+        "INSERT INTO sent_notifications (workspace, member_id, channel, body, at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![ws, member, channel, body, at])?;
+    Ok(())
+}
+
+/// Who hears about a chat: its assignee, or, unassigned, every member whose
+/// role grants conversations.
+fn recipients(ws: &Workspace, chat: &ChatSummary) -> HubResult<Vec<String>> {
+    let members = ws.store.members(true)?;
+    Ok(members
+        .into_iter()
+        .filter(|m| chat.chat.assignee.as_ref().is_none_or(|a| *a == m.id))
+        .map(|m| m.id.0)
+        .collect())
+}
+
+fn preview(text: &str) -> String {
+    let mut out: String = text.chars().take(PREVIEW_CHARS).collect();
+    if text.chars().nth(PREVIEW_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Called by the hub after events are committed. `actor`: the member whose
+/// command caused them (nobody is notified of their own doing).
+pub(crate) fn after_emit(hub: &Hub, ws: &Workspace, events: &[Event], actor: Option<&str>) {
+    if let Err(e) = notify(hub, ws, events, actor) {
+        tracing::warn!(error = %e, "notifications not recorded");
+    }
+}
+
+fn notify(hub: &Hub, ws: &Workspace, events: &[Event], actor: Option<&str>) -> HubResult<()> {
+    let now = hub.now();
+    for ev in events {
+        let (kind, chat_id, message_id, text) = match &ev.payload {
+            EventPayload::MessageUpserted(m) if m.sender == Sender::Subscriber => (
+                PushKind::NewMessage,
+                &m.chat_id,
+                m.id.clone(),
+                Some(m.content.summary().to_owned()),
+            ),
+            // D2: the subscriber's "open chat" action, not an agent's A8.
+            EventPayload::ChatStateChanged {
+                chat_id,
+                state: ChatState::Open,
+            } if actor.is_none() => (PushKind::ChatOpened, chat_id, MessageId::from(""), None),
+            _ => continue,
+        };
+        let Some(chat) = ws.store.chat(chat_id)? else {
+            continue;
+        };
+        let who = match kind {
+            // D2 is for the assigned member only.
+            PushKind::ChatOpened => chat.chat.assignee.iter().map(|a| a.0.clone()).collect(),
+            PushKind::NewMessage => recipients(ws, &chat)?,
+        };
+        let db = hub.db();
+        for member in who.iter().filter(|m| Some(m.as_str()) != actor) {
+            let settings = settings_of(&db, &ws.id, member)?;
+            let payload = PushPayload {
+                v: VERSION,
+                kind,
+                workspace_id: ws.id.clone(),
+                chat_id: chat.chat.id.clone(),
+                message_id: message_id.clone(),
+                seq: ev.seq,
+                sent_at: ev.at,
+                title: chat.chat.title.clone(),
+                preview: text
+                    .as_deref()
+                    .filter(|_| settings.push_preview)
+                    .map(preview),
+            };
+            if settings.push {
+                let mut stmt = db.prepare_cached(
+                    "SELECT platform, token FROM devices WHERE workspace = ?1 AND member_id = ?2",
+                )?;
+                let devices: Vec<(String, String)> = stmt
+                    .query_map(params![ws.id, member], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                for (platform, token) in devices {
+                    let platform = if platform == "apns" {
+                        PushPlatform::Apns
+                    } else {
+                        PushPlatform::Fcm
+                    };
+                    let body = envelope(platform, &token, &payload).to_string();
+                    record(
+                        &db,
+                        &ws.id,
+                        member,
+                        &format!("{platform:?}").to_lowercase(),
+                        &body,
+                        now.0,
+                    )?;
+                }
+            }
+            if settings.notifications_bot {
+                let line = format!(
+                    "{}: {}",
+                    payload.title,
+                    payload.preview.as_deref().unwrap_or("new message")
+                );
+                record(&db, &ws.id, member, "bot", &line, now.0)?;
+            }
+            // H1: the latest open chat's last subscriber message waits for
+            // the member's hour.
+            if settings.email
+                && kind == PushKind::NewMessage
+                && chat.chat.state == ChatState::Open
+                && let Some(t) = &text
+            {
+                let body = serde_json::json!({
+                    "chat_id": chat.chat.id,
+                    "title": chat.chat.title,
+                    "last_message": t,
+                })
+                .to_string();
+                db.prepare_cached(
+                    "INSERT INTO pending_emails (workspace, member_id, chat_id, body)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO UPDATE SET chat_id = excluded.chat_id, body = excluded.body",
+                )?
+                .execute(params![ws.id, member, chat.chat.id.as_str(), body])?;
+            }
+        }
+    }
+    flush_emails(hub, &ws.id)?;
+    Ok(())
+}
+
+/// H1: sends the waiting emails whose member had none in the last hour
+/// (called after every write and once a minute). Returns how many went.
+pub fn flush_emails(hub: &Hub, ws: &str) -> HubResult<u32> {
+    let now = hub.now().0;
+    let mut db = hub.db();
+    let tx = db.transaction()?;
+    let due: Vec<(String, String)> = tx
+        .prepare_cached(
+            "SELECT p.member_id, p.body FROM pending_emails p
+             LEFT JOIN member_settings s ON s.workspace = p.workspace AND s.member_id = p.member_id
+             WHERE p.workspace = ?1 AND (s.last_email_at IS NULL OR s.last_email_at + ?2 <= ?3)",
+        )?
+        .query_map(params![ws, EMAIL_EVERY_MS, now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (member, body) in &due {
+        record(&tx, ws, member, "email", body, now)?;
+        tx.execute(
+            "DELETE FROM pending_emails WHERE workspace = ?1 AND member_id = ?2",
+            params![ws, member],
+        )?;
+        tx.execute(
+            "INSERT INTO member_settings (workspace, member_id, settings, last_email_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO UPDATE SET last_email_at = excluded.last_email_at",
+            params![
+                ws,
+                member,
+                serde_json::to_string(&NotificationSettings::default()).unwrap_or_default(),
+                now
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(due.len() as u32)
+}
+
+/// What the test sink holds for a member: (channel, body), oldest first.
+/// Channels: `fcm`, `apns`, `email`, `bot`.
+pub fn sent(hub: &Hub, ws: &str, member: &str) -> HubResult<Vec<(String, String)>> {
+    let db = hub.db();
+    let mut stmt = db.prepare_cached(
+        "SELECT channel, body FROM sent_notifications
+         WHERE workspace = ?1 AND member_id = ?2 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map(params![ws, member], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// `PUT /v1/devices`: registers (or moves to a new token) a device.
+pub async fn register(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(d): Json<DeviceRegistration>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if !(1..=128).contains(&d.device_id.len()) || !(1..=4096).contains(&d.token.len()) {
+        return Err(ApiError::bad_request(
+            "device_id: 1-128 characters; token: 1-4096",
+        ));
+    }
+    let platform = match d.platform {
+        PushPlatform::Fcm => "fcm",
+        PushPlatform::Apns => "apns",
+    };
+    state.hub.db().execute(
+        "INSERT INTO devices (workspace, member_id, device_id, platform, token)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO UPDATE SET platform = excluded.platform, token = excluded.token",
+        params![
+            caller.workspace.id,
+            caller.session.member_id,
+            d.device_id,
+            platform,
+            d.token
+        ],
+    )?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// `DELETE /v1/devices/{id}`: no more pushes to that device (at logout).
+pub async fn unregister(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(device_id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    state.hub.db().execute(
+        "DELETE FROM devices WHERE workspace = ?1 AND member_id = ?2 AND device_id = ?3",
+        params![caller.workspace.id, caller.session.member_id, device_id],
+    )?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// `GET /v1/settings` (H4).
+pub async fn settings(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<NotificationSettings>> {
+    let db = state.hub.db();
+    Ok(Json(
+        settings_of(&db, &caller.workspace.id, &caller.session.member_id)
+            .map_err(ApiError::internal)?,
+    ))
+}
+
+/// `PUT /v1/settings` (H4): replaces the member's settings.
+pub async fn set_settings(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(s): Json<NotificationSettings>,
+) -> ApiResult<Json<NotificationSettings>> {
+    let json = serde_json::to_string(&s).map_err(ApiError::internal)?;
+    let db = state.hub.db();
+    db.execute(
+        "INSERT INTO member_settings (workspace, member_id, settings) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO UPDATE SET settings = excluded.settings",
+        params![caller.workspace.id, caller.session.member_id, json],
+    )?;
+    if !s.email {
+        db.execute(
+            "DELETE FROM pending_emails WHERE workspace = ?1 AND member_id = ?2",
+            params![caller.workspace.id, caller.session.member_id],
+        )?;
+    }
+    Ok(Json(s))
+}

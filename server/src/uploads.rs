@@ -1,0 +1,222 @@
+//! E2: resumable uploads. A client opens an upload under an id it chose
+//! (from its command's idempotency key), sends the bytes in parts at the
+//! offset the server reports, and after an interruption opens it again to
+//! learn where to go on: nothing is sent twice, and the message that
+//! carries the file is a separate, idempotent command
+//! (`POST /v1/chats/{id}/attachments`).
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::commands::valid_message_id;
+use crate::error::{ApiError, ApiResult};
+use crate::hub::{Hub, Workspace};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rapport_core::model::MemberId;
+use rapport_core::policy::{Refusal, attachment::MAX_BYTES};
+use rapport_core::sync::UploadRef;
+use rapport_core::sync::wire::UploadStatus;
+use rusqlite::{OptionalExtension, params};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+struct Row {
+    member_id: String,
+    name: String,
+    size: u64,
+    sha256: String,
+    received: u64,
+}
+
+fn row(db: &rusqlite::Connection, ws: &str, id: &str) -> ApiResult<Option<Row>> {
+    Ok(db
+        .query_row(
+            "SELECT member_id, name, size, sha256, received FROM uploads
+             WHERE workspace = ?1 AND id = ?2",
+            params![ws, id],
+            |r| {
+                Ok(Row {
+                    member_id: r.get(0)?,
+                    name: r.get(1)?,
+                    size: r.get::<_, i64>(2)?.unsigned_abs(),
+                    sha256: r.get(3)?,
+                    received: r.get::<_, i64>(4)?.unsigned_abs(),
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The member's own upload (another member's is "not found").
+fn own(db: &rusqlite::Connection, ws: &str, me: &MemberId, id: &str) -> ApiResult<Row> {
+    row(db, ws, id)?
+        .filter(|r| r.member_id == me.as_str())
+        .ok_or_else(|| ApiError::not_found("upload"))
+}
+
+fn status(id: &str, r: &Row) -> Json<UploadStatus> {
+    Json(UploadStatus {
+        id: id.to_owned(),
+        size_bytes: r.size,
+        received: r.received,
+    })
+}
+
+/// `POST /v1/uploads`: opens an upload, or reports an open one's progress.
+pub async fn open(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(up): Json<UploadRef>,
+) -> ApiResult<Json<UploadStatus>> {
+    caller.require_conversations()?;
+    if !valid_message_id(&up.id) {
+        return Err(ApiError::bad_request("id: 1-64 of A-Z a-z 0-9 - _"));
+    }
+    if up.sha256.len() != 64 || !up.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("sha256: 64 hex digits"));
+    }
+    if up.size_bytes == 0 {
+        return Err(Refusal::FileEmpty.into());
+    }
+    if up.size_bytes > MAX_BYTES {
+        return Err(Refusal::AttachmentTooLarge {
+            limit_bytes: MAX_BYTES,
+            actual_bytes: up.size_bytes,
+        }
+        .into());
+    }
+    let me = caller.member_id();
+    let db = state.hub.db();
+    let ws = &caller.workspace.id;
+    db.execute(
+        "INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        params![
+            ws,
+            up.id,
+            me.as_str(),
+            up.name,
+            up.size_bytes as i64,
+            up.sha256.to_ascii_lowercase()
+        ],
+    )?;
+    let r = own(&db, ws, &me, &up.id)?;
+    if r.size != up.size_bytes || r.sha256 != up.sha256.to_ascii_lowercase() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_conflict",
+            "an upload with this id holds another file",
+        ));
+    }
+    Ok(status(&up.id, &r))
+}
+
+#[derive(Deserialize)]
+pub struct PartQuery {
+    offset: u64,
+}
+
+/// `PUT /v1/uploads/{id}/content?offset=N`: the bytes from `offset`.
+pub async fn part(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PartQuery>,
+    bytes: Bytes,
+) -> ApiResult<Json<UploadStatus>> {
+    caller.require_conversations()?;
+    let me = caller.member_id();
+    let ws = &caller.workspace.id;
+    let mut db = state.hub.db();
+    let tx = db.transaction()?;
+    let mut r = own(&tx, ws, &me, &id)?;
+    if q.offset != r.received {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_offset",
+            format!("the upload has {} bytes; send from there", r.received),
+        ));
+    }
+    if bytes.is_empty() || r.received + bytes.len() as u64 > r.size {
+        return Err(ApiError::bad_request(format!(
+            "a part must hold 1 to {} bytes",
+            r.size - r.received
+        )));
+    }
+    tx.execute(
+        "INSERT INTO upload_parts (workspace, id, offset, data) VALUES (?1, ?2, ?3, ?4)",
+        params![ws, id, r.received as i64, &bytes[..]],
+    )?;
+    r.received += bytes.len() as u64;
+    tx.execute(
+        "UPDATE uploads SET received = ?3 WHERE workspace = ?1 AND id = ?2",
+        params![ws, id, r.received as i64],
+    )?;
+    tx.commit()?;
+    Ok(status(&id, &r))
+}
+
+/// The whole file, in order.
+fn bytes(db: &rusqlite::Connection, ws: &str, id: &str) -> ApiResult<Vec<u8>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT data FROM upload_parts WHERE workspace = ?1 AND id = ?2 ORDER BY offset",
+    )?;
+    let mut rows = stmt.query(params![ws, id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.extend_from_slice(r.get_ref(0)?.as_blob().map_err(ApiError::internal)?);
+    }
+    Ok(out)
+}
+
+/// `GET /v1/uploads/{id}/content`: a sent file, for any member of the
+/// workspace (the message links to it).
+pub async fn download(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_conversations()?;
+    let ws = &caller.workspace.id;
+    let db = state.hub.db();
+    let r = row(&db, ws, &id)?.ok_or_else(|| ApiError::not_found("upload"))?;
+    if r.received < r.size {
+        return Err(ApiError::not_found("upload"));
+    }
+    let body = bytes(&db, ws, &id)?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}
+
+/// A complete upload of this member's, checked against its hash.
+pub struct File {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+pub(crate) fn complete(hub: &Hub, ws: &Workspace, me: &MemberId, id: &str) -> ApiResult<File> {
+    let db = hub.db();
+    let r = own(&db, &ws.id, me, id)?;
+    if r.received < r.size {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_incomplete",
+            format!("{} of {} bytes uploaded", r.received, r.size),
+        ));
+    }
+    let bytes = bytes(&db, &ws.id, id)?;
+    if hex::encode(Sha256::digest(&bytes)) != r.sha256 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload_corrupt",
+            "the file does not match its sha256",
+        ));
+    }
+    Ok(File {
+        name: r.name,
+        bytes,
+    })
+}

@@ -1,0 +1,471 @@
+//! H1-H4 and D2 end to end: the server decides who hears about what and
+//! records what FCM, APNs, mail and the notifications bot would have been
+//! given; the core decodes those pushes; and H3's short-lived process
+//! replies from a notification while the app holds the same database, is
+//! killed at random moments, or finds the network down, and each reply
+//! reaches the server exactly once.
+
+use rapport_core::model::*;
+use rapport_core::push::{
+    self, DeviceRegistration, NotificationClient, NotificationError, NotificationSettings,
+    PushKind, PushPayload, PushPlatform,
+};
+use rapport_core::session::{FileSecretStore, SecretStore};
+use rapport_core::timers::ManualClock;
+use rapport_core::{Client, ClientConfig};
+use rapport_server::notify;
+use rapport_tests::{PASSWORD, TestServer, wait_until};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn client(srv: &TestServer, dir: &Path, rt: &tokio::runtime::Runtime, email: &str) -> Client {
+    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.join("secrets.json")));
+    let c = Client::open(
+        ClientConfig {
+            store_path: dir.join("rapport.db"),
+            server_url: srv.url(),
+        },
+        secrets,
+    )
+    .unwrap();
+    if c.login_info().is_none() {
+        rt.block_on(c.login(email, PASSWORD)).unwrap();
+    }
+    c
+}
+
+fn synced(c: &Client, srv: &TestServer) {
+    c.start_sync().unwrap();
+    wait_until("sync", 30, || {
+        c.store().last_seq().unwrap() >= srv.head("w1")
+    });
+}
+
+/// The pushes recorded for a member, decoded as the device would.
+fn pushes(srv: &TestServer, member: &str) -> Vec<(String, PushPayload)> {
+    notify::sent(&srv.server.state.hub, "w1", member)
+        .unwrap()
+        .into_iter()
+        .filter(|(channel, _)| channel == "fcm" || channel == "apns")
+        .map(|(channel, body)| {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            // What the platform hands the app: FCM's data map, APNs' payload.
+            let delivered = if channel == "fcm" {
+                v["message"]["data"].to_string()
+            } else {
+                v["payload"].to_string()
+            };
+            (channel, push::decode(&delivered).unwrap())
+        })
+        .collect()
+}
+
+fn sent(srv: &TestServer, member: &str, channel: &str) -> Vec<String> {
+    notify::sent(&srv.server.state.hub, "w1", member)
+        .unwrap()
+        .into_iter()
+        .filter(|(c, _)| c == channel)
+        .map(|(_, b)| b)
+        .collect()
+}
+
+fn assign(srv: &TestServer, chat: &str, member: Option<&str>) {
+    srv.server
+        .state
+        .hub
+        .emit(
+            &srv.workspace("w1"),
+            vec![EventPayload::ChatAssigned {
+                chat_id: ChatId::from(chat),
+                assignee: member.map(MemberId::from),
+            }],
+        )
+        .unwrap();
+}
+
+#[test]
+fn h2_h4_d2_pushes_go_to_the_right_members_devices_as_their_settings_say() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let u0 = client(&srv, d0.path(), &rt, "u0@w1.test");
+    let u1 = client(&srv, d1.path(), &rt, "u1@w1.test");
+    rt.block_on(u0.register_device(DeviceRegistration {
+        device_id: "pixel".into(),
+        platform: PushPlatform::Fcm,
+        token: "fcm-token-0".into(),
+    }))
+    .unwrap();
+    rt.block_on(u1.register_device(DeviceRegistration {
+        device_id: "iphone".into(),
+        platform: PushPlatform::Apns,
+        token: "apns-token-1".into(),
+    }))
+    .unwrap();
+    // H4: u1 hides previews on the lock screen; settings read back.
+    let private = NotificationSettings {
+        push_preview: false,
+        notifications_bot: true,
+        ..NotificationSettings::default()
+    };
+    assert_eq!(
+        rt.block_on(u1.set_notification_settings(private)).unwrap(),
+        private
+    );
+    assert_eq!(rt.block_on(u1.notification_settings()).unwrap(), private);
+    assert_eq!(
+        rt.block_on(u0.notification_settings()).unwrap(),
+        NotificationSettings::default()
+    );
+
+    // An unassigned chat: every member with conversations hears of it.
+    assign(&srv, "c1", None);
+    srv.subscriber_writes("c1", "p-1");
+    let (p0, p1) = (pushes(&srv, "u0"), pushes(&srv, "u1"));
+    assert_eq!(p0.len(), 1);
+    assert_eq!(p0[0].0, "fcm");
+    assert_eq!(
+        (
+            p0[0].1.chat_id.as_str(),
+            p0[0].1.message_id.as_str(),
+            p0[0].1.kind
+        ),
+        ("c1", "p-1", PushKind::NewMessage)
+    );
+    assert_eq!(p0[0].1.preview.as_deref(), Some("help"));
+    assert_eq!(p1[0].0, "apns");
+    assert_eq!(p1[0].1.preview, None, "u1's lock screen shows no text");
+    assert_eq!(sent(&srv, "u1", "bot").len(), 1, "u1 also uses the bot");
+    assert!(pushes(&srv, "u3").is_empty(), "the viewer has no access");
+
+    // Assigned to u1: only u1.
+    assign(&srv, "c2", Some("u1"));
+    srv.subscriber_writes("c2", "p-2");
+    assert_eq!(pushes(&srv, "u0").len(), 1);
+    assert_eq!(pushes(&srv, "u1").len(), 2);
+
+    // The agent's own reply notifies nobody; nor do bot messages.
+    wait_until("u0 has c1", 20, || {
+        synced(&u0, &srv);
+        true
+    });
+    u0.send_text(&ChatId::from("c1"), "On it").unwrap();
+    wait_until("the reply", 20, || {
+        u0.store().unsent_commands().unwrap() == 0
+    });
+    assert_eq!(pushes(&srv, "u0").len(), 1);
+    assert_eq!(pushes(&srv, "u1").len(), 2);
+
+    // D2: the subscriber reaches "open chat" in u1's chat.
+    srv.server
+        .state
+        .hub
+        .emit(
+            &srv.workspace("w1"),
+            vec![EventPayload::ChatStateChanged {
+                chat_id: ChatId::from("c2"),
+                state: ChatState::Open,
+            }],
+        )
+        .unwrap();
+    let last = pushes(&srv, "u1").pop().unwrap().1;
+    assert_eq!(
+        (last.kind, last.chat_id.as_str()),
+        (PushKind::ChatOpened, "c2")
+    );
+    assert_eq!(pushes(&srv, "u0").len(), 1, "D2 is for the assignee only");
+
+    // H4: push off, and after unregistering nothing reaches the device.
+    rt.block_on(u0.set_notification_settings(NotificationSettings {
+        push: false,
+        ..NotificationSettings::default()
+    }))
+    .unwrap();
+    srv.subscriber_writes("c1", "p-3");
+    assert_eq!(pushes(&srv, "u0").len(), 1);
+    rt.block_on(u1.unregister_device("iphone")).unwrap();
+    srv.subscriber_writes("c1", "p-4");
+    assert_eq!(pushes(&srv, "u1").len(), 4, "p-3 reached u1, p-4 did not");
+}
+
+#[test]
+fn h1_an_email_about_the_latest_open_chat_at_most_once_an_hour() {
+    let rt = rapport_tests::runtime();
+    let clock = Arc::new(ManualClock::new(rapport_server::hub::now()));
+    let srv = rt.block_on(TestServer::start_with_clock(10, 40, Some(clock.clone())));
+    let emails = |m: &str| sent(&srv, m, "email");
+    // The seeded history already emailed: start a new hour, with nothing
+    // waiting.
+    clock.advance_ms(3_600_000);
+    notify::flush_emails(&srv.server.state.hub, "w1").unwrap();
+    clock.advance_ms(3_600_000);
+    let before = emails("u0").len();
+    assign(&srv, "c1", Some("u0"));
+    assign(&srv, "c2", Some("u0"));
+    srv.subscriber_writes("c1", "e-1");
+    let first = emails("u0");
+    assert_eq!(first.len(), before + 1, "the first goes at once");
+    clock.advance_ms(10 * 60_000);
+    srv.subscriber_writes("c1", "e-2");
+    clock.advance_ms(10 * 60_000);
+    srv.subscriber_writes("c2", "e-3");
+    assert_eq!(emails("u0").len(), before + 1, "not twice within the hour");
+    // The hour is up: one email, about the latest open chat.
+    clock.advance_ms(40 * 60_000 - 1);
+    notify::flush_emails(&srv.server.state.hub, "w1").unwrap();
+    assert_eq!(emails("u0").len(), before + 1, "a millisecond early");
+    clock.advance_ms(1);
+    assert_eq!(
+        notify::flush_emails(&srv.server.state.hub, "w1").unwrap(),
+        1
+    );
+    let latest: serde_json::Value = serde_json::from_str(emails("u0").last().unwrap()).unwrap();
+    assert_eq!(latest["chat_id"], "c2");
+    assert_eq!(latest["last_message"], "help");
+    // H4: email off, nothing more.
+    let dir = tempfile::tempdir().unwrap();
+    let u0 = client(&srv, dir.path(), &rt, "u0@w1.test");
+    rt.block_on(u0.set_notification_settings(NotificationSettings {
+        email: false,
+        ..NotificationSettings::default()
+    }))
+    .unwrap();
+    clock.advance_ms(2 * 3_600_000);
+    srv.subscriber_writes("c1", "e-4");
+    notify::flush_emails(&srv.server.state.hub, "w1").unwrap();
+    assert_eq!(emails("u0").len(), before + 2);
+}
+
+/// A push for `chat` as FCM's data map, as the server would send it.
+fn push_for(srv: &TestServer, chat: &str) -> String {
+    let c = srv
+        .workspace("w1")
+        .store
+        .chat(&ChatId::from(chat))
+        .unwrap()
+        .unwrap();
+    let p = PushPayload {
+        v: push::VERSION,
+        kind: PushKind::NewMessage,
+        workspace_id: "w1".into(),
+        chat_id: c.chat.id.clone(),
+        message_id: MessageId::from("p"),
+        seq: srv.head("w1"),
+        sent_at: rapport_server::hub::now(),
+        title: c.chat.title,
+        preview: None,
+    };
+    push::envelope(PushPlatform::Fcm, "t", &p)["message"]["data"].to_string()
+}
+
+fn child(dir: &Path, url: &str, payload: &str, text: &str, key: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_push_reply_child"));
+    cmd.args([dir.to_str().unwrap(), url, payload, text, key])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+fn server_texts(srv: &TestServer, chat: &str, text: &str) -> usize {
+    rapport_tests::texts_with_prefix(&srv.workspace("w1").store, chat, text)
+        .iter()
+        .filter(|t| *t == text)
+        .count()
+}
+
+#[test]
+fn h3_a_reply_from_another_process_while_the_app_runs_arrives_once_and_reads_the_chat() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    srv.subscriber_writes("c1", "r-1");
+    let dir = tempfile::tempdir().unwrap();
+    let app = client(&srv, dir.path(), &rt, "u0@w1.test");
+    synced(&app, &srv);
+    assert!(
+        app.store()
+            .chat(&ChatId::from("c1"))
+            .unwrap()
+            .unwrap()
+            .chat
+            .unread_count
+            > 0
+    );
+    // The app keeps syncing and sending while the notification process
+    // writes to the same file.
+    let out = child(
+        dir.path(),
+        &srv.url(),
+        &push_for(&srv, "c1"),
+        "Replied from the lock screen",
+        "lock-1",
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["delivered"], true);
+    assert_eq!(server_texts(&srv, "c1", "Replied from the lock screen"), 1);
+    let on_server = srv
+        .workspace("w1")
+        .store
+        .chat(&ChatId::from("c1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(on_server.chat.unread_count, 0, "marked read");
+    // The app sees the reply and the read through its feed.
+    wait_until("the app sees it", 20, || {
+        let c = app.store().chat(&ChatId::from("c1")).unwrap().unwrap();
+        c.chat.unread_count == 0
+            && app
+                .store()
+                .has_message(&MessageId::from("m-lock-1"))
+                .unwrap()
+    });
+    assert_eq!(app.store().unsent_commands().unwrap(), 0);
+    // The same tap delivered twice is one reply.
+    let again = child(
+        dir.path(),
+        &srv.url(),
+        &push_for(&srv, "c1"),
+        "Replied from the lock screen",
+        "lock-1",
+    )
+    .output()
+    .unwrap();
+    assert!(again.status.success());
+    assert_eq!(server_texts(&srv, "c1", "Replied from the lock screen"), 1);
+}
+
+#[test]
+fn h3_a_reply_killed_at_any_moment_arrives_exactly_once() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    srv.subscriber_writes("c1", "k-0");
+    let dir = tempfile::tempdir().unwrap();
+    drop(client(&srv, dir.path(), &rt, "u0@w1.test"));
+    // Slow answers widen every window a kill can land in.
+    srv.server.state.faults.set_latency_ms(25);
+    let mut rng = fastrand::Rng::with_seed(11);
+    let payload = push_for(&srv, "c1");
+    let mut queued = 0;
+    for i in 0..12 {
+        let text = format!("killed reply {i}");
+        let mut proc = child(
+            dir.path(),
+            &srv.url(),
+            &payload,
+            &text,
+            &format!("kill-{i}"),
+        )
+        .spawn()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.u64(0..120)));
+        let _ = proc.kill();
+        let _ = proc.wait();
+        // Whatever reached the store is the app's to finish.
+        let store = rapport_core::Store::open(dir.path().join("rapport.db")).unwrap();
+        let stored = store.outbox_entry(&format!("kill-{i}")).unwrap().is_some()
+            || server_texts(&srv, "c1", &text) == 1;
+        queued += usize::from(stored);
+        drop(store);
+        let app = client(&srv, dir.path(), &rt, "u0@w1.test");
+        app.start_sync().unwrap();
+        wait_until("the app's outbox", 30, || {
+            app.store().unsent_commands().unwrap() == 0
+        });
+        drop(app);
+        assert_eq!(
+            server_texts(&srv, "c1", &text),
+            usize::from(stored),
+            "reply {i}: once if it was stored, never if not"
+        );
+    }
+    assert!(
+        queued >= 3,
+        "only {queued} of 12 kills came after the reply was stored"
+    );
+}
+
+#[test]
+fn h3_offline_the_reply_waits_for_the_app_and_bad_pushes_are_typed_errors() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    srv.subscriber_writes("c1", "o-1");
+    let dir = tempfile::tempdir().unwrap();
+    let app = client(&srv, dir.path(), &rt, "u0@w1.test");
+    synced(&app, &srv);
+    app.stop_sync();
+    srv.server.state.faults.fail_next(1_000);
+    let out = child(
+        dir.path(),
+        &srv.url(),
+        &push_for(&srv, "c1"),
+        "Sent offline",
+        "off-1",
+    )
+    .output()
+    .unwrap();
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["delivered"], false);
+    assert_eq!(
+        app.store().unsent_commands().unwrap(),
+        2,
+        "the reply and the read"
+    );
+    srv.server.state.faults.clear();
+    app.start_sync().unwrap();
+    wait_until("the app sends them", 30, || {
+        app.store().unsent_commands().unwrap() == 0
+    });
+    assert_eq!(server_texts(&srv, "c1", "Sent offline"), 1);
+
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(FileSecretStore::new(dir.path().join("secrets.json")));
+    let nc = NotificationClient::open(&dir.path().join("rapport.db"), &srv.url(), secrets).unwrap();
+    for bad in [
+        "",
+        "not json",
+        "{}",
+        r#"{"rapport": "{\"v\": 1}"}"#,
+        r#"{"rapport": {"v": 99}}"#,
+    ] {
+        assert!(
+            matches!(nc.reply(bad, "x", "bad-1"), Err(NotificationError::Push(_))),
+            "{bad}"
+        );
+    }
+    let mut other: serde_json::Value = serde_json::from_str(&push_for(&srv, "c1")).unwrap();
+    let inner = other["rapport"]
+        .as_str()
+        .unwrap()
+        .replace("\"w1\"", "\"w2\"");
+    other["rapport"] = inner.into();
+    assert!(matches!(
+        nc.reply(&other.to_string(), "x", "bad-2"),
+        Err(NotificationError::OtherWorkspace)
+    ));
+    assert!(matches!(
+        nc.reply(&push_for(&srv, "c1"), &"a".repeat(600), "bad-3"),
+        Err(NotificationError::Refused(_))
+    ));
+    assert!(matches!(
+        nc.reply(&push_for(&srv, "c1"), "x", "no spaces"),
+        Err(NotificationError::InvalidKey)
+    ));
+    assert_eq!(app.store().unsent_commands().unwrap(), 0, "nothing queued");
+    // H2 through the same object: shown once, then already shown.
+    let p = push_for(&srv, "c1");
+    assert!(matches!(
+        nc.show(&p, None).unwrap(),
+        push::Decision::Show { .. }
+    ));
+    assert!(matches!(
+        nc.show(&p, None).unwrap(),
+        push::Decision::Suppress { .. }
+    ));
+}
