@@ -21,6 +21,9 @@ USAGE
   rapport search TEXT [filters as for chats]
   rapport show CHAT [--limit N]   a chat: its row, window, pause, card and timeline
   rapport send CHAT TEXT          a reply (E1-E7)
+  rapport send CHAT [CAPTION] --file PATH     a file (E2), with upload progress
+  rapport send CHAT --template NAME           a WhatsApp template (E5)
+  rapport send CHAT TEXT --tag human_agent    a Messenger message tag (E5)
   rapport note CHAT TEXT          an internal note (C1)
   rapport assign CHAT MEMBER|me|none
   rapport pause CHAT [start|extend|continue]
@@ -54,6 +57,9 @@ const VALUED: &[&str] = &[
     "--chats",
     "--messages",
     "--rate",
+    "--file",
+    "--template",
+    "--tag",
 ];
 /// Options that are switches.
 const SWITCHES: &[&str] = &["--json", "--offline", "--help", "-h"];

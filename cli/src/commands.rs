@@ -10,6 +10,7 @@ use crate::format;
 use rapport_core::Client;
 use rapport_core::model::{App, ChatId, ChatKind, ChatSummary, Delivery, MemberId};
 use rapport_core::outbox::OutboxState;
+use rapport_core::policy::window::MessageTag;
 use rapport_core::policy::{Decision, Outgoing};
 use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, TimelineItem, TimelineItemId};
 use rapport_core::sync::{Action, PauseAction, SyncState};
@@ -346,21 +347,80 @@ pub fn alternatives(instead: &[rapport_core::policy::window::Alternative]) -> St
         .join(", ")
 }
 
+/// E1 text, E2 `--file PATH` (TEXT is its caption), E5 `--template NAME`
+/// (WhatsApp) or `--tag TAG` (Messenger, with TEXT).
 fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
-    let p = args.positionals(&["CHAT", "TEXT"])?;
-    let (id, body) = (p[0].clone(), p[1].clone());
+    let p = match args.positionals.len() {
+        1 if args.get("--file").is_some() || args.get("--template").is_some() => {
+            args.positionals(&["CHAT"])?.to_vec()
+        }
+        _ => args.positionals(&["CHAT", "TEXT"])?.to_vec(),
+    };
+    let (id, body) = (p[0].clone(), p.get(1).cloned());
+    let file = args
+        .get("--file")
+        .map(|path| {
+            let bytes =
+                std::fs::read(path).map_err(|e| CliError::Usage(format!("--file {path}: {e}")))?;
+            let name = std::path::Path::new(path)
+                .file_name()
+                .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
+            Ok::<_, CliError>((name, bytes))
+        })
+        .transpose()?;
+    let tag = args
+        .get("--tag")
+        .map(|t| {
+            serde_json::from_value::<MessageTag>(Value::String(t.to_uppercase())).map_err(|_| {
+                CliError::Usage(format!(
+                    "--tag is one of human_agent, confirmed_event_update, post_purchase_update, account_update, not {t:?}"
+                ))
+            })
+        })
+        .transpose()?;
     let offline = args.switch("--offline");
     let client = ready(args, data)?;
     let chat = chat_of(&client, &id)?.chat.id;
-    // E1-E6 on server time: a refusal queues nothing.
-    let message_id = client.send_text(&chat, &body)?;
+    let mut uploads = client.upload_progress();
+    // The core checks first (E1-E6 on server time): a refusal queues nothing.
+    let message_id = match (&file, args.get("--template"), tag) {
+        (Some((name, bytes)), None, None) => {
+            client.send_attachment(&chat, name, bytes, body.as_deref())?
+        }
+        (None, Some(name), None) => client.send_template(&chat, name)?,
+        (None, None, Some(tag)) => client.send_tagged(&chat, tag, body.as_deref().unwrap_or(""))?,
+        (None, None, None) => client.send_text(&chat, body.as_deref().unwrap_or(""))?,
+        _ => {
+            return Err(CliError::Usage(
+                "send takes one of --file, --template, --tag".into(),
+            ));
+        }
+    };
     if offline {
         return Ok(queued(json!({ "message_id": message_id })));
     }
     let timeout = args.timeout()?;
-    data::wait_sent(&client, timeout, |e| {
-        e.echo_id.as_ref() == Some(&message_id)
-    })?;
+    let tty = std::io::stderr().is_terminal() && !args.json();
+    data::wait_sent_with(
+        &client,
+        timeout,
+        |e| e.echo_id.as_ref() == Some(&message_id),
+        || {
+            // E2: upload progress, one update per part.
+            while let Ok(p) = uploads.try_recv() {
+                if tty && p.message_id.as_ref() == Some(&message_id) {
+                    eprint!(
+                        "\r\x1b[2Kuploading: {} / {}",
+                        format::size(p.sent_bytes),
+                        format::size(p.total_bytes)
+                    );
+                }
+            }
+        },
+    )?;
+    if tty && file.is_some() {
+        eprint!("\r\x1b[2K");
+    }
     // The echo turns into the server's copy when the feed brings it.
     let deadline = std::time::Instant::now() + timeout;
     let delivery = loop {

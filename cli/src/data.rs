@@ -146,6 +146,16 @@ pub fn wait_sent(
     timeout: Duration,
     find: impl Fn(&OutboxEntry) -> bool,
 ) -> Result<(), CliError> {
+    wait_sent_with(client, timeout, find, || {})
+}
+
+/// [`wait_sent`], calling `tick` on every poll (to show upload progress).
+pub fn wait_sent_with(
+    client: &Client,
+    timeout: Duration,
+    find: impl Fn(&OutboxEntry) -> bool,
+    mut tick: impl FnMut(),
+) -> Result<(), CliError> {
     let deadline = Instant::now() + timeout;
     loop {
         let entries = client.store().outbox()?;
@@ -164,6 +174,7 @@ pub fn wait_sent(
             client.discard(entry.id)?;
             return Err(err);
         }
+        tick();
         if Instant::now() >= deadline {
             return Err(CliError::Failed(format!(
                 "not confirmed within {}s: it stays in the outbox and goes out with the next sync",

@@ -320,3 +320,76 @@ fn e1_e7_c1_d1_f7_a8_actions_go_through_the_outbox() {
     cli.ok(&["sync"]);
     assert_eq!(has_note(), 1);
 }
+
+#[test]
+fn e2_e5_files_templates_and_tags() {
+    let s = common::server(30, 200);
+    let cli = Cli::new();
+    cli.login(&s.srv.url());
+    cli.ok(&["sync"]);
+    let w1 = s.srv.workspace("w1");
+    let tg = common::chats_of(&w1.store, MessagingApp::Telegram)[0].clone();
+
+    // E2: a file with a caption; the core sniffs it, the outbox uploads it.
+    let file = cli.data.path().join("invoice.txt");
+    std::fs::write(&file, "Invoice 42: 3 items\n".repeat(200)).unwrap();
+    let r = cli
+        .ok(&[
+            "send",
+            tg.as_str(),
+            "your invoice",
+            "--file",
+            file.to_str().unwrap(),
+            "--json",
+        ])
+        .json();
+    let id = rapport_core::model::MessageId(r["message_id"].as_str().unwrap().into());
+    let on_server = w1
+        .store
+        .timeline_item(&tg, &rapport_core::store::TimelineItemId::Message(id))
+        .unwrap();
+    match on_server {
+        Some(rapport_core::store::TimelineItem::Message(m)) => match m.content {
+            rapport_core::model::Content::Attachment(a) => {
+                assert_eq!(a.name, "invoice.txt");
+                assert_eq!(a.size_bytes, 4000);
+                assert_eq!(a.caption.as_deref(), Some("your invoice"));
+            }
+            other => panic!("not a file: {other:?}"),
+        },
+        other => panic!("not on the server: {other:?}"),
+    }
+    // An executable is refused by the core before anything is queued.
+    let script = cli.data.path().join("run.sh");
+    std::fs::write(&script, b"#!/bin/sh\necho hi\n").unwrap();
+    let r = cli.run(&[
+        "send",
+        tg.as_str(),
+        "--file",
+        script.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.error()["code"], "executable");
+    let r = cli.run(&["send", tg.as_str(), "--file", "/no/such/file"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    // E5: 25 hours on, WhatsApp takes a template, Messenger a tagged text.
+    let wa = common::chats_of(&w1.store, MessagingApp::Whatsapp)[0].clone();
+    cli.ok(&["send", wa.as_str(), "--template", "order_update"]);
+    let fb = common::chats_of(&w1.store, MessagingApp::Messenger)[0].clone();
+    assert_eq!(cli.run(&["send", fb.as_str(), "Any news?"]).code, 3);
+    cli.ok(&[
+        "send",
+        fb.as_str(),
+        "Your order shipped",
+        "--tag",
+        "human_agent",
+    ]);
+    assert_eq!(
+        rapport_tests::texts_with_prefix(&w1.store, fb.as_str(), "Your order shipped").len(),
+        1
+    );
+    let r = cli.run(&["send", fb.as_str(), "x", "--tag", "whenever"]);
+    assert_eq!(r.code, 2);
+}

@@ -500,3 +500,50 @@ fn the_demo_starts_a_lively_workspace_logged_in() {
         Some(MemberId::from("u0"))
     );
 }
+
+#[test]
+fn e2_a_file_goes_out_with_progress_and_an_executable_is_refused() {
+    let mut h = harness(30, 200);
+    let chat = common::chats_of(h.client.store(), MessagingApp::Telegram)[0].clone();
+    h.select(&chat);
+    h.key(KeyCode::Enter);
+    // An executable: the core's reason, nothing queued.
+    let script = h._dir.path().join("run.sh");
+    std::fs::write(&script, b"#!/bin/sh\necho hi\n").unwrap();
+    h.key(KeyCode::Char('f'));
+    assert_eq!(h.app.mode, Mode::Attach);
+    h.type_text(script.to_str().unwrap());
+    h.key(KeyCode::Enter);
+    let flash = h.app.flash.clone().unwrap();
+    assert!(
+        flash.error && flash.text.contains("executable"),
+        "{flash:?}"
+    );
+    assert_eq!(h.client.store().unsent_commands().unwrap(), 0);
+    // A photo: its echo at once, then the server's copy.
+    h.key(KeyCode::Esc);
+    let photo = h._dir.path().join("photo.png");
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.resize(300_000, 7);
+    std::fs::write(&photo, &png).unwrap();
+    h.key(KeyCode::Char('f'));
+    h.type_text(photo.to_str().unwrap());
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode, Mode::List);
+    let m = last_message(&h).expect("the echo");
+    assert_eq!(m.delivery, Some(Delivery::Pending));
+    assert!(h.screen().contains("photo.png (293 KB, image/png)"));
+    h.until("the upload's progress", |a| {
+        a.flash
+            .as_ref()
+            .is_some_and(|f| f.text.starts_with("uploading: 293 KB of 293 KB"))
+    });
+    h.until("the server's copy", |a| {
+        a.open.as_ref().is_some_and(|o| {
+            o.items.iter().any(|i| {
+                matches!(i, TimelineItem::Message(m)
+                if m.content.summary() == "photo.png" && m.delivery != Some(Delivery::Pending))
+            })
+        })
+    });
+}

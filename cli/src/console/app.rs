@@ -13,7 +13,7 @@ use rapport_core::model::{
     Timestamp,
 };
 use rapport_core::observe::{ListDiff, Subscription};
-use rapport_core::outbox::OutboxState;
+use rapport_core::outbox::{OutboxState, UploadProgress};
 use rapport_core::policy::{Decision, Outgoing};
 use rapport_core::store::{AssigneeFilter, ChatFilter, StatusCounts, StatusFilter, TimelineItem};
 use rapport_core::sync::{Action, PauseAction, SyncState};
@@ -38,6 +38,8 @@ pub enum CoreMsg {
     Timer(TimerEvent),
     /// Older history fetched (B1): whether the server has more.
     Older(u64, Result<bool, String>),
+    /// E2: an upload moved on.
+    Upload(UploadProgress),
 }
 
 pub enum Event {
@@ -57,6 +59,8 @@ pub enum Mode {
     Note,
     /// Typing a search (A6).
     Search,
+    /// Typing the path of a file to send (E2).
+    Attach,
     /// Choosing an assignee (D1): the assignable members; index 0 unassigns.
     Assign {
         members: Vec<Member>,
@@ -95,6 +99,7 @@ pub struct App {
     runtime: tokio::runtime::Handle,
     tx: Sender<CoreMsg>,
     rx: Receiver<CoreMsg>,
+    uploads: tokio::sync::broadcast::Receiver<UploadProgress>,
     /// Who is logged in where, for the title.
     pub label: String,
     pub filter: ChatFilter,
@@ -132,8 +137,10 @@ impl App {
         let now = client.server_now();
         let sync = client.sync_state().borrow().clone();
         let members = client.store().members(false).unwrap_or_default();
+        let uploads = client.upload_progress();
         let mut app = App {
             client,
+            uploads,
             runtime,
             tx,
             rx,
@@ -179,8 +186,12 @@ impl App {
     }
 
     /// Everything the core posted since the last call, as events.
-    pub fn pending(&self) -> Vec<Event> {
-        self.rx.try_iter().map(Event::Core).collect()
+    pub fn pending(&mut self) -> Vec<Event> {
+        let mut out: Vec<Event> = self.rx.try_iter().map(Event::Core).collect();
+        while let Ok(p) = self.uploads.try_recv() {
+            out.push(Event::Core(CoreMsg::Upload(p)));
+        }
+        out
     }
 
     /// Waits up to `timeout` for the core to post something.
@@ -287,6 +298,19 @@ impl App {
                 }
             }
             CoreMsg::Timer(e) => self.timer(e),
+            CoreMsg::Upload(p) => {
+                let pct = (p.sent_bytes * 100)
+                    .checked_div(p.total_bytes)
+                    .unwrap_or(100);
+                self.flash(
+                    format!(
+                        "uploading: {} of {} ({pct}%)",
+                        crate::format::size(p.sent_bytes),
+                        crate::format::size(p.total_bytes)
+                    ),
+                    false,
+                );
+            }
             CoreMsg::List(..) | CoreMsg::Counts(..) => {}
         }
     }
@@ -527,7 +551,7 @@ impl App {
             return;
         }
         match self.mode.clone() {
-            Mode::Reply | Mode::Note | Mode::Search => self.typing(k),
+            Mode::Reply | Mode::Note | Mode::Search | Mode::Attach => self.typing(k),
             Mode::Assign { members, selected } => self.assigning(k, members, selected),
             Mode::Stats | Mode::Help => {
                 if matches!(k.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q'))
@@ -629,7 +653,7 @@ impl App {
         let Some(chat_id) = chat else {
             if matches!(
                 k.code,
-                KeyCode::Char('r' | 'n' | 'p' | 'e' | 'u' | 'g' | 'c' | 'o')
+                KeyCode::Char('r' | 'n' | 'f' | 'p' | 'e' | 'u' | 'g' | 'c' | 'o')
             ) {
                 self.flash("open a chat first (Enter)", true);
             }
@@ -643,6 +667,10 @@ impl App {
             }
             KeyCode::Char('n') => {
                 self.mode = Mode::Note;
+                self.input.clear();
+            }
+            KeyCode::Char('f') => {
+                self.mode = Mode::Attach;
                 self.input.clear();
             }
             KeyCode::Char('p') => self.act(
@@ -781,6 +809,7 @@ impl App {
                 }
                 Err(e) => self.flash(e.to_string(), true),
             },
+            Mode::Attach => self.attach(&chat),
             Mode::Note => {
                 let text = std::mem::take(&mut self.input);
                 self.mode = Mode::List;
@@ -793,6 +822,31 @@ impl App {
                 );
             }
             _ => self.mode = Mode::List,
+        }
+    }
+
+    /// E2: the file at the typed path, checked by the core (sniffed,
+    /// sized) and queued with its echo; the outbox uploads it.
+    fn attach(&mut self, chat: &ChatId) {
+        let path = std::path::PathBuf::from(self.input.trim());
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                self.flash(format!("{}: {e}", path.display()), true);
+                return;
+            }
+        };
+        let name = path
+            .file_name()
+            .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
+        match self.client.send_attachment(chat, &name, &bytes, None) {
+            Ok(_) => {
+                self.input.clear();
+                self.mode = Mode::List;
+                self.flash(format!("sending {name}…"), false);
+                self.drain();
+            }
+            Err(e) => self.flash(e.to_string(), true),
         }
     }
 

@@ -442,7 +442,7 @@ fn draw_list(app: &App, f: &mut Frame<'_>, area: Rect) {
 }
 
 fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
-    let typing = matches!(app.mode, Mode::Reply | Mode::Note);
+    let typing = matches!(app.mode, Mode::Reply | Mode::Note | Mode::Attach);
     let [header, timeline, reply] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(3),
@@ -522,10 +522,11 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
     let (title, input_style) = match app.mode {
         Mode::Note => (" Note (never sent to the subscriber) ".to_owned(), YELLOW),
         Mode::Reply => (" Reply ".to_owned(), Style::new()),
-        _ => (" r reply · n note ".to_owned(), DIM),
+        Mode::Attach => (" Attach a file: its path ".to_owned(), CYAN),
+        _ => (" r reply · n note · f file ".to_owned(), DIM),
     };
     let verdict = match (&app.mode, &app.decision) {
-        (Mode::Note, _) | (_, None) => Span::raw(""),
+        (Mode::Note | Mode::Attach, _) | (_, None) => Span::raw(""),
         (_, Some(Decision::Refused { reason, instead })) => {
             let mut t = format!(" ✗ {reason}");
             if !instead.is_empty() {
@@ -605,10 +606,11 @@ fn help_line(app: &App) -> String {
     match app.mode {
         Mode::Reply => "Enter send · Esc cancel · the box shows the window and why a reply is refused".into(),
         Mode::Note => "Enter add the note · Esc cancel".into(),
+        Mode::Attach => "Enter send the file · Esc cancel".into(),
         Mode::Search => "type a name · Enter keep the results · Esc clear".into(),
         Mode::Assign { .. } => "↑↓ choose · Enter assign · Esc cancel".into(),
         Mode::Stats | Mode::Help => "Esc close".into(),
-        Mode::List if app.open.is_some() => "r reply · n note · p pause · e +60 min · u continue · g assign · c close · o open · i card · [ older · PgUp/PgDn · ↑↓ Enter · / search · Tab status · a t m filters · S stats · ? help · q quit".into(),
+        Mode::List if app.open.is_some() => "r reply · n note · f file · p pause · e +60 min · u continue · g assign · c close · o open · i card · [ older · PgUp/PgDn · ↑↓ Enter · / search · Tab status · a t m filters · S stats · ? help · q quit".into(),
         Mode::List => "↑↓ move · Enter open · / search · Tab or 1-4 status · a app · t type · m assignee · S stats · ? help · q quit".into(),
     }
 }
@@ -677,6 +679,7 @@ fn draw_help(f: &mut Frame<'_>) {
         ("a  t  m", "filter by app, chat type, assignee"),
         ("r", "reply (the box shows the window and refusals)"),
         ("n", "add an internal note"),
+        ("f", "send a file (upload progress below)"),
         ("p  e  u", "pause the bot 60 min, +60 min, continue"),
         ("g", "assign to a team member"),
         ("c  o", "close, open the chat"),
