@@ -202,6 +202,27 @@ pub fn window_line(w: WindowState, now: Timestamp) -> String {
     }
 }
 
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+pub fn alternatives(instead: &[rapport_core::policy::window::Alternative]) -> String {
+    use rapport_core::policy::window::Alternative;
+    instead
+        .iter()
+        .map(|a| match a {
+            Alternative::WhatsappTemplate => "a WhatsApp template".to_owned(),
+            Alternative::MessengerTag(t) => format!("a Messenger message tagged {t:?}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

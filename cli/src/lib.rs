@@ -4,10 +4,13 @@
 //! counts, search, countdowns, refusals and pauses all come from the core.
 //!
 //! - [`args`]: the command line;
-//! - [`commands`]: `login`, `sync`, `chats`, `search`, `show`, `send`,
-//!   `note`, `assign`, `pause`, `open`, `close`, `stats`, `logout`;
+//! - [`commands`]: `login`, `logout`, `sync` (session), `chats`, `search`,
+//!   `show`, `stats` (read), `send`, `note`, `assign`, `pause`, `open`,
+//!   `close` (act);
 //! - [`data`]: the data directory, and waiting for sync and the outbox;
-//! - [`console`]: the interactive console (state machine + drawing);
+//! - [`console`]: the interactive console: `app` (state and `update`, with
+//!   `app::keys`), `view` (drawing, with `view::lines` and `view::popups`);
+//! - [`format`]: how names, ticks, times and sizes read;
 //! - [`demo`]: an embedded server with a lively workspace, and the console.
 
 pub mod args;
