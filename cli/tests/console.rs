@@ -408,6 +408,31 @@ fn e4_e5_a_refused_reply_shows_its_reason_and_queues_nothing() {
         Some("text_too_long")
     );
     assert!(h.screen().contains("✗ the text is 518 characters long"));
+
+    // E5: Ctrl-T sends the text as what may go instead: a template.
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('r'));
+    h.type_text("order_update");
+    assert!(h.screen().contains("Ctrl-T sends the text as the first"));
+    h.app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('t'),
+        KeyModifiers::CONTROL,
+    )));
+    assert_eq!(h.app.mode, Mode::List);
+    let m = last_message(&h).expect("the template's echo");
+    assert!(matches!(
+        &m.content,
+        rapport_core::model::Content::Template { name, .. } if name == "order_update"
+    ));
+    h.until("the template to go out", |a| {
+        a.open.as_ref().is_some_and(|o| {
+            o.items.iter().any(|i| {
+                matches!(i, TimelineItem::Message(m)
+                if matches!(m.content, rapport_core::model::Content::Template { .. })
+                    && m.delivery != Some(Delivery::Pending))
+            })
+        })
+    });
 }
 
 #[test]

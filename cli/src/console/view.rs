@@ -331,14 +331,16 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
     let verdict = match (&app.mode, &app.decision) {
         (Mode::Note | Mode::Attach, _) | (_, None) => Span::raw(""),
         (_, Some(Decision::Refused { reason, instead })) => {
-            let mut t = format!(" ✗ {reason}");
+            let mut t = format!("✗ {reason}");
             if !instead.is_empty() {
                 t.push_str(&format!(
                     "; instead: {}",
                     crate::format::alternatives(instead)
                 ));
+                if app.mode == Mode::Reply {
+                    t.push_str(" (Ctrl-T sends the text as the first)");
+                }
             }
-            t.push(' ');
             Span::styled(t, RED)
         }
         (Mode::Reply, Some(Decision::Allowed { .. })) => {
@@ -381,7 +383,7 @@ fn draw_card(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
 
 fn help_line(app: &App) -> String {
     match app.mode {
-        Mode::Reply => "Enter send · Esc cancel · the box shows the window and why a reply is refused".into(),
+        Mode::Reply => "Enter send · Ctrl-T send as a template or tagged message (E5) · Esc cancel".into(),
         Mode::Note => "Enter add the note · Esc cancel".into(),
         Mode::Attach => "Enter send the file · Esc cancel".into(),
         Mode::Search => "type a name · Enter keep the results · Esc clear".into(),

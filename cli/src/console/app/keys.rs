@@ -3,6 +3,8 @@
 
 use super::{App, Mode};
 use rapport_core::model::{App as MessagingApp, ChatId, ChatKind, Member};
+use rapport_core::policy::Decision;
+use rapport_core::policy::window::Alternative;
 use rapport_core::store::{AssigneeFilter, StatusFilter};
 use rapport_core::sync::{Action, PauseAction};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -220,6 +222,41 @@ impl App {
         }
     }
 
+    /// E5: outside the window, the typed text goes out as what the core
+    /// says may go instead: a WhatsApp template (the text names it) or a
+    /// Messenger message with its tag.
+    fn send_alternative(&mut self) {
+        let Some(chat) = self.open_chat_id() else {
+            return;
+        };
+        let first = match &self.decision {
+            Some(Decision::Refused { instead, .. }) => instead.first().copied(),
+            _ => None,
+        };
+        let sent = match first {
+            Some(Alternative::WhatsappTemplate) => {
+                self.client.send_template(&chat, self.input.trim())
+            }
+            Some(Alternative::MessengerTag(tag)) => {
+                self.client.send_tagged(&chat, tag, &self.input)
+            }
+            None => {
+                self.flash("nothing else may go out here now", true);
+                return;
+            }
+        };
+        match sent {
+            Ok(_) => {
+                self.input.clear();
+                self.mode = Mode::List;
+                self.flash("sending…", false);
+                self.drain();
+                self.check_reply();
+            }
+            Err(e) => self.flash(e.to_string(), true),
+        }
+    }
+
     fn typing(&mut self, k: KeyEvent) {
         match k.code {
             KeyCode::Esc => {
@@ -233,6 +270,12 @@ impl App {
             }
             KeyCode::Enter => {
                 self.submit();
+                return;
+            }
+            KeyCode::Char('t')
+                if k.modifiers.contains(KeyModifiers::CONTROL) && self.mode == Mode::Reply =>
+            {
+                self.send_alternative();
                 return;
             }
             KeyCode::Backspace => {
