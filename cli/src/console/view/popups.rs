@@ -91,7 +91,7 @@ pub(super) fn draw_help(f: &mut Frame<'_>) {
             ])
         })
         .collect();
-    let area = centered(f.area(), 72, lines.len() as u16 + 2);
+    let area = centered(f.area(), 82, lines.len() as u16 + 2);
     f.render_widget(Clear, area);
     f.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" Keys ")),
