@@ -6,29 +6,49 @@
 #   scripts/bench.sh            store: 100k chats, 2M messages (CHATS, MESSAGES, RUNS override);
 #                               sync: 10k chats, 300k messages, 200k behind (SYNC_* override)
 #   scripts/bench.sh --smoke    1k chats on the debug build: checks every figure is printed
+# ffi_page_us runs Kotlin on the JVM (bindings/kotlin, through Maven) on the store `all` builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-$PWD/target}"
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
 if [ "${1:-}" = "--smoke" ]; then
   cargo build -q --locked -p rapport-bench
-  exe=target/debug/rapport-bench
+  profile=debug
   args=(--chats 1000 --messages 20000 --runs 3)
+  ffi_args=(--warmup 20 --runs 50)
   sync_args=(--chats 300 --messages 3000 --behind 3000 --live-seconds 1)
 else
   cargo build -q --locked --release -p rapport-bench
-  exe=target/release/rapport-bench
+  cargo build -q --locked --release -p rapport-ffi
+  profile=release
   args=(--chats "${CHATS:-100000}" --messages "${MESSAGES:-2000000}" --runs "${RUNS:-15}")
+  ffi_args=(--warmup 300 --runs "${FFI_RUNS:-1000}")
   sync_args=(--chats "${SYNC_CHATS:-10000}" --messages "${SYNC_MESSAGES:-300000}" \
              --behind "${SYNC_BEHIND:-200000}" --live-seconds "${LIVE_SECONDS:-10}")
 fi
+exe="$target/$profile/rapport-bench"
 
 # The store: 100k chats, 2M messages.
 "$exe" all "${args[@]}" --dir "$dir" | tee "$dir/out.jsonl"
 # H3: a new process answers a push on that store.
-"$exe" push --db "$dir/bench-${args[1]}-${args[3]}.db" --runs "${args[5]}" | tee -a "$dir/out.jsonl"
+"$exe" push --db "$(ls "$dir"/bench-*.db | grep -v -- '-plain\.db$')" --runs "${args[5]}" | tee -a "$dir/out.jsonl"
+
+# ffi_page_us: the first page of 50 rows through the Kotlin bindings on the
+# JVM, on that store; the same call from Rust is the baseline.
+source scripts/need-jvm.sh
+bash scripts/gen-bindings.sh >/dev/null
+db=$(ls "$dir"/bench-*.db | grep -v -- '-plain\.db$')
+base=$("$exe" ffi-page-baseline --db "$db" "${ffi_args[@]}" | sed 's/.*"us":\([0-9.e+-]*\).*/\1/')
+mvn -B -q -Dstyle.color=never -f bindings/kotlin/pom.xml test -Dtest=FfiPageBench \
+  -Drapport.target.dir="$target" -Drapport.profile="$profile" -Drapport.bench.db="$db" \
+  -Drapport.bench.out="$dir/ffi.txt" -Drapport.bench.warmup="${ffi_args[1]}" \
+  -Drapport.bench.runs="${ffi_args[3]}" >"$dir/mvn.log" 2>&1 || { cat "$dir/mvn.log" >&2; exit 1; }
+awk -v v="$(cat "$dir/ffi.txt")" -v b="$base" 'BEGIN {
+  printf "{\"metric\":\"ffi_page_us\",\"value\":%.3f,\"baseline\":%.3f,\"ratio\":%.3f}\n", v, b, v / b }' \
+  | tee -a "$dir/out.jsonl"
 # Sync against an in-process reference server on loopback.
 "$exe" sync "${sync_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
 
@@ -38,7 +58,7 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          status_counts_p99_ms name_search_p99_ms name_search_one_letter_p99_ms \
          timeline_page_p99_ms initial_sync_s initial_sync_mb catch_up_events_per_s \
          live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
-         push_reply_peak_rss_mb; do
+         push_reply_peak_rss_mb ffi_page_us; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

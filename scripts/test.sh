@@ -20,6 +20,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
+step "bindings: generate Kotlin (JVM, Android) and Swift"
+bash scripts/gen-bindings.sh
+
+step "bindings: Kotlin tests on the JVM against the real server"
+source scripts/need-jvm.sh
+cargo build -q --locked -p rapport-server
+mvn -B -ntp -Dstyle.color=never -f bindings/kotlin/pom.xml test \
+  -Drapport.target.dir="${CARGO_TARGET_DIR:-$PWD/target}"
+
 step "benchmark smoke run (1k chats; figures are not judged here)"
 bash scripts/bench.sh --smoke
 

@@ -9,6 +9,8 @@
 //!   rapport-bench baseline-first-page --db FILE   (child: plain rusqlite)
 //!   rapport-bench push --db FILE [--runs R]       (H3 on that store)
 //!   rapport-bench push-reply ...                  (child: one push answered)
+//!   rapport-bench ffi-page-baseline --db FILE --warmup W --runs R
+//!                                                 (ffi_page_us: the Rust side)
 
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::{ChatId, EventPayload};
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod ffi;
 mod push;
 mod sync;
 
@@ -33,6 +36,14 @@ fn main() {
         Some("first-page") => child_first_page(Path::new(&arg("--db").unwrap_or_default())),
         Some("baseline-first-page") => {
             child_baseline_first_page(Path::new(&arg("--db").unwrap_or_default()))
+        }
+        Some("ffi-page-baseline") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            ffi::baseline(
+                Path::new(&arg("--db").unwrap_or_default()),
+                num("--warmup", 300),
+                num("--runs", 1000),
+            )
         }
         Some("all") => {
             let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
@@ -73,7 +84,10 @@ fn main() {
         // The baseline of push-reply: a process of this binary that only
         // starts and exits.
         Some("noop") => Ok(()),
-        _ => Err("usage: rapport-bench all|sync|push|first-page|baseline-first-page ...".into()),
+                _ => Err(
+            "usage: rapport-bench all|sync|push|first-page|baseline-first-page|ffi-page-baseline ..."
+                .into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("rapport-bench: {e}");
@@ -116,6 +130,26 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 
 fn median(v: Vec<f64>) -> f64 {
     percentile(v, 0.5)
+}
+
+/// Deletes a SQLite file and its WAL files, if there.
+fn clean(p: &Path) {
+    for s in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{s}", p.display()));
+    }
+}
+
+/// A fresh reference server on a loopback port, its database at `db`.
+async fn local_server(db: PathBuf) -> Res<rapport_server::RunningServer> {
+    clean(&db);
+    rapport_server::start(rapport_server::ServerConfig {
+        db,
+        listen: "127.0.0.1:0".parse()?,
+        heartbeat_ms: 5_000,
+        clock: None,
+    })
+    .await
+    .map_err(|e| e.to_string().into())
 }
 
 fn peak_rss_kb() -> u64 {

@@ -4,7 +4,7 @@
 //! a local reference server, exit. Baseline: the same binary starting and
 //! exiting with nothing to do.
 
-use crate::{Res, emit, median, ms, peak_rss_kb};
+use crate::{Res, clean, emit, local_server, median, ms, peak_rss_kb};
 use rapport_core::generate::me;
 use rapport_core::model::{App, ChatId, EventPayload, Member, MessageId};
 use rapport_core::push::{self, NotificationClient, PushKind, PushPayload, PushPlatform};
@@ -12,7 +12,6 @@ use rapport_core::session::{FileSecretStore, Session};
 use rapport_core::store::Store;
 use rapport_core::sync::RapportBackend;
 use rapport_core::timers::ServerClock;
-use rapport_server::ServerConfig;
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -31,18 +30,8 @@ pub fn run(db: &Path, runs: usize) -> Res<()> {
 
 async fn run_async(db: &Path, runs: usize) -> Res<()> {
     let dir = db.parent().ok_or("the store has no folder")?;
-    let server_db = dir.join("push-server.db");
-    for s in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{s}", server_db.display()));
-    }
-    let server = rapport_server::start(ServerConfig {
-        db: server_db,
-        listen: "127.0.0.1:0".parse()?,
-        heartbeat_ms: 5_000,
-        clock: None,
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    clean(&dir.join("push-server.db.ws-push.sqlite"));
+    let server = local_server(dir.join("push-server.db")).await?;
     let url = server.url();
     // A Telegram chat of the big store (no window to close), known to the
     // server's workspace too.

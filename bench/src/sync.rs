@@ -1,14 +1,14 @@
 //! Sync figures (issue: reference server and sync): an in-process server on
 //! loopback, real HTTP and WebSocket.
 
-use crate::{Res, emit, median, ms, percentile};
+use crate::{Res, clean, emit, local_server, median, ms, percentile};
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::{EventPayload, Member};
 use rapport_core::observe::{ListDiff, Observer};
 use rapport_core::store::{ChatFilter, Store};
 use rapport_core::sync::{RapportBackend, SyncEngine};
 use rapport_core::timers::ServerClock;
-use rapport_server::{ServerConfig, sim};
+use rapport_server::sim;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,12 +21,6 @@ pub fn run(dir: &Path, chats: usize, messages: usize, behind: usize, live_s: u64
         .enable_all()
         .build()?;
     rt.block_on(run_async(dir, chats, messages, behind, live_s))
-}
-
-fn clean(p: &Path) {
-    for s in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{s}", p.display()));
-    }
 }
 
 async fn client(url: &str, path: &Path) -> Res<Arc<SyncEngine<RapportBackend>>> {
@@ -45,17 +39,8 @@ async fn run_async(
     behind: usize,
     live_s: u64,
 ) -> Res<()> {
-    let server_db = dir.join("sync-server.db");
-    clean(&server_db);
     clean(&dir.join("sync-server.db.ws-bench.sqlite"));
-    let server = rapport_server::start(ServerConfig {
-        db: server_db,
-        listen: "127.0.0.1:0".parse()?,
-        heartbeat_ms: 5_000,
-        clock: None,
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let server = local_server(dir.join("sync-server.db")).await?;
     let state = server.state.clone();
     let url = server.url();
     let mut generator = tokio::task::spawn_blocking(move || -> Res<Generator> {
@@ -224,26 +209,16 @@ async fn run_async(
 /// outbox, the catch-up of the feed included). Baseline: the same number of
 /// sends as plain sequential requests, with no outbox.
 async fn outbox_drain(server: &rapport_server::RunningServer, dir: &Path, n: usize) -> Res<()> {
-    use rapport_core::model::{ChatId, Content, Message, MessageId, Sender};
+    use rapport_core::generate::text_message;
+    use rapport_core::model::{ChatId, Sender};
     use rapport_core::sync::{Action, Backend};
     let ws = server.state.hub.workspace("bench").ok_or("no workspace")?;
     let chats: Vec<ChatId> = (0..20).map(|i| ChatId(format!("c{i}"))).collect();
     // Their subscribers write now: the windows are open.
     let now = server.state.hub.now();
     let inbound = chats.iter().map(|c| {
-        EventPayload::MessageUpserted(Message {
-            id: MessageId(format!("drain-in-{c}")),
-            chat_id: c.clone(),
-            sender: Sender::Subscriber,
-            content: Content::Text { text: "hi".into() },
-            sent_at: now,
-            delivery: None,
-            quote: None,
-            reactions: Vec::new(),
-            edited_at: None,
-            deleted_at: None,
-            in_reply_to_ad: None,
-        })
+        let id = format!("drain-in-{c}");
+        EventPayload::MessageUpserted(text_message(c.as_str(), &id, Sender::Subscriber, "hi", now))
     });
     server.state.hub.emit(&ws, inbound.collect())?;
 

@@ -605,6 +605,12 @@ impl Client {
         }
         Ok(result??)
     }
+
+    /// The core's runtime, for bindings that run a listener loop on it
+    /// (rapport-ffi's sync-state subscription) instead of their own.
+    pub fn runtime_handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
 }
 
 impl Drop for Client {

@@ -1,11 +1,31 @@
 //! `rapport-server --db FILE --listen 127.0.0.1:PORT [--simulate [EVENTS_PER_S]]
-//!  [--chats N --messages M]`
+//!  [--chats N --messages M] [--clock-offset-ms MS]`
+//!
+//! `--clock-offset-ms` runs the server's clock ahead (or behind) the
+//! system's: restarted on an existing database, it moves the workspace
+//! towards its deadlines, so a test or a demo sees support windows close (S4)
+//! without waiting a day.
 //!
 //! On an empty database it creates the demo workspace ([`demo`]) with a
 //! generated history and one agent, and prints how to log in.
 
 use rapport_core::generate::GenConfig;
+use rapport_core::model::Timestamp;
+use rapport_core::timers::Clock;
 use rapport_server::{ServerConfig, demo, sim, start};
+use std::sync::Arc;
+
+/// The system clock shifted by a fixed offset.
+struct OffsetClock(i64);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        rapport_server::hub::SystemClock.now().plus_millis(self.0)
+    }
+    fn sleep_until(&self, t: Timestamp) -> rapport_core::timers::clock::BoxFuture {
+        rapport_server::hub::SystemClock.sleep_until(t.plus_millis(-self.0))
+    }
+}
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -34,7 +54,9 @@ async fn main() {
         db: db.into(),
         listen,
         heartbeat_ms: 15_000,
-        clock: None,
+        clock: arg(&args, "--clock-offset-ms")
+            .and_then(|v| v.parse().ok())
+            .map(|ms| Arc::new(OffsetClock(ms)) as Arc<dyn Clock>),
     })
     .await
     {

@@ -121,21 +121,8 @@ impl Events {
     }
 }
 
-pub fn message(chat: &str, id: &str, sender: Sender, text: &str, at: Timestamp) -> Message {
-    Message {
-        id: MessageId::from(id),
-        chat_id: ChatId::from(chat),
-        sender,
-        content: Content::Text { text: text.into() },
-        sent_at: at,
-        delivery: None,
-        quote: None,
-        reactions: Vec::new(),
-        edited_at: None,
-        deleted_at: None,
-        in_reply_to_ad: None,
-    }
-}
+/// A text message (see [`rapport_core::generate::text_message`]).
+pub use rapport_core::generate::text_message as message;
 
 /// A reference server on a loopback port with a seeded workspace "w1" and
 /// agents, and a second workspace "w2" for isolation tests.
@@ -322,5 +309,41 @@ impl TestServer {
                 ],
             )
             .expect("emit");
+    }
+}
+
+impl TestServer {
+    /// A client of this server on the store and secrets in `dir`, logged in
+    /// as `email` (or with the session it saved there before). Not syncing.
+    pub fn client(
+        &self,
+        dir: &std::path::Path,
+        rt: &tokio::runtime::Runtime,
+        email: &str,
+    ) -> rapport_core::Client {
+        let secrets = Arc::new(rapport_core::session::FileSecretStore::new(
+            dir.join("secrets.json"),
+        ));
+        let c = rapport_core::Client::open(
+            rapport_core::ClientConfig {
+                store_path: dir.join("rapport.db"),
+                server_url: self.url(),
+            },
+            secrets,
+        )
+        .expect("client opens");
+        if c.login_info().is_none() {
+            rt.block_on(c.login(email, PASSWORD)).expect("login");
+        }
+        c
+    }
+
+    /// Starts `c` syncing and waits until it has every event logged now.
+    pub fn sync(&self, c: &rapport_core::Client) {
+        c.start_sync().expect("sync starts");
+        let head = self.head("w1");
+        wait_until("the client to catch up", 30, || {
+            c.store().last_seq().expect("seq") >= head
+        });
     }
 }

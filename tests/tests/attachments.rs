@@ -8,11 +8,10 @@ use rapport_core::model::*;
 use rapport_core::outbox::{UPLOAD_PART, UploadProgress};
 use rapport_core::policy::Refusal;
 use rapport_core::policy::attachment::MB;
-use rapport_core::session::{FileSecretStore, SecretStore};
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::sync::{Action, Backend, RapportBackend, SyncError, UploadRef};
 use rapport_core::timers::ServerClock;
-use rapport_core::{Client, ClientConfig, ClientError, Store};
+use rapport_core::{Client, ClientError, Store};
 use rapport_tests::{PASSWORD, TempStore, TestServer, wait_until};
 use std::sync::{Arc, Mutex};
 
@@ -46,22 +45,8 @@ fn chat_on(srv: &TestServer, id: &str, app: App, open: bool) {
 }
 
 fn open_client(srv: &TestServer, dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> Client {
-    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.join("secrets.json")));
-    let c = Client::open(
-        ClientConfig {
-            store_path: dir.join("rapport.db"),
-            server_url: srv.url(),
-        },
-        secrets,
-    )
-    .unwrap();
-    if c.login_info().is_none() {
-        rt.block_on(c.login("u0@w1.test", PASSWORD)).unwrap();
-    }
-    c.start_sync().unwrap();
-    wait_until("sync", 20, || {
-        c.store().last_seq().unwrap() >= srv.head("w1")
-    });
+    let c = srv.client(dir, rt, "u0@w1.test");
+    srv.sync(&c);
     c
 }
 

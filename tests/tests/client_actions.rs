@@ -7,13 +7,11 @@ use rapport_core::model::*;
 use rapport_core::outbox::OutboxState;
 use rapport_core::policy::Refusal;
 use rapport_core::policy::window::MessageTag;
-use rapport_core::session::{FileSecretStore, SecretStore};
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::sync::wire::SubscriberEdit;
 use rapport_core::sync::{Action, PauseAction};
-use rapport_core::{Client, ClientConfig, ClientError};
-use rapport_tests::{PASSWORD, TestServer, wait_until};
-use std::sync::Arc;
+use rapport_core::{Client, ClientError};
+use rapport_tests::{TestServer, wait_until};
 
 struct Fixture {
     srv: TestServer,
@@ -27,17 +25,7 @@ fn fixture() -> Fixture {
     let srv = rt.block_on(TestServer::start(10, 40));
     srv.action_chats();
     let dir = tempfile::tempdir().unwrap();
-    let secrets: Arc<dyn SecretStore> =
-        Arc::new(FileSecretStore::new(dir.path().join("secrets.json")));
-    let client = Client::open(
-        ClientConfig {
-            store_path: dir.path().join("rapport.db"),
-            server_url: srv.url(),
-        },
-        secrets,
-    )
-    .unwrap();
-    rt.block_on(client.login("u0@w1.test", PASSWORD)).unwrap();
+    let client = srv.client(dir.path(), &rt, "u0@w1.test");
     client.start_sync().unwrap();
     let f = Fixture {
         srv,

@@ -7,11 +7,10 @@ use rapport_core::model::*;
 use rapport_core::observe::ListDiff;
 use rapport_core::outbox::OutboxState;
 use rapport_core::policy::Refusal;
-use rapport_core::session::{FileSecretStore, SecretStore};
 use rapport_core::store::TimelineItem;
 use rapport_core::sync::Action;
-use rapport_core::{Client, ClientConfig, ClientError};
-use rapport_tests::{PASSWORD, TestServer, texts_with_prefix, wait_until};
+use rapport_core::{Client, ClientError};
+use rapport_tests::{TestServer, texts_with_prefix, wait_until};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,20 +42,8 @@ fn open_chats(srv: &TestServer) {
 }
 
 fn client(srv: &TestServer, dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> Client {
-    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.join("secrets.json")));
-    let c = Client::open(
-        ClientConfig {
-            store_path: dir.join("rapport.db"),
-            server_url: srv.url(),
-        },
-        secrets,
-    )
-    .unwrap();
-    rt.block_on(c.login("u0@w1.test", PASSWORD)).unwrap();
-    c.start_sync().unwrap();
-    wait_until("first sync", 20, || {
-        c.store().last_seq().unwrap() >= srv.head("w1")
-    });
+    let c = srv.client(dir, rt, "u0@w1.test");
+    srv.sync(&c);
     c
 }
 

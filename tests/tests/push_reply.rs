@@ -12,35 +12,11 @@ use rapport_core::push::{
 };
 use rapport_core::session::{FileSecretStore, SecretStore};
 use rapport_core::timers::ManualClock;
-use rapport_core::{Client, ClientConfig};
 use rapport_server::notify;
-use rapport_tests::{PASSWORD, TestServer, wait_until};
+use rapport_tests::{TestServer, wait_until};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn client(srv: &TestServer, dir: &Path, rt: &tokio::runtime::Runtime, email: &str) -> Client {
-    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.join("secrets.json")));
-    let c = Client::open(
-        ClientConfig {
-            store_path: dir.join("rapport.db"),
-            server_url: srv.url(),
-        },
-        secrets,
-    )
-    .unwrap();
-    if c.login_info().is_none() {
-        rt.block_on(c.login(email, PASSWORD)).unwrap();
-    }
-    c
-}
-
-fn synced(c: &Client, srv: &TestServer) {
-    c.start_sync().unwrap();
-    wait_until("sync", 30, || {
-        c.store().last_seq().unwrap() >= srv.head("w1")
-    });
-}
 
 /// The pushes recorded for a member, decoded as the device would.
 fn pushes(srv: &TestServer, member: &str) -> Vec<(String, PushPayload)> {
@@ -89,8 +65,8 @@ fn h2_h4_d2_pushes_go_to_the_right_members_devices_as_their_settings_say() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 40));
     let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let u0 = client(&srv, d0.path(), &rt, "u0@w1.test");
-    let u1 = client(&srv, d1.path(), &rt, "u1@w1.test");
+    let u0 = srv.client(d0.path(), &rt, "u0@w1.test");
+    let u1 = srv.client(d1.path(), &rt, "u1@w1.test");
     rt.block_on(u0.register_device(DeviceRegistration {
         device_id: "pixel".into(),
         platform: PushPlatform::Fcm,
@@ -147,7 +123,7 @@ fn h2_h4_d2_pushes_go_to_the_right_members_devices_as_their_settings_say() {
 
     // The agent's own reply notifies nobody; nor do bot messages.
     wait_until("u0 has c1", 20, || {
-        synced(&u0, &srv);
+        srv.sync(&u0);
         true
     });
     u0.send_text(&ChatId::from("c1"), "On it").unwrap();
@@ -225,7 +201,7 @@ fn h1_an_email_about_the_latest_open_chat_at_most_once_an_hour() {
     assert_eq!(latest["last_message"], "help");
     // H4: email off, nothing more.
     let dir = tempfile::tempdir().unwrap();
-    let u0 = client(&srv, dir.path(), &rt, "u0@w1.test");
+    let u0 = srv.client(dir.path(), &rt, "u0@w1.test");
     rt.block_on(u0.set_notification_settings(NotificationSettings {
         email: false,
         ..NotificationSettings::default()
@@ -267,6 +243,22 @@ fn child(dir: &Path, url: &str, payload: &str, text: &str, key: &str) -> std::pr
     cmd
 }
 
+/// Runs the notification process to its end: whether it succeeded, and
+/// what it printed.
+fn reply_in_child(
+    srv: &TestServer,
+    dir: &Path,
+    chat: &str,
+    text: &str,
+    key: &str,
+) -> (bool, serde_json::Value) {
+    let out = child(dir, &srv.url(), &push_for(srv, chat), text, key)
+        .output()
+        .unwrap();
+    let said = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (out.status.success(), said)
+}
+
 fn server_texts(srv: &TestServer, chat: &str, text: &str) -> usize {
     rapport_tests::texts_with_prefix(&srv.workspace("w1").store, chat, text)
         .iter()
@@ -280,8 +272,8 @@ fn h3_a_reply_from_another_process_while_the_app_runs_arrives_once_and_reads_the
     let srv = rt.block_on(TestServer::start(10, 40));
     srv.subscriber_writes("c1", "r-1");
     let dir = tempfile::tempdir().unwrap();
-    let app = client(&srv, dir.path(), &rt, "u0@w1.test");
-    synced(&app, &srv);
+    let app = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&app);
     assert!(
         app.store()
             .chat(&ChatId::from("c1"))
@@ -293,21 +285,14 @@ fn h3_a_reply_from_another_process_while_the_app_runs_arrives_once_and_reads_the
     );
     // The app keeps syncing and sending while the notification process
     // writes to the same file.
-    let out = child(
+    let (ok, said) = reply_in_child(
+        &srv,
         dir.path(),
-        &srv.url(),
-        &push_for(&srv, "c1"),
+        "c1",
         "Replied from the lock screen",
         "lock-1",
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
     );
-    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(ok, "{said}");
     assert_eq!(said["delivered"], true);
     assert_eq!(server_texts(&srv, "c1", "Replied from the lock screen"), 1);
     let on_server = srv
@@ -328,16 +313,14 @@ fn h3_a_reply_from_another_process_while_the_app_runs_arrives_once_and_reads_the
     });
     assert_eq!(app.store().unsent_commands().unwrap(), 0);
     // The same tap delivered twice is one reply.
-    let again = child(
+    let (again, _) = reply_in_child(
+        &srv,
         dir.path(),
-        &srv.url(),
-        &push_for(&srv, "c1"),
+        "c1",
         "Replied from the lock screen",
         "lock-1",
-    )
-    .output()
-    .unwrap();
-    assert!(again.status.success());
+    );
+    assert!(again);
     assert_eq!(server_texts(&srv, "c1", "Replied from the lock screen"), 1);
 }
 
@@ -347,7 +330,7 @@ fn h3_a_reply_killed_at_any_moment_arrives_exactly_once() {
     let srv = rt.block_on(TestServer::start(10, 40));
     srv.subscriber_writes("c1", "k-0");
     let dir = tempfile::tempdir().unwrap();
-    drop(client(&srv, dir.path(), &rt, "u0@w1.test"));
+    drop(srv.client(dir.path(), &rt, "u0@w1.test"));
     // Slow answers widen every window a kill can land in.
     srv.server.state.faults.set_latency_ms(25);
     let mut rng = fastrand::Rng::with_seed(11);
@@ -373,7 +356,7 @@ fn h3_a_reply_killed_at_any_moment_arrives_exactly_once() {
             || server_texts(&srv, "c1", &text) == 1;
         queued += usize::from(stored);
         drop(store);
-        let app = client(&srv, dir.path(), &rt, "u0@w1.test");
+        let app = srv.client(dir.path(), &rt, "u0@w1.test");
         app.start_sync().unwrap();
         wait_until("the app's outbox", 30, || {
             app.store().unsent_commands().unwrap() == 0
@@ -397,20 +380,12 @@ fn h3_offline_the_reply_waits_for_the_app_and_bad_pushes_are_typed_errors() {
     let srv = rt.block_on(TestServer::start(10, 40));
     srv.subscriber_writes("c1", "o-1");
     let dir = tempfile::tempdir().unwrap();
-    let app = client(&srv, dir.path(), &rt, "u0@w1.test");
-    synced(&app, &srv);
+    let app = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&app);
     app.stop_sync();
     srv.server.state.faults.fail_next(1_000);
-    let out = child(
-        dir.path(),
-        &srv.url(),
-        &push_for(&srv, "c1"),
-        "Sent offline",
-        "off-1",
-    )
-    .output()
-    .unwrap();
-    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, said) = reply_in_child(&srv, dir.path(), "c1", "Sent offline", "off-1");
+    assert!(ok, "{said}");
     assert_eq!(said["delivered"], false);
     assert_eq!(
         app.store().unsent_commands().unwrap(),

@@ -1,0 +1,351 @@
+//! `RapportClient`: the core's `Client` as the apps see it. Every method
+//! forwards to the core; async ones await work the core spawns on its own
+//! runtime (UniFFI polls them on the caller's thread), and each is
+//! cancel-safe: dropping the future leaves the core's task to finish.
+
+use crate::error::{RapportError, Result, SecretStoreError};
+use crate::listen::{
+    ChatListListener, CountsListener, Live, SyncStateListener, TaskHandle, TimelineListener,
+    TimerHub, TimerListener, logged,
+};
+use crate::types::{ChatFilter, Outgoing, SyncState};
+use rapport_core::client::{Client, ClientConfig, LoginInfo};
+use rapport_core::model::{Bot, BotStats, ChatId, ChatSummary, Member, MessageId, Timestamp};
+use rapport_core::outbox::OutboxEntry;
+use rapport_core::policy::Decision;
+use rapport_core::session::SecretError;
+use rapport_core::store::{ChatCursor, ChatPage, StatusCounts, TimelineCursor, TimelinePage};
+use rapport_core::sync::Action;
+use rapport_core::timers::Countdowns;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The platform's secure storage (Android Keystore, iOS Keychain): the
+/// session's tokens live only here.
+#[uniffi::export(with_foreign)]
+pub trait SecretStore: Send + Sync {
+    fn load(&self, key: String) -> Result<Option<String>, SecretStoreError>;
+    fn save(&self, key: String, value: String) -> Result<(), SecretStoreError>;
+    fn delete(&self, key: String) -> Result<(), SecretStoreError>;
+}
+
+/// The app's secret store as the core's.
+struct Secrets(Arc<dyn SecretStore>);
+
+fn secret_error(e: SecretStoreError) -> SecretError {
+    SecretError(e.to_string())
+}
+
+impl rapport_core::session::SecretStore for Secrets {
+    fn load(&self, key: &str) -> Result<Option<String>, SecretError> {
+        self.0.load(key.to_owned()).map_err(secret_error)
+    }
+    fn save(&self, key: &str, value: &str) -> Result<(), SecretError> {
+        self.0
+            .save(key.to_owned(), value.to_owned())
+            .map_err(secret_error)
+    }
+    fn delete(&self, key: &str) -> Result<(), SecretError> {
+        self.0.delete(key.to_owned()).map_err(secret_error)
+    }
+}
+
+#[derive(uniffi::Object)]
+pub struct RapportClient {
+    /// `None` once logged out.
+    client: RwLock<Option<Arc<Client>>>,
+    timers: Arc<TimerHub>,
+    timers_started: Mutex<bool>,
+    /// Live sync-state subscriptions.
+    tasks: Arc<AtomicUsize>,
+}
+
+impl RapportClient {
+    fn client(&self) -> Result<Arc<Client>> {
+        self.client
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(RapportError::Closed)
+    }
+}
+
+#[uniffi::export]
+impl RapportClient {
+    /// Opens the store at `store_path` (the inbox is readable offline at
+    /// once) and restores a saved session from `secrets`. No network.
+    #[uniffi::constructor]
+    pub fn new(
+        store_path: String,
+        server_url: String,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Arc<Self>> {
+        let config = ClientConfig {
+            store_path: store_path.into(),
+            server_url,
+        };
+        let client = Client::open(config, Arc::new(Secrets(secrets)))?;
+        Ok(Arc::new(RapportClient {
+            client: RwLock::new(Some(Arc::new(client))),
+            timers: Arc::default(),
+            timers_started: Mutex::new(false),
+            tasks: Arc::default(),
+        }))
+    }
+
+    // Session (S5) and sync (S2).
+
+    pub async fn login(&self, email: String, password: String) -> Result<LoginInfo> {
+        Ok(self.client()?.login(&email, &password).await?)
+    }
+
+    pub fn login_info(&self) -> Option<LoginInfo> {
+        self.client().ok()?.login_info()
+    }
+
+    /// Ends the session on the server (if reachable), forgets it and deletes
+    /// the local store. The client is closed after: make a new one.
+    /// `Busy` (nothing done) while another call on this client runs.
+    pub async fn logout(&self) -> Result<()> {
+        let client = {
+            let mut slot = self.client.write().unwrap_or_else(|e| e.into_inner());
+            match Arc::try_unwrap(slot.take().ok_or(RapportError::Closed)?) {
+                Ok(client) => client,
+                Err(shared) => {
+                    *slot = Some(shared);
+                    return Err(RapportError::Busy);
+                }
+            }
+        };
+        Ok(client.logout().await?)
+    }
+
+    pub fn start_sync(&self) -> Result<()> {
+        Ok(self.client()?.start_sync()?)
+    }
+
+    pub fn stop_sync(&self) -> Result<()> {
+        self.client()?.stop_sync();
+        Ok(())
+    }
+
+    pub fn sync_state(&self) -> Result<SyncState> {
+        Ok(self.client()?.sync_state().borrow().clone().into())
+    }
+
+    /// Server time now, in ms (S4: every countdown uses it).
+    pub fn server_now(&self) -> Result<Timestamp> {
+        Ok(self.client()?.server_now())
+    }
+
+    // The inbox (A1-A7) and the timeline (B1), read from the store.
+
+    pub fn chat_page(
+        &self,
+        filter: ChatFilter,
+        after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<ChatPage> {
+        Ok(self
+            .client()?
+            .store()
+            .chat_page(&filter.into(), after, limit)?)
+    }
+
+    pub fn status_counts(&self, filter: ChatFilter) -> Result<StatusCounts> {
+        Ok(self.client()?.store().status_counts(&filter.into())?)
+    }
+
+    pub fn chat(&self, chat: ChatId) -> Result<Option<ChatSummary>> {
+        Ok(self.client()?.store().chat(&chat)?)
+    }
+
+    pub fn home(&self, limit: u32) -> Result<Vec<ChatSummary>> {
+        Ok(self.client()?.store().home(limit)?)
+    }
+
+    pub fn timeline_page(
+        &self,
+        chat: ChatId,
+        before: Option<TimelineCursor>,
+        limit: u32,
+    ) -> Result<TimelinePage> {
+        Ok(self.client()?.store().timeline_page(&chat, before, limit)?)
+    }
+
+    /// B1: fetches older history from the server into the store (the open
+    /// timeline shows it); false when there is none.
+    pub async fn load_older(
+        &self,
+        chat: ChatId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<bool> {
+        Ok(self
+            .client()?
+            .load_older(&chat, before.as_ref(), limit)
+            .await?)
+    }
+
+    pub fn members(&self, assignable_only: bool) -> Result<Vec<Member>> {
+        Ok(self.client()?.store().members(assignable_only)?)
+    }
+
+    pub fn bots(&self) -> Result<Vec<Bot>> {
+        Ok(self.client()?.store().bots()?)
+    }
+
+    /// I1: the total first, then each bot.
+    pub fn stats(&self) -> Result<Vec<BotStats>> {
+        Ok(self.client()?.store().stats()?)
+    }
+
+    // Replying (E1-E7).
+
+    /// May this go out in this chat now (E1-E6)? What instead, if not.
+    pub fn decide(&self, chat: ChatId, outgoing: Outgoing) -> Result<Decision> {
+        Ok(self.client()?.decide(&chat, &outgoing.as_core())?)
+    }
+
+    /// E4, E3/F7: the window and pause countdowns of a chat now.
+    pub fn countdowns(&self, chat: ChatId) -> Result<Countdowns> {
+        let client = self.client()?;
+        let row = client
+            .store()
+            .chat(&chat)?
+            .ok_or(RapportError::UnknownChat)?;
+        Ok(rapport_core::timers::countdowns(
+            &row.chat,
+            client.server_now(),
+        ))
+    }
+
+    /// Stores the reply and its local echo (delivery `Pending`) and queues
+    /// it; a refusal (`Refused`) queues nothing. Returns the message id.
+    pub fn send_text(&self, chat: ChatId, text: String) -> Result<MessageId> {
+        Ok(self.client()?.send_text(&chat, &text)?)
+    }
+
+    /// `send_text` with the app's idempotency key (one per tap).
+    pub fn send_text_keyed(&self, chat: ChatId, text: String, key: String) -> Result<MessageId> {
+        Ok(self.client()?.send_text_keyed(&chat, &text, &key)?)
+    }
+
+    /// Queues any other agent action; returns its idempotency key.
+    pub fn run_action(&self, action: Action) -> Result<String> {
+        Ok(self.client()?.run_action(action)?)
+    }
+
+    /// E7: the commands not yet confirmed, failed ones with their code.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        Ok(self.client()?.store().outbox()?)
+    }
+
+    pub fn retry(&self, outbox_id: i64) -> Result<()> {
+        Ok(self.client()?.retry(outbox_id)?)
+    }
+
+    pub fn discard(&self, outbox_id: i64) -> Result<()> {
+        Ok(self.client()?.discard(outbox_id)?)
+    }
+
+    // Live state (S3, S4).
+
+    /// A1-A6: the first `limit` rows under `filter`, live.
+    pub fn subscribe_chat_list(
+        &self,
+        filter: ChatFilter,
+        limit: u32,
+        listener: Arc<dyn ChatListListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        let sub =
+            self.client()?
+                .observer()
+                .subscribe_chat_list(filter.into(), limit, move |diffs| {
+                    logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
+                })?;
+        Ok(TaskHandle::new(Live::View(Arc::new(sub))))
+    }
+
+    /// B1/C1: the newest `limit` items of a chat, oldest first, live.
+    pub fn subscribe_timeline(
+        &self,
+        chat: ChatId,
+        limit: u32,
+        listener: Arc<dyn TimelineListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        let sub = self
+            .client()?
+            .observer()
+            .subscribe_timeline(chat, limit, move |diffs| {
+                logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
+            })?;
+        Ok(TaskHandle::new(Live::View(Arc::new(sub))))
+    }
+
+    /// A5: the live counts of the status lists under `filter`.
+    pub fn subscribe_counts(
+        &self,
+        filter: ChatFilter,
+        listener: Arc<dyn CountsListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        let sub = self
+            .client()?
+            .observer()
+            .subscribe_counts(filter.into(), move |c| logged(listener.on_counts(c)))?;
+        Ok(TaskHandle::new(Live::View(Arc::new(sub))))
+    }
+
+    /// S2: the sync state now, then each change.
+    pub fn subscribe_sync_state(
+        &self,
+        listener: Arc<dyn SyncStateListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        let client = self.client()?;
+        let mut rx = client.sync_state();
+        logged(listener.on_state(rx.borrow_and_update().clone().into()));
+        let task = client.runtime_handle().spawn(async move {
+            while rx.changed().await.is_ok() {
+                let state = rx.borrow_and_update().clone();
+                logged(listener.on_state(state.into()));
+            }
+        });
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+        Ok(TaskHandle::new(Live::Task(
+            task.abort_handle(),
+            self.tasks.clone(),
+        )))
+    }
+
+    /// S4: deadline events (a window closes, a pause ends, a Telegram
+    /// message turns 48 hours old) as they happen, on server time.
+    pub fn subscribe_timers(&self, listener: Arc<dyn TimerListener>) -> Result<Arc<TaskHandle>> {
+        let client = self.client()?;
+        let mut started = self
+            .timers_started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !*started {
+            let hub = Arc::downgrade(&self.timers);
+            client.start_timers(move |event| {
+                if let Some(hub) = hub.upgrade() {
+                    hub.fire(event);
+                }
+            })?;
+            *started = true;
+        }
+        Ok(TaskHandle::new(self.timers.add(listener)))
+    }
+
+    /// Live subscriptions of every kind (lists, timelines, counts, sync
+    /// state, timers): back to its old value once handles are cancelled or
+    /// dropped. For leak tests and diagnostics.
+    pub fn live_subscriptions(&self) -> u32 {
+        let views = self
+            .client()
+            .map(|c| c.observer().live_subscriptions())
+            .unwrap_or(0);
+        let n = views + self.tasks.load(Ordering::Relaxed) + self.timers.len();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
