@@ -6,11 +6,10 @@ mod common;
 
 use rapport_cli::console::{App, Event, Mode, view};
 use rapport_core::model::{App as MessagingApp, ChatId, ChatStatus, Delivery, MemberId};
-use rapport_core::session::FileSecretStore;
 use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, TimelineItem};
 use rapport_core::sync::SyncState;
-use rapport_core::{Client, ClientConfig};
-use rapport_tests::{PASSWORD, wait_until};
+use rapport_core::Client;
+use rapport_tests::wait_until;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -28,18 +27,7 @@ struct Harness {
 fn harness(chats: usize, messages: usize) -> Harness {
     let server = common::server(chats, messages);
     let dir = tempfile::tempdir().unwrap();
-    let client = Client::open(
-        ClientConfig {
-            store_path: dir.path().join("rapport.db"),
-            server_url: server.srv.url(),
-        },
-        Arc::new(FileSecretStore::new(dir.path().join("session.json"))),
-    )
-    .unwrap();
-    server
-        .rt
-        .block_on(client.login("u0@w1.test", PASSWORD))
-        .unwrap();
+    let client = server.srv.client(dir.path(), &server.rt, "u0@w1.test");
     client.start_sync().unwrap();
     let state = client.sync_state();
     wait_until("live", 30, || {
