@@ -5,10 +5,10 @@
 mod common;
 
 use rapport_cli::console::{App, Event, Mode, view};
+use rapport_core::Client;
 use rapport_core::model::{App as MessagingApp, ChatId, ChatStatus, Delivery, MemberId};
 use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, TimelineItem};
 use rapport_core::sync::SyncState;
-use rapport_core::Client;
 use rapport_tests::wait_until;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

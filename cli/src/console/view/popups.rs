@@ -71,7 +71,10 @@ pub(super) fn draw_help(f: &mut Frame<'_>) {
         ("Tab s, 1 2 3 4", "status list: open, unread, closed, all"),
         ("a  t  m", "filter by app, chat type, assignee"),
         ("r", "reply (the box shows the window and refusals)"),
-        ("Ctrl-T", "while replying: send as a template or tagged message (E5)"),
+        (
+            "Ctrl-T",
+            "while replying: send as a template or tagged message (E5)",
+        ),
         ("n", "add an internal note"),
         ("f", "send a file (upload progress below)"),
         ("p  e  u", "pause the bot 60 min, +60 min, continue"),
