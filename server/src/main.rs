@@ -6,12 +6,13 @@
 //! towards its deadlines, so a test or a demo sees support windows close (S4)
 //! without waiting a day.
 //!
-//! On an empty database it creates a demo workspace with a generated
-//! history and one agent, and prints how to log in.
+//! On an empty database it creates the demo workspace ([`demo`]) with a
+//! generated history and one agent, and prints how to log in.
 
-use rapport_core::generate::{GenConfig, me};
-use rapport_core::model::{Member, Timestamp};
+use rapport_core::generate::GenConfig;
+use rapport_core::model::Timestamp;
 use rapport_core::timers::Clock;
+use rapport_server::{ServerConfig, demo, sim, start};
 use std::sync::Arc;
 
 /// The system clock shifted by a fixed offset.
@@ -25,7 +26,6 @@ impl Clock for OffsetClock {
         rapport_server::hub::SystemClock.sleep_until(t.plus_millis(-self.0))
     }
 }
-use rapport_server::{ServerConfig, sim, start};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -68,41 +68,18 @@ async fn main() {
     };
     let state = server.state.clone();
     let cfg = GenConfig::new(num("--chats", 2_000), num("--messages", 40_000));
-    let (ws, generator) = match state.hub.workspace("demo") {
-        Some(ws) => (ws, rapport_core::generate::Generator::after(cfg)),
-        None => {
-            let st = state.clone();
-            let created = tokio::task::spawn_blocking(move || {
-                let ws = st.hub.create_workspace("demo", "Demo workspace")?;
-                let generator = sim::seed(&st.hub, &ws, cfg)?;
-                let agent = Member {
-                    id: me(),
-                    name: "Agent 0".into(),
-                    avatar_url: None,
-                    role: "Agent".into(),
-                    conversations_access: true,
-                };
-                st.hub
-                    .add_account(&ws, "agent@example.com", "rapport", agent)?;
-                Ok::<_, rapport_server::hub::HubError>((ws, generator))
-            })
-            .await;
-            match created {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => {
-                    eprintln!("rapport-server: {e}");
-                    std::process::exit(1);
-                }
-                Err(e) => {
-                    eprintln!("rapport-server: {e}");
-                    std::process::exit(1);
-                }
-            }
+    let (ws, generator) = match demo::workspace(state.clone(), cfg).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("rapport-server: {e}");
+            std::process::exit(1);
         }
     };
     println!(
-        "rapport-server listening on {} (log in as agent@example.com / rapport)",
-        server.url()
+        "rapport-server listening on {} (log in as {} / {})",
+        server.url(),
+        demo::EMAIL,
+        demo::PASSWORD
     );
     let _sim = args.iter().any(|a| a == "--simulate").then(|| {
         let rate = arg(&args, "--simulate")

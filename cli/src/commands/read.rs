@@ -1,0 +1,192 @@
+//! chats, search, show, stats: reads of the local store, brought up to
+//! date first (unless `--offline`).
+
+use super::{Output, chat_of, ready};
+use crate::args::Args;
+use crate::data::Data;
+use crate::error::CliError;
+use crate::format::{self, alternatives, truncate};
+use rapport_core::model::{App, ChatKind, ChatSummary};
+use rapport_core::policy::{Decision, Outgoing};
+use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, TimelineItem};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+/// A2-A5 filters from the options.
+pub fn filter(args: &Args) -> Result<ChatFilter, CliError> {
+    fn word<T: serde::de::DeserializeOwned>(
+        args: &Args,
+        name: &str,
+        choices: &str,
+    ) -> Result<Option<T>, CliError> {
+        args.get(name)
+            .map(|v| {
+                serde_json::from_value(Value::String(v.to_lowercase()))
+                    .map_err(|_| CliError::Usage(format!("{name} is one of {choices}, not {v:?}")))
+            })
+            .transpose()
+    }
+    Ok(ChatFilter {
+        app: word::<App>(
+            args,
+            "--app",
+            "telegram, whatsapp, instagram, messenger, viber, livechat",
+        )?,
+        kind: word::<ChatKind>(args, "--type", "personal, group")?,
+        assignee: word::<AssigneeFilter>(args, "--assignee", "mine, unassigned, all")?
+            .unwrap_or_default(),
+        status: word::<StatusFilter>(args, "--status", "open, unread, closed, all")?
+            .unwrap_or_default(),
+        search: args.get("--search").map(str::to_owned),
+    })
+}
+
+fn chat_line(out: &mut String, c: &ChatSummary, members: &[rapport_core::model::Member]) {
+    let assignee = c
+        .chat
+        .assignee
+        .as_ref()
+        .map(|m| format::member_name(members, m))
+        .unwrap_or_else(|| "-".into());
+    let preview = c
+        .preview
+        .as_ref()
+        .map(|p| p.text.replace('\n', " "))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{} {:6} {}  {:<28} {:<8} {:<14} {}",
+        format::status_dot(c.status),
+        format::status_name(c.status),
+        format::app_tag(c.chat.app),
+        c.chat.title,
+        format::kind_name(c.chat.kind),
+        assignee,
+        c.chat.id
+    );
+    if !preview.is_empty() {
+        let _ = writeln!(out, "      {}", truncate(&preview, 100));
+    }
+}
+
+pub(super) fn chats(args: &Args, data: &Data, search: Option<String>) -> Result<Output, CliError> {
+    let mut filter = filter(args)?;
+    if search.is_some() {
+        filter.search = search;
+    }
+    let limit = args.number("--limit", 50u32)?;
+    let client = ready(args, data)?;
+    let store = client.store();
+    let counts = store.status_counts(&filter)?;
+    let page = store.chat_page(&filter, None, limit)?;
+    let members = store.members(false)?;
+    let mut text = format!(
+        "open {} · unread {} · closed {} · all {}\n",
+        counts.open, counts.unread, counts.closed, counts.all
+    );
+    for c in &page.rows {
+        chat_line(&mut text, c, &members);
+    }
+    if page.rows.is_empty() {
+        text.push_str("no chats match\n");
+    }
+    Ok(Output {
+        json: json!({ "counts": counts, "chats": page.rows, "more": page.next.is_some() }),
+        text,
+    })
+}
+
+fn item_json(i: &TimelineItem) -> Value {
+    match i {
+        TimelineItem::Message(m) => json!({ "message": m }),
+        TimelineItem::Note(n) => json!({ "note": n }),
+    }
+}
+
+pub(super) fn show(args: &Args, data: &Data) -> Result<Output, CliError> {
+    let id = args.positionals(&["CHAT"])?[0].clone();
+    let limit = args.number("--limit", 20u32)?;
+    let client = ready(args, data)?;
+    let store = client.store();
+    let c = chat_of(&client, &id)?;
+    let now = client.server_now();
+    let cd = rapport_core::timers::countdowns(&c.chat, now);
+    // E4/E5: may a reply go out now, and if not, why and what instead.
+    let decision = client.decide(&c.chat.id, &Outgoing::Text("…"))?;
+    let card = store.subscriber(&c.chat.subscriber_id)?;
+    let deals = store.deals(&c.chat.subscriber_id)?;
+    let items = store.timeline_page(&c.chat.id, None, limit)?.items;
+    let members = store.members(false)?;
+
+    let mut text = String::new();
+    chat_line(&mut text, &c, &members);
+    let _ = writeln!(text, "  {}", format::window_line(cd.window, now));
+    if let Some(left) = cd.pause_left_ms {
+        let _ = writeln!(text, "  bot paused for {}", format::duration_ms(left));
+    }
+    let reply = match &decision {
+        Decision::Allowed { .. } => json!({ "allowed": true }),
+        Decision::Refused { reason, instead } => {
+            let _ = writeln!(text, "  a reply is refused now: {reason}");
+            if !instead.is_empty() {
+                let _ = writeln!(text, "  instead: {}", alternatives(instead));
+            }
+            json!({ "allowed": false, "refusal": reason, "instead": instead })
+        }
+    };
+    if let Some(s) = &card {
+        for line in crate::console::view::card_lines(s, &deals, now) {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
+    let _ = writeln!(text);
+    for i in &items {
+        for line in crate::console::view::item_lines(i, &c.chat.title, &members, now) {
+            let _ = writeln!(text, "{line}");
+        }
+    }
+    Ok(Output {
+        json: json!({
+            "chat": c,
+            "window": cd.window,
+            "pause_left_ms": cd.pause_left_ms,
+            "reply": reply,
+            "subscriber": card,
+            "deals": deals,
+            "timeline": items.iter().map(item_json).collect::<Vec<_>>(),
+        }),
+        text,
+    })
+}
+
+pub(super) fn stats(args: &Args, data: &Data) -> Result<Output, CliError> {
+    args.positionals(&[])?;
+    let client = ready(args, data)?;
+    let stats = client.store().stats()?;
+    let bots = client.store().bots()?;
+    let mut text = format!(
+        "{:<32} {:>10} {:>10} {:>12}\n",
+        "", "sent", "received", "subscribers"
+    );
+    for s in &stats {
+        let name = match &s.bot_id {
+            None => "All bots".to_owned(),
+            Some(id) => bots.iter().find(|b| &b.id == id).map_or_else(
+                || id.to_string(),
+                |b| format!("{} ({})", b.name, format::app_name(b.app)),
+            ),
+        };
+        let _ = writeln!(
+            text,
+            "{:<32} {:>10} {:>10} {:>12}",
+            truncate(&name, 32),
+            s.sent,
+            s.received,
+            s.subscribers
+        );
+    }
+    Ok(Output {
+        json: json!({ "stats": stats, "bots": bots }),
+        text,
+    })
+}

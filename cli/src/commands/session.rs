@@ -1,0 +1,118 @@
+//! login, logout and sync: the session and the local store as a whole.
+
+use super::{Output, runtime};
+use crate::args::Args;
+use crate::data::{self, Data};
+use crate::error::CliError;
+use rapport_core::outbox::OutboxState;
+use rapport_core::store::ChatFilter;
+use rapport_core::sync::SyncState;
+use serde_json::json;
+use std::io::{IsTerminal, Write as _};
+
+pub(super) fn login(args: &Args, data: &Data) -> Result<Output, CliError> {
+    args.positionals(&[])?;
+    let server = args.required("--server")?.trim_end_matches('/').to_owned();
+    let email = args.required("--email")?;
+    let password = match args.get("--password") {
+        Some(p) => p.to_owned(),
+        None => std::env::var("RAPPORT_PASSWORD")
+            .map_err(|_| CliError::Usage("login needs --password or RAPPORT_PASSWORD".into()))?,
+    };
+    let rt = runtime()?;
+    let (_client, info) = data.login(&rt, &server, email, &password)?;
+    Ok(Output {
+        json: json!({
+            "server": server,
+            "member_id": info.member_id,
+            "workspace_id": info.workspace_id,
+            "data": data.dir,
+        }),
+        text: format!(
+            "logged in to {server} as {} (workspace {}); data in {}",
+            info.member_id,
+            info.workspace_id,
+            data.dir.display()
+        ),
+    })
+}
+
+pub(super) fn logout(args: &Args, data: &Data) -> Result<Output, CliError> {
+    args.positionals(&[])?;
+    let client = data.open()?;
+    let unsent = client.store().unsent_commands()?;
+    runtime()?.block_on(client.logout())?;
+    let _ = std::fs::remove_file(data.dir.join("server"));
+    Ok(Output {
+        json: json!({ "logged_out": true, "unsent_dropped": unsent }),
+        text: if unsent > 0 {
+            format!("logged out; {unsent} unsent command(s) dropped with the local data")
+        } else {
+            "logged out; local data deleted".into()
+        },
+    })
+}
+
+/// The first-sync progress on stderr: a bar redrawn in place on a
+/// terminal, one line per phase otherwise.
+fn progress_printer(quiet: bool) -> impl FnMut(&SyncState) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = String::new();
+    move |s: &SyncState| {
+        if quiet {
+            return;
+        }
+        let line = match s {
+            SyncState::Snapshot => "syncing: loading the workspace snapshot…".to_owned(),
+            SyncState::CatchingUp { at, head } if tty => {
+                format!(
+                    "syncing: {}",
+                    crate::console::view::progress_text(at.0, head.0)
+                )
+            }
+            SyncState::CatchingUp { .. } => "syncing: catching up with the change feed…".into(),
+            _ => return,
+        };
+        if line != last {
+            let mut err = std::io::stderr();
+            let _ = if tty {
+                write!(err, "\r\x1b[2K{line}")
+            } else {
+                writeln!(err, "{line}")
+            };
+            let _ = err.flush();
+            last = line;
+        }
+    }
+}
+
+pub(super) fn sync(args: &Args, data: &Data) -> Result<Output, CliError> {
+    args.positionals(&[])?;
+    let client = data.open()?;
+    let timeout = args.timeout()?;
+    let at = data::sync_until_live(&client, timeout, progress_printer(args.json()));
+    if std::io::stderr().is_terminal() && !args.json() {
+        eprint!("\r\x1b[2K");
+    }
+    let at = at?;
+    // E7: what was queued (an `--offline` action, a killed run) goes out.
+    data::wait_sent(&client, timeout, |e| e.state == OutboxState::Queued)?;
+    let failed = client.store().outbox()?.len();
+    let counts = client.store().status_counts(&ChatFilter::default())?;
+    Ok(Output {
+        json: json!({ "seq": at.0, "counts": counts, "failed_commands": failed }),
+        text: format!(
+            "up to date at seq {}: {} chats ({} open, {} unread, {} closed){}",
+            at.0,
+            counts.all,
+            counts.open,
+            counts.unread,
+            counts.closed,
+            if failed > 0 {
+                format!("; {failed} refused command(s) kept in the outbox")
+            } else {
+                String::new()
+            }
+        ),
+    })
+}

@@ -1,0 +1,572 @@
+//! The console's state machine without a terminal: a real server over
+//! loopback, a real store, the App driven by events and drawn on ratatui's
+//! TestBackend.
+
+mod common;
+
+use rapport_cli::console::{App, Event, Mode, view};
+use rapport_core::Client;
+use rapport_core::model::{App as MessagingApp, ChatId, ChatStatus, Delivery, MemberId};
+use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, TimelineItem};
+use rapport_core::sync::SyncState;
+use rapport_tests::wait_until;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Harness {
+    app: App,
+    term: Terminal<TestBackend>,
+    client: Arc<Client>,
+    server: common::Server,
+    _dir: tempfile::TempDir,
+}
+
+fn harness(chats: usize, messages: usize) -> Harness {
+    let server = common::server(chats, messages);
+    let dir = tempfile::tempdir().unwrap();
+    let client = server.srv.client(dir.path(), &server.rt, "u0@w1.test");
+    client.start_sync().unwrap();
+    let state = client.sync_state();
+    wait_until("live", 30, || {
+        matches!(*state.borrow(), SyncState::Live { .. })
+    });
+    let client = Arc::new(client);
+    let app = App::new(client.clone(), server.rt.handle().clone(), "test".into());
+    client.start_timers(app.timer_sink()).unwrap();
+    let mut h = Harness {
+        app,
+        term: Terminal::new(TestBackend::new(140, 40)).unwrap(),
+        client,
+        server,
+        _dir: dir,
+    };
+    h.pump();
+    h
+}
+
+impl Harness {
+    /// Applies what the core posted, then a tick.
+    fn pump(&mut self) {
+        for e in self.app.pending() {
+            self.app.update(e);
+        }
+        self.app.update(Event::Tick);
+    }
+
+    fn until(&mut self, what: &str, ok: impl Fn(&App) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.pump();
+            if ok(&self.app) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            if let Some(e) = self.app.wait_core(Duration::from_millis(50)) {
+                self.app.update(e);
+            }
+        }
+    }
+
+    fn key(&mut self, code: KeyCode) {
+        self.app
+            .update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c));
+        }
+    }
+
+    /// The screen as text, one line per row.
+    fn screen(&mut self) -> String {
+        let app = &self.app;
+        self.term.draw(|f| view::draw(app, f)).unwrap();
+        let buf = self.term.backend().buffer();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn resize(&mut self, w: u16, h: u16) {
+        self.term.backend_mut().resize(w, h);
+        self.app.update(Event::Resize(w, h));
+    }
+
+    fn select(&mut self, chat: &ChatId) {
+        // Show every chat, then move to this one.
+        self.key(KeyCode::Char('4'));
+        let i = self
+            .app
+            .chats
+            .iter()
+            .position(|c| &c.chat.id == chat)
+            .expect("the chat is listed");
+        self.key(KeyCode::Home);
+        for _ in 0..i {
+            self.key(KeyCode::Down);
+        }
+        assert_eq!(self.app.selected_chat().unwrap().chat.id, *chat);
+    }
+
+    /// A chat of `app` whose subscriber writes now (its window opens).
+    fn chat_with_open_window(&mut self, app: MessagingApp) -> ChatId {
+        let chat = common::chats_of(self.client.store(), app)[0].clone();
+        self.server
+            .srv
+            .subscriber_writes(chat.as_str(), &format!("w-{}", chat.as_str()));
+        let store = self.client.store().clone();
+        let c = chat.clone();
+        let now = self.server.clock.clone();
+        wait_until("the subscriber's message", 20, || {
+            store
+                .chat(&c)
+                .unwrap()
+                .is_some_and(|s| s.chat.last_inbound_at.is_some_and(|t| t >= now_minus(&now)))
+        });
+        self.pump();
+        chat
+    }
+}
+
+fn now_minus(clock: &rapport_core::timers::ManualClock) -> rapport_core::model::Timestamp {
+    use rapport_core::timers::Clock;
+    clock.now().plus_millis(-60_000)
+}
+
+#[test]
+fn a1_a2_a5_navigation_filters_and_live_counts() {
+    let mut h = harness(60, 600);
+    // The open list first (A5), its count as the core counts it.
+    assert_eq!(h.app.filter.status, StatusFilter::Open);
+    let counts = h.client.store().status_counts(&h.app.filter).unwrap();
+    assert_eq!(h.app.counts, counts);
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!("1 Open {}", counts.open)),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("4 All {}", counts.all)),
+        "{screen}"
+    );
+
+    // Navigation.
+    assert_eq!(h.app.selected, 0);
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Char('j'));
+    assert_eq!(h.app.selected, 2);
+    h.key(KeyCode::Up);
+    assert_eq!(h.app.selected, 1);
+
+    // A2: the app filter; every row tells its app.
+    h.key(KeyCode::Char('4'));
+    h.key(KeyCode::Char('a'));
+    assert_eq!(h.app.filter.app, Some(MessagingApp::Telegram));
+    assert!(!h.app.chats.is_empty());
+    assert!(
+        h.app
+            .chats
+            .iter()
+            .all(|c| c.chat.app == MessagingApp::Telegram)
+    );
+    assert!(h.screen().contains("a app: Telegram"));
+    // A3, A4: type and assignee filters cycle, the list follows the core.
+    h.key(KeyCode::Char('t'));
+    h.key(KeyCode::Char('m'));
+    let f = ChatFilter {
+        app: Some(MessagingApp::Telegram),
+        kind: Some(rapport_core::model::ChatKind::Personal),
+        assignee: AssigneeFilter::Mine,
+        status: StatusFilter::All,
+        search: None,
+    };
+    assert_eq!(h.app.filter, f);
+    let want = h.client.store().chat_page(&f, None, 60).unwrap().rows;
+    assert_eq!(h.app.chats, want);
+    // Back to every app; the unread list (A5).
+    for _ in 0..6 {
+        h.key(KeyCode::Char('a'));
+    }
+    h.key(KeyCode::Char('t'));
+    h.key(KeyCode::Char('t'));
+    h.key(KeyCode::Char('m'));
+    h.key(KeyCode::Char('m'));
+    h.key(KeyCode::Char('2'));
+    assert_eq!(h.app.filter.status, StatusFilter::Unread);
+    assert_eq!(h.app.filter.app, None);
+    assert!(h.app.chats.iter().all(|c| c.status == ChatStatus::Unread));
+
+    // Live: a subscriber writes in a read chat; it joins the unread list
+    // and the counts move, from the core's diffs alone.
+    let before = h.app.counts.unread;
+    let read_chat = h
+        .client
+        .store()
+        .chat_page(
+            &ChatFilter {
+                status: StatusFilter::Open,
+                ..Default::default()
+            },
+            None,
+            100,
+        )
+        .unwrap()
+        .rows
+        .into_iter()
+        .find(|c| c.status == ChatStatus::Open)
+        .map(|c| c.chat.id);
+    if let Some(id) = read_chat {
+        h.server.srv.subscriber_writes(id.as_str(), "live-1");
+        h.until("the chat to turn unread", |a| {
+            a.chats.first().is_some_and(|c| c.chat.id == id) && a.counts.unread == before + 1
+        });
+    }
+
+    // B1/B10: Enter opens the selected chat and marks it read.
+    let id = h.app.selected_chat().unwrap().chat.id.clone();
+    h.key(KeyCode::Enter);
+    let open = h.app.open.as_ref().expect("a chat is open");
+    assert_eq!(open.summary.chat.id, id);
+    assert!(!open.items.is_empty(), "the timeline is shown");
+    let title = open.summary.chat.title.clone();
+    assert!(h.screen().contains(&title));
+    let c = h.client.clone();
+    let i2 = id.clone();
+    h.until("the chat to be read", move |_| {
+        c.store().chat(&i2).unwrap().unwrap().chat.unread_count == 0
+    });
+
+    // q quits.
+    h.key(KeyCode::Char('q'));
+    assert!(h.app.quit);
+}
+
+#[test]
+fn a6_search_as_you_type_picks_a_chat() {
+    let mut h = harness(60, 300);
+    h.key(KeyCode::Char('4'));
+    let target = h.app.chats[5].chat.clone();
+    let word: String = target
+        .title
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .chars()
+        .take(3)
+        .collect();
+    h.key(KeyCode::Char('/'));
+    assert_eq!(h.app.mode, Mode::Search);
+    let mut typed = String::new();
+    for c in word.chars() {
+        h.key(KeyCode::Char(c));
+        typed.push(c);
+        // Every keystroke narrows the list, exactly as the core searches.
+        let f = ChatFilter {
+            search: Some(typed.clone()),
+            ..Default::default()
+        };
+        let want = h.client.store().chat_page(&f, None, 60).unwrap().rows;
+        assert_eq!(h.app.chats, want, "after typing {typed:?}");
+    }
+    assert!(h.app.chats.iter().any(|c| c.chat.id == target.id));
+    assert!(h.screen().contains(&format!("/{word}")));
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode, Mode::List);
+    h.select(&target.id);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.open.as_ref().unwrap().summary.chat.id, target.id);
+    // Esc clears the search.
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.filter.search, None);
+}
+
+/// Opening a chat queues its mark-read (B10); no message may be queued.
+fn no_message_queued(h: &Harness) -> bool {
+    h.client
+        .store()
+        .outbox()
+        .unwrap()
+        .iter()
+        .all(|e| e.echo_id.is_none())
+}
+
+fn last_message(h: &Harness) -> Option<rapport_core::model::Message> {
+    h.app
+        .open
+        .as_ref()?
+        .items
+        .iter()
+        .rev()
+        .find_map(|i| match i {
+            TimelineItem::Message(m) => Some(m.clone()),
+            TimelineItem::Note(_) => None,
+        })
+}
+
+#[test]
+fn e1_e3_e7_a_reply_shows_at_once_then_is_sent_and_pauses_the_bot() {
+    let mut h = harness(40, 300);
+    let chat = h.chat_with_open_window(MessagingApp::Whatsapp);
+    h.select(&chat);
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('r'));
+    assert_eq!(h.app.mode, Mode::Reply);
+    h.type_text("On it!");
+    // E4: the window's countdown and what is left of E1's limit.
+    let screen = h.screen();
+    assert!(screen.contains("window closes in 23h"), "{screen}");
+    assert!(
+        screen.contains("may send · 506 characters left"),
+        "{screen}"
+    );
+    h.key(KeyCode::Enter);
+    // E7: the echo is there at once, before any network call ends.
+    let m = last_message(&h).expect("the echo");
+    assert_eq!(
+        (m.sender.clone(), m.content.summary().to_owned()),
+        (
+            rapport_core::model::Sender::Member(MemberId::from("u0")),
+            "On it!".into()
+        )
+    );
+    h.until("the server's copy", |a| {
+        a.open.as_ref().is_some_and(|o| {
+            o.items.iter().any(|i| matches!(i, TimelineItem::Message(m)
+                if m.content.summary() == "On it!" && m.delivery.is_some_and(|d| d != Delivery::Pending)))
+        })
+    });
+    // E3: the manual reply paused the bot; F7: extend and continue.
+    h.until("the pause", |a| {
+        a.open
+            .as_ref()
+            .is_some_and(|o| o.summary.chat.paused_until.is_some())
+    });
+    assert!(h.screen().contains("bot paused, 59m"));
+    h.key(KeyCode::Char('u'));
+    h.until("autoflows to continue", |a| {
+        a.open
+            .as_ref()
+            .is_some_and(|o| o.summary.chat.paused_until.is_none())
+    });
+    assert!(!h.screen().contains("bot paused"));
+}
+
+#[test]
+fn e4_e5_a_refused_reply_shows_its_reason_and_queues_nothing() {
+    let mut h = harness(40, 300);
+    // 25 hours after the history: every WhatsApp window is closed.
+    let chat = common::chats_of(h.client.store(), MessagingApp::Whatsapp)[0].clone();
+    h.select(&chat);
+    h.key(KeyCode::Enter);
+    // The reason shows before typing...
+    let screen = h.screen();
+    assert!(screen.contains("window closed"), "{screen}");
+    assert!(screen.contains("the support window is closed"), "{screen}");
+    assert!(screen.contains("instead: a WhatsApp"), "{screen}");
+    // ...and the send is refused with it, nothing queued.
+    h.key(KeyCode::Char('r'));
+    h.type_text("hello");
+    h.key(KeyCode::Enter);
+    let flash = h.app.flash.clone().expect("a message");
+    assert!(flash.error);
+    assert!(
+        flash.text.contains("the support window is closed"),
+        "{flash:?}"
+    );
+    assert_eq!(h.app.mode, Mode::Reply, "the text stays to edit");
+    assert!(no_message_queued(&h), "a refusal queues nothing");
+    // E1: too long is refused whatever the window.
+    let long = "x".repeat(513);
+    h.type_text(&long);
+    assert_eq!(
+        h.app
+            .decision
+            .as_ref()
+            .and_then(|d| d.refusal())
+            .map(|r| r.code()),
+        Some("text_too_long")
+    );
+    assert!(h.screen().contains("✗ the text is 518 characters long"));
+
+    // E5: Ctrl-T sends the text as what may go instead: a template.
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('r'));
+    h.type_text("order_update");
+    assert!(h.screen().contains("Ctrl-T sends the text as the first"));
+    h.app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('t'),
+        KeyModifiers::CONTROL,
+    )));
+    assert_eq!(h.app.mode, Mode::List);
+    let m = last_message(&h).expect("the template's echo");
+    assert!(matches!(
+        &m.content,
+        rapport_core::model::Content::Template { name, .. } if name == "order_update"
+    ));
+    h.until("the template to go out", |a| {
+        a.open.as_ref().is_some_and(|o| {
+            o.items.iter().any(|i| {
+                matches!(i, TimelineItem::Message(m)
+                if matches!(m.content, rapport_core::model::Content::Template { .. })
+                    && m.delivery != Some(Delivery::Pending))
+            })
+        })
+    });
+}
+
+#[test]
+fn the_console_redraws_at_any_size() {
+    let mut h = harness(30, 200);
+    h.key(KeyCode::Enter);
+    for (w, hgt) in [(140, 40), (60, 15), (30, 8), (200, 60), (10, 4), (100, 30)] {
+        h.resize(w, hgt);
+        let s = h.screen();
+        assert_eq!(h.app.size, (w, hgt));
+        if w >= 60 && hgt >= 15 {
+            assert!(s.contains("Rapport"), "{w}x{hgt}:\n{s}");
+        }
+    }
+    // Narrow: one pane, the open chat.
+    h.resize(60, 20);
+    let s = h.screen();
+    assert!(!s.contains("Chats ("), "{s}");
+    assert!(s.contains("Timeline"), "{s}");
+    // Wide: the list, the chat and the subscriber card.
+    h.resize(160, 40);
+    let s = h.screen();
+    assert!(s.contains("Chats (") && s.contains("Timeline") && s.contains("Subscriber"));
+    // Popups fit too.
+    h.key(KeyCode::Char('S'));
+    assert!(h.screen().contains("Statistics (I1)"));
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('?'));
+    assert!(h.screen().contains("Keys"));
+}
+
+#[test]
+fn s2_a_slow_network_never_blocks_the_console() {
+    let mut h = harness(30, 200);
+    let chat = h.chat_with_open_window(MessagingApp::Telegram);
+    h.select(&chat);
+    h.key(KeyCode::Enter);
+    // Every request now takes 1.5 s.
+    h.server.srv.server.state.faults.set_latency_ms(1_500);
+    h.key(KeyCode::Char('r'));
+    h.type_text("slow but sure");
+    let t = Instant::now();
+    h.key(KeyCode::Enter);
+    h.screen();
+    // Actions, filters and drawing answer from the store, not the network.
+    h.key(KeyCode::Char('p'));
+    h.key(KeyCode::Char('a'));
+    h.key(KeyCode::Char('a'));
+    h.screen();
+    assert!(
+        t.elapsed() < Duration::from_millis(1_000),
+        "the console waited for the network: {:?}",
+        t.elapsed()
+    );
+    h.key(KeyCode::Char('4'));
+    for _ in 0..6 {
+        h.key(KeyCode::Char('a'));
+    }
+    let m = last_message(&h).expect("the echo");
+    assert_eq!(m.content.summary(), "slow but sure");
+    assert_eq!(m.delivery, Some(Delivery::Pending));
+    assert!(h.screen().contains("slow but sure ◷"));
+    h.until("the reply to go out", |a| {
+        a.open.as_ref().is_some_and(|o| {
+            o.items.iter().any(|i| {
+                matches!(i, TimelineItem::Message(m)
+                if m.content.summary() == "slow but sure" && m.delivery != Some(Delivery::Pending))
+            })
+        })
+    });
+    h.server.srv.server.state.faults.clear();
+}
+
+#[test]
+fn the_demo_starts_a_lively_workspace_logged_in() {
+    // What `rapport demo` runs before the terminal opens.
+    let demo = rapport_cli::demo::start(50, 400, 20.0).unwrap();
+    let state = demo.client.sync_state();
+    wait_until("live", 30, || {
+        matches!(*state.borrow(), SyncState::Live { .. })
+    });
+    let at = |s: &SyncState| match s {
+        SyncState::Live { at } => at.0,
+        _ => 0,
+    };
+    let first = at(&state.borrow());
+    // The simulator keeps writing; the store follows live.
+    wait_until("simulated activity", 30, || at(&state.borrow()) > first + 5);
+    let mut app = App::new(
+        demo.client.clone(),
+        demo.runtime.handle().clone(),
+        "demo".into(),
+    );
+    app.update(Event::Tick);
+    assert_eq!(app.counts.all, 50);
+    let mut term = Terminal::new(TestBackend::new(120, 30)).unwrap();
+    term.draw(|f| view::draw(&app, f)).unwrap();
+    assert_eq!(
+        demo.client.login_info().map(|i| i.member_id),
+        Some(MemberId::from("u0"))
+    );
+}
+
+#[test]
+fn e2_a_file_goes_out_with_progress_and_an_executable_is_refused() {
+    let mut h = harness(30, 200);
+    let chat = common::chats_of(h.client.store(), MessagingApp::Telegram)[0].clone();
+    h.select(&chat);
+    h.key(KeyCode::Enter);
+    // An executable: the core's reason, nothing queued.
+    let script = h._dir.path().join("run.sh");
+    std::fs::write(&script, b"#!/bin/sh\necho hi\n").unwrap();
+    h.key(KeyCode::Char('f'));
+    assert_eq!(h.app.mode, Mode::Attach);
+    h.type_text(script.to_str().unwrap());
+    h.key(KeyCode::Enter);
+    let flash = h.app.flash.clone().unwrap();
+    assert!(
+        flash.error && flash.text.contains("executable"),
+        "{flash:?}"
+    );
+    assert!(no_message_queued(&h), "a refusal queues nothing");
+    // A photo: its echo at once, then the server's copy.
+    h.key(KeyCode::Esc);
+    let photo = h._dir.path().join("photo.png");
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.resize(300_000, 7);
+    std::fs::write(&photo, &png).unwrap();
+    h.key(KeyCode::Char('f'));
+    h.type_text(photo.to_str().unwrap());
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode, Mode::List);
+    let m = last_message(&h).expect("the echo");
+    assert_eq!(m.delivery, Some(Delivery::Pending));
+    assert!(h.screen().contains("photo.png (293 KB, image/png)"));
+    h.until("the upload's progress", |a| {
+        a.flash
+            .as_ref()
+            .is_some_and(|f| f.text.starts_with("uploading: 293 KB of 293 KB"))
+    });
+    h.until("the server's copy", |a| {
+        a.open.as_ref().is_some_and(|o| {
+            o.items.iter().any(|i| {
+                matches!(i, TimelineItem::Message(m)
+                if m.content.summary() == "photo.png" && m.delivery != Some(Delivery::Pending))
+            })
+        })
+    });
+}
