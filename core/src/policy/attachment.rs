@@ -92,9 +92,12 @@ fn executable(b: &[u8]) -> Option<&'static str> {
     use infer::{app, archive};
     let text = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
     type Check = (fn(&[u8]) -> bool, &'static str);
+    // ELF by its 4-byte magic alone: infer wants a whole header, and a
+    // truncated executable is no document either.
+    let is_elf = |b: &[u8]| b.starts_with(b"\x7FELF");
     let checks: [Check; 7] = [
         (app::is_exe, "pe"),
-        (app::is_elf, "elf"),
+        (is_elf, "elf"),
         (app::is_mach, "mach_o"),
         (app::is_java, "java_class"),
         (app::is_dex, "dex"),
@@ -203,6 +206,7 @@ mod tests {
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             ("photo.jpg", pe, "pe"),
             ("notes.txt", elf(), "elf"),
+            ("short.bin", b"\x7FELF\x02\x01\x01\0".to_vec(), "elf"),
             ("song.mp3", macho.to_vec(), "mach_o"),
             ("song.mp3", fat.to_vec(), "mach_o"),
             ("classes.bin", dex, "dex"),
