@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     workspace TEXT NOT NULL, member_id TEXT NOT NULL,
     expires_at INTEGER NOT NULL, refresh_expires_at INTEGER NOT NULL
 );
+-- A refresh token just replaced, and its replacement: two processes of one
+-- app (the app and its notification extension) refreshing the same session
+-- at once both get the new pair within the grace period.
+CREATE TABLE IF NOT EXISTS replaced_refresh (
+    refresh_token TEXT PRIMARY KEY, token TEXT NOT NULL, replaced_at INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     workspace TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
     PRIMARY KEY (workspace, seq)
@@ -127,6 +133,10 @@ pub struct Hub {
     pub token_ttl_ms: std::sync::atomic::AtomicI64,
     pub refresh_ttl_ms: i64,
 }
+
+/// How long a replaced refresh token still answers with its replacement
+/// (two processes of one app refreshing together); after that it is dead.
+pub const REFRESH_GRACE_MS: i64 = 60_000;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -317,10 +327,14 @@ impl Hub {
     }
 
     pub fn issue(&self, workspace: &str, member_id: &str) -> HubResult<Session> {
+        self.issue_on(&lock(&self.db), workspace, member_id)
+    }
+
+    fn issue_on(&self, db: &Connection, workspace: &str, member_id: &str) -> HubResult<Session> {
         let (token, refresh_token) = (random_hex(32), random_hex(32));
         let ttl = self.token_ttl_ms.load(std::sync::atomic::Ordering::Relaxed);
         let expires_at = self.now().plus_millis(ttl);
-        lock(&self.db).execute(
+        db.execute(
             "INSERT INTO sessions (token, refresh_token, workspace, member_id, expires_at,
                  refresh_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -367,7 +381,13 @@ impl Hub {
     /// one token, only one gets a session.
     pub fn refresh(&self, refresh_token: &str) -> HubResult<Option<Session>> {
         let now = self.now();
-        let taken: Option<(String, String)> = lock(&self.db)
+        let mut db = lock(&self.db);
+        let tx = db.transaction()?;
+        tx.execute(
+            "DELETE FROM replaced_refresh WHERE replaced_at <= ?1",
+            [now.0 - REFRESH_GRACE_MS],
+        )?;
+        let taken: Option<(String, String)> = tx
             .query_row(
                 "DELETE FROM sessions WHERE refresh_token = ?1 AND refresh_expires_at > ?2
                  RETURNING workspace, member_id",
@@ -375,10 +395,38 @@ impl Hub {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        match taken {
-            Some((ws, member)) => self.issue(&ws, &member).map(Some),
-            None => Ok(None),
-        }
+        let session = match taken {
+            Some((ws, member)) => {
+                let s = self.issue_on(&tx, &ws, &member)?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO replaced_refresh (refresh_token, token, replaced_at)
+                     VALUES (?1, ?2, ?3)",
+                    params![refresh_token, s.token, now.0],
+                )?;
+                Some(s)
+            }
+            // Replaced a moment ago (by another process of the same app):
+            // the same new pair, while it lives.
+            None => tx
+                .query_row(
+                    "SELECT s.token, s.refresh_token, s.workspace, s.member_id, s.expires_at
+                     FROM replaced_refresh r JOIN sessions s ON s.token = r.token
+                     WHERE r.refresh_token = ?1 AND s.refresh_expires_at > ?2",
+                    params![refresh_token, now.0],
+                    |r| {
+                        Ok(Session {
+                            token: r.get(0)?,
+                            refresh_token: r.get(1)?,
+                            workspace: r.get(2)?,
+                            member_id: r.get(3)?,
+                            expires_at: Timestamp(r.get(4)?),
+                        })
+                    },
+                )
+                .optional()?,
+        };
+        tx.commit()?;
+        Ok(session)
     }
 
     /// The server database (uploads keep their parts there).

@@ -3,7 +3,7 @@
 use rapport_core::model::*;
 use rapport_core::session::{FileSecretStore, SecretStore, Session};
 use rapport_core::store::Store;
-use rapport_core::sync::{Backend, RapportBackend, SyncEngine};
+use rapport_core::sync::{Backend, RapportBackend, SyncEngine, SyncError};
 use rapport_core::timers::ServerClock;
 use rapport_tests::{PASSWORD, TempStore, TestServer};
 use std::sync::Arc;
@@ -161,4 +161,38 @@ async fn i1_statistics_match_a_server_recount_after_a_simulated_hour() {
     assert!(engine.refresh_stats().await.unwrap());
     assert_eq!(t.store.stats().unwrap(), recount.bots);
     run.abort();
+}
+
+/// S5/H3: the app and its notification process hold the same session; both
+/// refreshing it at once must not log either out. The replaced refresh
+/// token answers with the same new pair for a minute, then is dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s5_h3_two_processes_refreshing_one_session_both_stay_logged_in() {
+    let clock = Arc::new(rapport_core::timers::ManualClock::new(
+        rapport_server::hub::now(),
+    ));
+    let srv = TestServer::start_with_clock(5, 20, Some(clock.clone())).await;
+    let app = backend(&srv);
+    let first = app.login("u0@w1.test", PASSWORD).await.unwrap();
+    // The extension read the same session from the secret store.
+    let extension = backend(&srv);
+    extension.set_session(&first);
+    let (a, b) = tokio::join!(
+        app.refresh(&first.refresh_token),
+        extension.refresh(&first.refresh_token)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((&a.token, &a.refresh_token), (&b.token, &b.refresh_token));
+    // Both work with the new pair.
+    for be in [&app, &extension] {
+        assert!(be.stats().await.is_ok());
+    }
+    // After the grace minute, the old refresh token is dead; the new one
+    // still refreshes.
+    clock.advance_ms(rapport_server::hub::REFRESH_GRACE_MS);
+    assert!(matches!(
+        extension.refresh(&first.refresh_token).await,
+        Err(SyncError::Unauthorized)
+    ));
+    assert!(app.refresh(&a.refresh_token).await.is_ok());
 }
