@@ -19,6 +19,7 @@ use crate::store::{Changes, Result, Store, TimelineItemId, apply};
 use crate::sync::{Action, Backend, Backoff, SyncError};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
@@ -199,23 +200,25 @@ impl Store {
         Ok((outcome, changes))
     }
 
-    /// The oldest command waiting to be sent.
-    pub fn outbox_next(&self) -> Result<Option<OutboxEntry>> {
+    /// What may be sent now, oldest first: the oldest command of each chat
+    /// (the commands of no chat count as one more chat), unless it failed —
+    /// a chat with a failed command waits for the agent (retry or discard),
+    /// and its later commands must not overtake it.
+    pub fn outbox_ready(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
         self.read(|c| {
-            // A chat with a failed command waits for the agent (retry or
-            // discard): its later commands must not overtake it.
             let sql = format!(
                 "SELECT {COLS} FROM outbox o WHERE state = 'queued'
-                   AND NOT EXISTS (SELECT 1 FROM outbox f WHERE f.state = 'failed'
-                                   AND f.chat_id = o.chat_id AND f.id < o.id)
-                 ORDER BY id LIMIT 1"
+                   AND NOT EXISTS (SELECT 1 FROM outbox p
+                                   WHERE p.chat_id IS o.chat_id AND p.id < o.id)
+                 ORDER BY id LIMIT ?1"
             );
             let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query([])?;
-            match rows.next()? {
-                Some(r) => Ok(Some(entry(r)?)),
-                None => Ok(None),
+            let mut rows = stmt.query([i64::try_from(limit).unwrap_or(i64::MAX)])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(entry(r)?);
             }
+            Ok(out)
         })
     }
 
@@ -374,9 +377,6 @@ impl Store {
 /// commands wait as long as it takes.
 pub const MAX_ATTEMPTS: u32 = 30;
 
-/// Sends the outbox until the session ends (returned: log in again).
-/// `wake` is notified when a command is queued. Cancel-safe: every step is
-/// committed. Store errors (a busy database) are retried, not fatal.
 /// E2: parts of this size go up one request each (a lost connection costs
 /// at most one part; the progress moves at least every part).
 pub const UPLOAD_PART: usize = 256 * 1024;
@@ -463,68 +463,121 @@ async fn send<B: Backend>(
     backend.run(&entry.action, &entry.key).await
 }
 
+/// Commands in flight at once. At most one per chat (and one for the
+/// commands of no chat): each chat's order holds, and a day's queue drains
+/// several chats at a time.
+pub const IN_FLIGHT: usize = 4;
+
+/// Sends the outbox until the session ends (returned: log in again).
+/// `wake` is notified when a command is queued. Cancel-safe: every step is
+/// committed, and a command cut off in flight goes again with its key.
+/// Store errors (a busy database) are retried, not fatal.
 pub async fn run<B: Backend>(
     store: Arc<Store>,
     backend: Arc<B>,
     wake: Arc<Notify>,
     progress: broadcast::Sender<UploadProgress>,
 ) -> SyncError {
+    type Sent = (
+        OutboxEntry,
+        std::result::Result<serde_json::Value, SyncError>,
+    );
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut store_backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+    let mut flying: tokio::task::JoinSet<Sent> = tokio::task::JoinSet::new();
+    let mut in_flight: HashSet<i64> = HashSet::new();
+    // After a retryable failure nothing new starts until then (a new
+    // command cuts the wait short, as the network may be back).
+    let mut hold_until: Option<tokio::time::Instant> = None;
     loop {
-        let next = {
-            let s = store.clone();
-            tokio::task::spawn_blocking(move || {
-                let e = s.outbox_next()?;
-                if let Some(e) = &e {
-                    s.outbox_attempted(e.id)?;
+        let held = hold_until.is_some_and(|t| tokio::time::Instant::now() < t);
+        if !held && flying.len() < IN_FLIGHT {
+            let (s, skip) = (store.clone(), in_flight.clone());
+            let free = IN_FLIGHT - flying.len();
+            let ready = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                for e in s.outbox_ready(IN_FLIGHT + skip.len())? {
+                    if out.len() < free && !skip.contains(&e.id) {
+                        s.outbox_attempted(e.id)?;
+                        out.push(e);
+                    }
                 }
-                Ok::<_, crate::StoreError>(e)
+                Ok::<_, crate::StoreError>(out)
             })
             .await
-            .unwrap_or_else(|e| Err(crate::StoreError::Io(std::io::Error::other(e.to_string()))))
+            .unwrap_or_else(|e| Err(crate::StoreError::Io(std::io::Error::other(e.to_string()))));
+            match ready {
+                Ok(entries) => {
+                    store_backoff.reset();
+                    for entry in entries {
+                        in_flight.insert(entry.id);
+                        let (s, b, p) = (store.clone(), backend.clone(), progress.clone());
+                        flying.spawn(async move {
+                            let result = send(&s, &*b, &entry, &p).await;
+                            (entry, result)
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: store busy, retrying");
+                    tokio::time::sleep(store_backoff.next_delay()).await;
+                    continue;
+                }
+            }
+        }
+        if flying.is_empty() {
+            match hold_until {
+                Some(t) if held => tokio::select! {
+                    _ = tokio::time::sleep_until(t) => {}
+                    _ = wake.notified() => {}
+                },
+                _ => wake.notified().await,
+            }
+            hold_until = None;
+            continue;
+        }
+        let can_start = !held && flying.len() < IN_FLIGHT;
+        let done = tokio::select! {
+            done = flying.join_next() => done,
+            _ = wake.notified(), if can_start => continue,
         };
-        let entry = match next {
-            Ok(Some(e)) => e,
-            Ok(None) => {
-                wake.notified().await;
+        let (entry, result) = match done {
+            Some(Ok(sent)) => sent,
+            // A send that panicked: its command stays queued.
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "outbox: a send failed unexpectedly");
+                in_flight.clear();
                 continue;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox: store busy, retrying");
-                tokio::time::sleep(store_backoff.next_delay()).await;
-                continue;
-            }
+            None => continue,
         };
-        store_backoff.reset();
-        let outcome = match send(&store, &*backend, &entry, &progress).await {
+        in_flight.remove(&entry.id);
+        let outcome = match result {
             // A 2xx whose body could not be read was still taken: the feed
             // brings its result.
             Ok(_) | Err(SyncError::Malformed(_)) => {
                 backoff.reset();
                 store.outbox_sent(entry.id).map(|_| ())
             }
-            Err(SyncError::Unauthorized) => return SyncError::Unauthorized,
+            Err(SyncError::Unauthorized) => {
+                flying.abort_all();
+                return SyncError::Unauthorized;
+            }
             // Offline (network) or told to wait (429): retry as long as it
             // takes, a day included. Server errors count toward the cap.
             Err(e)
                 if matches!(e, SyncError::Network(_) | SyncError::RateLimited { .. })
                     || (e.is_retryable() && entry.attempts + 1 < MAX_ATTEMPTS) =>
             {
-                match &e {
+                let wait = match &e {
                     // The server said when: wait that long, whatever comes.
                     SyncError::RateLimited {
                         retry_after: Some(d),
-                    } => tokio::time::sleep(*d).await,
-                    _ => {
-                        let wait = backoff.next_delay();
-                        tracing::debug!(error = %e, ?wait, "outbox retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = wake.notified() => {}
-                        }
-                    }
-                }
+                    } => *d,
+                    _ => backoff.next_delay(),
+                };
+                tracing::debug!(error = %e, ?wait, "outbox retrying");
+                hold_until = Some(tokio::time::Instant::now() + wait);
                 Ok(())
             }
             Err(e) => store
