@@ -4,8 +4,9 @@
 //!   with delivery `Pending` and an id the client chose) in one
 //!   transaction, before any network call: the UI sees the echo at once,
 //!   and a killed app finds the command on the next start.
-//! - [`run`] sends commands oldest first (so each chat's order holds) with
-//!   their idempotency key. Network errors, 5xx and 429 keep the command and
+//! - [`run`] sends the oldest command of each chat, several chats at once
+//!   and one command per chat at a time (so each chat's order holds), with
+//!   their idempotency key. Attachments upload first, resumably. Network errors, 5xx and 429 keep the command and
 //!   retry with backoff (Retry-After honoured); the server answers a repeated
 //!   key with its first answer, so a retry after a lost response sends
 //!   nothing twice. A refusal marks the command failed with its typed reason
