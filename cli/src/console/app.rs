@@ -12,7 +12,8 @@ use rapport_core::model::{ChatId, ChatSummary, Deal, Member, MessageId, Subscrib
 use rapport_core::observe::{ListDiff, Subscription};
 use rapport_core::outbox::{OutboxState, UploadProgress};
 use rapport_core::policy::{Decision, Outgoing};
-use rapport_core::store::{ChatFilter, StatusCounts, StatusFilter, TimelineItem};
+use rapport_core::push::NotificationSettings;
+use rapport_core::store::{ChatFilter, StatusCounts, StatusFilter, TimelineItem, TimelineItemId};
 use rapport_core::sync::{Action, SyncState};
 use rapport_core::timers::{DeadlineKey, TimerEvent};
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
@@ -21,7 +22,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
+mod items;
 mod keys;
+
+pub use items::{NOTIFY_ROWS, notify_row};
+
+/// B7: the reactions the picker offers (then "remove").
+pub const REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
 
 /// Rows of the chat list kept live; more as the selection moves down.
 const LIST_PAGE: u32 = 60;
@@ -39,6 +46,10 @@ pub enum CoreMsg {
     Older(u64, Result<bool, String>),
     /// E2: an upload moved on.
     Upload(UploadProgress),
+    /// H4: the notification settings as the server holds them (after a
+    /// read or a change).
+    /// `true` after a change the agent made.
+    Notify(bool, Result<NotificationSettings, String>),
 }
 
 pub enum Event {
@@ -65,6 +76,26 @@ pub enum Mode {
         members: Vec<Member>,
         selected: usize,
     },
+    /// B7: the reaction picker on the selected message; the last row
+    /// removes the agent's reaction.
+    React {
+        selected: usize,
+    },
+    /// B8 / C1: typing the new text of the selected message or note.
+    Edit(TimelineItemId),
+    /// F5 / F6: typing a change to the subscriber card (`+tag`, `-tag`,
+    /// `name=value`, `name=`, `>flow-id`, `>`).
+    Card,
+    /// B8, C1, F8: a destructive action waiting for `y`.
+    Confirm {
+        action: Action,
+        what: String,
+    },
+    /// H4: the notification settings (`None` while they load).
+    Notify {
+        settings: Option<NotificationSettings>,
+        selected: usize,
+    },
     /// I1.
     Stats,
     Help,
@@ -80,6 +111,8 @@ pub struct OpenChat {
     pub failed: HashMap<MessageId, (i64, String)>,
     /// Lines scrolled up from the newest.
     pub scroll: u16,
+    /// The timeline item the item actions apply to (B7, B8, C1).
+    pub cursor: Option<TimelineItemId>,
     pub loading_older: bool,
     generation: u64,
     limit: u32,
@@ -115,6 +148,8 @@ pub struct App {
     pub members: Vec<Member>,
     pub stats: Vec<(String, rapport_core::model::BotStats)>,
     pub show_card: bool,
+    /// ↑↓ move over the open chat's timeline items instead of the list.
+    pub timeline_focus: bool,
     pub size: (u16, u16),
     pub now: Timestamp,
     pub quit: bool,
@@ -157,6 +192,7 @@ impl App {
             members,
             stats: Vec::new(),
             show_card: true,
+            timeline_focus: false,
             size: (80, 24),
             now,
             quit: false,
@@ -310,6 +346,7 @@ impl App {
                     false,
                 );
             }
+            CoreMsg::Notify(saved, r) => self.notify_loaded(saved, r),
             CoreMsg::List(..) | CoreMsg::Counts(..) => {}
         }
     }
@@ -430,6 +467,14 @@ impl App {
             .as_ref()
             .filter(|o| o.summary.chat.id == id)
             .map_or(TIMELINE_PAGE, |o| o.limit);
+        let cursor = self
+            .open
+            .as_ref()
+            .filter(|o| o.summary.chat.id == id)
+            .and_then(|o| o.cursor.clone());
+        if cursor.is_none() {
+            self.timeline_focus = false;
+        }
         self.open = None;
         let tx = std::sync::Mutex::new(self.tx.clone());
         let sub = self
@@ -452,6 +497,7 @@ impl App {
             deals: Vec::new(),
             failed: HashMap::new(),
             scroll: 0,
+            cursor,
             loading_older: false,
             generation,
             limit,

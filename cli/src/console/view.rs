@@ -19,7 +19,7 @@ mod popups;
 
 pub use lines::{card_lines, item_lines, plain, progress_text};
 use lines::{item_lines_with, wrap};
-use popups::{draw_assign, draw_help, draw_stats};
+use popups::{draw_assign, draw_confirm, draw_help, draw_notify, draw_react, draw_stats};
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 const RED: Style = Style::new().fg(Color::Red);
@@ -57,6 +57,9 @@ pub fn draw(app: &App, f: &mut Frame<'_>) {
         Mode::Assign { members, selected } => draw_assign(f, members, *selected),
         Mode::Stats => draw_stats(app, f),
         Mode::Help => draw_help(f),
+        Mode::React { selected } => draw_react(f, *selected),
+        Mode::Confirm { what, .. } => draw_confirm(f, what),
+        Mode::Notify { settings, selected } => draw_notify(f, settings.as_ref(), *selected),
         _ => {}
     }
 }
@@ -245,7 +248,10 @@ fn draw_list(app: &App, f: &mut Frame<'_>, area: Rect) {
 }
 
 fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
-    let typing = matches!(app.mode, Mode::Reply | Mode::Note | Mode::Attach);
+    let typing = matches!(
+        app.mode,
+        Mode::Reply | Mode::Note | Mode::Attach | Mode::Edit(_) | Mode::Card
+    );
     let [header, timeline, reply] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(3),
@@ -298,17 +304,40 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
     if open.loading_older {
         lines.push(Line::styled("loading older history…", DIM));
     }
+    // The cursor's item (B7, B8, C1): marked, and kept on screen.
+    let cursor = open.cursor.as_ref().filter(|_| app.timeline_focus);
+    let mut selected = None;
     for item in &open.items {
         let failed = match item {
             TimelineItem::Message(m) => open.failed.get(&m.id).map(|(_, r)| r.as_str()),
             TimelineItem::Note(_) => None,
         };
+        let here = cursor == Some(&item.id());
+        let start = lines.len();
         for l in item_lines_with(item, &chat.title, &app.members, app.now, failed) {
+            let l = if here {
+                let mut spans = vec![Span::styled("▶ ", BOLD)];
+                spans.extend(l.spans);
+                Line::from(spans).style(Style::new().bg(Color::DarkGray))
+            } else {
+                l
+            };
             lines.extend(wrap(l, width));
+        }
+        if here {
+            selected = Some((start, lines.len()));
         }
     }
     let height = timeline.height.saturating_sub(2) as usize;
-    let bottom = lines.len().saturating_sub(open.scroll as usize);
+    let mut bottom = lines.len().saturating_sub(open.scroll as usize);
+    if let Some((start, end)) = selected {
+        if end > bottom {
+            bottom = end;
+        }
+        if start < bottom.saturating_sub(height) {
+            bottom = (start + height).min(lines.len());
+        }
+    }
     let top = bottom.saturating_sub(height);
     let shown: Vec<Line<'static>> = lines[top..bottom].to_vec();
     let title = if open.scroll > 0 {
@@ -326,10 +355,18 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
         Mode::Note => (" Note (never sent to the subscriber) ".to_owned(), YELLOW),
         Mode::Reply => (" Reply ".to_owned(), Style::new()),
         Mode::Attach => (" Attach a file: its path ".to_owned(), CYAN),
+        Mode::Edit(rapport_core::store::TimelineItemId::Message(_)) => {
+            (" Editing the message (B8) ".to_owned(), CYAN)
+        }
+        Mode::Edit(_) => (" Editing the note ".to_owned(), YELLOW),
+        Mode::Card => (
+            " Card: +tag -tag name=value name= >flow-id > ".to_owned(),
+            CYAN,
+        ),
         _ => (" r reply · n note · f file ".to_owned(), DIM),
     };
     let verdict = match (&app.mode, &app.decision) {
-        (Mode::Note | Mode::Attach, _) | (_, None) => Span::raw(""),
+        (Mode::Note | Mode::Attach | Mode::Edit(_) | Mode::Card, _) | (_, None) => Span::raw(""),
         (_, Some(Decision::Refused { reason, instead })) => {
             let mut t = format!("✗ {reason}");
             if !instead.is_empty() {
@@ -388,8 +425,14 @@ fn help_line(app: &App) -> String {
         Mode::Attach => "Enter send the file · Esc cancel".into(),
         Mode::Search => "type a name · Enter keep the results · Esc clear".into(),
         Mode::Assign { .. } => "↑↓ choose · Enter assign · Esc cancel".into(),
+        Mode::Edit(_) => "Enter save the new text · Esc cancel".into(),
+        Mode::Card => "+tag add · -tag remove · name=value set · name= clear · >flow-id start a flow · > stop it · Enter apply · Esc cancel".into(),
+        Mode::React { .. } => "←→ choose · Enter react · 1-6 pick · 7 or x remove yours · Esc cancel".into(),
+        Mode::Confirm { .. } => "y yes · n or Esc no".into(),
+        Mode::Notify { .. } => "↑↓ choose · Space or Enter toggle (saved on the server) · Esc close".into(),
+        Mode::List if app.timeline_focus => "↑↓ choose a message · + react · E edit · X delete · ← or Esc back to the list · r reply · n note · C card · ! disable · N notifications · ? help".into(),
         Mode::Stats | Mode::Help => "Esc close".into(),
-        Mode::List if app.open.is_some() => "r reply · n note · f file · p pause · e +60 min · u continue · g assign · c close · o open · i card · [ older · PgUp/PgDn · ↑↓ Enter · / search · Tab status · a t m filters · S stats · ? help · q quit".into(),
-        Mode::List => "↑↓ move · Enter open · / search · Tab or 1-4 status · a app · t type · m assignee · S stats · ? help · q quit".into(),
+        Mode::List if app.open.is_some() => "→ messages (+ react · E edit · X delete) · C card · ! disable · N notifications · r reply · n note · f file · p pause · e +60 min · u continue · g assign · c close · o open · i card · [ older · PgUp/PgDn · ↑↓ Enter · / search · Tab status · a t m filters · S stats · ? help · q quit".into(),
+        Mode::List => "↑↓ move · Enter open · / search · Tab or 1-4 status · a app · t type · m assignee · S stats · N notifications · ? help · q quit".into(),
     }
 }

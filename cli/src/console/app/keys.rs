@@ -16,8 +16,13 @@ impl App {
             return;
         }
         match self.mode.clone() {
-            Mode::Reply | Mode::Note | Mode::Search | Mode::Attach => self.typing(k),
+            Mode::Reply | Mode::Note | Mode::Search | Mode::Attach | Mode::Edit(_) | Mode::Card => {
+                self.typing(k)
+            }
             Mode::Assign { members, selected } => self.assigning(k, members, selected),
+            Mode::React { selected } => self.reacting(k, selected),
+            Mode::Confirm { action, .. } => self.confirming(k, action),
+            Mode::Notify { settings, selected } => self.notifying(k, settings, selected),
             Mode::Stats | Mode::Help => {
                 if matches!(k.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q'))
                     || k.code == KeyCode::Char('S')
@@ -32,8 +37,24 @@ impl App {
 
     fn list_key(&mut self, k: KeyEvent) {
         let chat = self.open_chat_id();
+        if self.timeline_focus && chat.is_some() {
+            // ↑↓ move over the timeline's items (B7, B8, C1 act on it).
+            match k.code {
+                KeyCode::Up | KeyCode::Char('k') => return self.move_cursor(-1),
+                KeyCode::Down | KeyCode::Char('j') => return self.move_cursor(1),
+                KeyCode::Home => return self.move_cursor(isize::MIN / 2),
+                KeyCode::End => return self.move_cursor(isize::MAX / 2),
+                KeyCode::Left | KeyCode::Char('h') | KeyCode::Esc => {
+                    return self.focus_timeline(false);
+                }
+                _ => {}
+            }
+        }
         match k.code {
             KeyCode::Char('q') => self.quit = true,
+            KeyCode::Right | KeyCode::Char('l') => self.focus_timeline(true),
+            KeyCode::Left | KeyCode::Char('h') => self.focus_timeline(false),
+            KeyCode::Char('N') => self.open_notify(),
             KeyCode::Esc => {
                 if self.filter.search.is_some() {
                     self.set_filter(|f| f.search = None);
@@ -118,7 +139,21 @@ impl App {
         let Some(chat_id) = chat else {
             if matches!(
                 k.code,
-                KeyCode::Char('r' | 'n' | 'f' | 'p' | 'e' | 'u' | 'g' | 'c' | 'o')
+                KeyCode::Char(
+                    'r' | 'n'
+                        | 'f'
+                        | 'p'
+                        | 'e'
+                        | 'u'
+                        | 'g'
+                        | 'c'
+                        | 'o'
+                        | '+'
+                        | 'E'
+                        | 'X'
+                        | 'C'
+                        | '!'
+                )
             ) {
                 self.flash("open a chat first (Enter)", true);
             }
@@ -170,6 +205,14 @@ impl App {
                 }
                 Err(e) => self.flash(e.to_string(), true),
             },
+            KeyCode::Char('+') => self.start_react(),
+            KeyCode::Char('E') => self.start_edit(),
+            KeyCode::Char('X') => self.start_delete(),
+            KeyCode::Char('C') => {
+                self.mode = Mode::Card;
+                self.input.clear();
+            }
+            KeyCode::Char('!') => self.start_disable(),
             KeyCode::Char('R') => self.retry_failed(false),
             KeyCode::Char('D') => self.retry_failed(true),
             _ => {}
@@ -316,6 +359,8 @@ impl App {
                 Err(e) => self.flash(e.to_string(), true),
             },
             Mode::Attach => self.attach(&chat),
+            Mode::Edit(ref id) => self.submit_edit(id.clone()),
+            Mode::Card => self.submit_card(),
             Mode::Note => {
                 let text = std::mem::take(&mut self.input);
                 self.mode = Mode::List;

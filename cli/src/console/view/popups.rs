@@ -1,7 +1,10 @@
-//! The popups over the panes: assign (D1), statistics (I1), keys.
+//! The popups over the panes: assign (D1), react (B7), confirm (B8, C1,
+//! F8), notification settings (H4), statistics (I1), keys.
 
 use super::{App, BOLD};
+use crate::console::app::{NOTIFY_ROWS, REACTIONS, notify_row};
 use rapport_core::model::Member;
+use rapport_core::push::NotificationSettings;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -81,6 +84,16 @@ pub(super) fn draw_help(f: &mut Frame<'_>) {
         ("g", "assign to a team member"),
         ("c  o", "close, open the chat"),
         ("R  D", "retry, discard a refused reply"),
+        (
+            "→ l, ← h Esc",
+            "move over the open chat's messages, back to the list",
+        ),
+        ("+", "react to the selected subscriber message (Telegram)"),
+        ("E", "edit the selected message (48 h) or note"),
+        ("X", "delete the selected message (48 h) or note, after y"),
+        ("C", "card: +tag -tag name=value name= >flow-id >"),
+        ("!", "disable the subscriber, after y"),
+        ("N", "notification settings: email, bot, push, preview"),
         ("[  PgUp PgDn", "older history, scroll"),
         ("i  S", "subscriber card, statistics"),
         ("q  Ctrl-C", "quit"),
@@ -99,5 +112,66 @@ pub(super) fn draw_help(f: &mut Frame<'_>) {
     f.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" Keys ")),
         area,
+    );
+}
+
+pub(super) fn draw_react(f: &mut Frame<'_>, selected: usize) {
+    let mut spans = Vec::new();
+    for (i, e) in REACTIONS.iter().chain(["remove"].iter()).enumerate() {
+        let style = if i == selected {
+            Style::new().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(format!(" {} {e} ", i + 1), style));
+    }
+    let area = centered(f.area(), 56, 3);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(Line::from(spans)).block(Block::bordered().title(" React (B7) ")),
+        area,
+    );
+}
+
+pub(super) fn draw_confirm(f: &mut Frame<'_>, what: &str) {
+    let area = centered(f.area(), 70, 4);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(vec![
+            Line::raw(what.to_owned()),
+            Line::styled("y yes · n no", BOLD),
+        ])
+        .block(Block::bordered().title(" Sure? ")),
+        area,
+    );
+}
+
+pub(super) fn draw_notify(
+    f: &mut Frame<'_>,
+    settings: Option<&NotificationSettings>,
+    selected: usize,
+) {
+    let area = centered(f.area(), 50, NOTIFY_ROWS.len() as u16 + 2);
+    f.render_widget(Clear, area);
+    let block = Block::bordered().title(" Notifications (H4) ");
+    let Some(s) = settings else {
+        f.render_widget(Paragraph::new("loading…").block(block), area);
+        return;
+    };
+    let items: Vec<ListItem<'_>> = NOTIFY_ROWS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let on = if notify_row(s, i) { "[x]" } else { "[ ]" };
+            ListItem::new(format!("{on} {name}"))
+        })
+        .collect();
+    let mut state = ListState::default().with_selected(Some(selected));
+    f.render_stateful_widget(
+        List::new(items)
+            .block(block)
+            .highlight_style(Style::new().add_modifier(Modifier::REVERSED)),
+        area,
+        &mut state,
     );
 }
