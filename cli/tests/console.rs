@@ -6,8 +6,12 @@ mod common;
 
 use rapport_cli::console::{App, Event, Mode, view};
 use rapport_core::Client;
-use rapport_core::model::{App as MessagingApp, ChatId, ChatStatus, Delivery, MemberId};
-use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, TimelineItem};
+use rapport_core::model::{
+    App as MessagingApp, ChatId, ChatStatus, Delivery, MemberId, Message, MessageId, Reaction,
+    ReactionBy, Subscriber, SubscriberId, SubscriptionStatus,
+};
+use rapport_core::policy::Refusal;
+use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, TimelineItem, TimelineItemId};
 use rapport_core::sync::SyncState;
 use rapport_tests::wait_until;
 use ratatui::Terminal;
@@ -569,4 +573,359 @@ fn e2_a_file_goes_out_with_progress_and_an_executable_is_refused() {
             })
         })
     });
+}
+
+// Item, card and settings actions (B7, B8, C1, F5, F6, F8, H4), on the
+// Telegram chat `tg` of `TestServer::action_chats`: bot message `bot-1`
+// and subscriber message `sub-1` just now, bot message `bot-old` 3 days ago.
+
+/// A harness with `tg` open in the console.
+fn action_harness() -> Harness {
+    let mut h = harness(10, 40);
+    h.server.srv.action_chats();
+    let store = h.client.store().clone();
+    wait_until("the action chats", 20, || {
+        store
+            .timeline_item(
+                &ChatId::from("tg"),
+                &TimelineItemId::Message(MessageId::from("sub-1")),
+            )
+            .unwrap()
+            .is_some()
+    });
+    h.pump();
+    h.select(&ChatId::from("tg"));
+    h.key(KeyCode::Enter);
+    h.pump();
+    h
+}
+
+impl Harness {
+    /// Focuses the timeline and moves its cursor to the item `id`.
+    fn cursor_to(&mut self, id: &TimelineItemId) {
+        self.key(KeyCode::Right);
+        assert!(self.app.timeline_focus);
+        self.key(KeyCode::Home);
+        for _ in 0..100 {
+            if self.app.selected_item().map(|i| i.id()).as_ref() == Some(id) {
+                return;
+            }
+            self.key(KeyCode::Down);
+        }
+        panic!("{id:?} is not in the timeline");
+    }
+
+    fn server_item(&self, id: &TimelineItemId) -> Option<TimelineItem> {
+        self.server
+            .srv
+            .workspace("w1")
+            .store
+            .timeline_item(&ChatId::from("tg"), id)
+            .unwrap()
+    }
+
+    fn server_message(&self, id: &str) -> Message {
+        match self.server_item(&msg_id(id)) {
+            Some(TimelineItem::Message(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn server_subscriber(&self) -> Subscriber {
+        self.server
+            .srv
+            .workspace("w1")
+            .store
+            .subscriber(&SubscriberId::from("s1"))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn unsent(&self) -> u64 {
+        self.client.store().unsent_commands().unwrap()
+    }
+
+    /// Waits for the server to hold what `ok` wants (the console keeps
+    /// drawing meanwhile).
+    fn server_until(&mut self, what: &str, ok: impl Fn(&Harness) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ok(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            self.pump();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.pump();
+    }
+
+    fn card(&mut self, text: &str) {
+        self.key(KeyCode::Char('C'));
+        assert_eq!(self.app.mode, Mode::Card);
+        self.type_text(text);
+        self.key(KeyCode::Enter);
+    }
+}
+
+fn msg_id(id: &str) -> TimelineItemId {
+    TimelineItemId::Message(MessageId::from(id))
+}
+
+#[test]
+fn b7_the_agent_reacts_from_the_picker_and_a_bot_message_is_refused() {
+    let mut h = action_harness();
+    h.cursor_to(&msg_id("sub-1"));
+    assert!(h.screen().contains("▶ "), "the cursor is drawn");
+    h.key(KeyCode::Char('+'));
+    assert_eq!(h.app.mode, Mode::React { selected: 0 });
+    assert!(h.screen().contains("React (B7)"));
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode, Mode::List);
+    h.server_until("the reaction on the server", |h| {
+        h.server_message("sub-1").reactions
+            == vec![Reaction {
+                emoji: "❤️".into(),
+                by: ReactionBy::Member(MemberId::from("u0")),
+            }]
+    });
+    h.until("the reaction in the console", |a| {
+        a.selected_item()
+            .is_some_and(|i| matches!(i, TimelineItem::Message(m) if !m.reactions.is_empty()))
+    });
+    assert!(h.screen().contains("❤️"));
+    // "remove" (x) takes it back.
+    h.key(KeyCode::Char('+'));
+    h.key(KeyCode::Char('x'));
+    h.server_until("the reaction removed", |h| {
+        h.server_message("sub-1").reactions.is_empty()
+    });
+
+    // A bot message: the core's refusal, no picker, nothing queued.
+    let before = h.unsent();
+    h.cursor_to(&msg_id("bot-1"));
+    h.key(KeyCode::Char('+'));
+    assert_eq!(h.app.mode, Mode::List);
+    let flash = h.app.flash.clone().expect("the refusal");
+    assert!(flash.error, "{flash:?}");
+    assert!(
+        flash.text.contains(&Refusal::WrongMessage.to_string()),
+        "{flash:?}"
+    );
+    assert_eq!(h.unsent(), before, "a refusal queues nothing");
+    assert!(h.screen().contains("not allowed on this message"));
+}
+
+#[test]
+fn b8_a_bot_message_is_edited_in_the_reply_box_then_deleted_after_a_yes() {
+    let mut h = action_harness();
+    h.cursor_to(&msg_id("bot-1"));
+    h.key(KeyCode::Char('E'));
+    assert_eq!(h.app.mode, Mode::Edit(msg_id("bot-1")));
+    assert_eq!(h.app.input, "hello", "the message's text to edit");
+    assert!(h.screen().contains("Editing the message"));
+    h.type_text(" again");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode, Mode::List);
+    h.server_until("the edit on the server", |h| {
+        let m = h.server_message("bot-1");
+        m.edited_at.is_some() && m.content.summary() == "hello again"
+    });
+
+    // Delete asks first; n keeps it.
+    h.key(KeyCode::Char('X'));
+    assert!(matches!(h.app.mode, Mode::Confirm { .. }));
+    assert!(h.screen().contains("Delete the message"));
+    h.key(KeyCode::Char('n'));
+    assert_eq!(h.app.mode, Mode::List);
+    h.key(KeyCode::Char('X'));
+    h.key(KeyCode::Char('y'));
+    h.server_until("the deletion on the server", |h| {
+        h.server_message("bot-1").deleted_at.is_some()
+    });
+    h.until("[deleted] in the console", |a| {
+        a.selected_item()
+            .is_some_and(|i| matches!(i, TimelineItem::Message(m) if m.deleted_at.is_some()))
+    });
+
+    // Past 48 hours: refused by the core, no confirmation, nothing queued.
+    let before = h.unsent();
+    h.cursor_to(&msg_id("bot-old"));
+    h.key(KeyCode::Char('X'));
+    assert_eq!(h.app.mode, Mode::List);
+    let flash = h.app.flash.clone().unwrap();
+    assert!(flash.error && flash.text.contains("too old"), "{flash:?}");
+    h.key(KeyCode::Char('E'));
+    assert_eq!(h.app.mode, Mode::List);
+    assert_eq!(h.unsent(), before);
+    // The subscriber's message is not the agent's to edit.
+    h.cursor_to(&msg_id("sub-1"));
+    h.key(KeyCode::Char('E'));
+    assert_eq!(h.app.mode, Mode::List);
+    assert!(h.app.flash.as_ref().unwrap().text.contains("not allowed"));
+}
+
+#[test]
+fn c1_a_note_is_added_edited_and_deleted_from_the_timeline() {
+    let mut h = action_harness();
+    h.key(KeyCode::Char('n'));
+    h.type_text("Wants a refund");
+    h.key(KeyCode::Enter);
+    h.until("the note", |a| {
+        a.open.as_ref().is_some_and(|o| {
+            o.items
+                .iter()
+                .any(|i| matches!(i, TimelineItem::Note(n) if n.text == "Wants a refund"))
+        })
+    });
+    let note = h
+        .app
+        .open
+        .as_ref()
+        .unwrap()
+        .items
+        .iter()
+        .find_map(|i| match i {
+            TimelineItem::Note(n) => Some(TimelineItemId::Note(n.id.clone())),
+            TimelineItem::Message(_) => None,
+        })
+        .unwrap();
+    h.server_until("the note on the server", |h| h.server_item(&note).is_some());
+    h.cursor_to(&note);
+    h.key(KeyCode::Char('E'));
+    assert_eq!(h.app.mode, Mode::Edit(note.clone()));
+    assert!(h.screen().contains("Editing the note"));
+    for _ in 0.."refund".len() {
+        h.key(KeyCode::Backspace);
+    }
+    h.type_text("Refund done");
+    h.key(KeyCode::Enter);
+    h.server_until("the edited note on the server", |h| {
+        matches!(h.server_item(&note), Some(TimelineItem::Note(n)) if n.text == "Wants a Refund done")
+    });
+    // A note longer than 2000 characters: the core's refusal, the text stays.
+    h.key(KeyCode::Char('E'));
+    h.type_text(&"x".repeat(2000));
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode, Mode::Edit(note.clone()));
+    assert!(h.app.flash.as_ref().unwrap().error);
+    h.key(KeyCode::Esc);
+
+    h.key(KeyCode::Char('X'));
+    assert!(h.screen().contains("Delete the note"));
+    h.key(KeyCode::Char('y'));
+    h.server_until("the note deleted on the server", |h| {
+        h.server_item(&note).is_none()
+    });
+    h.until("the note gone from the console", |a| {
+        a.open
+            .as_ref()
+            .is_some_and(|o| o.items.iter().all(|i| i.id() != note))
+    });
+}
+
+#[test]
+fn f5_f6_f8_the_card_takes_tags_variables_a_flow_and_is_disabled_after_a_yes() {
+    let mut h = action_harness();
+    h.card("+vip");
+    h.server_until("the tag", |h| {
+        h.server_subscriber().tags.contains(&"vip".to_owned())
+    });
+    h.until("the tag on the card", |a| {
+        a.open
+            .as_ref()
+            .and_then(|o| o.card.as_ref())
+            .is_some_and(|c| c.tags.contains(&"vip".to_owned()))
+    });
+    assert!(h.screen().contains("vip"));
+    h.card("-vip");
+    h.server_until("the tag removed", |h| {
+        !h.server_subscriber().tags.contains(&"vip".to_owned())
+    });
+    h.card("plan = gold");
+    h.server_until("the variable", |h| {
+        h.server_subscriber()
+            .variables
+            .get("plan")
+            .map(String::as_str)
+            == Some("gold")
+    });
+    h.card("plan=");
+    h.server_until("the variable cleared", |h| {
+        !h.server_subscriber().variables.contains_key("plan")
+    });
+    h.card(">flow-0");
+    h.server_until("the flow", |h| {
+        h.server_subscriber()
+            .active_flow
+            .is_some_and(|f| f.flow_id == "flow-0")
+    });
+    h.card(">");
+    h.server_until("the flow stopped", |h| {
+        h.server_subscriber().active_flow.is_none()
+    });
+    // What the prompt does not read stays to fix.
+    h.card("what");
+    assert_eq!(h.app.mode, Mode::Card);
+    assert!(h.app.flash.as_ref().unwrap().error);
+    h.key(KeyCode::Esc);
+
+    h.key(KeyCode::Char('!'));
+    let name = h.app.open.as_ref().unwrap().summary.chat.title.clone();
+    let s = h.screen();
+    assert!(s.contains(&format!("Disable {name}?")), "{s}");
+    h.key(KeyCode::Esc);
+    assert_eq!(
+        h.server_subscriber().status,
+        SubscriptionStatus::Active,
+        "Esc keeps the subscriber"
+    );
+    h.key(KeyCode::Char('!'));
+    h.key(KeyCode::Char('y'));
+    h.server_until("the subscriber disabled", |h| {
+        h.server_subscriber().status == SubscriptionStatus::Disabled
+    });
+}
+
+#[test]
+fn h4_notification_settings_are_read_and_toggled_on_the_server() {
+    let mut h = action_harness();
+    let before = h
+        .server
+        .rt
+        .block_on(h.client.notification_settings())
+        .unwrap();
+    h.key(KeyCode::Char('N'));
+    assert!(matches!(h.app.mode, Mode::Notify { settings: None, .. }));
+    h.until("the settings", |a| {
+        matches!(
+            a.mode,
+            Mode::Notify {
+                settings: Some(_),
+                ..
+            }
+        )
+    });
+    assert!(matches!(h.app.mode, Mode::Notify { settings: Some(s), .. } if s == before));
+    assert!(h.screen().contains("Notifications (H4)"));
+    // Email (row 0), then push (row 2).
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Char(' '));
+    let client = h.client.clone();
+    let want = (!before.email, !before.push);
+    h.server_until("the settings on the server", move |h| {
+        let s = h
+            .server
+            .rt
+            .block_on(client.notification_settings())
+            .unwrap();
+        (s.email, s.push) == want && s.notifications_bot == before.notifications_bot
+    });
+    h.until("saved", |a| {
+        a.flash
+            .as_ref()
+            .is_some_and(|f| f.text == "notification settings saved")
+    });
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.mode, Mode::List);
 }
