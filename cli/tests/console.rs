@@ -803,7 +803,12 @@ fn c1_a_note_is_added_edited_and_deleted_from_the_timeline() {
     });
     // A note longer than 2000 characters: the core's refusal, the text stays.
     h.key(KeyCode::Char('E'));
+    assert!(h.screen().contains("✓ may save"));
     h.type_text(&"x".repeat(2000));
+    assert!(
+        h.screen().contains("✗ "),
+        "the core's verdict as the agent types"
+    );
     h.key(KeyCode::Enter);
     assert_eq!(h.app.mode, Mode::Edit(note.clone()));
     assert!(h.app.flash.as_ref().unwrap().error);

@@ -143,6 +143,9 @@ pub struct App {
     pub input: String,
     /// E1-E6: whether the reply being typed may go out, on server time.
     pub decision: Option<Decision>,
+    /// B8 / C1: why the new text being typed may not be saved (the core's
+    /// refusal), if it may not.
+    pub edit_refusal: Option<String>,
     pub flash: Option<Flash>,
     pub sync: SyncState,
     pub members: Vec<Member>,
@@ -187,6 +190,7 @@ impl App {
             mode: Mode::List,
             input: String::new(),
             decision: None,
+            edit_refusal: None,
             flash: None,
             sync,
             members,

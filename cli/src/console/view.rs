@@ -366,7 +366,11 @@ fn draw_chat(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
         _ => (" r reply · n note · f file ".to_owned(), DIM),
     };
     let verdict = match (&app.mode, &app.decision) {
-        (Mode::Note | Mode::Attach | Mode::Edit(_) | Mode::Card, _) | (_, None) => Span::raw(""),
+        (Mode::Edit(_), _) => match &app.edit_refusal {
+            Some(r) => Span::styled(format!("✗ {r}"), RED),
+            None => Span::styled("✓ may save", GREEN),
+        },
+        (Mode::Note | Mode::Attach | Mode::Card, _) | (_, None) => Span::raw(""),
         (_, Some(Decision::Refused { reason, instead })) => {
             let mut t = format!("✗ {reason}");
             if !instead.is_empty() {

@@ -190,8 +190,34 @@ impl App {
         };
         if self.checked(&action) {
             self.input = text;
+            self.edit_refusal = None;
             self.mode = Mode::Edit(id);
         }
+    }
+
+    /// B8 / C1: the core's verdict on the new text, as the agent types.
+    pub(super) fn check_edit(&mut self, id: TimelineItemId) {
+        let Some(chat_id) = self.open_chat_id() else {
+            return;
+        };
+        let text = self.input.clone();
+        let action = match id {
+            TimelineItemId::Message(message_id) => Action::EditMessage {
+                chat_id,
+                message_id,
+                text,
+            },
+            TimelineItemId::Note(note_id) => Action::EditNote {
+                chat_id,
+                note_id,
+                text,
+            },
+        };
+        self.edit_refusal = self
+            .client
+            .check_action(&action)
+            .err()
+            .map(|e| e.to_string());
     }
 
     /// B8 / C1: Enter while editing. A refusal keeps the text to fix.

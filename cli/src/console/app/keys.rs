@@ -334,6 +334,7 @@ impl App {
                 self.set_filter(|f| f.search = (!text.is_empty()).then_some(text));
             }
             Mode::Reply => self.check_reply(),
+            Mode::Edit(ref id) => self.check_edit(id.clone()),
             _ => {}
         }
     }
