@@ -202,6 +202,14 @@ pub fn window_line(w: WindowState, now: Timestamp) -> String {
     }
 }
 
+/// G1: an amount in minor units (cents) with its currency, exactly:
+/// `125.00 EUR`.
+pub fn amount(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let m = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", m / 100, m % 100)
+}
+
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();

@@ -934,3 +934,170 @@ fn h4_notification_settings_are_read_and_toggled_on_the_server() {
     h.key(KeyCode::Esc);
     assert_eq!(h.app.mode, Mode::List);
 }
+
+impl Harness {
+    fn server_deals(&self) -> Vec<rapport_core::model::Deal> {
+        self.server
+            .srv
+            .workspace("w1")
+            .store
+            .deals(&SubscriberId::from("s1"))
+            .unwrap()
+    }
+
+    /// Types `text` on a deals prompt opened by `key` in the deals popup.
+    fn deal_prompt(&mut self, key: char, text: &str) {
+        assert!(
+            matches!(self.app.mode, Mode::Deals { .. }),
+            "{:?}",
+            self.app.mode
+        );
+        self.key(KeyCode::Char(key));
+        assert!(matches!(self.app.mode, Mode::DealInput(_)));
+        self.input_clear();
+        self.type_text(text);
+        self.key(KeyCode::Enter);
+    }
+
+    fn input_clear(&mut self) {
+        while !self.app.input.is_empty() {
+            self.key(KeyCode::Backspace);
+        }
+    }
+}
+
+#[test]
+fn g1_g3_a_deal_is_added_then_moved_and_re_priced_on_the_server() {
+    let mut h = action_harness();
+    h.key(KeyCode::Char('G'));
+    assert_eq!(h.app.mode, Mode::Deals { selected: 0 });
+    assert!(h.screen().contains("Deals (G1-G3)"));
+    // What the prompt does not read stays to fix, and queues nothing.
+    h.deal_prompt('a', "sales/new Big order");
+    assert!(matches!(h.app.mode, Mode::DealInput(_)));
+    assert!(h.app.flash.as_ref().unwrap().error);
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.mode, Mode::Deals { selected: 0 });
+
+    h.deal_prompt('a', "sales/new Big order 125.50 eur");
+    h.server_until("the deal", |h| {
+        h.server_deals().iter().any(|d| d.name == "Big order")
+    });
+    let d = h
+        .server_deals()
+        .into_iter()
+        .find(|d| d.name == "Big order")
+        .unwrap();
+    assert_eq!(
+        (
+            d.pipeline.id.as_str(),
+            d.stage.id.as_str(),
+            d.amount_minor,
+            d.currency.as_str()
+        ),
+        ("sales", "new", 12550, "EUR")
+    );
+    h.until("the deal in the popup", |a| {
+        a.open
+            .as_ref()
+            .is_some_and(|o| o.deals.iter().any(|x| x.id == d.id))
+    });
+    let s = h.screen();
+    assert!(s.contains("sales / new · Big order · 125.50 EUR"), "{s}");
+
+    let i = h
+        .app
+        .open
+        .as_ref()
+        .unwrap()
+        .deals
+        .iter()
+        .position(|x| x.id == d.id)
+        .unwrap();
+    for _ in 0..i {
+        h.key(KeyCode::Down);
+    }
+    h.deal_prompt('e', "won 990");
+    h.server_until("the deal moved and re-priced", |h| {
+        h.server_deals()
+            .iter()
+            .any(|x| x.id == d.id && x.stage.id == "won" && x.amount_minor == 99000)
+    });
+    h.until("the new stage in the popup", |a| {
+        a.open
+            .as_ref()
+            .is_some_and(|o| o.deals.iter().any(|x| x.id == d.id && x.stage.id == "won"))
+    });
+    assert!(h.screen().contains("Big order · 990.00 EUR"));
+    // The amount alone keeps the stage.
+    let i = h
+        .app
+        .open
+        .as_ref()
+        .unwrap()
+        .deals
+        .iter()
+        .position(|x| x.id == d.id)
+        .unwrap();
+    for _ in 0..i {
+        h.key(KeyCode::Down);
+    }
+    h.deal_prompt('e', "10.05");
+    h.server_until("the deal re-priced", |h| {
+        h.server_deals()
+            .iter()
+            .any(|x| x.id == d.id && x.stage.id == "won" && x.amount_minor == 1005)
+    });
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.mode, Mode::List);
+}
+
+#[test]
+fn g2_the_crm_contact_is_renamed_on_the_server() {
+    let mut h = action_harness();
+    h.key(KeyCode::Char('G'));
+    h.deal_prompt('n', "Ada Lovelace");
+    h.server_until("the CRM contact", |h| {
+        h.server_subscriber()
+            .crm_contact
+            .is_some_and(|c| c.first_name == "Ada" && c.last_name == "Lovelace")
+    });
+    h.until("the contact on the card", |a| {
+        a.open
+            .as_ref()
+            .and_then(|o| o.card.as_ref())
+            .and_then(|c| c.crm_contact.as_ref())
+            .is_some_and(|c| c.first_name == "Ada")
+    });
+    assert!(h.screen().contains("CRM contact: Ada Lovelace"));
+    // An empty name is not sent.
+    h.deal_prompt('n', "");
+    assert!(h.app.flash.as_ref().unwrap().error);
+}
+
+#[test]
+fn a7_home_lists_the_latest_chats_and_enter_opens_one() {
+    let mut h = action_harness();
+    h.key(KeyCode::Esc);
+    assert!(h.app.open.is_none());
+    h.key(KeyCode::Char('H'));
+    let Mode::Home { chats, .. } = h.app.mode.clone() else {
+        panic!("{:?}", h.app.mode)
+    };
+    assert_eq!(chats, h.client.store().home(50).unwrap());
+    assert!(chats.len() > 1);
+    let s = h.screen();
+    assert!(s.contains("Home: latest chats (A7)"), "{s}");
+    assert!(s.contains(&crate_truncate(&chats[1].chat.title)), "{s}");
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode, Mode::List);
+    assert_eq!(
+        h.app.open.as_ref().unwrap().summary.chat.id,
+        chats[1].chat.id
+    );
+}
+
+fn crate_truncate(title: &str) -> String {
+    title.chars().take(20).collect()
+}

@@ -8,7 +8,9 @@
 //! actions go through the outbox, countdowns come from `timers`.
 
 use rapport_core::Client;
-use rapport_core::model::{ChatId, ChatSummary, Deal, Member, MessageId, Subscriber, Timestamp};
+use rapport_core::model::{
+    ChatId, ChatSummary, Deal, DealId, Member, MessageId, Subscriber, Timestamp,
+};
 use rapport_core::observe::{ListDiff, Subscription};
 use rapport_core::outbox::{OutboxState, UploadProgress};
 use rapport_core::policy::{Decision, Outgoing};
@@ -22,9 +24,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
+mod crm;
 mod items;
 mod keys;
 
+pub use crm::parse_amount;
 pub use items::{NOTIFY_ROWS, notify_row};
 
 /// B7: the reactions the picker offers (then "remove").
@@ -96,9 +100,31 @@ pub enum Mode {
         settings: Option<NotificationSettings>,
         selected: usize,
     },
+    /// G1-G3: the open chat's subscriber's deals; ↑↓ pick one.
+    Deals {
+        selected: usize,
+    },
+    /// G1-G3, G2: typing on the deals popup (see [`DealPrompt`]).
+    DealInput(DealPrompt),
+    /// A7: home, the latest chats (the core's `Store::home`).
+    Home {
+        chats: Vec<ChatSummary>,
+        selected: usize,
+    },
     /// I1.
     Stats,
     Help,
+}
+
+/// What the line typed on the deals popup does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DealPrompt {
+    /// G1: `pipeline-id/stage-id Name of the deal 125.00 EUR`.
+    Add,
+    /// G3: `stage-id`, `125.00` or both, on this deal.
+    Edit(DealId),
+    /// G2: `First Last`, the CRM contact's name.
+    Contact,
 }
 
 /// The chat on the right.

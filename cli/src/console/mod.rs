@@ -5,7 +5,7 @@
 pub mod app;
 pub mod view;
 
-pub use app::{App, CoreMsg, Event, Mode};
+pub use app::{App, CoreMsg, DealPrompt, Event, Mode};
 
 use crate::error::CliError;
 use ratatui::crossterm::event::{self, Event as TermEvent};

@@ -2,7 +2,7 @@
 //! renders an [`App`] into any ratatui frame, and the line builders are
 //! shared with the text output of `rapport show`.
 
-use super::app::{App, Mode, OpenChat};
+use super::app::{App, DealPrompt, Mode, OpenChat};
 use crate::format;
 use rapport_core::model::ChatStatus;
 use rapport_core::policy::Decision;
@@ -19,7 +19,10 @@ mod popups;
 
 pub use lines::{card_lines, item_lines, plain, progress_text};
 use lines::{item_lines_with, wrap};
-use popups::{draw_assign, draw_confirm, draw_help, draw_notify, draw_react, draw_stats};
+use popups::{
+    draw_assign, draw_confirm, draw_deals, draw_help, draw_home, draw_notify, draw_react,
+    draw_stats,
+};
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 const RED: Style = Style::new().fg(Color::Red);
@@ -60,6 +63,9 @@ pub fn draw(app: &App, f: &mut Frame<'_>) {
         Mode::React { selected } => draw_react(f, *selected),
         Mode::Confirm { what, .. } => draw_confirm(f, what),
         Mode::Notify { settings, selected } => draw_notify(f, settings.as_ref(), *selected),
+        Mode::Deals { selected } => draw_deals(app, f, *selected, None),
+        Mode::DealInput(p) => draw_deals(app, f, usize::MAX, Some(deal_prompt(p))),
+        Mode::Home { chats, selected } => draw_home(app, f, chats, *selected),
         _ => {}
     }
 }
@@ -422,6 +428,14 @@ fn draw_card(app: &App, open: &OpenChat, f: &mut Frame<'_>, area: Rect) {
     );
 }
 
+fn deal_prompt(p: &DealPrompt) -> &'static str {
+    match p {
+        DealPrompt::Add => "new deal: pipeline-id/stage-id Name 125.00 EUR",
+        DealPrompt::Edit(_) => "this deal: a stage id (moves it), an amount like 125.00, or both",
+        DealPrompt::Contact => "CRM contact: First Last",
+    }
+}
+
 fn help_line(app: &App) -> String {
     match app.mode {
         Mode::Reply => "Enter send · Ctrl-T send as a template or tagged message (E5) · Esc cancel".into(),
@@ -434,9 +448,12 @@ fn help_line(app: &App) -> String {
         Mode::React { .. } => "←→ choose · Enter react · 1-6 pick · 7 or x remove yours · Esc cancel".into(),
         Mode::Confirm { .. } => "y yes · n or Esc no".into(),
         Mode::Notify { .. } => "↑↓ choose · Space or Enter toggle (saved on the server) · Esc close".into(),
-        Mode::List if app.timeline_focus => "↑↓ choose a message · + react · E edit · X delete · ← or Esc back to the list · r reply · n note · C card · ! disable · N notifications · ? help".into(),
+        Mode::List if app.timeline_focus => "↑↓ choose a message · + react · E edit · X delete · ← or Esc back to the list · r reply · n note · C card · G deals · ! disable · N notifications · ? help".into(),
         Mode::Stats | Mode::Help => "Esc close".into(),
-        Mode::List if app.open.is_some() => "→ messages (+ react · E edit · X delete) · C card · ! disable · N notifications · r reply · n note · f file · p pause · e +60 min · u continue · g assign · c close · o open · i card · [ older · PgUp/PgDn · ↑↓ Enter · / search · Tab status · a t m filters · S stats · ? help · q quit".into(),
-        Mode::List => "↑↓ move · Enter open · / search · Tab or 1-4 status · a app · t type · m assignee · S stats · N notifications · ? help · q quit".into(),
+        Mode::Deals { .. } => "↑↓ choose · a add a deal · e or Enter move/re-price the deal · n CRM contact name · Esc close".into(),
+        Mode::DealInput(_) => "Enter apply · Esc back to the deals".into(),
+        Mode::Home { .. } => "↑↓ choose · Enter open the chat · Esc close".into(),
+        Mode::List if app.open.is_some() => "→ messages (+ react · E edit · X delete) · C card · G deals · ! disable · N notifications · r reply · n note · f file · p pause · e +60 min · u continue · g assign · c close · o open · i card · [ older · PgUp/PgDn · ↑↓ Enter · / search · Tab status · a t m filters · H home · S stats · ? help · q quit".into(),
+        Mode::List => "↑↓ move · Enter open · / search · Tab or 1-4 status · a app · t type · m assignee · H home · S stats · N notifications · ? help · q quit".into(),
     }
 }

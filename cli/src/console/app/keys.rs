@@ -16,9 +16,15 @@ impl App {
             return;
         }
         match self.mode.clone() {
-            Mode::Reply | Mode::Note | Mode::Search | Mode::Attach | Mode::Edit(_) | Mode::Card => {
-                self.typing(k)
-            }
+            Mode::Reply
+            | Mode::Note
+            | Mode::Search
+            | Mode::Attach
+            | Mode::Edit(_)
+            | Mode::Card
+            | Mode::DealInput(_) => self.typing(k),
+            Mode::Deals { selected } => self.deals_key(k, selected),
+            Mode::Home { chats, selected } => self.home_key(k, chats, selected),
             Mode::Assign { members, selected } => self.assigning(k, members, selected),
             Mode::React { selected } => self.reacting(k, selected),
             Mode::Confirm { action, .. } => self.confirming(k, action),
@@ -132,6 +138,7 @@ impl App {
             }
             KeyCode::Char('i') => self.show_card = !self.show_card,
             KeyCode::Char('S') => self.open_stats(),
+            KeyCode::Char('H') => self.open_home(),
             KeyCode::Char('?') => self.mode = Mode::Help,
             KeyCode::Char('[') => self.load_older(),
             _ => {}
@@ -152,6 +159,7 @@ impl App {
                         | 'E'
                         | 'X'
                         | 'C'
+                        | 'G'
                         | '!'
                 )
             ) {
@@ -212,6 +220,7 @@ impl App {
                 self.mode = Mode::Card;
                 self.input.clear();
             }
+            KeyCode::Char('G') => self.open_deals(),
             KeyCode::Char('!') => self.start_disable(),
             KeyCode::Char('R') => self.retry_failed(false),
             KeyCode::Char('D') => self.retry_failed(true),
@@ -307,7 +316,11 @@ impl App {
                     self.set_filter(|f| f.search = None);
                 }
                 self.input.clear();
-                self.mode = Mode::List;
+                self.mode = if matches!(self.mode, Mode::DealInput(_)) {
+                    Mode::Deals { selected: 0 }
+                } else {
+                    Mode::List
+                };
                 self.check_reply();
                 return;
             }
@@ -362,6 +375,7 @@ impl App {
             Mode::Attach => self.attach(&chat),
             Mode::Edit(ref id) => self.submit_edit(id.clone()),
             Mode::Card => self.submit_card(),
+            Mode::DealInput(ref p) => self.submit_deal(p.clone()),
             Mode::Note => {
                 let text = std::mem::take(&mut self.input);
                 self.mode = Mode::List;

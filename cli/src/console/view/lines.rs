@@ -200,11 +200,10 @@ pub fn card_lines(s: &Subscriber, deals: &[Deal], _now: Timestamp) -> Vec<String
     }
     for d in deals {
         out.push(format!(
-            "deal {} · {} · {:.2} {}",
+            "deal {} · {} · {}",
             d.name,
             d.stage.name,
-            d.amount_minor as f64 / 100.0,
-            d.currency
+            format::amount(d.amount_minor, &d.currency)
         ));
     }
     out

@@ -1,9 +1,10 @@
 //! The popups over the panes: assign (D1), react (B7), confirm (B8, C1,
-//! F8), notification settings (H4), statistics (I1), keys.
+//! F8), notification settings (H4), statistics (I1), deals (G1-G3), home
+//! (A7), keys.
 
 use super::{App, BOLD};
 use crate::console::app::{NOTIFY_ROWS, REACTIONS, notify_row};
-use rapport_core::model::Member;
+use rapport_core::model::{ChatSummary, Member};
 use rapport_core::push::NotificationSettings;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -92,9 +93,11 @@ pub(super) fn draw_help(f: &mut Frame<'_>) {
         ("E", "edit the selected message (48 h) or note"),
         ("X", "delete the selected message (48 h) or note, after y"),
         ("C", "card: +tag -tag name=value name= >flow-id >"),
+        ("G", "deals: a add, e move/re-price, n CRM contact name"),
         ("!", "disable the subscriber, after y"),
         ("N", "notification settings: email, bot, push, preview"),
         ("[  PgUp PgDn", "older history, scroll"),
+        ("H", "home: the latest chats, Enter opens one"),
         ("i  S", "subscriber card, statistics"),
         ("q  Ctrl-C", "quit"),
     ];
@@ -170,6 +173,82 @@ pub(super) fn draw_notify(
     f.render_stateful_widget(
         List::new(items)
             .block(block)
+            .highlight_style(Style::new().add_modifier(Modifier::REVERSED)),
+        area,
+        &mut state,
+    );
+}
+
+/// G1-G3: the subscriber's deals and CRM contact, with the prompt being
+/// typed (if any) on the last line.
+pub(super) fn draw_deals(app: &App, f: &mut Frame<'_>, selected: usize, prompt: Option<&str>) {
+    let open = app.open.as_ref();
+    let contact = open
+        .and_then(|o| o.card.as_ref())
+        .and_then(|c| c.crm_contact.as_ref())
+        .map_or_else(
+            || "CRM contact: none".to_owned(),
+            |c| format!("CRM contact: {} {}", c.first_name, c.last_name),
+        );
+    let deals = open.map(|o| o.deals.as_slice()).unwrap_or_default();
+    let mut lines = vec![Line::styled(contact, BOLD)];
+    if deals.is_empty() {
+        lines.push(Line::raw("no deals"));
+    }
+    for (i, d) in deals.iter().enumerate() {
+        let text = format!(
+            "{} / {} · {} · {}",
+            d.pipeline.name,
+            d.stage.name,
+            d.name,
+            crate::format::amount(d.amount_minor, &d.currency)
+        );
+        let style = if i == selected {
+            Style::new().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new()
+        };
+        lines.push(Line::styled(text, style));
+    }
+    if let Some(p) = prompt {
+        lines.push(Line::raw(format!("> {}▏", app.input)));
+        lines.push(Line::styled(p.to_owned(), BOLD));
+    }
+    let area = centered(f.area(), 76, lines.len() as u16 + 2);
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Deals (G1-G3) ")),
+        area,
+    );
+}
+
+/// A7: home, the latest chats.
+pub(super) fn draw_home(app: &App, f: &mut Frame<'_>, chats: &[ChatSummary], selected: usize) {
+    let items: Vec<ListItem<'_>> = chats
+        .iter()
+        .map(|c| {
+            let (time, preview) = c.preview.as_ref().map_or_else(Default::default, |p| {
+                (
+                    crate::format::short_time(p.at, app.now),
+                    p.text.replace('\n', " "),
+                )
+            });
+            ListItem::new(format!(
+                "{} {} {} · {} · {}",
+                crate::format::status_dot(c.status),
+                crate::format::app_tag(c.chat.app),
+                crate::format::truncate(&c.chat.title, 24),
+                time,
+                crate::format::truncate(&preview, 40)
+            ))
+        })
+        .collect();
+    let area = centered(f.area(), 90, chats.len().max(1) as u16 + 2);
+    let mut state = ListState::default().with_selected(Some(selected));
+    f.render_widget(Clear, area);
+    f.render_stateful_widget(
+        List::new(items)
+            .block(Block::bordered().title(" Home: latest chats (A7) "))
             .highlight_style(Style::new().add_modifier(Modifier::REVERSED)),
         area,
         &mut state,
