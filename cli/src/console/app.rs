@@ -190,6 +190,10 @@ pub struct App {
     list_sub: Option<Subscription>,
     counts_sub: Option<Subscription>,
     last_mark_read: Option<(ChatId, Instant)>,
+    /// H4: one save of the notification settings at a time, in the order
+    /// the agent toggled (each sends the whole settings, so two in flight
+    /// could land in the wrong order and undo a toggle).
+    notify_saving: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -232,6 +236,7 @@ impl App {
             list_sub: None,
             counts_sub: None,
             last_mark_read: None,
+            notify_saving: None,
         };
         app.filter.status = StatusFilter::Open;
         app.subscribe_list();

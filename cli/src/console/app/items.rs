@@ -434,13 +434,18 @@ impl App {
                     selected,
                 };
                 let (client, tx) = (self.client.clone(), self.tx.clone());
-                self.runtime.spawn(async move {
+                // Each save waits for the one before (toggle order).
+                let before = self.notify_saving.take();
+                self.notify_saving = Some(self.runtime.spawn(async move {
+                    if let Some(b) = before {
+                        let _ = b.await;
+                    }
                     let r = client
                         .set_notification_settings(s)
                         .await
                         .map_err(|e| e.to_string());
                     let _ = tx.send(CoreMsg::Notify(true, r));
-                });
+                }));
                 self.flash("saving the notification settings…", false);
             }
             _ => {}
