@@ -945,6 +945,19 @@ impl Harness {
             .unwrap()
     }
 
+    /// Moves the deals popup's selection (from the top) down to deal `id`.
+    fn select_deal(&mut self, id: &rapport_core::model::DealId) {
+        let i = self
+            .app
+            .open
+            .as_ref()
+            .and_then(|o| o.deals.iter().position(|x| &x.id == id))
+            .expect("the deal is in the popup");
+        for _ in 0..i {
+            self.key(KeyCode::Down);
+        }
+    }
+
     /// Types `text` on a deals prompt opened by `key` in the deals popup.
     fn deal_prompt(&mut self, key: char, text: &str) {
         assert!(
@@ -1005,18 +1018,7 @@ fn g1_g3_a_deal_is_added_then_moved_and_re_priced_on_the_server() {
     let s = h.screen();
     assert!(s.contains("sales / new · Big order · 125.50 EUR"), "{s}");
 
-    let i = h
-        .app
-        .open
-        .as_ref()
-        .unwrap()
-        .deals
-        .iter()
-        .position(|x| x.id == d.id)
-        .unwrap();
-    for _ in 0..i {
-        h.key(KeyCode::Down);
-    }
+    h.select_deal(&d.id);
     h.deal_prompt('e', "won 990");
     h.server_until("the deal moved and re-priced", |h| {
         h.server_deals()
@@ -1030,18 +1032,7 @@ fn g1_g3_a_deal_is_added_then_moved_and_re_priced_on_the_server() {
     });
     assert!(h.screen().contains("Big order · 990.00 EUR"));
     // The amount alone keeps the stage.
-    let i = h
-        .app
-        .open
-        .as_ref()
-        .unwrap()
-        .deals
-        .iter()
-        .position(|x| x.id == d.id)
-        .unwrap();
-    for _ in 0..i {
-        h.key(KeyCode::Down);
-    }
+    h.select_deal(&d.id);
     h.deal_prompt('e', "10.05");
     h.server_until("the deal re-priced", |h| {
         h.server_deals()
