@@ -5,6 +5,7 @@ use crate::{Res, clean, emit, local_server, median, ms, percentile};
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::{EventPayload, Member};
 use rapport_core::observe::{ListDiff, Observer};
+use rapport_core::outbox::Draft;
 use rapport_core::store::{ChatFilter, Store};
 use rapport_core::sync::{RapportBackend, SyncEngine};
 use rapport_core::timers::ServerClock;
@@ -245,7 +246,11 @@ async fn outbox_drain(server: &rapport_server::RunningServer, dir: &Path, n: usi
     client.stop_sync();
     let t = Instant::now();
     for i in 0..n {
-        client.send_text(&chats[i % chats.len()], &format!("queued reply {i}"))?;
+        client.send(
+            &chats[i % chats.len()],
+            Draft::Text(&format!("queued reply {i}")),
+            None,
+        )?;
     }
     let enqueue_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
     let t = Instant::now();

@@ -11,6 +11,7 @@ use crate::listen::{
 use crate::types::{ChatFilter, Outgoing, SyncState};
 use rapport_core::client::{Client, ClientConfig, LoginInfo};
 use rapport_core::model::{Bot, BotStats, ChatId, ChatSummary, Member, MessageId, Timestamp};
+use rapport_core::outbox::Draft;
 use rapport_core::outbox::OutboxEntry;
 use rapport_core::policy::Decision;
 use rapport_core::policy::window::MessageTag;
@@ -225,12 +226,12 @@ impl RapportClient {
     /// Stores the reply and its local echo (delivery `Pending`) and queues
     /// it; a refusal (`Refused`) queues nothing. Returns the message id.
     pub fn send_text(&self, chat: ChatId, text: String) -> Result<MessageId> {
-        Ok(self.client()?.send_text(&chat, &text)?)
+        Ok(self.client()?.send(&chat, Draft::Text(&text), None)?)
     }
 
     /// `send_text` with the app's idempotency key (one per tap).
     pub fn send_text_keyed(&self, chat: ChatId, text: String, key: String) -> Result<MessageId> {
-        Ok(self.client()?.send_text_keyed(&chat, &text, &key)?)
+        Ok(self.client()?.send(&chat, Draft::Text(&text), Some(&key))?)
     }
 
     /// E2: sends a file. Its bytes decide its type (executables refused,
@@ -245,22 +246,31 @@ impl RapportClient {
         caption: Option<String>,
         key: Option<String>,
     ) -> Result<MessageId> {
-        let client = self.client()?;
-        let caption = caption.as_deref();
-        Ok(match key {
-            Some(k) => client.send_attachment_keyed(&chat, &name, &bytes, caption, &k)?,
-            None => client.send_attachment(&chat, &name, &bytes, caption)?,
-        })
+        let draft = Draft::File {
+            name: &name,
+            bytes: &bytes,
+            caption: caption.as_deref(),
+        };
+        Ok(self.client()?.send(&chat, draft, key.as_deref())?)
     }
 
     /// E5: a WhatsApp template outside the window, with its echo.
     pub fn send_template(&self, chat: ChatId, name: String) -> Result<MessageId> {
-        Ok(self.client()?.send_template(&chat, &name)?)
+        Ok(self
+            .client()?
+            .send(&chat, Draft::Template { name: &name }, None)?)
     }
 
     /// E5: Messenger text with a message tag, with its echo.
     pub fn send_tagged(&self, chat: ChatId, tag: MessageTag, text: String) -> Result<MessageId> {
-        Ok(self.client()?.send_tagged(&chat, tag, &text)?)
+        Ok(self.client()?.send(
+            &chat,
+            Draft::Tagged {
+                tag: tag,
+                text: &text,
+            },
+            None,
+        )?)
     }
 
     /// Queues any other agent action after the core's checks (B7/B8, C1,

@@ -40,6 +40,10 @@ pub enum RapportError {
     /// The client was logged out; make a new one.
     #[error("the client is closed")]
     Closed,
+    /// The platform's secure storage (Keychain, Keystore) failed: not the
+    /// network, so retrying the same call will not help by itself.
+    #[error("secret store: {detail}")]
+    SecretStore { detail: String },
     /// A bug: the core's runtime failed, or a panic was caught.
     #[error("internal: {detail}")]
     Internal { detail: String },
@@ -58,6 +62,7 @@ impl RapportError {
             RapportError::InvalidArgument { .. } => "invalid_argument",
             RapportError::Busy => "busy",
             RapportError::Closed => "closed",
+            RapportError::SecretStore { .. } => "secret_store",
             RapportError::Internal { .. } => "internal",
         }
         .to_owned()
@@ -97,7 +102,7 @@ impl From<SyncError> for RapportError {
             SyncError::Unauthorized => RapportError::NotLoggedIn,
             SyncError::Network(detail) => RapportError::Network { detail },
             SyncError::Refused { code, message, .. } => RapportError::Server {
-                code,
+                code: code.as_str().into(),
                 detail: message,
             },
             other => RapportError::Server {
@@ -121,6 +126,7 @@ impl From<ClientError> for RapportError {
                 }
             }
             ClientError::Refused(reason) => RapportError::Refused { reason },
+            ClientError::SecretStore(detail) => RapportError::SecretStore { detail },
             ClientError::Runtime(detail) => RapportError::Internal { detail },
         }
     }

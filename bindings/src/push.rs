@@ -20,6 +20,8 @@ impl From<NotificationError> for RapportError {
             NotificationError::NotLoggedIn => RapportError::NotLoggedIn,
             NotificationError::Refused(reason) => RapportError::Refused { reason },
             NotificationError::Runtime(detail) => RapportError::Internal { detail },
+            NotificationError::Backend(e) => e.into(),
+            NotificationError::SecretStore(detail) => RapportError::SecretStore { detail },
             // The push itself is unusable (not ours, malformed, newer, for
             // another workspace) or the key is: the app shows nothing, or
             // a generic notification.

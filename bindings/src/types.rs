@@ -22,9 +22,9 @@ use rapport_core::push::{
 use rapport_core::store::{
     ChatCursor, ChatPage, StatusCounts, TimelineCursor, TimelineItem, TimelinePage,
 };
-use rapport_core::sync::wire::SubscriberEdit;
 use rapport_core::sync::{Action, PauseAction, UploadRef};
 use rapport_core::timers::{Countdowns, DeadlineKey, TimerEvent};
+use rapport_core::wire::SubscriberEdit;
 use std::collections::HashMap;
 
 macro_rules! string_ids {

@@ -71,7 +71,10 @@ impl From<ClientError> for CliError {
 impl From<SyncError> for CliError {
     fn from(e: SyncError) -> Self {
         match e {
-            SyncError::Refused { code, message, .. } => CliError::Refused { code, message },
+            SyncError::Refused { code, message, .. } => CliError::Refused {
+                code: code.as_str().into(),
+                message,
+            },
             SyncError::Forbidden(m) => CliError::Refused {
                 code: "forbidden".into(),
                 message: m,

@@ -5,9 +5,9 @@
 
 use crate::model::{ChatId, MemberId, MessageId, Timestamp};
 use crate::observe::Observer;
-use crate::outbox::UploadProgress;
+use crate::outbox::{ComposeError, Composer, Draft, UploadProgress};
 use crate::policy::{self, Decision, Outgoing};
-use crate::session::{SecretStore, Session};
+use crate::session::{LogoutError, SecretError, SecretStore, Session};
 use crate::store::{Store, StoreError};
 use crate::sync::{RapportBackend, SyncEngine, SyncError, SyncState};
 use crate::timers::{Clock, ServerClock, TimerEvent, Timers};
@@ -44,11 +44,42 @@ pub enum ClientError {
     /// The rules refuse it (nothing was queued): the code says why.
     #[error("refused: {0}")]
     Refused(crate::policy::Refusal),
+    /// The platform's secret store (Keychain, Android Keystore) failed:
+    /// not the network, so not retried as if it were.
+    #[error("the secret store: {0}")]
+    SecretStore(String),
     #[error("the core's runtime: {0}")]
     Runtime(String),
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
+
+impl From<SecretError> for ClientError {
+    fn from(e: SecretError) -> Self {
+        ClientError::SecretStore(e.0)
+    }
+}
+
+impl From<LogoutError> for ClientError {
+    fn from(e: LogoutError) -> Self {
+        match e {
+            LogoutError::Store(e) => ClientError::Store(e),
+            LogoutError::Secret(e) => e.into(),
+        }
+    }
+}
+
+impl From<ComposeError> for ClientError {
+    fn from(e: ComposeError) -> Self {
+        match e {
+            ComposeError::Store(e) => ClientError::Store(e),
+            ComposeError::UnknownChat => ClientError::UnknownChat,
+            ComposeError::UnknownMessage => ClientError::UnknownMessage,
+            ComposeError::InvalidKey => ClientError::InvalidKey,
+            ComposeError::Refused(r) => ClientError::Refused(r),
+        }
+    }
+}
 
 /// Who is logged in (no secrets: the tokens stay in the secret store).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,8 +90,8 @@ pub struct LoginInfo {
     pub expires_at: Timestamp,
 }
 
-impl From<crate::sync::wire::LoginResponse> for LoginInfo {
-    fn from(r: crate::sync::wire::LoginResponse) -> Self {
+impl From<crate::wire::LoginResponse> for LoginInfo {
+    fn from(r: crate::wire::LoginResponse) -> Self {
         LoginInfo {
             member_id: r.member_id,
             workspace_id: r.workspace_id,
@@ -111,8 +142,7 @@ impl Client {
         let observer = Observer::new(store.clone());
         let clock = Arc::new(ServerClock::default());
         let backend = Arc::new(RapportBackend::new(&config.server_url, clock.clone())?);
-        let session = Session::restore(backend.clone(), secrets.clone(), &config.server_url)
-            .map_err(|e| ClientError::Sync(SyncError::Network(e.to_string())))?;
+        let session = Session::restore(backend.clone(), secrets.clone(), &config.server_url)?;
         let engine = Arc::new(SyncEngine::new(store.clone(), backend.clone()));
         Ok(Client {
             runtime: Some(runtime),
@@ -221,87 +251,23 @@ impl Client {
         }
     }
 
-    /// E1/E5/E7: checks the rules on server time (a refusal queues
-    /// nothing), then stores the reply with its local echo; the outbox sends
-    /// it. Returns the message's id (the echo's, and later the server's).
-    pub fn send_text(&self, chat: &ChatId, text: &str) -> ClientResult<MessageId> {
-        self.send_text_keyed(chat, text, &new_key())
-    }
-
-    /// [`Client::send_text`] with a given idempotency key (an app makes a
-    /// fresh key per tap; the same key twice is one message).
-    pub fn send_text_keyed(&self, chat: &ChatId, text: &str, key: &str) -> ClientResult<MessageId> {
-        self.send(chat, key, &Outgoing::Text(text), None, |message_id| {
-            let content = crate::model::Content::Text {
-                text: text.to_owned(),
-            };
-            let action = crate::sync::Action::SendText {
-                chat_id: chat.clone(),
-                text: text.to_owned(),
-                message_id: Some(message_id),
-            };
-            (content, action)
-        })
-    }
-
-    /// E2/E7: sends a file. Its bytes decide what it is (executables are
-    /// refused) and the app's size limit for that kind applies; then the
-    /// file and its echo are stored like a text reply, and the outbox
-    /// uploads it in parts ([`Client::upload_progress`]), resuming after an
-    /// interruption, and sends one message.
-    pub fn send_attachment(
+    /// E1, E2, E5, E7: a message to the subscriber. The rules are checked
+    /// on server time (a refusal queues nothing); then the message is
+    /// stored with its local echo (and a file's bytes) and the outbox sends
+    /// it (a file in resumable parts, [`Client::upload_progress`]). `key`:
+    /// the idempotency key an app made when the agent tapped "send" (the
+    /// same key twice is one message); `None` makes a fresh one. Returns
+    /// the message's id (the echo's, and later the server's).
+    pub fn send(
         &self,
         chat: &ChatId,
-        name: &str,
-        bytes: &[u8],
-        caption: Option<&str>,
+        draft: Draft<'_>,
+        key: Option<&str>,
     ) -> ClientResult<MessageId> {
-        self.send_attachment_keyed(chat, name, bytes, caption, &new_key())
-    }
-
-    /// [`Client::send_attachment`] with a given idempotency key.
-    pub fn send_attachment_keyed(
-        &self,
-        chat: &ChatId,
-        name: &str,
-        bytes: &[u8],
-        caption: Option<&str>,
-        key: &str,
-    ) -> ClientResult<MessageId> {
-        use sha2::Digest;
-        let sniffed = policy::attachment::sniff(name, bytes).map_err(ClientError::Refused)?;
-        let caption = caption.map(str::trim).filter(|c| !c.is_empty());
-        if let Some(c) = caption {
-            policy::text::check(self.chat_app(chat)?, c).map_err(ClientError::Refused)?;
-        }
-        let size_bytes = bytes.len() as u64;
-        let out = Outgoing::Attachment {
-            media: sniffed.media,
-            size_bytes,
-        };
-        let upload = crate::sync::UploadRef {
-            id: format!("up-{key}"),
-            name: name.to_owned(),
-            size_bytes,
-            sha256: hex::encode(sha2::Sha256::digest(bytes)),
-        };
-        self.send(chat, key, &out, Some(bytes), |message_id| {
-            let content = crate::model::Content::Attachment(crate::model::Attachment {
-                name: name.to_owned(),
-                size_bytes,
-                mime: sniffed.mime,
-                media: sniffed.media,
-                url: None,
-                caption: caption.map(str::to_owned),
-            });
-            let action = crate::sync::Action::SendAttachment {
-                chat_id: chat.clone(),
-                upload,
-                caption: caption.map(str::to_owned),
-                message_id: Some(message_id),
-            };
-            (content, action)
-        })
+        let key = key.map_or_else(new_key, str::to_owned);
+        let queued = self.composer()?.send(chat, draft, &key, false)?;
+        self.outbox_wake.notify_one();
+        Ok(queued.message_id)
     }
 
     /// E2: progress of the outbox's uploads (one update per part).
@@ -309,187 +275,38 @@ impl Client {
         self.uploads.subscribe()
     }
 
-    fn chat_app(&self, chat: &ChatId) -> ClientResult<crate::model::App> {
-        Ok(self
-            .store
-            .chat(chat)?
-            .ok_or(ClientError::UnknownChat)?
-            .chat
-            .app)
-    }
-
-    /// A message to the subscriber: checked on server time (a refusal
-    /// queues nothing), then stored with its pending echo (and its file)
-    /// before any network call. `build` makes the echo's content and the
-    /// command from the message id the key gives.
-    fn send(
-        &self,
-        chat: &ChatId,
-        key: &str,
-        out: &Outgoing<'_>,
-        file: Option<&[u8]>,
-        build: impl FnOnce(MessageId) -> (crate::model::Content, crate::sync::Action),
-    ) -> ClientResult<MessageId> {
-        if !crate::outbox::valid_key(key) {
-            return Err(ClientError::InvalidKey);
-        }
-        self.allowed(chat, out)?;
-        let me = self.store.me().ok_or(ClientError::NotLoggedIn)?;
-        let id = MessageId(format!("m-{key}"));
-        let (content, action) = build(id.clone());
-        let now = self.server_now();
-        let echo = crate::outbox::echo(id.clone(), chat, me, content, now);
-        self.store
-            .enqueue_with_file(&action, key, Some(&echo), file, now)?;
-        self.outbox_wake.notify_one();
-        Ok(id)
-    }
-
-    /// E5: a WhatsApp template outside the window, with its echo.
-    pub fn send_template(&self, chat: &ChatId, name: &str) -> ClientResult<MessageId> {
-        let out = Outgoing::Template { name };
-        self.send(chat, &new_key(), &out, None, |message_id| {
-            let content = crate::model::Content::Template {
-                name: name.to_owned(),
-                text: String::new(),
-            };
-            let action = crate::sync::Action::SendTemplate {
-                chat_id: chat.clone(),
-                name: name.to_owned(),
-                message_id: Some(message_id),
-            };
-            (content, action)
-        })
-    }
-
-    /// E5: Messenger text with a message tag, with its echo.
-    pub fn send_tagged(
-        &self,
-        chat: &ChatId,
-        tag: policy::window::MessageTag,
-        text: &str,
-    ) -> ClientResult<MessageId> {
-        let out = Outgoing::Tagged { tag, text };
-        self.send(chat, &new_key(), &out, None, |message_id| {
-            let content = crate::model::Content::Text {
-                text: text.to_owned(),
-            };
-            let action = crate::sync::Action::SendTagged {
-                chat_id: chat.clone(),
-                tag,
-                text: text.to_owned(),
-                message_id: Some(message_id),
-            };
-            (content, action)
+    /// The checks and queueing of this member's actions, now.
+    fn composer(&self) -> ClientResult<Composer<'_>> {
+        Ok(Composer {
+            store: &self.store,
+            me: self.store.me().ok_or(ClientError::NotLoggedIn)?,
+            now: self.server_now(),
         })
     }
 
     /// E7: queues any other agent action (A8, B7, B8, B10, C1, D1, E3/F7,
     /// F5-F8, G1-G3) after the checks the core can make offline
     /// ([`Client::check_action`]): a refusal queues nothing. Returns the
-    /// command's idempotency key. Messages go through the `send_*` methods,
-    /// which also show an echo.
+    /// command's idempotency key. Messages go through [`Client::send`],
+    /// which also shows an echo.
     pub fn run_action(&self, action: crate::sync::Action) -> ClientResult<String> {
         if matches!(action, crate::sync::Action::SendAttachment { .. }) {
             // The outbox would have no bytes to upload.
             return Err(ClientError::NeedsFile);
         }
-        self.check_action(&action)?;
         let key = new_key();
-        self.store.enqueue(&action, &key, None, self.server_now())?;
+        self.composer()?.queue(&action, &key)?;
         self.outbox_wake.notify_one();
         Ok(key)
     }
 
     /// The rules of an action that the core checks before queueing, on
-    /// server time (the server checks them again, as the authority): B7/B8
-    /// on the message, C1 note length, D1 who may be assigned, E1-E6 for
-    /// messages.
+    /// server time (the server checks them again, as the authority), so a
+    /// screen can grey out a button with the reason: B7/B8 on the message,
+    /// C1 note length, D1 who may be assigned, E1-E6 for messages
+    /// ([`crate::policy::act`]).
     pub fn check_action(&self, action: &crate::sync::Action) -> ClientResult<()> {
-        use crate::sync::Action as A;
-        let refused = ClientError::Refused;
-        let message = |chat: &ChatId, id: &MessageId| -> ClientResult<crate::model::Message> {
-            let item = self
-                .store
-                .timeline_item(chat, &crate::store::TimelineItemId::Message(id.clone()))?;
-            match item {
-                Some(crate::store::TimelineItem::Message(m)) => Ok(m),
-                _ => Err(ClientError::UnknownMessage),
-            }
-        };
-        let now = self.server_now();
-        match action {
-            A::SendText { chat_id, text, .. } => self.allowed(chat_id, &Outgoing::Text(text)),
-            A::SendTemplate { chat_id, name, .. } => {
-                self.allowed(chat_id, &Outgoing::Template { name })
-            }
-            A::SendTagged {
-                chat_id, tag, text, ..
-            } => self.allowed(chat_id, &Outgoing::Tagged { tag: *tag, text }),
-            A::SendAttachment {
-                chat_id, upload, ..
-            } => self.allowed(
-                chat_id,
-                &Outgoing::Attachment {
-                    media: crate::model::MediaKind::File,
-                    size_bytes: upload.size_bytes,
-                },
-            ),
-            A::EditMessage {
-                chat_id,
-                message_id,
-                text,
-            } => {
-                let app = self.chat_app(chat_id)?;
-                let m = message(chat_id, message_id)?;
-                policy::edit::may_edit(app, &m.sender, m.sent_at, now).map_err(refused)?;
-                policy::text::check(app, text).map_err(refused)
-            }
-            A::DeleteMessage {
-                chat_id,
-                message_id,
-            } => {
-                let app = self.chat_app(chat_id)?;
-                let m = message(chat_id, message_id)?;
-                policy::edit::may_delete(app, &m.sender, m.sent_at, now).map_err(refused)
-            }
-            A::React {
-                chat_id,
-                message_id,
-                ..
-            } => {
-                let app = self.chat_app(chat_id)?;
-                let m = message(chat_id, message_id)?;
-                policy::edit::may_react(app, &m.sender).map_err(refused)
-            }
-            A::AddNote { text, .. } | A::EditNote { text, .. } => {
-                policy::text::check_note(text).map_err(refused)
-            }
-            A::Assign {
-                member_id: Some(m), ..
-            } => {
-                if self.store.members(true)?.iter().any(|x| &x.id == m) {
-                    Ok(())
-                } else {
-                    Err(refused(policy::Refusal::NotAssignable))
-                }
-            }
-            A::MarkRead { chat_id }
-            | A::Open { chat_id }
-            | A::Close { chat_id }
-            | A::Assign { chat_id, .. }
-            | A::Pause { chat_id, .. }
-            | A::DeleteNote { chat_id, .. } => self.chat_app(chat_id).map(|_| ()),
-            A::EditSubscriber { .. } | A::AddDeal { .. } | A::EditDeal { .. } => Ok(()),
-        }
-    }
-
-    /// Whether `out` may go out in `chat` now (a refusal as an error).
-    fn allowed(&self, chat: &ChatId, out: &Outgoing<'_>) -> ClientResult<()> {
-        match self.decide(chat, out)? {
-            Decision::Refused { reason, .. } => Err(ClientError::Refused(reason)),
-            Decision::Allowed { .. } => Ok(()),
-        }
+        Ok(self.composer()?.check(action)?)
     }
 
     /// E7: the agent retries a failed command.

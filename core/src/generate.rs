@@ -406,8 +406,8 @@ impl Generator {
                 })
             })
             .flatten();
-        let delivery = (!inbound && matches!(app, App::Instagram | App::Whatsapp | App::Messenger))
-            .then_some(Delivery::Sent);
+        let delivery =
+            (!inbound && crate::policy::delivery::shows_ticks(app)).then_some(Delivery::Sent);
         self.queue.push_back(EventPayload::MessageUpserted(Message {
             id: id.clone(),
             chat_id: chat_id.clone(),

@@ -24,6 +24,7 @@ pub mod session;
 pub mod store;
 pub mod sync;
 pub mod timers;
+pub mod wire;
 
 pub use client::{Client, ClientConfig, ClientError};
 pub use store::{Store, StoreError};

@@ -8,8 +8,8 @@
 //! [`FileSecretStore`]. Never in SQLite, never in logs.
 
 use crate::model::Timestamp;
-use crate::sync::wire::LoginResponse;
 use crate::sync::{RapportBackend, SyncResult};
+use crate::wire::LoginResponse;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -100,6 +100,16 @@ impl SecretStore for FileSecretStore {
 }
 
 const KEY: &str = "rapport.session";
+
+/// What can stop a logout from forgetting everything locally (the server
+/// being unreachable cannot: its token expires on its own).
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
 
 /// Refresh when less than this is left of the access token.
 pub const REFRESH_MARGIN_MS: i64 = 5 * 60_000;
@@ -220,7 +230,7 @@ impl Session {
     /// Ends the session on the server (if reachable) and forgets it here,
     /// then deletes the local store at `store_path` (close it first). The
     /// local data belongs to the member: nothing of it stays.
-    pub async fn logout(self, store_path: &Path) -> SyncResult<()> {
+    pub async fn logout(self, store_path: &Path) -> Result<(), LogoutError> {
         // Forget first, locally, whatever the network does: the data and
         // the secrets go even offline.
         if let Err(e) = self.backend.logout().await {
@@ -230,7 +240,7 @@ impl Session {
         let wiped = crate::Store::wipe(store_path);
         let forgot = self.secrets.delete(KEY);
         wiped?;
-        forgot.map_err(|e| crate::sync::SyncError::Network(e.to_string()))?;
+        forgot?;
         Ok(())
     }
 }

@@ -4,9 +4,9 @@
 use rapport_core::model::*;
 use rapport_core::policy::window::MessageTag;
 use rapport_core::store::TimelineItem;
-use rapport_core::sync::wire::SubscriberEdit;
 use rapport_core::sync::{Action, Backend, PauseAction, RapportBackend, SyncEngine};
 use rapport_core::timers::ServerClock;
+use rapport_core::wire::SubscriberEdit;
 use rapport_tests::{PASSWORD, TempStore, TestServer};
 use std::sync::Arc;
 

@@ -5,6 +5,7 @@
 //! pause set in the core at once (E3).
 
 use rapport_core::model::*;
+use rapport_core::outbox::Draft;
 use rapport_core::outbox::{UPLOAD_PART, UploadProgress};
 use rapport_core::policy::Refusal;
 use rapport_core::policy::attachment::MB;
@@ -112,11 +113,14 @@ fn e2_e3_e7_a_file_goes_up_in_parts_with_progress_and_becomes_one_message() {
 
     let before = rapport_server::hub::now();
     let id = c
-        .send_attachment(
+        .send(
             &ChatId::from("x1"),
-            "receipt.png",
-            &file,
-            Some("Your receipt"),
+            Draft::File {
+                name: "receipt.png",
+                bytes: &file,
+                caption: Some("Your receipt"),
+            },
+            None,
         )
         .unwrap();
     // The echo at once: pending, typed from the bytes.
@@ -216,7 +220,15 @@ fn e2_e7_an_interrupted_upload_resumes_where_it_stopped_and_sends_one_message() 
     let c = open_client(&srv, dir.path(), &rt);
     let progress = watch_progress(&c, &rt);
     let id = c
-        .send_attachment_keyed(&ChatId::from("x2"), "contract.bin", &file, None, "resume-1")
+        .send(
+            &ChatId::from("x2"),
+            Draft::File {
+                name: "contract.bin",
+                bytes: &file,
+                caption: None,
+            },
+            Some("resume-1"),
+        )
         .unwrap();
     wait_until("a third of the file", 30, || {
         progress
@@ -280,10 +292,13 @@ fn e2_executables_sizes_and_the_window_are_refused_before_anything_is_queued() {
     chat_on(&srv, "x3", App::Telegram, true);
     let dir = tempfile::tempdir().unwrap();
     let c = open_client(&srv, dir.path(), &rt);
-    let refused = |chat: &str, name: &str, bytes: &[u8]| match c.send_attachment(
+    let refused = |chat: &str, name: &str, bytes: &[u8]| match c.send(
         &ChatId::from(chat),
-        name,
-        bytes,
+        Draft::File {
+            name: name,
+            bytes: bytes,
+            caption: None,
+        },
         None,
     ) {
         Err(ClientError::Refused(r)) => r,
@@ -325,7 +340,15 @@ fn e2_executables_sizes_and_the_window_are_refused_before_anything_is_queued() {
     // A caption is a text: E1's limits.
     let long = "x".repeat(5000);
     assert!(matches!(
-        c.send_attachment(&ChatId::from("x3"), "a.png", &png(100), Some(&long)),
+        c.send(
+            &ChatId::from("x3"),
+            Draft::File {
+                name: "a.png",
+                bytes: &png(100),
+                caption: Some(&long)
+            },
+            None
+        ),
         Err(ClientError::Refused(Refusal::TextTooLong { .. }))
     ));
     assert_eq!(c.store().unsent_commands().unwrap(), 0, "nothing queued");
@@ -406,7 +429,7 @@ fn e2_the_server_refuses_what_a_client_should_not_have_sent() {
 
 fn code(e: SyncError) -> String {
     match e {
-        SyncError::Refused { code, .. } => code,
+        SyncError::Refused { code, .. } => code.as_str().into(),
         other => format!("{other:?}"),
     }
 }

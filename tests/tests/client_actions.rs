@@ -4,12 +4,13 @@
 //! into the client's store. One test per SPEC row.
 
 use rapport_core::model::*;
+use rapport_core::outbox::Draft;
 use rapport_core::outbox::OutboxState;
 use rapport_core::policy::Refusal;
 use rapport_core::policy::window::MessageTag;
 use rapport_core::store::{TimelineItem, TimelineItemId};
-use rapport_core::sync::wire::SubscriberEdit;
 use rapport_core::sync::{Action, PauseAction};
+use rapport_core::wire::SubscriberEdit;
 use rapport_core::{Client, ClientError};
 use rapport_tests::{TestServer, wait_until};
 
@@ -293,7 +294,7 @@ fn d1_a_chat_is_assigned_only_to_members_with_conversations_access() {
 fn e3_f7_a_reply_pauses_the_bot_at_once_and_the_pause_extends_and_ends() {
     let f = fixture();
     let now = f.client.server_now();
-    f.client.send_text(&tg(), "On it").unwrap();
+    f.client.send(&tg(), Draft::Text("On it"), None).unwrap();
     // In the core before the network: the banner shows at once.
     let paused = f.client.store().chat(&tg()).unwrap().unwrap().chat;
     let until = paused.paused_until.expect("paused by the reply");
@@ -307,7 +308,9 @@ fn e3_f7_a_reply_pauses_the_bot_at_once_and_the_pause_extends_and_ends() {
     let extended = f.chat("tg").chat.paused_until.unwrap();
     assert!(extended.0 >= until.0 + 59 * 60_000, "+60 min");
     // A later reply never shortens an extended pause.
-    f.client.send_text(&tg(), "Still here").unwrap();
+    f.client
+        .send(&tg(), Draft::Text("Still here"), None)
+        .unwrap();
     assert_eq!(
         f.client
             .store()
@@ -331,10 +334,19 @@ fn e1_e4_e5_replies_templates_and_tags_follow_the_window() {
     let f = fixture();
     let wa = ChatId::from("wa");
     assert!(matches!(
-        f.client.send_text(&wa, "hi"),
+        f.client.send(&wa, Draft::Text("hi"), None),
         Err(ClientError::Refused(Refusal::WindowClosed { .. }))
     ));
-    let id = f.client.send_template(&wa, "order_update").unwrap();
+    let id = f
+        .client
+        .send(
+            &wa,
+            Draft::Template {
+                name: "order_update",
+            },
+            None,
+        )
+        .unwrap();
     f.settle();
     assert!(matches!(
         f.message("wa", id.as_str()).content,
@@ -343,7 +355,14 @@ fn e1_e4_e5_replies_templates_and_tags_follow_the_window() {
     let fb = ChatId::from("fb");
     let id = f
         .client
-        .send_tagged(&fb, MessageTag::HumanAgent, "Sorry for the wait")
+        .send(
+            &fb,
+            Draft::Tagged {
+                tag: MessageTag::HumanAgent,
+                text: "Sorry for the wait",
+            },
+            None,
+        )
         .unwrap();
     f.settle();
     assert_eq!(
@@ -351,7 +370,7 @@ fn e1_e4_e5_replies_templates_and_tags_follow_the_window() {
         "Sorry for the wait"
     );
     assert!(matches!(
-        f.client.send_template(&tg(), " "),
+        f.client.send(&tg(), Draft::Template { name: " " }, None),
         Err(ClientError::Refused(Refusal::TextEmpty))
     ));
 }

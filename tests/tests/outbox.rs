@@ -5,6 +5,7 @@
 
 use rapport_core::model::*;
 use rapport_core::observe::ListDiff;
+use rapport_core::outbox::Draft;
 use rapport_core::outbox::OutboxState;
 use rapport_core::policy::Refusal;
 use rapport_core::store::TimelineItem;
@@ -71,7 +72,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
         .observer()
         .subscribe_timeline(chat.clone(), 10, move |d| s2.lock().unwrap().push(d))
         .unwrap();
-    let id = c.send_text(&chat, "On it 👍").unwrap();
+    let id = c.send(&chat, Draft::Text("On it 👍"), None).unwrap();
     // The echo is there at once, pending.
     {
         let calls = seen.lock().unwrap();
@@ -131,7 +132,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     drop(calls);
 
     // Refused by the rules: typed, nothing queued.
-    match c.send_text(&chat, &"a".repeat(513)) {
+    match c.send(&chat, Draft::Text(&"a".repeat(513)), None) {
         Err(ClientError::Refused(r)) => assert_eq!(r.code(), "text_too_long"),
         other => panic!("{other:?}"),
     }
@@ -160,15 +161,19 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     let failed = c.store().outbox().unwrap().remove(0);
     // While it waits for the agent, the chat's later commands wait behind
     // it (order per chat), other chats' do not.
-    let held = c.send_text(&chat, "after the refusal").unwrap();
-    let other = c.send_text(&ChatId::from("c2"), "elsewhere").unwrap();
+    let held = c
+        .send(&chat, Draft::Text("after the refusal"), None)
+        .unwrap();
+    let other = c
+        .send(&ChatId::from("c2"), Draft::Text("elsewhere"), None)
+        .unwrap();
     let sent = |id: &MessageId, chat: &str| {
         c.store().timeline_page(&ChatId::from(chat), None, 50).unwrap().items.iter().any(|i| matches!(i, TimelineItem::Message(m) if &m.id == id && m.delivery != Some(Delivery::Pending)))
     };
     wait_until("the other chat's send", 20, || sent(&other, "c2"));
     assert!(!sent(&held, "c1"), "held behind the failed command");
     assert!(matches!(
-        c.send_text_keyed(&chat, "x", "bad key!"),
+        c.send(&chat, Draft::Text("x"), Some("bad key!")),
         Err(ClientError::InvalidKey)
     ));
     c.retry(failed.id).unwrap();
@@ -205,8 +210,12 @@ fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
     // The network is down: every request fails.
     srv.server.state.faults.fail_next(1_000_000);
     for i in 0..50 {
-        c.send_text(&ChatId(format!("c{}", 1 + i % 3)), &format!("offline-{i}"))
-            .unwrap();
+        c.send(
+            &ChatId(format!("c{}", 1 + i % 3)),
+            Draft::Text(&format!("offline-{i}")),
+            None,
+        )
+        .unwrap();
     }
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(

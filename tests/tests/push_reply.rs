@@ -6,6 +6,7 @@
 //! reaches the server exactly once.
 
 use rapport_core::model::*;
+use rapport_core::outbox::Draft;
 use rapport_core::push::{
     self, DeviceRegistration, NotificationClient, NotificationError, NotificationSettings,
     PushKind, PushPayload, PushPlatform,
@@ -126,7 +127,8 @@ fn h2_h4_d2_pushes_go_to_the_right_members_devices_as_their_settings_say() {
         srv.sync(&u0);
         true
     });
-    u0.send_text(&ChatId::from("c1"), "On it").unwrap();
+    u0.send(&ChatId::from("c1"), Draft::Text("On it"), None)
+        .unwrap();
     wait_until("the reply", 20, || {
         u0.store().unsent_commands().unwrap() == 0
     });

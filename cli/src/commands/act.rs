@@ -8,6 +8,7 @@ use crate::error::CliError;
 use crate::format;
 use rapport_core::Client;
 use rapport_core::model::{Delivery, MemberId};
+use rapport_core::outbox::Draft;
 use rapport_core::policy::window::MessageTag;
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::sync::{Action, PauseAction};
@@ -51,12 +52,27 @@ pub(super) fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
     let mut uploads = client.upload_progress();
     // The core checks first (E1-E6 on server time): a refusal queues nothing.
     let message_id = match (&file, args.get("--template"), tag) {
-        (Some((name, bytes)), None, None) => {
-            client.send_attachment(&chat, name, bytes, body.as_deref())?
+        (Some((name, bytes)), None, None) => client.send(
+            &chat,
+            Draft::File {
+                name: name,
+                bytes: bytes,
+                caption: body.as_deref(),
+            },
+            None,
+        )?,
+        (None, Some(name), None) => client.send(&chat, Draft::Template { name: name }, None)?,
+        (None, None, Some(tag)) => client.send(
+            &chat,
+            Draft::Tagged {
+                tag: tag,
+                text: body.as_deref().unwrap_or(""),
+            },
+            None,
+        )?,
+        (None, None, None) => {
+            client.send(&chat, Draft::Text(body.as_deref().unwrap_or("")), None)?
         }
-        (None, Some(name), None) => client.send_template(&chat, name)?,
-        (None, None, Some(tag)) => client.send_tagged(&chat, tag, body.as_deref().unwrap_or(""))?,
-        (None, None, None) => client.send_text(&chat, body.as_deref().unwrap_or(""))?,
         _ => {
             return Err(CliError::Usage(
                 "send takes one of --file, --template, --tag".into(),

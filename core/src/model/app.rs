@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `code()` is the value kept in SQLite: stable forever, never reordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum App {
     Telegram,
@@ -57,6 +58,7 @@ impl App {
 
 /// A3: a chat is with one subscriber, or with a Telegram group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChatKind {
     Personal,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Whether the conversation is unfinished (A8: opened by the standard-reply
 /// flow, an "open chat" action or by hand) or was closed by an agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChatState {
     Open,
@@ -20,6 +21,7 @@ pub enum ChatState {
 /// red dot, `Closed` a grey dot. The "open" list and its count therefore
 /// include the unread chats, as on SendPulse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChatStatus {
     Open,
@@ -30,6 +32,7 @@ pub enum ChatStatus {
 /// A chat as the server describes it (the `chat_upserted` event) and as the
 /// store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Chat {
     pub id: ChatId,
     pub bot_id: BotId,
@@ -70,6 +73,7 @@ impl Chat {
 
 /// The latest message of a chat in a few words, for the list row and home.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Preview {
     pub message_id: MessageId,
     pub direction: Direction,
@@ -86,6 +90,7 @@ impl Preview {
 
 /// One row of the chat list (A1–A5) or of home (A7).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatSummary {
     pub chat: Chat,
     pub status: ChatStatus,

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// A chatbot of the workspace, on one messaging app.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Bot {
     pub id: BotId,
     pub app: App,
@@ -14,6 +15,7 @@ pub struct Bot {
 
 /// A team member (D1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub id: MemberId,
     pub name: String,

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// A message of a chat's history (B1–B9).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: MessageId,
     pub chat_id: ChatId,
@@ -38,6 +39,7 @@ impl Message {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// From the subscriber.
@@ -48,6 +50,7 @@ pub enum Direction {
 
 /// B9: who sent a message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", content = "member_id", rename_all = "snake_case")]
 pub enum Sender {
     Subscriber,
@@ -70,6 +73,7 @@ impl Sender {
 
 /// What a message carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Content {
     Text {
@@ -124,6 +128,7 @@ impl Content {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ContentKind {
     Text,
@@ -136,6 +141,7 @@ pub enum ContentKind {
 
 /// B3: an attachment's name, size and type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attachment {
     pub name: String,
     pub size_bytes: u64,
@@ -150,6 +156,7 @@ pub struct Attachment {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MediaKind {
     Image,
@@ -160,6 +167,7 @@ pub enum MediaKind {
 
 /// F4/B4: an ad campaign (name and link to view it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdRef {
     pub name: String,
     pub url: String,
@@ -169,6 +177,7 @@ pub struct AdRef {
 /// `Pending` is local: an agent's message stored in the outbox (E7), not yet
 /// confirmed by the server (a clock icon).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Delivery {
     Sent,
@@ -203,6 +212,7 @@ impl Delivery {
 
 /// B6: the quoted message above a Telegram reply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Quote {
     pub message_id: MessageId,
     /// A short excerpt of the quoted message.
@@ -211,12 +221,14 @@ pub struct Quote {
 
 /// B7: one reaction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reaction {
     pub emoji: String,
     pub by: ReactionBy,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", content = "member_id", rename_all = "snake_case")]
 pub enum ReactionBy {
     Subscriber,

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// An internal note on a chat (C1): never sent to the subscriber.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Note {
     pub id: NoteId,
     pub chat_id: ChatId,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// `since=0`): its current chats with their latest messages, not the whole
 /// log. A client applies it, then follows the feed from `seq`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snapshot {
     pub seq: Seq,
     pub bots: Vec<Bot>,
@@ -25,6 +26,7 @@ pub struct Snapshot {
 
 /// E6: one bot's bot-initiated Viber messages in one UTC calendar month.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ViberUse {
     pub bot_id: BotId,
     /// year * 100 + month (202602 for February 2026).
@@ -34,6 +36,7 @@ pub struct ViberUse {
 
 /// I1: one bot's figures (or all bots' together).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BotStats {
     /// `None` for the total of all bots.
     pub bot_id: Option<BotId>,
@@ -44,6 +47,7 @@ pub struct BotStats {
 
 /// I1 as the server counts it at `seq` (`GET /v1/stats`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsAt {
     pub seq: Seq,
     pub bots: Vec<BotStats>,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 /// The subscriber card (F1–F8), kept in the store for offline reading.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Subscriber {
     pub id: SubscriberId,
     pub bot_id: BotId,
@@ -49,6 +50,7 @@ pub struct Subscriber {
 
 /// F2/F8: bot subscription status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriptionStatus {
     Active,
@@ -59,6 +61,7 @@ pub enum SubscriptionStatus {
 
 /// F1: what a Telegram group's card shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupInfo {
     pub member_count: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,6 +72,7 @@ pub struct GroupInfo {
 
 /// F3: the follow relation on Instagram, both ways.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstagramFollow {
     pub follows_business: bool,
     pub business_follows: bool,
@@ -76,6 +80,7 @@ pub struct InstagramFollow {
 
 /// F6: the active flow and how many of its messages are queued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActiveFlow {
     pub flow_id: String,
     pub name: String,
@@ -84,6 +89,7 @@ pub struct ActiveFlow {
 
 /// G2: the CRM contact linked to a subscriber.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CrmContact {
     pub first_name: String,
     pub last_name: String,
@@ -93,6 +99,7 @@ pub struct CrmContact {
 
 /// A name with its id: a pipeline or a stage of one (G1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Named {
     pub id: String,
     pub name: String,
@@ -100,6 +107,7 @@ pub struct Named {
 
 /// G1/G3: a CRM deal of a subscriber's contact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deal {
     pub id: DealId,
     pub subscriber_id: SubscriberId,

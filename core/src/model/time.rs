@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 /// time. Every deadline of the product (support windows, pauses, the 48-hour
 /// rule) is computed from these, never from the device clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 

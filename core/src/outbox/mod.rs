@@ -15,6 +15,10 @@
 //!   or from the feed, replaces the echo in place (no duplicate row, no
 //!   flicker back to pending).
 
+mod compose;
+
+pub use compose::{ComposeError, ComposeResult, Composer, Draft, Queued, assignee};
+
 use crate::model::{ChatId, Delivery, Message, MessageId, Timestamp};
 use crate::store::{Changes, Result, Store, TimelineItemId, apply};
 use crate::sync::{Action, Backend, Backoff, SyncError};
@@ -427,7 +431,7 @@ async fn upload<B: Backend>(
             Ok(_) => {
                 return Err(SyncError::Refused {
                     status: 0,
-                    code: "file_missing".into(),
+                    code: crate::wire::ErrorCode::FileMissing,
                     message: "the attachment's bytes are not in the outbox".into(),
                 });
             }
@@ -436,9 +440,10 @@ async fn upload<B: Backend>(
         received = match backend.upload_part(&upload.id, received, chunk).await {
             Ok(n) => n,
             // Another attempt got further (or the answer was lost): ask.
-            Err(SyncError::Refused { code, .. }) if code == "upload_offset" => {
-                backend.upload_open(upload).await?
-            }
+            Err(SyncError::Refused {
+                code: crate::wire::ErrorCode::UploadOffset,
+                ..
+            }) => backend.upload_open(upload).await?,
             Err(e) => return Err(e),
         };
         report(received);

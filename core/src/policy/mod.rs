@@ -10,12 +10,20 @@
 //! - [`window`]: E4/E5, the support window and what may go out after it;
 //! - [`viber`]: E6, Viber's monthly bot-initiated quota;
 //! - [`pause`]: E3/F7, the 60-minute bot pause;
-//! - [`edit`]: B7/B8, reacting to, editing and deleting Telegram messages.
+//! - [`edit`]: B7/B8, reacting to, editing and deleting Telegram messages;
+//! - [`access`]: D1, who may be assigned a chat;
+//! - [`delivery`]: B5, which apps report delivery ticks.
 //!
-//! [`decide`] combines them for one outgoing message.
+//! [`decide`] combines them for one outgoing message (with the window's
+//! countdown and the alternatives, for the composer); [`act::check`] is the
+//! one entry point that says which rule runs for which agent action, called
+//! by the app before it queues and by the server as the authority.
 
+pub mod access;
+pub mod act;
 pub mod attachment;
 pub mod cases;
+pub mod delivery;
 pub mod edit;
 pub mod pause;
 pub mod text;
@@ -29,9 +37,11 @@ pub const MINUTE_MS: i64 = 60_000;
 pub const HOUR_MS: i64 = 60 * MINUTE_MS;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// Why something may not be sent or done. `code()` is the stable string the
-/// server's `{code, message}` errors use, so both sides name a refusal alike.
+/// Why something may not be sent or done. `code()` (in `crate::wire`) is the
+/// stable string the server's `{code, message}` errors use, so both sides
+/// name a refusal alike.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Refusal {
     #[error("the message is empty")]
@@ -74,23 +84,6 @@ pub enum Refusal {
     TooOld { deadline: Timestamp },
 }
 
-impl Refusal {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::TextEmpty => "text_empty",
-            Refusal::TextTooLong { .. } => "text_too_long",
-            Refusal::AttachmentTooLarge { .. } => "attachment_too_large",
-            Refusal::Executable { .. } => "executable",
-            Refusal::FileEmpty => "file_empty",
-            Refusal::NotAssignable => "not_assignable",
-            Refusal::WindowClosed { .. } => "window_closed",
-            Refusal::NotSupported { .. } => "not_supported",
-            Refusal::WrongMessage => "wrong_message",
-            Refusal::TooOld { .. } => "too_old",
-        }
-    }
-}
-
 /// What an agent wants to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outgoing<'a> {
@@ -123,6 +116,7 @@ pub struct SendContext {
 /// What sending costs (E6): free, one of the month's free bot-initiated
 /// messages, or a paid one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Cost {
     Free,

@@ -25,6 +25,7 @@ use unicode_segmentation::UnicodeSegmentation;
 pub const MAX_GRAPHEMES: u32 = 512;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LengthUnit {
     /// Characters as a person sees them.

@@ -41,35 +41,10 @@ pub fn month_of(t: Timestamp) -> (i32, u32) {
     DateTime::from_timestamp_millis(t.0).map_or((1970, 1), |d| (d.year(), d.month()))
 }
 
-/// One bot's use in its current month.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MonthlyUse {
-    pub month: (i32, u32),
-    pub used: u32,
-}
-
-impl MonthlyUse {
-    /// Counts a bot-initiated message sent at `at`; a new month starts at 0.
-    pub fn record(self, at: Timestamp) -> MonthlyUse {
-        let month = month_of(at);
-        if month == self.month {
-            MonthlyUse {
-                month,
-                used: self.used.saturating_add(1),
-            }
-        } else {
-            MonthlyUse { month, used: 1 }
-        }
-    }
-
-    /// Use so far in the month of `now`.
-    pub fn used_in(self, now: Timestamp) -> u32 {
-        if month_of(now) == self.month {
-            self.used
-        } else {
-            0
-        }
-    }
+/// The month as the stores key a bot's use by it: `year * 100 + month`.
+pub fn month_key(t: Timestamp) -> u32 {
+    let (y, m) = month_of(t);
+    (y.max(0) as u32) * 100 + m
 }
 
 #[cfg(test)]
@@ -105,19 +80,7 @@ mod tests {
         let feb = Timestamp(jan_end.0 + 1);
         assert_eq!(month_of(jan_end), (2026, 1));
         assert_eq!(month_of(feb), (2026, 2));
-        let u = MonthlyUse {
-            month: (2026, 1),
-            used: 9_999,
-        }
-        .record(jan_end);
-        assert_eq!(u.used_in(jan_end), 10_000);
-        assert_eq!(u.used_in(feb), 0);
-        assert_eq!(
-            u.record(feb),
-            MonthlyUse {
-                month: (2026, 2),
-                used: 1
-            }
-        );
+        assert_eq!(month_key(jan_end), 202_601);
+        assert_eq!(month_key(feb), 202_602);
     }
 }

@@ -30,6 +30,7 @@ pub const HUMAN_AGENT_MS: i64 = 7 * DAY_MS;
 
 /// "May I send free text now, and until when?"
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WindowState {
     /// Telegram: free text at any time.
@@ -74,6 +75,7 @@ pub fn state(app: App, last_inbound_at: Option<Timestamp>, now: Timestamp) -> Wi
 
 /// E5: Messenger message tags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MessageTag {
     /// A person's reply, up to 7 days after the subscriber's last message.
@@ -94,6 +96,7 @@ impl MessageTag {
 
 /// What may be sent instead of free text (E5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", content = "tag", rename_all = "snake_case")]
 pub enum Alternative {
     WhatsappTemplate,

@@ -15,9 +15,9 @@
 //! same command sent by both is one command on the server.
 
 use super::{Decision, PushError, decode, handle};
-use crate::model::{ChatId, Content, MemberId, MessageId};
-use crate::outbox::{OutboxState, echo, valid_key};
-use crate::policy::{self, Outgoing, Refusal};
+use crate::model::{ChatId, MemberId, MessageId};
+use crate::outbox::{ComposeError, Composer, Draft, OutboxState, valid_key};
+use crate::policy::Refusal;
 use crate::session::{SecretStore, Session};
 use crate::store::{Store, StoreError};
 use crate::sync::{Action, Backend, RapportBackend, SyncError};
@@ -48,11 +48,32 @@ pub enum NotificationError {
     /// command's key adds 5).
     #[error("invalid idempotency key")]
     InvalidKey,
+    /// The backend could not be set up (its TLS, its URL).
+    #[error(transparent)]
+    Backend(#[from] SyncError),
+    /// The platform's secret store failed reading the session.
+    #[error("the secret store: {0}")]
+    SecretStore(String),
     #[error("the runtime: {0}")]
     Runtime(String),
 }
 
 pub type NotificationResult<T> = Result<T, NotificationError>;
+
+impl From<ComposeError> for NotificationError {
+    fn from(e: ComposeError) -> Self {
+        match e {
+            ComposeError::Refused(r) => NotificationError::Refused(r),
+            ComposeError::Store(e) => NotificationError::Store(e),
+            ComposeError::InvalidKey => NotificationError::InvalidKey,
+            // A reply may go to a chat the store does not hold yet, and
+            // names no message: neither is raised for it.
+            ComposeError::UnknownChat | ComposeError::UnknownMessage => {
+                NotificationError::Store(StoreError::UnknownChat)
+            }
+        }
+    }
+}
 
 /// What became of a reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,12 +107,9 @@ impl NotificationClient {
             .map_err(|e| NotificationError::Runtime(e.to_string()))?;
         let store = Store::open(store_path)?;
         let clock = Arc::new(ServerClock::default());
-        let backend = Arc::new(
-            RapportBackend::new(server_url, clock.clone())
-                .map_err(|e| NotificationError::Runtime(e.to_string()))?,
-        );
+        let backend = Arc::new(RapportBackend::new(server_url, clock.clone())?);
         let session = Session::restore(backend.clone(), secrets, server_url)
-            .map_err(|e| NotificationError::Runtime(e.to_string()))?
+            .map_err(|e| NotificationError::SecretStore(e.0))?
             .ok_or(NotificationError::NotLoggedIn)?;
         let info = session.info();
         Ok(NotificationClient {
@@ -139,32 +157,20 @@ impl NotificationClient {
         }
         let chat = &p.chat_id;
         let now = self.clock.now();
-        let message_id = MessageId(format!("m-{key}"));
         // A chat the store has not synced yet has no echo: the server
         // decides alone.
-        let known = self.store.send_context(chat, now)?;
-        if let Some(ctx) = &known
-            && let policy::Decision::Refused { reason, .. } =
-                policy::decide(ctx, &Outgoing::Text(text))
-        {
-            return Err(NotificationError::Refused(reason));
-        }
-        let echo = known.map(|_| {
-            let content = Content::Text {
-                text: text.to_owned(),
-            };
-            echo(message_id.clone(), chat, self.me.clone(), content, now)
-        });
-        let send = Action::SendText {
-            chat_id: chat.clone(),
-            text: text.to_owned(),
-            message_id: Some(message_id.clone()),
+        let composer = Composer {
+            store: &self.store,
+            me: self.me.clone(),
+            now,
         };
+        let message_id = composer
+            .send(chat, Draft::Text(text), key, true)?
+            .message_id;
         let read_key = format!("{key}-read");
         let read = Action::MarkRead {
             chat_id: chat.clone(),
         };
-        self.store.enqueue(&send, key, echo.as_ref(), now)?;
         self.store.enqueue(&read, &read_key, None, now)?;
         let delivered = self.runtime.block_on(async {
             tokio::time::timeout(SEND_TIMEOUT, self.send_queued(chat, &[key, &read_key]))

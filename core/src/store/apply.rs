@@ -651,8 +651,7 @@ impl Batch<'_> {
                 && l.chat.app == App::Viber
                 && !window::state(App::Viber, l.chat.last_inbound_at, m.sent_at).is_open()
             {
-                let (y, mo) = viber::month_of(m.sent_at);
-                let month = (y.max(0) as u32) * 100 + mo;
+                let month = viber::month_key(m.sent_at);
                 *self
                     .viber
                     .entry((l.chat.bot_id.0.clone(), month))

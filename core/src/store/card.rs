@@ -225,10 +225,9 @@ fn read_bots(c: &rusqlite::Connection) -> Result<Vec<Bot>> {
 
 fn read_members(c: &rusqlite::Connection, assignable_only: bool) -> Result<Vec<Member>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, name, avatar_url, role, conversations_access FROM members
-         WHERE conversations_access OR NOT ?1 ORDER BY name",
+        "SELECT id, name, avatar_url, role, conversations_access FROM members ORDER BY name",
     )?;
-    let rows = stmt.query_map([assignable_only], |r| {
+    let rows = stmt.query_map([], |r| {
         Ok(Member {
             id: MemberId(r.get(0)?),
             name: r.get(1)?,
@@ -237,5 +236,10 @@ fn read_members(c: &rusqlite::Connection, assignable_only: bool) -> Result<Vec<M
             conversations_access: r.get(4)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut all: Vec<Member> = rows.collect::<rusqlite::Result<_>>()?;
+    if assignable_only {
+        // D1: the rule, not the query, says who may be assigned.
+        all.retain(crate::policy::access::has_conversations);
+    }
+    Ok(all)
 }

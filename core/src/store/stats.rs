@@ -70,8 +70,7 @@ impl Store {
             let Some(created) = created else {
                 return Ok(None);
             };
-            let (y, m) = viber::month_of(now);
-            let month = (y.max(0) as u32) * 100 + m;
+            let month = viber::month_key(now);
             let used: i64 = c
                 .prepare_cached("SELECT used FROM viber_usage WHERE bot_id = ?1 AND month = ?2")?
                 .query_row(rusqlite::params![bot.as_str(), month], |r| r.get(0))

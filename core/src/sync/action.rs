@@ -1,32 +1,14 @@
 //! Agent actions as data: what the outbox will keep, and what each backend
-//! turns into its own API calls (the Rapport backend: the command routes of
-//! docs/openapi.json).
+//! turns into its own API calls (the Rapport backend:
+//! [`command_request`], the bodies of [`crate::wire`]).
 
-use super::wire::SubscriberEdit;
 use crate::model::{ChatId, DealId, MemberId, MessageId, Named, NoteId, SubscriberId};
 use crate::policy::window::MessageTag;
+use crate::wire::{
+    AssignChat, DealFields, Method, NoBody, PauseBot, React, SendAttachment, SendMessage, TextBody,
+};
+pub use crate::wire::{PauseAction, SubscriberEdit, UploadRef};
 use serde::{Deserialize, Serialize};
-
-/// F7 / E3: what to do with the bot pause.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PauseAction {
-    Start,
-    Extend,
-    Continue,
-}
-
-/// E2: a file as the server knows it: uploaded in parts to `id` (chosen
-/// by the client from the command's key, so a restarted upload finds the
-/// parts already sent), checked against `sha256` when complete.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UploadRef {
-    pub id: String,
-    pub name: String,
-    pub size_bytes: u64,
-    /// Lowercase hex.
-    pub sha256: String,
-}
 
 /// One agent action (SPEC ids on each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -139,143 +121,6 @@ pub enum Action {
     },
 }
 
-/// How the Rapport API carries an action: method, path, body.
-pub(super) fn rapport_route(a: &Action) -> (reqwest::Method, String, serde_json::Value) {
-    use reqwest::Method;
-    use serde_json::json;
-    let chat = |c: &ChatId| format!("/v1/chats/{c}");
-    match a {
-        Action::SendText {
-            chat_id,
-            text,
-            message_id,
-        } => (
-            Method::POST,
-            format!("{}/messages", chat(chat_id)),
-            json!({ "text": text, "message_id": message_id }),
-        ),
-        Action::SendTemplate {
-            chat_id,
-            name,
-            message_id,
-        } => (
-            Method::POST,
-            format!("{}/messages", chat(chat_id)),
-            json!({ "template": name, "message_id": message_id }),
-        ),
-        Action::SendTagged {
-            chat_id,
-            tag,
-            text,
-            message_id,
-        } => (
-            Method::POST,
-            format!("{}/messages", chat(chat_id)),
-            json!({ "tag": tag, "text": text, "message_id": message_id }),
-        ),
-        Action::SendAttachment {
-            chat_id,
-            upload,
-            caption,
-            message_id,
-        } => (
-            Method::POST,
-            format!("{}/attachments", chat(chat_id)),
-            json!({ "upload_id": upload.id, "caption": caption, "message_id": message_id }),
-        ),
-        Action::MarkRead { chat_id } => {
-            (Method::POST, format!("{}/read", chat(chat_id)), json!({}))
-        }
-        Action::Open { chat_id } => (Method::POST, format!("{}/open", chat(chat_id)), json!({})),
-        Action::Close { chat_id } => (Method::POST, format!("{}/close", chat(chat_id)), json!({})),
-        Action::Assign { chat_id, member_id } => (
-            Method::POST,
-            format!("{}/assign", chat(chat_id)),
-            json!({ "member_id": member_id }),
-        ),
-        Action::Pause { chat_id, action } => (
-            Method::POST,
-            format!("{}/pause", chat(chat_id)),
-            json!({ "action": action }),
-        ),
-        Action::EditMessage {
-            chat_id,
-            message_id,
-            text,
-        } => (
-            Method::PATCH,
-            format!("{}/messages/{message_id}", chat(chat_id)),
-            json!({ "text": text }),
-        ),
-        Action::DeleteMessage {
-            chat_id,
-            message_id,
-        } => (
-            Method::DELETE,
-            format!("{}/messages/{message_id}", chat(chat_id)),
-            json!({}),
-        ),
-        Action::React {
-            chat_id,
-            message_id,
-            emoji,
-        } => (
-            Method::POST,
-            format!("{}/messages/{message_id}/reactions", chat(chat_id)),
-            json!({ "emoji": emoji }),
-        ),
-        Action::AddNote { chat_id, text } => (
-            Method::POST,
-            format!("{}/notes", chat(chat_id)),
-            json!({ "text": text }),
-        ),
-        Action::EditNote {
-            chat_id,
-            note_id,
-            text,
-        } => (
-            Method::PATCH,
-            format!("{}/notes/{note_id}", chat(chat_id)),
-            json!({ "text": text }),
-        ),
-        Action::DeleteNote { chat_id, note_id } => (
-            Method::DELETE,
-            format!("{}/notes/{note_id}", chat(chat_id)),
-            json!({}),
-        ),
-        Action::EditSubscriber {
-            subscriber_id,
-            edit,
-        } => (
-            Method::PATCH,
-            format!("/v1/subscribers/{subscriber_id}"),
-            serde_json::to_value(edit).unwrap_or_default(),
-        ),
-        Action::AddDeal {
-            subscriber_id,
-            pipeline,
-            stage,
-            name,
-            amount_minor,
-            currency,
-        } => (
-            Method::POST,
-            "/v1/deals".into(),
-            json!({ "subscriber_id": subscriber_id, "pipeline": pipeline, "stage": stage, "name": name, "amount_minor": amount_minor, "currency": currency }),
-        ),
-        Action::EditDeal {
-            deal_id,
-            stage,
-            name,
-            amount_minor,
-        } => (
-            Method::PATCH,
-            format!("/v1/deals/{deal_id}"),
-            json!({ "stage": stage, "name": name, "amount_minor": amount_minor }),
-        ),
-    }
-}
-
 impl Action {
     /// The chat an action is about (the outbox keeps each chat's order).
     pub fn chat_id(&self) -> Option<&ChatId> {
@@ -299,5 +144,213 @@ impl Action {
                 None
             }
         }
+    }
+}
+
+/// How an action travels on the Rapport API.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct CommandRequest {
+    pub(super) method: Method,
+    pub(super) path: String,
+    /// The JSON body (`{}` when the route takes none).
+    pub(super) body: serde_json::Value,
+}
+
+fn json(body: impl Serialize) -> serde_json::Value {
+    // Plain structs of strings and numbers: serialising them cannot fail.
+    serde_json::to_value(body).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+/// The method, path and typed body that carry `action` (the routes of
+/// docs/openapi.json).
+pub(super) fn command_request(action: &Action) -> CommandRequest {
+    use Method::*;
+    let chat = |c: &ChatId| format!("/v1/chats/{c}");
+    let (method, path, body) = match action {
+        Action::SendText {
+            chat_id,
+            text,
+            message_id,
+        } => (
+            Post,
+            format!("{}/messages", chat(chat_id)),
+            json(SendMessage {
+                text: Some(text.clone()),
+                message_id: message_id.clone(),
+                ..SendMessage::default()
+            }),
+        ),
+        Action::SendTemplate {
+            chat_id,
+            name,
+            message_id,
+        } => (
+            Post,
+            format!("{}/messages", chat(chat_id)),
+            json(SendMessage {
+                template: Some(name.clone()),
+                message_id: message_id.clone(),
+                ..SendMessage::default()
+            }),
+        ),
+        Action::SendTagged {
+            chat_id,
+            tag,
+            text,
+            message_id,
+        } => (
+            Post,
+            format!("{}/messages", chat(chat_id)),
+            json(SendMessage {
+                text: Some(text.clone()),
+                tag: Some(*tag),
+                template: None,
+                message_id: message_id.clone(),
+            }),
+        ),
+        Action::SendAttachment {
+            chat_id,
+            upload,
+            caption,
+            message_id,
+        } => (
+            Post,
+            format!("{}/attachments", chat(chat_id)),
+            json(SendAttachment {
+                upload_id: upload.id.clone(),
+                caption: caption.clone(),
+                message_id: message_id.clone(),
+            }),
+        ),
+        Action::MarkRead { chat_id } => (Post, format!("{}/read", chat(chat_id)), json(NoBody {})),
+        Action::Open { chat_id } => (Post, format!("{}/open", chat(chat_id)), json(NoBody {})),
+        Action::Close { chat_id } => (Post, format!("{}/close", chat(chat_id)), json(NoBody {})),
+        Action::Assign { chat_id, member_id } => (
+            Post,
+            format!("{}/assign", chat(chat_id)),
+            json(AssignChat {
+                member_id: member_id.clone(),
+            }),
+        ),
+        Action::Pause { chat_id, action } => (
+            Post,
+            format!("{}/pause", chat(chat_id)),
+            json(PauseBot { action: *action }),
+        ),
+        Action::EditMessage {
+            chat_id,
+            message_id,
+            text,
+        } => (
+            Patch,
+            format!("{}/messages/{message_id}", chat(chat_id)),
+            json(TextBody { text: text.clone() }),
+        ),
+        Action::DeleteMessage {
+            chat_id,
+            message_id,
+        } => (
+            Delete,
+            format!("{}/messages/{message_id}", chat(chat_id)),
+            json(NoBody {}),
+        ),
+        Action::React {
+            chat_id,
+            message_id,
+            emoji,
+        } => (
+            Post,
+            format!("{}/messages/{message_id}/reactions", chat(chat_id)),
+            json(React {
+                emoji: emoji.clone(),
+            }),
+        ),
+        Action::AddNote { chat_id, text } => (
+            Post,
+            format!("{}/notes", chat(chat_id)),
+            json(TextBody { text: text.clone() }),
+        ),
+        Action::EditNote {
+            chat_id,
+            note_id,
+            text,
+        } => (
+            Patch,
+            format!("{}/notes/{note_id}", chat(chat_id)),
+            json(TextBody { text: text.clone() }),
+        ),
+        Action::DeleteNote { chat_id, note_id } => (
+            Delete,
+            format!("{}/notes/{note_id}", chat(chat_id)),
+            json(NoBody {}),
+        ),
+        Action::EditSubscriber {
+            subscriber_id,
+            edit,
+        } => (
+            Patch,
+            format!("/v1/subscribers/{subscriber_id}"),
+            json(edit),
+        ),
+        Action::AddDeal {
+            subscriber_id,
+            pipeline,
+            stage,
+            name,
+            amount_minor,
+            currency,
+        } => (
+            Post,
+            "/v1/deals".into(),
+            json(DealFields {
+                subscriber_id: Some(subscriber_id.clone()),
+                pipeline: Some(pipeline.clone()),
+                stage: Some(stage.clone()),
+                name: Some(name.clone()),
+                amount_minor: Some(*amount_minor),
+                currency: Some(currency.clone()),
+            }),
+        ),
+        Action::EditDeal {
+            deal_id,
+            stage,
+            name,
+            amount_minor,
+        } => (
+            Patch,
+            format!("/v1/deals/{deal_id}"),
+            json(DealFields {
+                stage: stage.clone(),
+                name: name.clone(),
+                amount_minor: *amount_minor,
+                ..DealFields::default()
+            }),
+        ),
+    };
+    CommandRequest { method, path, body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::window::MessageTag;
+
+    #[test]
+    fn bodies_keep_the_shape_the_server_reads() {
+        let r = command_request(&Action::SendTagged {
+            chat_id: ChatId::from("c1"),
+            tag: MessageTag::AccountUpdate,
+            text: "hi".into(),
+            message_id: Some(MessageId::from("m-1")),
+        });
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(r.path, "/v1/chats/c1/messages");
+        let back: SendMessage = serde_json::from_value(r.body).unwrap();
+        assert_eq!(back.tag, Some(MessageTag::AccountUpdate));
+        assert_eq!(back.text.as_deref(), Some("hi"));
+        let r = command_request(&Action::MarkRead {
+            chat_id: ChatId::from("c1"),
+        });
+        assert_eq!(r.body, serde_json::json!({}));
     }
 }

@@ -1,4 +1,5 @@
 use crate::StoreError;
+use crate::wire::ErrorCode;
 use std::time::Duration;
 
 /// What can go wrong talking to a backend. None of it carries message text
@@ -18,7 +19,7 @@ pub enum SyncError {
     #[error("refused ({code}): {message}")]
     Refused {
         status: u16,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     /// 429: retry after the given time.
@@ -47,13 +48,13 @@ impl SyncError {
     }
 
     /// The stable code of a refusal, or of this kind of error.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> &'static str {
         match self {
-            SyncError::Unauthorized => "unauthorized",
-            SyncError::Forbidden(_) => "forbidden",
-            SyncError::NotFound => "not_found",
-            SyncError::Refused { code, .. } => code,
-            SyncError::RateLimited { .. } => "rate_limited",
+            SyncError::Unauthorized => ErrorCode::Unauthorized.as_str(),
+            SyncError::Forbidden(_) => ErrorCode::Forbidden.as_str(),
+            SyncError::NotFound => ErrorCode::NotFound.as_str(),
+            SyncError::Refused { code, .. } => code.as_str(),
+            SyncError::RateLimited { .. } => ErrorCode::RateLimited.as_str(),
             SyncError::Server(_) => "server_error",
             SyncError::Network(_) => "network",
             SyncError::Malformed(_) => "malformed",

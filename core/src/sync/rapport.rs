@@ -3,13 +3,14 @@
 //! keys. Every response's server time feeds the [`ServerClock`].
 
 use super::backend::{Backend, Capabilities, Live, Malformed, Pulled};
-use super::wire::{
-    ErrorBody, EventsPageIn, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest, LoginResponse,
-    RefreshRequest, SERVER_TIME_HEADER, StreamFrameIn, UploadStatus,
-};
 use super::{SyncError, SyncResult, UploadRef};
 use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot, StatsAt, Timestamp};
 use crate::timers::ServerClock;
+use crate::wire::{
+    ErrorBody, ErrorCode, EventsPageIn, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest,
+    LoginResponse, Method as WireMethod, RefreshRequest, SERVER_TIME_HEADER, StreamFrameIn,
+    UploadStatus,
+};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use reqwest::{Method, Response, StatusCode};
@@ -408,7 +409,7 @@ async fn check(resp: Response) -> SyncResult<Response> {
         s if s.is_server_error() => SyncError::Server(s.as_u16()),
         s => {
             let b = body.unwrap_or(ErrorBody {
-                code: "bad_request".into(),
+                code: ErrorCode::BadRequest,
                 message: String::new(),
             });
             SyncError::Refused {
@@ -467,10 +468,18 @@ impl Backend for RapportBackend {
         action: &super::Action,
         idempotency_key: &str,
     ) -> SyncResult<serde_json::Value> {
-        let (method, path, body) = super::action::rapport_route(action);
+        let req = super::action::command_request(action);
+        let method = match req.method {
+            WireMethod::Get => Method::GET,
+            WireMethod::Post => Method::POST,
+            WireMethod::Put => Method::PUT,
+            WireMethod::Patch => Method::PATCH,
+            WireMethod::Delete => Method::DELETE,
+        };
+        let body = req.body;
         self.request(
             method,
-            &path,
+            &req.path,
             Some(idempotency_key),
             Some(Payload::Json(body)),
         )

@@ -5,6 +5,7 @@
 //! test kills it (-9) at random moments and starts it again.
 
 use rapport_core::model::ChatId;
+use rapport_core::outbox::Draft;
 use rapport_core::session::FileSecretStore;
 use rapport_core::{Client, ClientConfig, ClientError};
 use std::sync::Arc;
@@ -64,7 +65,7 @@ fn main() {
         let key = format!("kill-{i}");
         // Queued before any network call; the same key again is one send.
         client
-            .send_text_keyed(&chat, &format!("kill-{i}"), &key)
+            .send(&chat, Draft::Text(&format!("kill-{i}")), Some(&key))
             .expect("queue");
     }
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -5,7 +5,7 @@
 use super::{App, DealPrompt, Mode};
 use rapport_core::model::{CrmContact, Named};
 use rapport_core::sync::Action;
-use rapport_core::sync::wire::SubscriberEdit;
+use rapport_core::wire::SubscriberEdit;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 /// Chats the home view shows (A7).

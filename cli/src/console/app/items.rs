@@ -9,7 +9,7 @@ use rapport_core::model::Content;
 use rapport_core::push::NotificationSettings;
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::sync::Action;
-use rapport_core::sync::wire::SubscriberEdit;
+use rapport_core::wire::SubscriberEdit;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 /// H4: the rows of the settings popup.

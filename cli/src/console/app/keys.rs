@@ -3,6 +3,7 @@
 
 use super::{App, Mode};
 use rapport_core::model::{App as MessagingApp, ChatId, ChatKind, Member};
+use rapport_core::outbox::Draft;
 use rapport_core::policy::Decision;
 use rapport_core::policy::window::Alternative;
 use rapport_core::store::{AssigneeFilter, StatusFilter};
@@ -286,12 +287,21 @@ impl App {
             _ => None,
         };
         let sent = match first {
-            Some(Alternative::WhatsappTemplate) => {
-                self.client.send_template(&chat, self.input.trim())
-            }
-            Some(Alternative::MessengerTag(tag)) => {
-                self.client.send_tagged(&chat, tag, &self.input)
-            }
+            Some(Alternative::WhatsappTemplate) => self.client.send(
+                &chat,
+                Draft::Template {
+                    name: self.input.trim(),
+                },
+                None,
+            ),
+            Some(Alternative::MessengerTag(tag)) => self.client.send(
+                &chat,
+                Draft::Tagged {
+                    tag: tag,
+                    text: &self.input,
+                },
+                None,
+            ),
             None => {
                 self.flash("nothing else may go out here now", true);
                 return;
@@ -361,7 +371,7 @@ impl App {
             Mode::Search => {
                 self.mode = Mode::List;
             }
-            Mode::Reply => match self.client.send_text(&chat, &self.input) {
+            Mode::Reply => match self.client.send(&chat, Draft::Text(&self.input), None) {
                 // E7: the echo shows at once; the ticks follow.
                 Ok(_) => {
                     self.input.clear();
@@ -405,7 +415,15 @@ impl App {
         let name = path
             .file_name()
             .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
-        match self.client.send_attachment(chat, &name, &bytes, None) {
+        match self.client.send(
+            chat,
+            Draft::File {
+                name: &name,
+                bytes: &bytes,
+                caption: None,
+            },
+            None,
+        ) {
             Ok(_) => {
                 self.input.clear();
                 self.mode = Mode::List;

@@ -1,5 +1,6 @@
-//! The sync API's bodies (ARCHITECTURE "The sync API", docs/protocol.md),
-//! shared by the reference server and the core's Rapport backend.
+//! The wire contract of the sync API (docs/protocol.md): every request and
+//! response body, query, header and error code, in one place with no I/O,
+//! used by both the reference server and the core's Rapport backend.
 //!
 //! Events travel as raw JSON and are decoded one by one with
 //! [`Event::from_json`], so that one malformed or unknown event is a typed
@@ -8,6 +9,16 @@
 use crate::model::{Event, MemberId, Message, Seq, Snapshot, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+mod commands;
+mod error;
+
+pub use commands::{
+    AssignChat, Committed, DealFields, DealSaved, Flow, FlowList, MessageSent, Method, NoBody,
+    NoteSaved, PauseBot, PauseSet, React, SendAttachment, SendMessage, SubscriberSaved, TextBody,
+    valid_message_id,
+};
+pub use error::{ErrorBody, ErrorCode};
 
 /// Header carrying the server's time (ms since the epoch) on every response.
 pub const SERVER_TIME_HEADER: &str = "x-server-time";
@@ -117,11 +128,69 @@ pub struct UploadStatus {
     pub received: u64,
 }
 
-/// The error body of every failed request.
+/// F7 / E3: what to do with the bot pause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PauseAction {
+    Start,
+    Extend,
+    Continue,
+}
+
+/// E2: a file as the server knows it (`POST /v1/uploads`): uploaded in
+/// parts to `id` (chosen by the client from the command's key, so a
+/// restarted upload finds the parts already sent), checked against `sha256`
+/// when complete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub code: String,
-    pub message: String,
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UploadRef {
+    pub id: String,
+    pub name: String,
+    pub size_bytes: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+/// `GET /v1/sync?since=&limit=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct SyncQuery {
+    /// `0`: a snapshot; otherwise the events after this seq.
+    pub since: u64,
+    /// Events per page.
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/stream?since=`: live events after this seq.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct StreamQuery {
+    pub since: u64,
+}
+
+/// `GET /v1/chats/{id}/messages?before=&limit=` (B1: older history).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct HistoryQuery {
+    /// The oldest message the client holds; absent: the newest page.
+    pub before: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// `PUT /v1/uploads/{id}/content?offset=` (E2): where this part starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct PartQuery {
+    pub offset: u64,
+}
+
+/// `GET /v1/flows?q=` (F6).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct FlowQuery {
+    #[serde(default)]
+    pub q: String,
 }
 
 /// Events as they travel. (The server sends its log's JSON as it is.)
