@@ -11,7 +11,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use rapport_core::model::MemberId;
-use rapport_core::sync::wire::{LoginRequest, LoginResponse};
+use rapport_core::wire::{ErrorCode, LoginRequest, LoginResponse, RefreshRequest};
 use std::sync::Arc;
 
 /// The member a request is made by, with their workspace.
@@ -28,11 +28,11 @@ impl Caller {
     /// D1: chats are for members whose role grants "conversations and
     /// audience".
     pub fn require_conversations(&self) -> ApiResult<()> {
-        let members = self.workspace.store.members(true)?;
-        if members
-            .iter()
-            .any(|m| m.id.as_str() == self.session.member_id)
-        {
+        let members = self.workspace.store.members(false)?;
+        if members.iter().any(|m| {
+            m.id.as_str() == self.session.member_id
+                && rapport_core::policy::access::has_conversations(m)
+        }) {
             Ok(())
         } else {
             Err(ApiError::forbidden(
@@ -77,6 +77,15 @@ fn response(s: Session) -> Json<LoginResponse> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = "session",
+    summary = "S5: log in with email and password",
+    request_body = rapport_core::wire::LoginRequest,
+    responses((status = 200, description = "done", body = rapport_core::wire::LoginResponse), crate::api::Errors),
+    security(()),
+)]
 pub async fn login(
     State(state): State<Arc<AppState>>,
     Json(req): Json<LoginRequest>,
@@ -89,19 +98,23 @@ pub async fn login(
         Some(s) => Ok(response(s)),
         None => Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
-            "bad_credentials",
+            ErrorCode::BadCredentials,
             "unknown email or wrong password",
         )),
     }
 }
 
-#[derive(serde::Deserialize)]
-pub struct RefreshRequest {
-    refresh_token: String,
-}
-
 /// A new session for a refresh token (no bearer needed: the access token
 /// may have expired).
+#[utoipa::path(
+    post,
+    path = "/v1/refresh",
+    tag = "session",
+    summary = "S5: a new session for a refresh token (the old pair is revoked); a refresh token just replaced answers with the same new pair for 60 s, then is dead",
+    request_body = rapport_core::wire::RefreshRequest,
+    responses((status = 200, description = "done", body = rapport_core::wire::LoginResponse), crate::api::Errors),
+    security(()),
+)]
 pub async fn refresh(
     State(state): State<Arc<AppState>>,
     Json(req): Json<RefreshRequest>,
@@ -114,13 +127,20 @@ pub async fn refresh(
         Some(s) => Ok(response(s)),
         None => Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
-            "session_expired",
+            ErrorCode::SessionExpired,
             "log in again",
         )),
     }
 }
 
 /// I1: the figures recounted at the workspace's head.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "feed",
+    summary = "I1: messages sent and received and subscribers, for all bots and per bot, counted at `seq`",
+    responses((status = 200, description = "done", body = rapport_core::model::StatsAt), crate::api::Errors),
+)]
 pub async fn stats(caller: Caller) -> ApiResult<Json<rapport_core::model::StatsAt>> {
     let ws = caller.workspace.clone();
     let stats = tokio::task::spawn_blocking(move || ws.store.recount_stats())
@@ -129,6 +149,13 @@ pub async fn stats(caller: Caller) -> ApiResult<Json<rapport_core::model::StatsA
     Ok(Json(stats))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/logout",
+    tag = "session",
+    summary = "S5: revoke the session",
+    responses((status = 200, description = "done"), crate::api::Errors),
+)]
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     caller: Caller,

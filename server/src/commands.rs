@@ -1,116 +1,24 @@
 //! Commands: every agent action, as POST/PATCH/DELETE with an
-//! `Idempotency-Key`. The server checks the rules (it is the authority; the
-//! same `rapport_core::policy` functions the app runs first), turns the
-//! action into events, and answers a repeated key with the first answer.
+//! `Idempotency-Key` (run by [`crate::command`]). The server is the
+//! authority on the rules: each handler gathers the facts from the
+//! workspace's store and asks the same `rapport_core::policy::act::check`
+//! the app asked before queueing, then turns the action into events.
 
-use crate::AppState;
-use crate::auth::Caller;
+use crate::command::{Command, Ctx};
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Hub, Workspace};
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
 use rapport_core::model::*;
-use rapport_core::policy::{self, Outgoing, SendContext, edit, pause, text, window::MessageTag};
+use rapport_core::policy::access::Assignee;
+use rapport_core::policy::act::{self, Act, Target};
+use rapport_core::policy::{Outgoing, SendContext, delivery, pause};
 use rapport_core::store::{TimelineItem, TimelineItemId};
-use rapport_core::sync::wire::{IDEMPOTENCY_HEADER, SubscriberEdit};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use std::sync::Arc;
-
-/// Set by the router on every request (any value a client sends is
-/// replaced): the method and path, scoping idempotency keys.
-pub const ROUTE_HEADER: &str = "x-rapport-route";
-
-type Outcome = ApiResult<(StatusCode, Value)>;
-
-/// Runs a command once per idempotency key, under the workspace's write
-/// lock. Answers (success or refusal) are remembered; internal errors are
-/// not, so a retry can succeed.
-async fn command(
-    state: Arc<AppState>,
-    caller: Caller,
-    headers: &HeaderMap,
-    needs_conversations: bool,
-    f: impl FnOnce(&Hub, &Workspace, &MemberId) -> Outcome + Send + 'static,
-) -> Response {
-    let Some(key) = headers
-        .get(IDEMPOTENCY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty() && k.len() <= 200)
-        .map(str::to_owned)
-    else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "missing_idempotency_key",
-            "commands need an Idempotency-Key header",
-        )
-        .into_response();
-    };
-    if needs_conversations && let Err(e) = caller.require_conversations() {
-        return e.into_response();
-    }
-    let ws = caller.workspace.clone();
-    let me = caller.member_id();
-    // A key means one command of one member on one route: the same key
-    // from another member, or on another route, is another command.
-    let route = headers
-        .get(ROUTE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let key = format!("{me}\n{route}\n{key}");
-    let result = tokio::task::spawn_blocking(move || {
-        let hub = &state.hub;
-        hub.exclusive(&ws, Some(&key.clone()), || -> ApiResult<(u16, String)> {
-            if let Some(first) = hub.idempotent(&ws.id, &key).map_err(ApiError::internal)? {
-                return Ok(first);
-            }
-            let (status, body) = match f(hub, &ws, &me) {
-                Ok((status, body)) => (status, body),
-                Err(e) if e.status.is_server_error() => return Err(e),
-                Err(e) => (e.status, json!({"code": e.code, "message": e.message})),
-            };
-            let body = body.to_string();
-            hub.remember(&ws.id, &key, status.as_u16(), &body)
-                .map_err(ApiError::internal)?;
-            Ok((status.as_u16(), body))
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok((status, body))) => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
-    }
-}
-
-fn emit(hub: &Hub, ws: &Workspace, payloads: Vec<EventPayload>) -> ApiResult<Seq> {
-    let events = hub.emit_locked(ws, payloads).map_err(ApiError::internal)?;
-    Ok(events.last().map_or(Seq(0), |e| e.seq))
-}
-
-fn chat(ws: &Workspace, id: &str) -> ApiResult<Chat> {
-    ws.store
-        .chat(&ChatId::from(id))?
-        .map(|s| s.chat)
-        .ok_or_else(|| ApiError::not_found("chat"))
-}
-
-fn message(ws: &Workspace, chat: &Chat, id: &str) -> ApiResult<Message> {
-    match ws
-        .store
-        .timeline_item(&chat.id, &TimelineItemId::Message(MessageId::from(id)))?
-    {
-        Some(TimelineItem::Message(m)) => Ok(m),
-        _ => Err(ApiError::not_found("message")),
-    }
-}
+use rapport_core::wire::{
+    AssignChat, Committed, DealFields, DealSaved, ErrorCode, Flow, FlowList, FlowQuery,
+    MessageSent, NoBody, NoteSaved, PauseAction, PauseBot, PauseSet, React, SendAttachment,
+    SendMessage, SubscriberEdit, SubscriberSaved, TextBody, valid_message_id,
+};
 
 fn new_id(prefix: &str) -> String {
     format!(
@@ -120,48 +28,40 @@ fn new_id(prefix: &str) -> String {
     )
 }
 
-fn ok(seq: Seq, extra: Value) -> Outcome {
-    let mut body = json!({ "seq": seq });
-    if let (Some(b), Value::Object(m)) = (body.as_object_mut(), extra) {
-        b.extend(m);
+/// What the rules need to know of a chat now.
+fn context(cx: &Ctx<'_>, chat: &Chat) -> ApiResult<SendContext> {
+    cx.ws
+        .store
+        .send_context(&chat.id, cx.now())?
+        .ok_or_else(|| ApiError::not_found("chat"))
+}
+
+/// Checks `act` in `chat` now; what it costs (E6).
+fn check(cx: &Ctx<'_>, chat: &Chat, act: &Act<'_>) -> ApiResult<rapport_core::policy::Cost> {
+    Ok(act::check(act, &context(cx, chat)?)?)
+}
+
+fn target(m: &Message) -> Target<'_> {
+    Target {
+        sender: &m.sender,
+        sent_at: m.sent_at,
     }
-    Ok((StatusCode::OK, body))
 }
 
 // ---- E1/E3/E5: send -------------------------------------------------------
 
-#[derive(Deserialize)]
-pub struct SendBody {
-    #[serde(default)]
-    text: Option<String>,
-    /// E5: a Messenger tag for text outside the window.
-    #[serde(default)]
-    tag: Option<MessageTag>,
-    /// E5: a WhatsApp template name.
-    #[serde(default)]
-    template: Option<String>,
-    /// E7: the id the client gave its local echo; the message takes it.
-    #[serde(default)]
-    message_id: Option<String>,
-}
-
-/// Client-chosen message ids: short and URL-safe.
-pub(crate) fn valid_message_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-pub async fn send(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(chat_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<SendBody>,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, me| {
-        let chat = chat(ws, &chat_id)?;
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/messages",
+    tag = "commands",
+    summary = "E1/E5: send text, a WhatsApp template or Messenger tagged text; E3: pauses the bot 60 minutes",
+    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::SendMessage,
+    responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::api::Errors),
+)]
+pub async fn send(Path(chat_id): Path<String>, cmd: Command<SendMessage>) -> Response {
+    cmd.run(move |cx, body| {
+        let chat = cx.chat(&chat_id)?;
         let (out, content) = match (&body.template, &body.tag, &body.text) {
             (Some(name), _, _) => (
                 Outgoing::Template { name },
@@ -177,63 +77,46 @@ pub async fn send(
             (None, None, Some(t)) => (Outgoing::Text(t), Content::Text { text: t.clone() }),
             _ => return Err(ApiError::bad_request("text or template is required")),
         };
-        deliver(hub, ws, me, &chat, &out, content, body.message_id)
+        let cost = check(cx, &chat, &Act::Send(out))?;
+        deliver(cx, &chat, content, cost, body.message_id)
     })
     .await
 }
 
-/// Sends an agent's message (text, template or file) if the rules allow it
-/// now: the message takes the client's id, and the bot pauses (E3).
+/// Sends an agent's message (text, template or file) the rules allowed:
+/// the message takes the client's id, and the bot pauses (E3).
 fn deliver(
-    hub: &Hub,
-    ws: &Workspace,
-    me: &MemberId,
+    cx: &Ctx<'_>,
     chat: &Chat,
-    out: &Outgoing<'_>,
     content: Content,
-    message_id: Option<String>,
-) -> Outcome {
-    let now = hub.now();
-    let viber = if chat.app == App::Viber {
-        ws.store.viber_quota(&chat.bot_id, now)?
-    } else {
-        None
-    };
-    let ctx = SendContext {
-        app: chat.app,
-        last_inbound_at: chat.last_inbound_at,
-        now,
-        viber,
-    };
-    let cost = match policy::decide(&ctx, out) {
-        policy::Decision::Refused { reason, .. } => return Err(reason.into()),
-        policy::Decision::Allowed { cost, .. } => cost,
-    };
+    cost: rapport_core::policy::Cost,
+    message_id: Option<MessageId>,
+) -> ApiResult<MessageSent> {
+    let now = cx.now();
     let id = match message_id {
-        Some(id) if !valid_message_id(&id) => {
+        Some(id) if !valid_message_id(id.as_str()) => {
             return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
         }
         Some(id) => {
-            let taken = ws.store.has_message(&MessageId(id.clone()))?;
-            if taken {
+            if cx.ws.store.has_message(&id)? {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
-                    "duplicate_message_id",
+                    ErrorCode::DuplicateMessageId,
                     "a message already has this id",
                 ));
             }
-            MessageId(id)
+            id
         }
         None => MessageId(new_id("m")),
     };
     let m = Message {
         id,
         chat_id: chat.id.clone(),
-        sender: Sender::Member(me.clone()),
+        sender: Sender::Member(cx.me.clone()),
         content,
         sent_at: now,
-        delivery: matches!(chat.app, App::Instagram | App::Whatsapp | App::Messenger)
-            .then_some(Delivery::Sent),
+        // B5: the apps that report delivery start at one tick.
+        delivery: delivery::shows_ticks(chat.app).then_some(Delivery::Sent),
         quote: None,
         reactions: Vec::new(),
         edited_at: None,
@@ -242,327 +125,297 @@ fn deliver(
     };
     // E3: a manual reply pauses the bot for this subscriber.
     let until = pause::after_manual_reply(chat.paused_until, now);
-    let seq = emit(
-        hub,
-        ws,
-        vec![
-            EventPayload::MessageUpserted(m.clone()),
-            EventPayload::PauseChanged {
-                chat_id: chat.id.clone(),
-                until: Some(until),
-            },
-        ],
-    )?;
-    ok(
+    let seq = cx.emit(vec![
+        EventPayload::MessageUpserted(m.clone()),
+        EventPayload::PauseChanged {
+            chat_id: chat.id.clone(),
+            until: Some(until),
+        },
+    ])?;
+    Ok(MessageSent {
         seq,
-        json!({ "message": m, "paused_until": until, "cost": cost }),
-    )
-}
-
-#[derive(Deserialize)]
-pub struct AttachBody {
-    upload_id: String,
-    #[serde(default)]
-    caption: Option<String>,
-    #[serde(default)]
-    message_id: Option<String>,
+        message: m,
+        paused_until: until,
+        cost,
+    })
 }
 
 /// E2: sends a file the member uploaded (see `uploads`): complete, intact,
 /// not an executable, within the app's limit for its kind.
-pub async fn attach(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(chat_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<AttachBody>,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, me| {
-        let chat = chat(ws, &chat_id)?;
-        let file = crate::uploads::complete(hub, ws, me, &body.upload_id)?;
-        let sniffed = policy::attachment::sniff(&file.name, &file.bytes)?;
-        let caption = body.caption.filter(|c| !c.trim().is_empty());
-        if let Some(c) = &caption {
-            text::check(chat.app, c)?;
-        }
-        let out = Outgoing::Attachment {
-            media: sniffed.media,
-            size_bytes: file.bytes.len() as u64,
-        };
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/attachments",
+    tag = "commands",
+    summary = "E2/E3/E7: send an uploaded file as a message (the bot pauses as after any manual reply)",
+    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::SendAttachment,
+    responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::api::Errors),
+)]
+pub async fn attach(Path(chat_id): Path<String>, cmd: Command<SendAttachment>) -> Response {
+    cmd.run(move |cx, body| {
+        let chat = cx.chat(&chat_id)?;
+        let file = crate::uploads::complete(cx.hub, cx.ws, cx.me, &body.upload_id)?;
+        let sniffed = rapport_core::policy::attachment::sniff(&file.name, &file.bytes)?;
+        let caption = act::caption(body.caption.as_deref()).map(str::to_owned);
+        let size_bytes = file.bytes.len() as u64;
+        let cost = check(
+            cx,
+            &chat,
+            &Act::Attach {
+                media: sniffed.media,
+                size_bytes,
+                caption: caption.as_deref(),
+            },
+        )?;
         let content = Content::Attachment(Attachment {
             name: file.name,
-            size_bytes: file.bytes.len() as u64,
+            size_bytes,
             mime: sniffed.mime,
             media: sniffed.media,
             url: Some(format!("/v1/uploads/{}/content", body.upload_id)),
             caption,
         });
-        deliver(hub, ws, me, &chat, &out, content, body.message_id)
+        deliver(cx, &chat, content, cost, body.message_id)
     })
     .await
 }
 
 // ---- A8, B10, D1, E3/F7 ---------------------------------------------------
 
-pub async fn read(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(chat_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, _| {
-        let chat = chat(ws, &chat_id)?;
-        ok(
-            emit(hub, ws, vec![EventPayload::ChatRead { chat_id: chat.id }])?,
-            json!({}),
-        )
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/read",
+    tag = "commands",
+    summary = "B10: mark the chat read on every device",
+    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+)]
+pub async fn read(Path(chat_id): Path<String>, cmd: Command<NoBody>) -> Response {
+    cmd.run(move |cx, _| {
+        let chat = cx.chat(&chat_id)?;
+        let seq = cx.emit(vec![EventPayload::ChatRead { chat_id: chat.id }])?;
+        Ok(Committed { seq })
     })
     .await
 }
 
-async fn set_state(
-    state: Arc<AppState>,
-    caller: Caller,
-    chat_id: String,
-    headers: HeaderMap,
-    to: ChatState,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, _| {
-        let chat = chat(ws, &chat_id)?;
-        let seq = emit(
-            hub,
-            ws,
-            vec![EventPayload::ChatStateChanged {
-                chat_id: chat.id,
-                state: to,
-            }],
-        )?;
-        ok(seq, json!({}))
+async fn set_state(chat_id: String, cmd: Command<NoBody>, to: ChatState) -> Response {
+    cmd.run(move |cx, _| {
+        let chat = cx.chat(&chat_id)?;
+        let seq = cx.emit(vec![EventPayload::ChatStateChanged {
+            chat_id: chat.id,
+            state: to,
+        }])?;
+        Ok(Committed { seq })
     })
     .await
 }
 
-pub async fn open(
-    State(s): State<Arc<AppState>>,
-    c: Caller,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
-    set_state(s, c, id, h, ChatState::Open).await
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/open",
+    tag = "commands",
+    summary = "A8: open the chat by hand",
+    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+)]
+pub async fn open(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
+    set_state(id, cmd, ChatState::Open).await
 }
 
-pub async fn close(
-    State(s): State<Arc<AppState>>,
-    c: Caller,
-    Path(id): Path<String>,
-    h: HeaderMap,
-) -> Response {
-    set_state(s, c, id, h, ChatState::Closed).await
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/close",
+    tag = "commands",
+    summary = "A8: close the chat",
+    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+)]
+pub async fn close(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
+    set_state(id, cmd, ChatState::Closed).await
 }
 
-#[derive(Deserialize)]
-pub struct AssignBody {
-    member_id: Option<MemberId>,
-}
-
-pub async fn assign(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(chat_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<AssignBody>,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, _| {
-        let chat = chat(ws, &chat_id)?;
-        if let Some(m) = &body.member_id {
-            let assignable = ws.store.members(true)?;
-            if !assignable.iter().any(|x| &x.id == m) {
-                return Err(policy::Refusal::NotAssignable.into());
-            }
-        }
-        let seq = emit(
-            hub,
-            ws,
-            vec![EventPayload::ChatAssigned {
-                chat_id: chat.id,
-                assignee: body.member_id,
-            }],
-        )?;
-        ok(seq, json!({}))
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/assign",
+    tag = "commands",
+    summary = "D1: assign to a member whose role grants conversations and audience (else not_assignable); null unassigns",
+    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::AssignChat,
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+)]
+pub async fn assign(Path(chat_id): Path<String>, cmd: Command<AssignChat>) -> Response {
+    cmd.run(move |cx, body| {
+        let chat = cx.chat(&chat_id)?;
+        let members = cx.ws.store.members(false)?;
+        let to = Assignee::find(body.member_id.as_ref(), &members);
+        check(cx, &chat, &Act::Assign { to })?;
+        let seq = cx.emit(vec![EventPayload::ChatAssigned {
+            chat_id: chat.id,
+            assignee: body.member_id,
+        }])?;
+        Ok(Committed { seq })
     })
     .await
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PauseAction {
-    Start,
-    Extend,
-    Continue,
-}
-
-#[derive(Deserialize)]
-pub struct PauseBody {
-    action: PauseAction,
-}
-
-pub async fn pause_bot(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(chat_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<PauseBody>,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, _| {
-        let chat = chat(ws, &chat_id)?;
-        let now = hub.now();
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/pause",
+    tag = "commands",
+    summary = "E3/F7: start, extend (+60 min) or continue (end) the bot pause",
+    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::PauseBot,
+    responses((status = 200, description = "done", body = rapport_core::wire::PauseSet), crate::api::Errors),
+)]
+pub async fn pause_bot(Path(chat_id): Path<String>, cmd: Command<PauseBot>) -> Response {
+    cmd.run(move |cx, body| {
+        let chat = cx.chat(&chat_id)?;
+        let now = cx.now();
+        check(cx, &chat, &Act::Plain)?;
         let until = match body.action {
             PauseAction::Start => Some(pause::after_manual_reply(chat.paused_until, now)),
             PauseAction::Extend => Some(pause::extend(chat.paused_until, now)),
             PauseAction::Continue => pause::continue_autoflows(),
         };
-        let seq = emit(
-            hub,
-            ws,
-            vec![EventPayload::PauseChanged {
-                chat_id: chat.id,
-                until,
-            }],
-        )?;
-        ok(seq, json!({ "paused_until": until }))
+        let seq = cx.emit(vec![EventPayload::PauseChanged {
+            chat_id: chat.id,
+            until,
+        }])?;
+        Ok(PauseSet {
+            seq,
+            paused_until: until,
+        })
     })
     .await
 }
 
 // ---- B7/B8 ----------------------------------------------------------------
 
-#[derive(Deserialize)]
-pub struct EditBody {
-    text: String,
-}
-
+#[utoipa::path(
+    patch,
+    path = "/v1/chats/{id}/messages/{message_id}",
+    tag = "commands",
+    summary = "B8: edit a message sent to the subscriber (Telegram, under 48 hours)",
+    params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::TextBody,
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+)]
 pub async fn edit_message(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((chat_id, message_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    Json(body): Json<EditBody>,
+    cmd: Command<TextBody>,
 ) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, _| {
-        let chat = chat(ws, &chat_id)?;
-        let m = message(ws, &chat, &message_id)?;
-        edit::may_edit(chat.app, &m.sender, m.sent_at, hub.now())?;
-        text::check(chat.app, &body.text)?;
-        let seq = emit(
-            hub,
-            ws,
-            vec![EventPayload::MessageEdited {
-                chat_id: chat.id,
-                message_id: m.id,
-                text: body.text,
-            }],
-        )?;
-        ok(seq, json!({}))
+    cmd.run(move |cx, body| {
+        let chat = cx.chat(&chat_id)?;
+        let m = cx.message(&chat, &message_id)?;
+        let edit = Act::EditMessage {
+            target: target(&m),
+            text: &body.text,
+        };
+        check(cx, &chat, &edit)?;
+        let seq = cx.emit(vec![EventPayload::MessageEdited {
+            chat_id: chat.id,
+            message_id: m.id,
+            text: body.text,
+        }])?;
+        Ok(Committed { seq })
     })
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/chats/{id}/messages/{message_id}",
+    tag = "commands",
+    summary = "B8: delete a message sent to the subscriber (Telegram, under 48 hours)",
+    params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+)]
 pub async fn delete_message(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((chat_id, message_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    cmd: Command<NoBody>,
 ) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, _| {
-        let chat = chat(ws, &chat_id)?;
-        let m = message(ws, &chat, &message_id)?;
-        edit::may_delete(chat.app, &m.sender, m.sent_at, hub.now())?;
-        let seq = emit(
-            hub,
-            ws,
-            vec![EventPayload::MessageDeleted {
-                chat_id: chat.id,
-                message_id: m.id,
-            }],
-        )?;
-        ok(seq, json!({}))
+    cmd.run(move |cx, _| {
+        let chat = cx.chat(&chat_id)?;
+        let m = cx.message(&chat, &message_id)?;
+        check(cx, &chat, &Act::DeleteMessage { target: target(&m) })?;
+        let seq = cx.emit(vec![EventPayload::MessageDeleted {
+            chat_id: chat.id,
+            message_id: m.id,
+        }])?;
+        Ok(Committed { seq })
     })
     .await
 }
 
-#[derive(Deserialize)]
-pub struct ReactBody {
-    /// The agent's reaction; `None` removes it.
-    emoji: Option<String>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/messages/{message_id}/reactions",
+    tag = "commands",
+    summary = "B7: the agent's reaction to a subscriber message (Telegram); null removes it",
+    params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::React,
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+)]
 pub async fn react(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((chat_id, message_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    Json(body): Json<ReactBody>,
+    cmd: Command<React>,
 ) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, me| {
-        let chat = chat(ws, &chat_id)?;
-        let m = message(ws, &chat, &message_id)?;
-        edit::may_react(chat.app, &m.sender)?;
-        let by = ReactionBy::Member(me.clone());
+    cmd.run(move |cx, body| {
+        let chat = cx.chat(&chat_id)?;
+        let m = cx.message(&chat, &message_id)?;
+        check(cx, &chat, &Act::React { target: target(&m) })?;
+        let by = ReactionBy::Member(cx.me.clone());
         let mut reactions: Vec<Reaction> = m.reactions.into_iter().filter(|r| r.by != by).collect();
         if let Some(emoji) = body.emoji.filter(|e| !e.is_empty()) {
             reactions.push(Reaction { emoji, by });
         }
-        let seq = emit(
-            hub,
-            ws,
-            vec![EventPayload::ReactionsChanged {
-                chat_id: chat.id,
-                message_id: m.id,
-                reactions,
-            }],
-        )?;
-        ok(seq, json!({}))
+        let seq = cx.emit(vec![EventPayload::ReactionsChanged {
+            chat_id: chat.id,
+            message_id: m.id,
+            reactions,
+        }])?;
+        Ok(Committed { seq })
     })
     .await
 }
 
 // ---- C1 -------------------------------------------------------------------
 
-#[derive(Deserialize)]
-pub struct NoteBody {
-    text: String,
-}
-
-pub async fn add_note(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(chat_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<NoteBody>,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, me| {
-        let chat = chat(ws, &chat_id)?;
-        text::check_note(&body.text)?;
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{id}/notes",
+    tag = "commands",
+    summary = "C1: add a note (at most 2000 characters)",
+    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::TextBody,
+    responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::api::Errors),
+)]
+pub async fn add_note(Path(chat_id): Path<String>, cmd: Command<TextBody>) -> Response {
+    cmd.run(move |cx, body| {
+        let chat = cx.chat(&chat_id)?;
+        check(cx, &chat, &Act::Note { text: &body.text })?;
         let note = Note {
             id: NoteId(new_id("n")),
             chat_id: chat.id,
-            author: me.clone(),
+            author: cx.me.clone(),
             text: body.text,
-            created_at: hub.now(),
+            created_at: cx.now(),
             edited_at: None,
         };
-        let seq = emit(hub, ws, vec![EventPayload::NoteUpserted(note.clone())])?;
-        ok(seq, json!({ "note": note }))
+        let seq = cx.emit(vec![EventPayload::NoteUpserted(note.clone())])?;
+        Ok(NoteSaved { seq, note })
     })
     .await
 }
 
-fn own_note(ws: &Workspace, chat: &Chat, id: &str, me: &MemberId) -> ApiResult<Note> {
-    match ws
+fn own_note(cx: &Ctx<'_>, chat: &Chat, id: &str) -> ApiResult<Note> {
+    match cx
+        .ws
         .store
         .timeline_item(&chat.id, &TimelineItemId::Note(NoteId::from(id)))?
     {
-        Some(TimelineItem::Note(n)) if &n.author == me => Ok(n),
+        Some(TimelineItem::Note(n)) if &n.author == cx.me => Ok(n),
         Some(TimelineItem::Note(_)) => {
             Err(ApiError::forbidden("only the author can change a note"))
         }
@@ -570,43 +423,51 @@ fn own_note(ws: &Workspace, chat: &Chat, id: &str, me: &MemberId) -> ApiResult<N
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/chats/{id}/notes/{note_id}",
+    tag = "commands",
+    summary = "C1: edit one's own note",
+    params(("id" = String, Path, description = "the chat"), ("note_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::TextBody,
+    responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::api::Errors),
+)]
 pub async fn edit_note(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((chat_id, note_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    Json(body): Json<NoteBody>,
+    cmd: Command<TextBody>,
 ) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, me| {
-        let chat = chat(ws, &chat_id)?;
-        let mut note = own_note(ws, &chat, &note_id, me)?;
-        text::check_note(&body.text)?;
+    cmd.run(move |cx, body| {
+        let chat = cx.chat(&chat_id)?;
+        let mut note = own_note(cx, &chat, &note_id)?;
+        check(cx, &chat, &Act::Note { text: &body.text })?;
         note.text = body.text;
-        note.edited_at = Some(hub.now());
-        let seq = emit(hub, ws, vec![EventPayload::NoteUpserted(note.clone())])?;
-        ok(seq, json!({ "note": note }))
+        note.edited_at = Some(cx.now());
+        let seq = cx.emit(vec![EventPayload::NoteUpserted(note.clone())])?;
+        Ok(NoteSaved { seq, note })
     })
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/chats/{id}/notes/{note_id}",
+    tag = "commands",
+    summary = "C1: delete one's own note",
+    params(("id" = String, Path, description = "the chat"), ("note_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+)]
 pub async fn delete_note(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path((chat_id, note_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    cmd: Command<NoBody>,
 ) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, me| {
-        let chat = chat(ws, &chat_id)?;
-        let note = own_note(ws, &chat, &note_id, me)?;
-        let seq = emit(
-            hub,
-            ws,
-            vec![EventPayload::NoteDeleted {
-                chat_id: chat.id,
-                note_id: note.id,
-            }],
-        )?;
-        ok(seq, json!({}))
+    cmd.run(move |cx, _| {
+        let chat = cx.chat(&chat_id)?;
+        let note = own_note(cx, &chat, &note_id)?;
+        let seq = cx.emit(vec![EventPayload::NoteDeleted {
+            chat_id: chat.id,
+            note_id: note.id,
+        }])?;
+        Ok(Committed { seq })
     })
     .await
 }
@@ -624,15 +485,22 @@ pub const FLOWS: [&str; 6] = [
     "Autumn sale",
 ];
 
+#[utoipa::path(
+    patch,
+    path = "/v1/subscribers/{id}",
+    tag = "commands",
+    summary = "F5 variables and tags, F6 start (flow_id) or stop (\"\") a flow, F8 disable, G2 CRM contact",
+    params(("id" = String, Path, description = "the subscriber"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::SubscriberEdit,
+    responses((status = 200, description = "done", body = rapport_core::wire::SubscriberSaved), crate::api::Errors),
+)]
 pub async fn edit_subscriber(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
     Path(subscriber_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<SubscriberEdit>,
+    cmd: Command<SubscriberEdit>,
 ) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, _| {
-        let mut s = ws
+    cmd.run(move |cx, body| {
+        let mut s = cx
+            .ws
             .store
             .subscriber(&SubscriberId(subscriber_id))?
             .ok_or_else(|| ApiError::not_found("subscriber"))?;
@@ -671,56 +539,52 @@ pub async fn edit_subscriber(
         if let Some(c) = body.crm_contact {
             s.crm_contact = Some(c);
         }
-        let seq = emit(hub, ws, vec![EventPayload::SubscriberUpserted(s.clone())])?;
-        ok(seq, json!({ "subscriber": s }))
+        let seq = cx.emit(vec![EventPayload::SubscriberUpserted(s.clone())])?;
+        Ok(SubscriberSaved { seq, subscriber: s })
     })
     .await
 }
 
-#[derive(Deserialize)]
-pub struct FlowQuery {
-    #[serde(default)]
-    q: String,
-}
-
 /// F6: flows searchable by name.
-pub async fn flows(caller: Caller, Query(q): Query<FlowQuery>) -> ApiResult<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/v1/flows",
+    tag = "commands",
+    summary = "F6: flows whose name contains `q`",
+    params(rapport_core::wire::FlowQuery),
+    responses((status = 200, description = "done", body = rapport_core::wire::FlowList), crate::api::Errors),
+)]
+pub async fn flows(
+    caller: crate::auth::Caller,
+    Query(q): Query<FlowQuery>,
+) -> ApiResult<axum::Json<FlowList>> {
     caller.require_conversations()?;
     let needle = q.q.to_lowercase();
-    let list: Vec<Value> = FLOWS
+    let flows = FLOWS
         .iter()
         .enumerate()
         .filter(|(_, n)| n.to_lowercase().contains(&needle))
-        .map(|(i, n)| json!({ "id": format!("flow-{i}"), "name": n }))
+        .map(|(i, n)| Flow {
+            id: format!("flow-{i}"),
+            name: (*n).to_owned(),
+        })
         .collect();
-    Ok(Json(json!({ "flows": list })))
+    Ok(axum::Json(FlowList { flows }))
 }
 
 // ---- G1/G3 ----------------------------------------------------------------
 
-#[derive(Deserialize)]
-pub struct DealBody {
-    #[serde(default)]
-    subscriber_id: Option<SubscriberId>,
-    #[serde(default)]
-    pipeline: Option<Named>,
-    #[serde(default)]
-    stage: Option<Named>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    amount_minor: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-}
-
-pub async fn add_deal(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Json(b): Json<DealBody>,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, me| {
+#[utoipa::path(
+    post,
+    path = "/v1/deals",
+    tag = "commands",
+    summary = "G1: add a deal (subscriber_id, pipeline, stage and name required)",
+    params(("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::DealFields,
+    responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::api::Errors),
+)]
+pub async fn add_deal(cmd: Command<DealFields>) -> Response {
+    cmd.run(move |cx, b| {
         let (Some(subscriber_id), Some(pipeline), Some(stage), Some(name)) =
             (b.subscriber_id, b.pipeline, b.stage, b.name)
         else {
@@ -728,7 +592,7 @@ pub async fn add_deal(
                 "subscriber_id, pipeline, stage and name are required",
             ));
         };
-        if ws.store.subscriber(&subscriber_id)?.is_none() {
+        if cx.ws.store.subscriber(&subscriber_id)?.is_none() {
             return Err(ApiError::not_found("subscriber"));
         }
         let id = DealId(new_id("d"));
@@ -741,24 +605,28 @@ pub async fn add_deal(
             name,
             amount_minor: b.amount_minor.unwrap_or(0),
             currency: b.currency.unwrap_or_else(|| "USD".into()),
-            responsible: Some(me.clone()),
-            updated_at: hub.now(),
+            responsible: Some(cx.me.clone()),
+            updated_at: cx.now(),
         };
-        let seq = emit(hub, ws, vec![EventPayload::DealUpserted(deal.clone())])?;
-        ok(seq, json!({ "deal": deal }))
+        let seq = cx.emit(vec![EventPayload::DealUpserted(deal.clone())])?;
+        Ok(DealSaved { seq, deal })
     })
     .await
 }
 
-pub async fn edit_deal(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(deal_id): Path<String>,
-    headers: HeaderMap,
-    Json(b): Json<DealBody>,
-) -> Response {
-    command(state, caller, &headers, true, move |hub, ws, _| {
-        let mut deal = ws
+#[utoipa::path(
+    patch,
+    path = "/v1/deals/{id}",
+    tag = "commands",
+    summary = "G3: edit a deal's stage, name or amount",
+    params(("id" = String, Path, description = "the deal"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    request_body = rapport_core::wire::DealFields,
+    responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::api::Errors),
+)]
+pub async fn edit_deal(Path(deal_id): Path<String>, cmd: Command<DealFields>) -> Response {
+    cmd.run(move |cx, b| {
+        let mut deal = cx
+            .ws
             .store
             .deal(&DealId(deal_id))?
             .ok_or_else(|| ApiError::not_found("deal"))?;
@@ -771,9 +639,9 @@ pub async fn edit_deal(
         if let Some(a) = b.amount_minor {
             deal.amount_minor = a;
         }
-        deal.updated_at = hub.now();
-        let seq = emit(hub, ws, vec![EventPayload::DealUpserted(deal.clone())])?;
-        ok(seq, json!({ "deal": deal }))
+        deal.updated_at = cx.now();
+        let seq = cx.emit(vec![EventPayload::DealUpserted(deal.clone())])?;
+        Ok(DealSaved { seq, deal })
     })
     .await
 }

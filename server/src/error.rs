@@ -5,25 +5,19 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rapport_core::policy::Refusal;
-use serde::Serialize;
+use rapport_core::wire::{ErrorBody, ErrorCode};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: &'a str,
-}
-
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -34,28 +28,28 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "a valid bearer token is required",
         )
     }
     pub fn forbidden(message: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("no such {what}"),
         )
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error",
         )
     }
@@ -65,7 +59,11 @@ impl ApiError {
 /// alike, so the app explains the server's refusal as it would its own.
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.code(), r.to_string())
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            r.error_code(),
+            r.to_string(),
+        )
     }
 }
 
@@ -84,12 +82,19 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// What the client reads.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code,
+            message: self.message.clone(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = axum::Json(Body {
-            code: self.code,
-            message: &self.message,
-        });
+        let body = axum::Json(self.body());
         let mut resp = (self.status, body).into_response();
         if let Some(s) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())

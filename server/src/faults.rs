@@ -92,7 +92,7 @@ pub async fn inject(State(state): State<Arc<AppState>>, req: Request, next: Next
     if take(&f.fail_next) {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            rapport_core::wire::ErrorCode::Unavailable,
             "injected fault",
         )
         .into_response();
@@ -107,7 +107,11 @@ pub async fn inject(State(state): State<Arc<AppState>>, req: Request, next: Next
         return Response::new(axum::body::Body::from_stream(broken));
     }
     if take(&f.rate_limit_next) {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down");
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            rapport_core::wire::ErrorCode::RateLimited,
+            "slow down",
+        );
         e.retry_after = Some(f.retry_after_s.load(SeqCst));
         return e.into_response();
     }

@@ -12,8 +12,9 @@ use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use rapport_core::model::{ChatId, Event, MessageId, Seq};
-use rapport_core::sync::wire::{HistoryPage, StreamFrame, SyncPage, events_to_raw};
-use serde::Deserialize;
+use rapport_core::wire::{
+    HistoryPage, HistoryQuery, StreamFrame, StreamQuery, SyncPage, SyncQuery, events_to_raw,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -22,12 +23,14 @@ use tokio::sync::broadcast::error::RecvError;
 pub const SNAPSHOT_MESSAGES_PER_CHAT: u32 = 20;
 const MAX_PAGE: u32 = 20_000;
 
-#[derive(Deserialize)]
-pub struct SyncQuery {
-    since: u64,
-    limit: Option<u32>,
-}
-
+#[utoipa::path(
+    get,
+    path = "/v1/sync",
+    tag = "feed",
+    summary = "S2: since=0 answers a snapshot (chats with their latest 20 messages); since>0 up to `limit` events after it and the head",
+    params(rapport_core::wire::SyncQuery),
+    responses((status = 200, description = "done", body = rapport_core::wire::SyncPage), crate::api::Errors),
+)]
 pub async fn sync(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -63,12 +66,14 @@ pub async fn sync(
     Ok(Json(page))
 }
 
-#[derive(Deserialize)]
-pub struct HistoryQuery {
-    before: Option<String>,
-    limit: Option<u32>,
-}
-
+#[utoipa::path(
+    get,
+    path = "/v1/chats/{id}/messages",
+    tag = "feed",
+    summary = "B1: up to `limit` messages older than `before`, oldest first",
+    params(("id" = String, Path, description = "the chat"), rapport_core::wire::HistoryQuery),
+    responses((status = 200, description = "done", body = rapport_core::wire::HistoryPage), crate::api::Errors),
+)]
 pub async fn history(
     caller: Caller,
     Path(chat): Path<String>,
@@ -97,11 +102,14 @@ pub async fn history(
     Ok(Json(page))
 }
 
-#[derive(Deserialize)]
-pub struct StreamQuery {
-    since: u64,
-}
-
+#[utoipa::path(
+    get,
+    path = "/v1/stream",
+    tag = "feed",
+    summary = "S2: WebSocket. Frames {kind:events, events:[...]} with every event after `since`, then live; {kind:heartbeat, head, server_time} when idle",
+    params(rapport_core::wire::StreamQuery),
+    responses((status = 200, description = "done"), (status = 101, description = "the WebSocket"), crate::api::Errors),
+)]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -3,7 +3,9 @@
 //! behind it, and fault injection for tests. Runs in-process from tests
 //! (port 0) or as `rapport-server --db FILE --listen ADDR [--simulate]`.
 
+pub mod api;
 pub mod auth;
+pub mod command;
 pub mod commands;
 pub mod demo;
 pub mod error;
@@ -19,11 +21,10 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use error::ApiError;
 use faults::Faults;
 use hub::Hub;
-use rapport_core::sync::wire::SERVER_TIME_HEADER;
+use rapport_core::wire::{ErrorCode, SERVER_TIME_HEADER};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
@@ -36,91 +37,9 @@ pub struct AppState {
     pub heartbeat_ms: u64,
 }
 
-/// Every route: (method, path). docs/protocol.md lists the same, and a test
-/// checks that they agree.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/login"),
-    ("POST", "/v1/refresh"),
-    ("POST", "/v1/logout"),
-    ("GET", "/v1/sync"),
-    ("GET", "/v1/stream"),
-    ("GET", "/v1/stats"),
-    ("GET", "/v1/chats/{id}/messages"),
-    ("POST", "/v1/chats/{id}/messages"),
-    ("PATCH", "/v1/chats/{id}/messages/{message_id}"),
-    ("DELETE", "/v1/chats/{id}/messages/{message_id}"),
-    ("POST", "/v1/chats/{id}/messages/{message_id}/reactions"),
-    ("POST", "/v1/chats/{id}/attachments"),
-    ("POST", "/v1/uploads"),
-    ("PUT", "/v1/uploads/{id}/content"),
-    ("GET", "/v1/uploads/{id}/content"),
-    ("PUT", "/v1/devices"),
-    ("DELETE", "/v1/devices/{id}"),
-    ("GET", "/v1/settings"),
-    ("PUT", "/v1/settings"),
-    ("POST", "/v1/chats/{id}/read"),
-    ("POST", "/v1/chats/{id}/open"),
-    ("POST", "/v1/chats/{id}/close"),
-    ("POST", "/v1/chats/{id}/assign"),
-    ("POST", "/v1/chats/{id}/pause"),
-    ("POST", "/v1/chats/{id}/notes"),
-    ("PATCH", "/v1/chats/{id}/notes/{note_id}"),
-    ("DELETE", "/v1/chats/{id}/notes/{note_id}"),
-    ("PATCH", "/v1/subscribers/{id}"),
-    ("GET", "/v1/flows"),
-    ("POST", "/v1/deals"),
-    ("PATCH", "/v1/deals/{id}"),
-];
-
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/v1/login", post(auth::login))
-        .route("/v1/refresh", post(auth::refresh))
-        .route("/v1/logout", post(auth::logout))
-        .route("/v1/sync", get(feed::sync))
-        .route("/v1/stream", get(feed::stream))
-        .route("/v1/stats", get(auth::stats))
-        .route(
-            "/v1/chats/{id}/messages",
-            get(feed::history).post(commands::send),
-        )
-        .route(
-            "/v1/chats/{id}/messages/{message_id}",
-            patch(commands::edit_message).delete(commands::delete_message),
-        )
-        .route(
-            "/v1/chats/{id}/messages/{message_id}/reactions",
-            post(commands::react),
-        )
-        .route("/v1/chats/{id}/attachments", post(commands::attach))
-        .route("/v1/uploads", post(uploads::open))
-        .route(
-            "/v1/uploads/{id}/content",
-            axum::routing::put(uploads::part).get(uploads::download),
-        )
-        .route("/v1/devices", axum::routing::put(notify::register))
-        .route(
-            "/v1/devices/{id}",
-            axum::routing::delete(notify::unregister),
-        )
-        .route(
-            "/v1/settings",
-            get(notify::settings).put(notify::set_settings),
-        )
-        .route("/v1/chats/{id}/read", post(commands::read))
-        .route("/v1/chats/{id}/open", post(commands::open))
-        .route("/v1/chats/{id}/close", post(commands::close))
-        .route("/v1/chats/{id}/assign", post(commands::assign))
-        .route("/v1/chats/{id}/pause", post(commands::pause_bot))
-        .route("/v1/chats/{id}/notes", post(commands::add_note))
-        .route(
-            "/v1/chats/{id}/notes/{note_id}",
-            patch(commands::edit_note).delete(commands::delete_note),
-        )
-        .route("/v1/subscribers/{id}", patch(commands::edit_subscriber))
-        .route("/v1/flows", get(commands::flows))
-        .route("/v1/deals", post(commands::add_deal))
-        .route("/v1/deals/{id}", patch(commands::edit_deal))
+    let (routes, _doc) = api::routes().split_for_parts();
+    routes
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -140,9 +59,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// scope), replacing whatever a client put in that header.
 async fn tag_route(mut req: Request, next: Next) -> Response {
     let route = format!("{} {}", req.method(), req.uri().path());
-    req.headers_mut().remove(commands::ROUTE_HEADER);
+    req.headers_mut().remove(command::ROUTE_HEADER);
     if let Ok(v) = HeaderValue::from_str(&route) {
-        req.headers_mut().insert(commands::ROUTE_HEADER, v);
+        req.headers_mut().insert(command::ROUTE_HEADER, v);
     }
     next.run(req).await
 }
@@ -174,11 +93,11 @@ async fn json_errors(req: Request, next: Next) -> Response {
         return resp;
     }
     let code = match status {
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        _ => "bad_request",
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        _ => ErrorCode::BadRequest,
     };
     let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
         .await

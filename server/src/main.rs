@@ -1,5 +1,7 @@
 //! `rapport-server --db FILE --listen 127.0.0.1:PORT [--simulate [EVENTS_PER_S]]
-//!  [--chats N --messages M] [--clock-offset-ms MS]`
+//!  [--chats N --messages M] [--clock-offset-ms MS]`, or
+//! `rapport-server --openapi`: print the API's OpenAPI document (what
+//! docs/openapi.json holds) and exit.
 //!
 //! `--clock-offset-ms` runs the server's clock ahead (or behind) the
 //! system's: restarted on an existing database, it moves the workspace
@@ -43,6 +45,10 @@ async fn main() {
         )
         .init();
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--openapi") {
+        print!("{}", rapport_server::api::openapi_json());
+        return;
+    }
     let db = arg(&args, "--db").unwrap_or_else(|| "rapport-server.db".into());
     let listen = arg(&args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
     let Ok(listen) = listen.parse() else {

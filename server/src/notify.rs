@@ -237,6 +237,14 @@ pub fn sent(hub: &Hub, ws: &str, member: &str) -> HubResult<Vec<(String, String)
 }
 
 /// `PUT /v1/devices`: registers (or moves to a new token) a device.
+#[utoipa::path(
+    put,
+    path = "/v1/devices",
+    tag = "notifications",
+    summary = "H2: register this device for pushes (again when its token changes); each new subscriber message in a chat assigned to the member (or unassigned, for members with conversations access) is pushed with a payload rapport_core::push::decode reads, collapsed per chat; D2: chat_opened goes to the assignee",
+    request_body = rapport_core::wire::DeviceRegistration,
+    responses((status = 200, description = "done"), crate::api::Errors),
+)]
 pub async fn register(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -267,6 +275,14 @@ pub async fn register(
 }
 
 /// `DELETE /v1/devices/{id}`: no more pushes to that device (at logout).
+#[utoipa::path(
+    delete,
+    path = "/v1/devices/{id}",
+    tag = "notifications",
+    summary = "H2: no more pushes to this device (before logout)",
+    params(("id" = String, Path, description = "the device")),
+    responses((status = 200, description = "done"), crate::api::Errors),
+)]
 pub async fn unregister(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -280,6 +296,13 @@ pub async fn unregister(
 }
 
 /// `GET /v1/settings` (H4).
+#[utoipa::path(
+    get,
+    path = "/v1/settings",
+    tag = "notifications",
+    summary = "H4: the member's notification settings",
+    responses((status = 200, description = "done", body = rapport_core::wire::NotificationSettings), crate::api::Errors),
+)]
 pub async fn settings(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -292,6 +315,14 @@ pub async fn settings(
 }
 
 /// `PUT /v1/settings` (H4): replaces the member's settings.
+#[utoipa::path(
+    put,
+    path = "/v1/settings",
+    tag = "notifications",
+    summary = "H4: replace the member's notification settings (turning email off drops a waiting email)",
+    request_body = rapport_core::wire::NotificationSettings,
+    responses((status = 200, description = "done", body = rapport_core::wire::NotificationSettings), crate::api::Errors),
+)]
 pub async fn set_settings(
     State(state): State<Arc<AppState>>,
     caller: Caller,

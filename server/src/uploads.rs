@@ -7,7 +7,6 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::commands::valid_message_id;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::{Hub, Workspace};
 use axum::Json;
@@ -18,9 +17,8 @@ use axum::response::{IntoResponse, Response};
 use rapport_core::model::MemberId;
 use rapport_core::policy::{Refusal, attachment::MAX_BYTES};
 use rapport_core::sync::UploadRef;
-use rapport_core::sync::wire::UploadStatus;
+use rapport_core::wire::{ErrorCode, PartQuery, UploadStatus, valid_message_id};
 use rusqlite::{OptionalExtension, params};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -67,6 +65,14 @@ fn status(id: &str, r: &Row) -> Json<UploadStatus> {
 }
 
 /// `POST /v1/uploads`: opens an upload, or reports an open one's progress.
+#[utoipa::path(
+    post,
+    path = "/v1/uploads",
+    tag = "uploads",
+    summary = "E2: open a resumable upload under a client-chosen id (or learn how much of it the server holds, after an interruption)",
+    request_body = rapport_core::wire::UploadRef,
+    responses((status = 200, description = "done", body = rapport_core::wire::UploadStatus), crate::api::Errors),
+)]
 pub async fn open(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -108,19 +114,23 @@ pub async fn open(
     if r.size != up.size_bytes || r.sha256 != up.sha256.to_ascii_lowercase() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "upload_conflict",
+            ErrorCode::UploadConflict,
             "an upload with this id holds another file",
         ));
     }
     Ok(status(&up.id, &r))
 }
 
-#[derive(Deserialize)]
-pub struct PartQuery {
-    offset: u64,
-}
-
 /// `PUT /v1/uploads/{id}/content?offset=N`: the bytes from `offset`.
+#[utoipa::path(
+    put,
+    path = "/v1/uploads/{id}/content",
+    tag = "uploads",
+    summary = "E2: the bytes of an upload from `offset` (parts of any size up to 2 MB; 256 KiB from the core)",
+    params(("id" = String, Path, description = "the upload"), rapport_core::wire::PartQuery),
+    request_body = Vec<u8>,
+    responses((status = 200, description = "done", body = rapport_core::wire::UploadStatus), crate::api::Errors),
+)]
 pub async fn part(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -137,7 +147,7 @@ pub async fn part(
     if q.offset != r.received {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "upload_offset",
+            ErrorCode::UploadOffset,
             format!("the upload has {} bytes; send from there", r.received),
         ));
     }
@@ -175,6 +185,14 @@ fn bytes(db: &rusqlite::Connection, ws: &str, id: &str) -> ApiResult<Vec<u8>> {
 
 /// `GET /v1/uploads/{id}/content`: a sent file, for any member of the
 /// workspace (the message links to it).
+#[utoipa::path(
+    get,
+    path = "/v1/uploads/{id}/content",
+    tag = "uploads",
+    summary = "E2/B3: a sent file's bytes (any member of the workspace with conversations access)",
+    params(("id" = String, Path, description = "the upload")),
+    responses((status = 200, description = "done", body = Vec<u8>), crate::api::Errors),
+)]
 pub async fn download(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -203,7 +221,7 @@ pub(crate) fn complete(hub: &Hub, ws: &Workspace, me: &MemberId, id: &str) -> Ap
     if r.received < r.size {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "upload_incomplete",
+            ErrorCode::UploadIncomplete,
             format!("{} of {} bytes uploaded", r.received, r.size),
         ));
     }
@@ -211,7 +229,7 @@ pub(crate) fn complete(hub: &Hub, ws: &Workspace, me: &MemberId, id: &str) -> Ap
     if hex::encode(Sha256::digest(&bytes)) != r.sha256 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "upload_corrupt",
+            ErrorCode::UploadCorrupt,
             "the file does not match its sha256",
         ));
     }

@@ -18,12 +18,22 @@ fn doc_routes() -> BTreeSet<(String, String)> {
 }
 
 #[test]
+fn s2_the_openapi_document_is_the_one_generated_from_the_code() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
+            .expect("docs/openapi.json");
+    assert!(
+        committed == rapport_server::api::openapi_json(),
+        "docs/openapi.json is stale: run `cargo run -p rapport-server -- --openapi > docs/openapi.json`"
+    );
+}
+
+#[test]
 fn s2_the_openapi_document_lists_exactly_the_servers_routes() {
-    let server: BTreeSet<(String, String)> = rapport_server::ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let server: BTreeSet<(String, String)> =
+        rapport_server::api::route_list().into_iter().collect();
     assert_eq!(doc_routes(), server);
+    assert_eq!(server.len(), 31, "a route added or lost");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,7 +43,7 @@ async fn s2_every_listed_route_is_really_routed() {
         rapport_core::sync::install_crypto();
         reqwest::Client::new()
     };
-    for (method, path) in rapport_server::ROUTES {
+    for (method, path) in rapport_server::api::route_list() {
         let url = format!(
             "{}{}",
             srv.url(),

@@ -275,7 +275,7 @@ impl Composer<'_> {
             Action::Assign { member_id, .. } => {
                 members = self.store.members(false)?;
                 Act::Assign {
-                    to: assignee(member_id.as_ref(), &members),
+                    to: Assignee::find(member_id.as_ref(), &members),
                 }
             }
             Action::MarkRead { .. }
@@ -289,16 +289,5 @@ impl Composer<'_> {
         };
         act::check(&act, &ctx)?;
         Ok(())
-    }
-}
-
-/// D1: who `id` is among the workspace's members.
-pub fn assignee<'m>(id: Option<&MemberId>, members: &'m [crate::model::Member]) -> Assignee<'m> {
-    match id {
-        None => Assignee::Nobody,
-        Some(id) => members
-            .iter()
-            .find(|m| &m.id == id)
-            .map_or(Assignee::Unknown, Assignee::Member),
     }
 }

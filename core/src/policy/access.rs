@@ -3,7 +3,7 @@
 //! lets a member read and answer chats at all.
 
 use super::Refusal;
-use crate::model::Member;
+use crate::model::{Member, MemberId};
 
 /// Whether the member's role grants conversations and audience.
 pub fn has_conversations(member: &Member) -> bool {
@@ -20,6 +20,19 @@ pub enum Assignee<'a> {
     Unknown,
 }
 
+impl<'a> Assignee<'a> {
+    /// Who `id` is among the workspace's `members`.
+    pub fn find(id: Option<&MemberId>, members: &'a [Member]) -> Assignee<'a> {
+        match id {
+            None => Assignee::Nobody,
+            Some(id) => members
+                .iter()
+                .find(|m| &m.id == id)
+                .map_or(Assignee::Unknown, Assignee::Member),
+        }
+    }
+}
+
 /// D1: may the chat be assigned to `to`?
 pub fn may_assign(to: Assignee<'_>) -> Result<(), Refusal> {
     match to {
@@ -32,7 +45,6 @@ pub fn may_assign(to: Assignee<'_>) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MemberId;
 
     #[test]
     fn d1_only_members_with_conversations_can_be_assigned() {
@@ -51,5 +63,10 @@ mod tests {
             Err(Refusal::NotAssignable)
         );
         assert_eq!(may_assign(Assignee::Unknown), Err(Refusal::NotAssignable));
+        let team = [yes.clone()];
+        assert_eq!(Assignee::find(None, &team), Assignee::Nobody);
+        assert_eq!(Assignee::find(Some(&yes.id), &team), Assignee::Member(&yes));
+        let stranger = MemberId::from("u9");
+        assert_eq!(Assignee::find(Some(&stranger), &team), Assignee::Unknown);
     }
 }

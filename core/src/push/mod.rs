@@ -98,51 +98,9 @@ pub fn decode(platform_json: &str) -> Result<PushPayload, PushError> {
     serde_json::from_value(inner).map_err(|e| PushError::Malformed(format!("{:?}", e.classify())))
 }
 
-/// Where a device gets its pushes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PushPlatform {
-    /// Firebase Cloud Messaging (Android).
-    Fcm,
-    /// Apple Push Notification service (iOS).
-    Apns,
-}
-
-/// H2: a device registered for pushes (`PUT /v1/devices`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceRegistration {
-    /// The app's own id for the installation (stable across token changes).
-    pub device_id: String,
-    pub platform: PushPlatform,
-    /// The FCM registration token or APNs device token. Secret.
-    pub token: String,
-}
-
-/// H4: how the member is told about new conversations (`/v1/settings`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotificationSettings {
-    /// H1: an email about the latest open chat, at most once an hour.
-    pub email: bool,
-    /// Messages from the notifications bot (a Telegram bot of the
-    /// platform's).
-    pub notifications_bot: bool,
-    /// H2: pushes to the member's devices.
-    pub push: bool,
-    /// Whether a push carries a short preview of the message (off: only
-    /// "New message", for lock screens others see).
-    pub push_preview: bool,
-}
-
-impl Default for NotificationSettings {
-    fn default() -> Self {
-        NotificationSettings {
-            email: true,
-            notifications_bot: false,
-            push: true,
-            push_preview: true,
-        }
-    }
-}
+// The bodies of `/v1/devices` and `/v1/settings` are part of the wire
+// contract.
+pub use crate::wire::{DeviceRegistration, NotificationSettings, PushPlatform};
 
 /// The longest preview a push carries (characters): enough for a lock
 /// screen, little of a private message.

@@ -59,6 +59,12 @@ error_codes! {
     RateLimited = "rate_limited",
     /// The server failed; retrying may succeed.
     Internal = "internal",
+    /// The server is overloaded or down for a moment (503).
+    Unavailable = "unavailable",
+    /// The route exists but not with this method.
+    MethodNotAllowed = "method_not_allowed",
+    /// A body that is not JSON where JSON is expected.
+    UnsupportedMediaType = "unsupported_media_type",
     /// E7: a client-chosen message id is taken by another message.
     DuplicateMessageId = "duplicate_message_id",
     // E2: resumable uploads.
@@ -130,11 +136,28 @@ impl<'de> Deserialize<'de> for ErrorCode {
     }
 }
 
+/// The codes as a string enum in the OpenAPI document.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(ErrorCode::KNOWN.iter().map(|c| c.as_str())))
+            .description(Some(
+                "A stable error code; a client treats one it does not know as `unknown`.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ErrorCode {}
+
 /// The error body of every failed request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "window_closed"))]
     pub code: ErrorCode,
     /// For people; not stable.
     pub message: String,

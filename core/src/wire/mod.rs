@@ -25,12 +25,14 @@ pub const SERVER_TIME_HEADER: &str = "x-server-time";
 /// Header carrying a command's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginResponse {
     /// Short-lived: sent as the bearer token.
@@ -42,12 +44,14 @@ pub struct LoginResponse {
     pub workspace_id: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// `GET /v1/sync`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SyncPage {
@@ -55,23 +59,25 @@ pub enum SyncPage {
     Snapshot(Snapshot),
     /// `since>0`: the events after it, in order, and the feed's head.
     Events {
+        /// Each `{seq, at, type, data}` (docs/events.md).
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
         events: Vec<Box<RawValue>>,
         head: Seq,
     },
 }
 
 /// One frame of `GET /v1/stream` (a WebSocket text message).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamFrame {
     Events {
+        /// Each `{seq, at, type, data}` (docs/events.md).
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
         events: Vec<Box<RawValue>>,
     },
     /// Sent when the stream is idle, so both ends notice a dead link.
-    Heartbeat {
-        head: Seq,
-        server_time: Timestamp,
-    },
+    Heartbeat { head: Seq, server_time: Timestamp },
 }
 
 /// How a client reads a `kind: events` page: a plain struct, since serde
@@ -93,6 +99,7 @@ pub struct StreamFrameIn {
 }
 
 /// `GET /v1/chats/{id}/messages`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryPage {
     /// Oldest first.
@@ -103,6 +110,7 @@ pub struct HistoryPage {
 /// `PATCH /v1/subscribers/{id}`: F5 variables (an empty value removes one)
 /// and tags, F6 a flow to start (`""` stops the active one), F8 disable,
 /// G2 the CRM contact.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriberEdit {
     #[serde(default)]
@@ -121,6 +129,7 @@ pub struct SubscriberEdit {
 
 /// `POST /v1/uploads` and `PUT /v1/uploads/{id}/content` (E2): how many
 /// bytes of the upload the server holds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadStatus {
     pub id: String,
@@ -155,6 +164,7 @@ pub struct UploadRef {
 /// `GET /v1/sync?since=&limit=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct SyncQuery {
     /// `0`: a snapshot; otherwise the events after this seq.
     pub since: u64,
@@ -165,6 +175,7 @@ pub struct SyncQuery {
 /// `GET /v1/stream?since=`: live events after this seq.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct StreamQuery {
     pub since: u64,
 }
@@ -172,6 +183,7 @@ pub struct StreamQuery {
 /// `GET /v1/chats/{id}/messages?before=&limit=` (B1: older history).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct HistoryQuery {
     /// The oldest message the client holds; absent: the newest page.
     pub before: Option<String>,
@@ -181,6 +193,7 @@ pub struct HistoryQuery {
 /// `PUT /v1/uploads/{id}/content?offset=` (E2): where this part starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct PartQuery {
     pub offset: u64,
 }
@@ -188,6 +201,7 @@ pub struct PartQuery {
 /// `GET /v1/flows?q=` (F6).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct FlowQuery {
     #[serde(default)]
     pub q: String,
@@ -199,4 +213,53 @@ pub fn events_to_raw(events: &[Event]) -> Vec<Box<RawValue>> {
         .iter()
         .filter_map(|e| RawValue::from_string(e.to_json()).ok())
         .collect()
+}
+
+/// Where a device gets its pushes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PushPlatform {
+    /// Firebase Cloud Messaging (Android).
+    Fcm,
+    /// Apple Push Notification service (iOS).
+    Apns,
+}
+
+/// H2: a device registered for pushes (`PUT /v1/devices`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceRegistration {
+    /// The app's own id for the installation (stable across token changes).
+    pub device_id: String,
+    pub platform: PushPlatform,
+    /// The FCM registration token or APNs device token. Secret.
+    pub token: String,
+}
+
+/// H4: how the member is told about new conversations (`/v1/settings`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationSettings {
+    /// H1: an email about the latest open chat, at most once an hour.
+    pub email: bool,
+    /// Messages from the notifications bot (a Telegram bot of the
+    /// platform's).
+    pub notifications_bot: bool,
+    /// H2: pushes to the member's devices.
+    pub push: bool,
+    /// Whether a push carries a short preview of the message (off: only
+    /// "New message", for lock screens others see).
+    pub push_preview: bool,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        NotificationSettings {
+            email: true,
+            notifications_bot: false,
+            push: true,
+            push_preview: true,
+        }
+    }
 }

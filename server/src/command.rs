@@ -1,0 +1,179 @@
+//! How every command runs: one extractor ([`Command`]) takes the caller,
+//! the `Idempotency-Key`, the member's access and the typed body; one
+//! runner ([`Command::run`]) runs the handler once per key under the
+//! workspace's write lock and answers a repeated key with the first answer.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::hub::{Hub, Workspace};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rapport_core::model::{
+    Chat, ChatId, EventPayload, MemberId, Message, MessageId, Seq, Timestamp,
+};
+use rapport_core::store::{TimelineItem, TimelineItemId};
+use rapport_core::wire::{ErrorCode, IDEMPOTENCY_HEADER};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// Set by the router on every request (any value a client sends is
+/// replaced): the method and path, scoping idempotency keys.
+pub const ROUTE_HEADER: &str = "x-rapport-route";
+
+/// A command request: who, under which key, with which body.
+pub struct Command<B> {
+    state: Arc<AppState>,
+    caller: Caller,
+    /// The key's scope: one member, one route, one key.
+    scope: String,
+    body: B,
+}
+
+impl<B: DeserializeOwned + Send> FromRequest<Arc<AppState>> for Command<B> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> ApiResult<Self> {
+        let (mut parts, body) = req.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, state).await?;
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let key = header(IDEMPOTENCY_HEADER)
+            .filter(|k| !k.is_empty() && k.len() <= 200)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::MissingIdempotencyKey,
+                    "commands need an Idempotency-Key header",
+                )
+            })?;
+        // D1: chats are for members whose role grants conversations.
+        caller.require_conversations()?;
+        // A key means one command of one member on one route: the same key
+        // from another member, or on another route, is another command.
+        let route = header(ROUTE_HEADER).unwrap_or_default();
+        let scope = format!("{}\n{route}\n{key}", caller.member_id());
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        // A command without a body reads as `{}`.
+        let json: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        let body = serde_json::from_slice(json)
+            .map_err(|e| ApiError::bad_request(format!("the body: {e}")))?;
+        Ok(Command {
+            state: state.clone(),
+            caller,
+            scope,
+            body,
+        })
+    }
+}
+
+/// What a handler works with: the hub, the caller's workspace and who
+/// the caller is.
+pub struct Ctx<'a> {
+    pub hub: &'a Hub,
+    pub ws: &'a Workspace,
+    pub me: &'a MemberId,
+}
+
+impl Ctx<'_> {
+    /// Server time now.
+    pub fn now(&self) -> Timestamp {
+        self.hub.now()
+    }
+
+    /// Logs, applies and broadcasts the events (under the lock the runner
+    /// holds); the seq of the last.
+    pub fn emit(&self, payloads: Vec<EventPayload>) -> ApiResult<Seq> {
+        let events = self
+            .hub
+            .emit_locked(self.ws, payloads)
+            .map_err(ApiError::internal)?;
+        Ok(events.last().map_or(Seq(0), |e| e.seq))
+    }
+
+    pub fn chat(&self, id: &str) -> ApiResult<Chat> {
+        self.ws
+            .store
+            .chat(&ChatId::from(id))?
+            .map(|s| s.chat)
+            .ok_or_else(|| ApiError::not_found("chat"))
+    }
+
+    pub fn message(&self, chat: &Chat, id: &str) -> ApiResult<Message> {
+        match self
+            .ws
+            .store
+            .timeline_item(&chat.id, &TimelineItemId::Message(MessageId::from(id)))?
+        {
+            Some(TimelineItem::Message(m)) => Ok(m),
+            _ => Err(ApiError::not_found("message")),
+        }
+    }
+}
+
+impl<B: Send + 'static> Command<B> {
+    /// Runs `f` once per idempotency key, under the workspace's write lock
+    /// (off the async workers). Answers, successes and refusals alike, are
+    /// remembered; internal errors are not, so a retry can succeed.
+    pub async fn run<A: Serialize>(
+        self,
+        f: impl FnOnce(&Ctx<'_>, B) -> ApiResult<A> + Send + 'static,
+    ) -> Response {
+        let Command {
+            state,
+            caller,
+            scope,
+            body,
+        } = self;
+        let ws = caller.workspace.clone();
+        let me = caller.member_id();
+        let result = tokio::task::spawn_blocking(move || {
+            let hub = &state.hub;
+            hub.exclusive(&ws, Some(&scope), || -> ApiResult<(u16, String)> {
+                if let Some(first) = hub.idempotent(&ws.id, &scope).map_err(ApiError::internal)? {
+                    return Ok(first);
+                }
+                let ctx = Ctx {
+                    hub,
+                    ws: &ws,
+                    me: &me,
+                };
+                let (status, body) = match f(&ctx, body) {
+                    Ok(answer) => (
+                        StatusCode::OK,
+                        serde_json::to_string(&answer).map_err(ApiError::internal)?,
+                    ),
+                    Err(e) if e.status.is_server_error() => return Err(e),
+                    Err(e) => (
+                        e.status,
+                        serde_json::to_string(&e.body()).map_err(ApiError::internal)?,
+                    ),
+                };
+                hub.remember(&ws.id, &scope, status.as_u16(), &body)
+                    .map_err(ApiError::internal)?;
+                Ok((status.as_u16(), body))
+            })
+        })
+        .await;
+        match result {
+            Ok(Ok((status, body))) => (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+            Ok(Err(e)) => e.into_response(),
+            Err(e) => ApiError::internal(e).into_response(),
+        }
+    }
+}
