@@ -263,14 +263,9 @@ impl RapportClient {
 
     /// E5: Messenger text with a message tag, with its echo.
     pub fn send_tagged(&self, chat: ChatId, tag: MessageTag, text: String) -> Result<MessageId> {
-        Ok(self.client()?.send(
-            &chat,
-            Draft::Tagged {
-                tag: tag,
-                text: &text,
-            },
-            None,
-        )?)
+        Ok(self
+            .client()?
+            .send(&chat, Draft::Tagged { tag, text: &text }, None)?)
     }
 
     /// Queues any other agent action after the core's checks (B7/B8, C1,

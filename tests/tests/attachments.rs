@@ -295,8 +295,8 @@ fn e2_executables_sizes_and_the_window_are_refused_before_anything_is_queued() {
     let refused = |chat: &str, name: &str, bytes: &[u8]| match c.send(
         &ChatId::from(chat),
         Draft::File {
-            name: name,
-            bytes: bytes,
+            name,
+            bytes,
             caption: None,
         },
         None,

@@ -55,17 +55,17 @@ pub(super) fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
         (Some((name, bytes)), None, None) => client.send(
             &chat,
             Draft::File {
-                name: name,
-                bytes: bytes,
+                name,
+                bytes,
                 caption: body.as_deref(),
             },
             None,
         )?,
-        (None, Some(name), None) => client.send(&chat, Draft::Template { name: name }, None)?,
+        (None, Some(name), None) => client.send(&chat, Draft::Template { name }, None)?,
         (None, None, Some(tag)) => client.send(
             &chat,
             Draft::Tagged {
-                tag: tag,
+                tag,
                 text: body.as_deref().unwrap_or(""),
             },
             None,

@@ -297,7 +297,7 @@ impl App {
             Some(Alternative::MessengerTag(tag)) => self.client.send(
                 &chat,
                 Draft::Tagged {
-                    tag: tag,
+                    tag,
                     text: &self.input,
                 },
                 None,
