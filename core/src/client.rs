@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod read;
+
 pub struct ClientConfig {
     /// The SQLite file of the logged-in member's data.
     pub store_path: PathBuf,
