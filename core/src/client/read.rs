@@ -4,9 +4,12 @@
 //! store stays an implementation detail of the core.
 //!
 //! Everything here is offline (no network): it answers from the store as
-//! the last sync left it. The reads that go through the server (older
-//! history, notification settings) are `async` methods on [`Client`]
-//! itself, next to the session.
+//! the last sync left it. So the store's reads return its own error
+//! ([`StoreError`](crate::store::StoreError), which a [`ClientResult`]
+//! takes with `?`), and each caller keeps mapping it as it did before.
+//! The reads that go through the server (older history, notification
+//! settings) are `async` methods on [`Client`] itself, next to the
+//! session.
 
 use super::{Client, ClientError, ClientResult};
 use crate::model::{
@@ -16,8 +19,8 @@ use crate::model::{
 use crate::observe::{ListDiff, Subscription};
 use crate::outbox::OutboxEntry;
 use crate::store::{
-    ChatCursor, ChatFilter, ChatPage, StatusCounts, TimelineCursor, TimelineItem, TimelineItemId,
-    TimelinePage,
+    ChatCursor, ChatFilter, ChatPage, Result as StoreResult, StatusCounts, TimelineCursor,
+    TimelineItem, TimelineItemId, TimelinePage,
 };
 use crate::timers::Countdowns;
 
@@ -31,28 +34,28 @@ impl Client {
         filter: &ChatFilter,
         after: Option<ChatCursor>,
         limit: u32,
-    ) -> ClientResult<ChatPage> {
-        Ok(self.store.chat_page(filter, after, limit)?)
+    ) -> StoreResult<ChatPage> {
+        self.store.chat_page(filter, after, limit)
     }
 
     /// A5: the counts of the status lists under the filter's app, type and
     /// assignee.
-    pub fn status_counts(&self, filter: &ChatFilter) -> ClientResult<StatusCounts> {
-        Ok(self.store.status_counts(filter)?)
+    pub fn status_counts(&self, filter: &ChatFilter) -> StoreResult<StatusCounts> {
+        self.store.status_counts(filter)
     }
 
     /// A7: home, the latest message of each chat with its status, newest
     /// first.
-    pub fn home(&self, limit: u32) -> ClientResult<Vec<ChatSummary>> {
-        Ok(self.store.home(limit)?)
+    pub fn home(&self, limit: u32) -> StoreResult<Vec<ChatSummary>> {
+        self.store.home(limit)
     }
 }
 
 /// A chat: its row, its timeline, its countdowns.
 impl Client {
     /// One chat's list row (`None` if the store has no such chat).
-    pub fn chat(&self, id: &ChatId) -> ClientResult<Option<ChatSummary>> {
-        Ok(self.store.chat(id)?)
+    pub fn chat(&self, id: &ChatId) -> StoreResult<Option<ChatSummary>> {
+        self.store.chat(id)
     }
 
     /// B1/C1: up to `limit` timeline items (messages and notes) older than
@@ -62,8 +65,8 @@ impl Client {
         chat: &ChatId,
         before: Option<TimelineCursor>,
         limit: u32,
-    ) -> ClientResult<TimelinePage> {
-        Ok(self.store.timeline_page(chat, before, limit)?)
+    ) -> StoreResult<TimelinePage> {
+        self.store.timeline_page(chat, before, limit)
     }
 
     /// One timeline item of a chat by id (a message's delivery state, a
@@ -72,8 +75,8 @@ impl Client {
         &self,
         chat: &ChatId,
         id: &TimelineItemId,
-    ) -> ClientResult<Option<TimelineItem>> {
-        Ok(self.store.timeline_item(chat, id)?)
+    ) -> StoreResult<Option<TimelineItem>> {
+        self.store.timeline_item(chat, id)
     }
 
     /// E4, E3/F7: the window and pause countdowns of a chat now, on server
@@ -87,18 +90,18 @@ impl Client {
 /// The subscriber card and the CRM.
 impl Client {
     /// F1–F8: a subscriber's card.
-    pub fn subscriber(&self, id: &SubscriberId) -> ClientResult<Option<Subscriber>> {
-        Ok(self.store.subscriber(id)?)
+    pub fn subscriber(&self, id: &SubscriberId) -> StoreResult<Option<Subscriber>> {
+        self.store.subscriber(id)
     }
 
     /// G1–G3: a subscriber's deals, most recently updated first.
-    pub fn deals(&self, subscriber: &SubscriberId) -> ClientResult<Vec<Deal>> {
-        Ok(self.store.deals(subscriber)?)
+    pub fn deals(&self, subscriber: &SubscriberId) -> StoreResult<Vec<Deal>> {
+        self.store.deals(subscriber)
     }
 
     /// G3: one deal.
-    pub fn deal(&self, id: &DealId) -> ClientResult<Option<Deal>> {
-        Ok(self.store.deal(id)?)
+    pub fn deal(&self, id: &DealId) -> StoreResult<Option<Deal>> {
+        self.store.deal(id)
     }
 }
 
@@ -112,18 +115,18 @@ impl Client {
 
     /// D1: the team; `assignable_only` keeps the members whose role grants
     /// "conversations and audience".
-    pub fn members(&self, assignable_only: bool) -> ClientResult<Vec<Member>> {
-        Ok(self.store.members(assignable_only)?)
+    pub fn members(&self, assignable_only: bool) -> StoreResult<Vec<Member>> {
+        self.store.members(assignable_only)
     }
 
     /// The workspace's bots (the statistics name them).
-    pub fn bots(&self) -> ClientResult<Vec<Bot>> {
-        Ok(self.store.bots()?)
+    pub fn bots(&self) -> StoreResult<Vec<Bot>> {
+        self.store.bots()
     }
 
     /// I1: the total first, then each bot.
-    pub fn stats(&self) -> ClientResult<Vec<BotStats>> {
-        Ok(self.store.stats()?)
+    pub fn stats(&self) -> StoreResult<Vec<BotStats>> {
+        self.store.stats()
     }
 }
 
@@ -131,19 +134,19 @@ impl Client {
 impl Client {
     /// E7: every command not yet confirmed, oldest first; failed ones with
     /// their code.
-    pub fn outbox(&self) -> ClientResult<Vec<OutboxEntry>> {
-        Ok(self.store.outbox()?)
+    pub fn outbox(&self) -> StoreResult<Vec<OutboxEntry>> {
+        self.store.outbox()
     }
 
     /// S5: how many commands are not yet confirmed (a logout drops them).
-    pub fn unsent_commands(&self) -> ClientResult<u64> {
-        Ok(self.store.unsent_commands()?)
+    pub fn unsent_commands(&self) -> StoreResult<u64> {
+        self.store.unsent_commands()
     }
 
     /// S2: the seq of the last event the store applied (how far this
     /// client is in the workspace's change feed).
-    pub fn last_seq(&self) -> ClientResult<Seq> {
-        Ok(self.store.last_seq()?)
+    pub fn last_seq(&self) -> StoreResult<Seq> {
+        self.store.last_seq()
     }
 }
 
@@ -156,8 +159,8 @@ impl Client {
         filter: ChatFilter,
         limit: u32,
         listener: impl Fn(Vec<ListDiff<ChatSummary>>) + Send + Sync + 'static,
-    ) -> ClientResult<Subscription> {
-        Ok(self.observer.subscribe_chat_list(filter, limit, listener)?)
+    ) -> StoreResult<Subscription> {
+        self.observer.subscribe_chat_list(filter, limit, listener)
     }
 
     /// B1/C1: the newest `limit` items of a chat's timeline, oldest first.
@@ -166,8 +169,8 @@ impl Client {
         chat: ChatId,
         limit: u32,
         listener: impl Fn(Vec<ListDiff<TimelineItem>>) + Send + Sync + 'static,
-    ) -> ClientResult<Subscription> {
-        Ok(self.observer.subscribe_timeline(chat, limit, listener)?)
+    ) -> StoreResult<Subscription> {
+        self.observer.subscribe_timeline(chat, limit, listener)
     }
 
     /// A5: the live counts of the status lists under `filter`.
@@ -175,8 +178,8 @@ impl Client {
         &self,
         filter: ChatFilter,
         listener: impl Fn(StatusCounts) + Send + Sync + 'static,
-    ) -> ClientResult<Subscription> {
-        Ok(self.observer.subscribe_counts(filter, listener)?)
+    ) -> StoreResult<Subscription> {
+        self.observer.subscribe_counts(filter, listener)
     }
 
     /// How many live windows are open (for leak tests and diagnostics).
