@@ -135,18 +135,6 @@ impl Client {
         })
     }
 
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
-
-    pub fn observer(&self) -> &Observer {
-        &self.observer
-    }
-
-    pub fn backend(&self) -> &Arc<RapportBackend> {
-        &self.backend
-    }
-
     /// The member logged in, if any (restored sessions included).
     pub fn login_info(&self) -> Option<LoginInfo> {
         lock(&self.session).as_ref().map(|s| s.info().into())
