@@ -106,7 +106,7 @@ pub enum Mode {
     },
     /// G1-G3, G2: typing on the deals popup (see [`DealPrompt`]).
     DealInput(DealPrompt),
-    /// A7: home, the latest chats (the core's `Store::home`).
+    /// A7: home, the latest chats (`Client::home`).
     Home {
         chats: Vec<ChatSummary>,
         selected: usize,
