@@ -239,7 +239,7 @@ async fn outbox_drain(server: &rapport_server::RunningServer, dir: &Path, n: usi
     client.login("agent@bench.test", PASSWORD).await?;
     let head = server.state.hub.head(&ws)?;
     client.start_sync()?;
-    while client.store().last_seq()? < head {
+    while client.last_seq()? < head {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Offline: the replies pile up.
@@ -255,7 +255,7 @@ async fn outbox_drain(server: &rapport_server::RunningServer, dir: &Path, n: usi
     let enqueue_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
     let t = Instant::now();
     client.start_sync()?;
-    while client.store().unsent_commands()? > 0 {
+    while client.unsent_commands()? > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let drain = t.elapsed();

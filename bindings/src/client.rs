@@ -149,22 +149,19 @@ impl RapportClient {
         after: Option<ChatCursor>,
         limit: u32,
     ) -> Result<ChatPage> {
-        Ok(self
-            .client()?
-            .store()
-            .chat_page(&filter.into(), after, limit)?)
+        Ok(self.client()?.chat_page(&filter.into(), after, limit)?)
     }
 
     pub fn status_counts(&self, filter: ChatFilter) -> Result<StatusCounts> {
-        Ok(self.client()?.store().status_counts(&filter.into())?)
+        Ok(self.client()?.status_counts(&filter.into())?)
     }
 
     pub fn chat(&self, chat: ChatId) -> Result<Option<ChatSummary>> {
-        Ok(self.client()?.store().chat(&chat)?)
+        Ok(self.client()?.chat(&chat)?)
     }
 
     pub fn home(&self, limit: u32) -> Result<Vec<ChatSummary>> {
-        Ok(self.client()?.store().home(limit)?)
+        Ok(self.client()?.home(limit)?)
     }
 
     pub fn timeline_page(
@@ -173,7 +170,7 @@ impl RapportClient {
         before: Option<TimelineCursor>,
         limit: u32,
     ) -> Result<TimelinePage> {
-        Ok(self.client()?.store().timeline_page(&chat, before, limit)?)
+        Ok(self.client()?.timeline_page(&chat, before, limit)?)
     }
 
     /// B1: fetches older history from the server into the store (the open
@@ -191,16 +188,16 @@ impl RapportClient {
     }
 
     pub fn members(&self, assignable_only: bool) -> Result<Vec<Member>> {
-        Ok(self.client()?.store().members(assignable_only)?)
+        Ok(self.client()?.members(assignable_only)?)
     }
 
     pub fn bots(&self) -> Result<Vec<Bot>> {
-        Ok(self.client()?.store().bots()?)
+        Ok(self.client()?.bots()?)
     }
 
     /// I1: the total first, then each bot.
     pub fn stats(&self) -> Result<Vec<BotStats>> {
-        Ok(self.client()?.store().stats()?)
+        Ok(self.client()?.stats()?)
     }
 
     // Replying (E1-E7).
@@ -212,15 +209,7 @@ impl RapportClient {
 
     /// E4, E3/F7: the window and pause countdowns of a chat now.
     pub fn countdowns(&self, chat: ChatId) -> Result<Countdowns> {
-        let client = self.client()?;
-        let row = client
-            .store()
-            .chat(&chat)?
-            .ok_or(RapportError::UnknownChat)?;
-        Ok(rapport_core::timers::countdowns(
-            &row.chat,
-            client.server_now(),
-        ))
+        Ok(self.client()?.countdowns(&chat)?)
     }
 
     /// Stores the reply and its local echo (delivery `Pending`) and queues
@@ -276,7 +265,7 @@ impl RapportClient {
 
     /// E7: the commands not yet confirmed, failed ones with their code.
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
-        Ok(self.client()?.store().outbox()?)
+        Ok(self.client()?.outbox()?)
     }
 
     pub fn retry(&self, outbox_id: i64) -> Result<()> {
@@ -296,12 +285,11 @@ impl RapportClient {
         limit: u32,
         listener: Arc<dyn ChatListListener>,
     ) -> Result<Arc<TaskHandle>> {
-        let sub =
-            self.client()?
-                .observer()
-                .subscribe_chat_list(filter.into(), limit, move |diffs| {
-                    logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
-                })?;
+        let sub = self
+            .client()?
+            .subscribe_chat_list(filter.into(), limit, move |diffs| {
+                logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
+            })?;
         Ok(TaskHandle::new(Live::View(Arc::new(sub))))
     }
 
@@ -314,7 +302,6 @@ impl RapportClient {
     ) -> Result<Arc<TaskHandle>> {
         let sub = self
             .client()?
-            .observer()
             .subscribe_timeline(chat, limit, move |diffs| {
                 logged(listener.on_diffs(diffs.into_iter().map(Into::into).collect()))
             })?;
@@ -329,7 +316,6 @@ impl RapportClient {
     ) -> Result<Arc<TaskHandle>> {
         let sub = self
             .client()?
-            .observer()
             .subscribe_counts(filter.into(), move |c| logged(listener.on_counts(c)))?;
         Ok(TaskHandle::new(Live::View(Arc::new(sub))))
     }
@@ -425,10 +411,7 @@ impl RapportClient {
     /// state, timers): back to its old value once handles are cancelled or
     /// dropped. For leak tests and diagnostics.
     pub fn live_subscriptions(&self) -> u32 {
-        let views = self
-            .client()
-            .map(|c| c.observer().live_subscriptions())
-            .unwrap_or(0);
+        let views = self.client().map(|c| c.live_subscriptions()).unwrap_or(0);
         let n = views + self.tasks.load(Ordering::Relaxed) + self.timers.len();
         u32::try_from(n).unwrap_or(u32::MAX)
     }

@@ -158,7 +158,7 @@ pub fn wait_sent_with(
 ) -> Result<(), CliError> {
     let deadline = Instant::now() + timeout;
     loop {
-        let entries = client.store().outbox()?;
+        let entries = client.outbox()?;
         let Some(entry) = entries.iter().find(|e| find(e)) else {
             return Ok(());
         };

@@ -123,15 +123,15 @@ impl Harness {
 
     /// A chat of `app` whose subscriber writes now (its window opens).
     fn chat_with_open_window(&mut self, app: MessagingApp) -> ChatId {
-        let chat = common::chats_of(self.client.store(), app)[0].clone();
+        let chat = common::client_chats_of(&self.client, app)[0].clone();
         self.server
             .srv
             .subscriber_writes(chat.as_str(), &format!("w-{}", chat.as_str()));
-        let store = self.client.store().clone();
+        let client = self.client.clone();
         let c = chat.clone();
         let now = self.server.clock.clone();
         wait_until("the subscriber's message", 20, || {
-            store
+            client
                 .chat(&c)
                 .unwrap()
                 .is_some_and(|s| s.chat.last_inbound_at.is_some_and(|t| t >= now_minus(&now)))
@@ -151,7 +151,7 @@ fn a1_a2_a5_navigation_filters_and_live_counts() {
     let mut h = harness(60, 600);
     // The open list first (A5), its count as the core counts it.
     assert_eq!(h.app.filter.status, StatusFilter::Open);
-    let counts = h.client.store().status_counts(&h.app.filter).unwrap();
+    let counts = h.client.status_counts(&h.app.filter).unwrap();
     assert_eq!(h.app.counts, counts);
     let screen = h.screen();
     assert!(
@@ -194,7 +194,7 @@ fn a1_a2_a5_navigation_filters_and_live_counts() {
         search: None,
     };
     assert_eq!(h.app.filter, f);
-    let want = h.client.store().chat_page(&f, None, 60).unwrap().rows;
+    let want = h.client.chat_page(&f, None, 60).unwrap().rows;
     assert_eq!(h.app.chats, want);
     // Back to every app; the unread list (A5).
     for _ in 0..6 {
@@ -214,7 +214,6 @@ fn a1_a2_a5_navigation_filters_and_live_counts() {
     let before = h.app.counts.unread;
     let read_chat = h
         .client
-        .store()
         .chat_page(
             &ChatFilter {
                 status: StatusFilter::Open,
@@ -246,7 +245,7 @@ fn a1_a2_a5_navigation_filters_and_live_counts() {
     let c = h.client.clone();
     let i2 = id.clone();
     h.until("the chat to be read", move |_| {
-        c.store().chat(&i2).unwrap().unwrap().chat.unread_count == 0
+        c.chat(&i2).unwrap().unwrap().chat.unread_count == 0
     });
 
     // q quits.
@@ -278,7 +277,7 @@ fn a6_search_as_you_type_picks_a_chat() {
             search: Some(typed.clone()),
             ..Default::default()
         };
-        let want = h.client.store().chat_page(&f, None, 60).unwrap().rows;
+        let want = h.client.chat_page(&f, None, 60).unwrap().rows;
         assert_eq!(h.app.chats, want, "after typing {typed:?}");
     }
     assert!(h.app.chats.iter().any(|c| c.chat.id == target.id));
@@ -296,7 +295,6 @@ fn a6_search_as_you_type_picks_a_chat() {
 /// Opening a chat queues its mark-read (B10); no message may be queued.
 fn no_message_queued(h: &Harness) -> bool {
     h.client
-        .store()
         .outbox()
         .unwrap()
         .iter()
@@ -368,7 +366,7 @@ fn e1_e3_e7_a_reply_shows_at_once_then_is_sent_and_pauses_the_bot() {
 fn e4_e5_a_refused_reply_shows_its_reason_and_queues_nothing() {
     let mut h = harness(40, 300);
     // 25 hours after the history: every WhatsApp window is closed.
-    let chat = common::chats_of(h.client.store(), MessagingApp::Whatsapp)[0].clone();
+    let chat = common::client_chats_of(&h.client, MessagingApp::Whatsapp)[0].clone();
     h.select(&chat);
     h.key(KeyCode::Enter);
     // The reason shows before typing...
@@ -531,7 +529,7 @@ fn the_demo_starts_a_lively_workspace_logged_in() {
 #[test]
 fn e2_a_file_goes_out_with_progress_and_an_executable_is_refused() {
     let mut h = harness(30, 200);
-    let chat = common::chats_of(h.client.store(), MessagingApp::Telegram)[0].clone();
+    let chat = common::client_chats_of(&h.client, MessagingApp::Telegram)[0].clone();
     h.select(&chat);
     h.key(KeyCode::Enter);
     // An executable: the core's reason, nothing queued.
@@ -583,9 +581,9 @@ fn e2_a_file_goes_out_with_progress_and_an_executable_is_refused() {
 fn action_harness() -> Harness {
     let mut h = harness(10, 40);
     h.server.srv.action_chats();
-    let store = h.client.store().clone();
+    let client = h.client.clone();
     wait_until("the action chats", 20, || {
-        store
+        client
             .timeline_item(
                 &ChatId::from("tg"),
                 &TimelineItemId::Message(MessageId::from("sub-1")),
@@ -642,7 +640,7 @@ impl Harness {
     }
 
     fn unsent(&self) -> u64 {
-        self.client.store().unsent_commands().unwrap()
+        self.client.unsent_commands().unwrap()
     }
 
     /// Waits for the server to hold what `ok` wants (the console keeps
@@ -1075,7 +1073,7 @@ fn a7_home_lists_the_latest_chats_and_enter_opens_one() {
     let Mode::Home { chats, .. } = h.app.mode.clone() else {
         panic!("{:?}", h.app.mode)
     };
-    assert_eq!(chats, h.client.store().home(50).unwrap());
+    assert_eq!(chats, h.client.home(50).unwrap());
     assert!(chats.len() > 1);
     let s = h.screen();
     assert!(s.contains("Home: latest chats (A7)"), "{s}");

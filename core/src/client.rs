@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod read;
+
 pub struct ClientConfig {
     /// The SQLite file of the logged-in member's data.
     pub store_path: PathBuf,
@@ -161,18 +163,6 @@ impl Client {
             uploads: tokio::sync::broadcast::channel(64).0,
             timers: Mutex::new(None),
         })
-    }
-
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
-
-    pub fn observer(&self) -> &Observer {
-        &self.observer
-    }
-
-    pub fn backend(&self) -> &Arc<RapportBackend> {
-        &self.backend
     }
 
     /// The member logged in, if any (restored sessions included).

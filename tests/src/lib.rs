@@ -343,7 +343,7 @@ impl TestServer {
         c.start_sync().expect("sync starts");
         let head = self.head("w1");
         wait_until("the client to catch up", 30, || {
-            c.store().last_seq().expect("seq") >= head
+            c.last_seq().expect("seq") >= head
         });
     }
 }

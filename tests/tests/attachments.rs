@@ -67,8 +67,8 @@ fn blob(len: usize, seed: u64) -> Vec<u8> {
     b
 }
 
-fn message(store: &Store, chat: &str, id: &MessageId) -> Option<Message> {
-    match store
+fn message(c: &Client, chat: &str, id: &MessageId) -> Option<Message> {
+    match c
         .timeline_item(&ChatId::from(chat), &TimelineItemId::Message(id.clone()))
         .unwrap()
     {
@@ -124,7 +124,7 @@ fn e2_e3_e7_a_file_goes_up_in_parts_with_progress_and_becomes_one_message() {
         )
         .unwrap();
     // The echo at once: pending, typed from the bytes.
-    let echo = message(c.store(), "x1", &id).expect("echo");
+    let echo = message(&c, "x1", &id).expect("echo");
     assert_eq!(echo.delivery, Some(Delivery::Pending));
     let Content::Attachment(a) = &echo.content else {
         panic!("{:?}", echo.content)
@@ -134,7 +134,7 @@ fn e2_e3_e7_a_file_goes_up_in_parts_with_progress_and_becomes_one_message() {
         ("image/png", MediaKind::Image, file.len() as u64)
     );
     // E3 in the core: the pause starts with the queued reply, not later.
-    let paused = c.store().chat(&ChatId::from("x1")).unwrap().unwrap().chat;
+    let paused = c.chat(&ChatId::from("x1")).unwrap().unwrap().chat;
     assert!(
         paused
             .paused_until
@@ -144,7 +144,7 @@ fn e2_e3_e7_a_file_goes_up_in_parts_with_progress_and_becomes_one_message() {
     );
 
     wait_until("the server's copy", 30, || {
-        message(c.store(), "x1", &id).is_some_and(|m| m.delivery != Some(Delivery::Pending))
+        message(&c, "x1", &id).is_some_and(|m| m.delivery != Some(Delivery::Pending))
     });
     let sent = server_attachments(&srv, "x1", "receipt.png");
     assert_eq!(sent.len(), 1, "one message");
@@ -154,7 +154,7 @@ fn e2_e3_e7_a_file_goes_up_in_parts_with_progress_and_becomes_one_message() {
     };
     assert_eq!(a.caption.as_deref(), Some("Your receipt"));
     wait_until("the outbox empties", 30, || {
-        c.store().unsent_commands().unwrap() == 0
+        c.unsent_commands().unwrap() == 0
     });
 
     // Progress: one report per part, never backwards, ending at the size.
@@ -250,7 +250,7 @@ fn e2_e7_an_interrupted_upload_resumes_where_it_stopped_and_sends_one_message() 
     let c = open_client(&srv, dir.path(), &rt);
     let progress = watch_progress(&c, &rt);
     wait_until("the message", 60, || {
-        message(c.store(), "x2", &id).is_some_and(|m| m.delivery != Some(Delivery::Pending))
+        message(&c, "x2", &id).is_some_and(|m| m.delivery != Some(Delivery::Pending))
     });
     let resumed = progress.lock().unwrap().clone();
     assert!(
@@ -279,7 +279,7 @@ fn e2_e7_an_interrupted_upload_resumes_where_it_stopped_and_sends_one_message() 
     assert_eq!(bytes, file.len() as i64);
     assert_eq!(parts as usize, file.len().div_ceil(UPLOAD_PART));
     wait_until("the outbox empties", 30, || {
-        c.store().unsent_commands().unwrap() == 0
+        c.unsent_commands().unwrap() == 0
     });
 }
 
@@ -351,7 +351,7 @@ fn e2_executables_sizes_and_the_window_are_refused_before_anything_is_queued() {
         ),
         Err(ClientError::Refused(Refusal::TextTooLong { .. }))
     ));
-    assert_eq!(c.store().unsent_commands().unwrap(), 0, "nothing queued");
+    assert_eq!(c.unsent_commands().unwrap(), 0, "nothing queued");
 }
 
 #[test]

@@ -33,7 +33,6 @@ fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
     let rows: Arc<Mutex<Vec<ChatSummary>>> = Arc::default();
     let r = rows.clone();
     let _sub = client
-        .observer()
         .subscribe_chat_list(ChatFilter::default(), 20, move |diffs| {
             let mut v = r.lock().unwrap();
             for d in diffs {
@@ -53,7 +52,6 @@ fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
     srv.subscriber_writes(chat.as_str(), "fresh");
     wait_until("the new message", 20, || {
         client
-            .store()
             .chat(&chat)
             .unwrap()
             .unwrap()
@@ -92,10 +90,7 @@ fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
         offline.login_info().map(|i| i.member_id),
         Some(MemberId::from("u0"))
     );
-    let page = offline
-        .store()
-        .chat_page(&ChatFilter::default(), None, 20)
-        .unwrap();
+    let page = offline.chat_page(&ChatFilter::default(), None, 20).unwrap();
     assert_eq!(page.rows.len(), 20);
 
     // Logout: the session is forgotten and the data deleted.

@@ -42,9 +42,9 @@ impl Fixture {
     /// Waits until the outbox is empty (nothing failed) and the client has
     /// every event the server logged.
     fn settle(&self) {
-        let store = self.client.store();
+        let client = &self.client;
         wait_until("the outbox to empty", 20, || {
-            let queue = store.outbox().unwrap();
+            let queue = client.outbox().unwrap();
             assert!(
                 queue.iter().all(|e| matches!(e.state, OutboxState::Queued)),
                 "refused: {queue:?}"
@@ -52,7 +52,7 @@ impl Fixture {
             queue.is_empty()
         });
         wait_until("the feed", 20, || {
-            store.last_seq().unwrap() >= self.srv.head("w1")
+            client.last_seq().unwrap() >= self.srv.head("w1")
         });
     }
 
@@ -62,13 +62,13 @@ impl Fixture {
     }
 
     fn refused(&self, action: Action) -> Refusal {
-        let before = self.client.store().unsent_commands().unwrap();
+        let before = self.client.unsent_commands().unwrap();
         let r = match self.client.run_action(action) {
             Err(ClientError::Refused(r)) => r,
             other => panic!("{other:?}"),
         };
         assert_eq!(
-            self.client.store().unsent_commands().unwrap(),
+            self.client.unsent_commands().unwrap(),
             before,
             "a refusal queues nothing"
         );
@@ -77,12 +77,7 @@ impl Fixture {
 
     /// The chat in the client's store and on the server (they agree).
     fn chat(&self, id: &str) -> ChatSummary {
-        let mine = self
-            .client
-            .store()
-            .chat(&ChatId::from(id))
-            .unwrap()
-            .unwrap();
+        let mine = self.client.chat(&ChatId::from(id)).unwrap().unwrap();
         let theirs = self
             .srv
             .workspace("w1")
@@ -97,7 +92,6 @@ impl Fixture {
     fn message(&self, chat: &str, id: &str) -> Message {
         let item = self
             .client
-            .store()
             .timeline_item(
                 &ChatId::from(chat),
                 &TimelineItemId::Message(MessageId::from(id)),
@@ -112,7 +106,6 @@ impl Fixture {
     fn notes(&self, chat: &str) -> Vec<Note> {
         let page = self
             .client
-            .store()
             .timeline_page(&ChatId::from(chat), None, 100)
             .unwrap();
         page.items
@@ -296,7 +289,7 @@ fn e3_f7_a_reply_pauses_the_bot_at_once_and_the_pause_extends_and_ends() {
     let now = f.client.server_now();
     f.client.send(&tg(), Draft::Text("On it"), None).unwrap();
     // In the core before the network: the banner shows at once.
-    let paused = f.client.store().chat(&tg()).unwrap().unwrap().chat;
+    let paused = f.client.chat(&tg()).unwrap().unwrap().chat;
     let until = paused.paused_until.expect("paused by the reply");
     assert!(until.0 >= now.0 + 60 * 60_000 && until.0 < now.0 + 61 * 60_000);
     f.settle();
@@ -312,13 +305,7 @@ fn e3_f7_a_reply_pauses_the_bot_at_once_and_the_pause_extends_and_ends() {
         .send(&tg(), Draft::Text("Still here"), None)
         .unwrap();
     assert_eq!(
-        f.client
-            .store()
-            .chat(&tg())
-            .unwrap()
-            .unwrap()
-            .chat
-            .paused_until,
+        f.client.chat(&tg()).unwrap().unwrap().chat.paused_until,
         Some(extended)
     );
     f.settle();
@@ -383,7 +370,7 @@ fn f5_f6_f8_g2_the_subscriber_card_is_edited() {
         subscriber_id: s1.clone(),
         edit,
     };
-    let card = || f.client.store().subscriber(&s1).unwrap().unwrap();
+    let card = || f.client.subscriber(&s1).unwrap().unwrap();
     f.run(edit(SubscriberEdit {
         variables: [("city".to_owned(), "Lisboa".to_owned())].into(),
         add_tags: vec!["vip".into()],
@@ -444,7 +431,6 @@ fn g1_g3_a_deal_is_added_then_moved_to_another_stage() {
     });
     let deal = f
         .client
-        .store()
         .deals(&s1)
         .unwrap()
         .into_iter()
@@ -456,7 +442,7 @@ fn g1_g3_a_deal_is_added_then_moved_to_another_stage() {
         name: None,
         amount_minor: Some(13_000),
     });
-    let deal = f.client.store().deal(&deal.id).unwrap().unwrap();
+    let deal = f.client.deal(&deal.id).unwrap().unwrap();
     assert_eq!(
         (deal.stage.name.as_str(), deal.amount_minor),
         ("Won", 13_000)
@@ -475,16 +461,16 @@ fn e7_a_refusal_only_the_server_can_make_is_kept_failed_until_discarded() {
             amount_minor: None,
         })
         .unwrap();
-    let store = f.client.store();
+    let client = &f.client;
     wait_until("the refusal", 20, || {
-        store
+        client
             .outbox()
             .unwrap()
             .iter()
             .any(|e| matches!(e.state, OutboxState::Failed { .. }))
     });
-    let failed = store.outbox().unwrap().remove(0);
+    let failed = client.outbox().unwrap().remove(0);
     assert!(matches!(&failed.state, OutboxState::Failed { code, .. } if code == "not_found"));
-    f.client.discard(failed.id).unwrap();
-    assert_eq!(store.unsent_commands().unwrap(), 0);
+    client.discard(failed.id).unwrap();
+    assert_eq!(client.unsent_commands().unwrap(), 0);
 }

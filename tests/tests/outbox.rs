@@ -57,8 +57,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     let c = client(&srv, dir.path(), &rt);
     let chat = ChatId::from("c1");
     wait_until("the open window", 20, || {
-        c.store()
-            .chat(&chat)
+        c.chat(&chat)
             .unwrap()
             .unwrap()
             .chat
@@ -69,7 +68,6 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     let seen: Arc<Mutex<Vec<Vec<ListDiff<TimelineItem>>>>> = Arc::default();
     let s2 = seen.clone();
     let _sub = c
-        .observer()
         .subscribe_timeline(chat.clone(), 10, move |d| s2.lock().unwrap().push(d))
         .unwrap();
     let id = c.send(&chat, Draft::Text("On it 👍"), None).unwrap();
@@ -90,10 +88,9 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     }
     // Then the server's copy replaces it in place: one message, sent.
     wait_until("the confirmation", 20, || {
-        c.store().timeline_page(&chat, None, 20).unwrap().items.iter().any(|i| matches!(i, TimelineItem::Message(m) if m.id == id && m.delivery == Some(Delivery::Sent)))
+        c.timeline_page(&chat, None, 20).unwrap().items.iter().any(|i| matches!(i, TimelineItem::Message(m) if m.id == id && m.delivery == Some(Delivery::Sent)))
     });
     let copies = c
-        .store()
         .timeline_page(&chat, None, 50)
         .unwrap()
         .items
@@ -101,7 +98,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
         .filter(|i| matches!(i, TimelineItem::Message(m) if m.id == id))
         .count();
     assert_eq!(copies, 1);
-    assert_eq!(c.store().unsent_commands().unwrap(), 0);
+    assert_eq!(c.unsent_commands().unwrap(), 0);
     // No flicker back to pending after the confirmation.
     let calls = seen.lock().unwrap();
     let states: Vec<Option<Delivery>> = calls
@@ -136,7 +133,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
         Err(ClientError::Refused(r)) => assert_eq!(r.code(), "text_too_long"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(c.store().unsent_commands().unwrap(), 0);
+    assert_eq!(c.unsent_commands().unwrap(), 0);
     // The core refuses what it can check (B8 is Telegram's)...
     assert!(matches!(
         c.run_action(Action::DeleteMessage {
@@ -152,13 +149,12 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     })
     .unwrap();
     wait_until("the refusal", 20, || {
-        c.store()
-            .outbox()
+        c.outbox()
             .unwrap()
             .iter()
             .any(|e| matches!(&e.state, OutboxState::Failed { code, .. } if code == "not_found"))
     });
-    let failed = c.store().outbox().unwrap().remove(0);
+    let failed = c.outbox().unwrap().remove(0);
     // While it waits for the agent, the chat's later commands wait behind
     // it (order per chat), other chats' do not.
     let held = c
@@ -168,7 +164,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
         .send(&ChatId::from("c2"), Draft::Text("elsewhere"), None)
         .unwrap();
     let sent = |id: &MessageId, chat: &str| {
-        c.store().timeline_page(&ChatId::from(chat), None, 50).unwrap().items.iter().any(|i| matches!(i, TimelineItem::Message(m) if &m.id == id && m.delivery != Some(Delivery::Pending)))
+        c.timeline_page(&ChatId::from(chat), None, 50).unwrap().items.iter().any(|i| matches!(i, TimelineItem::Message(m) if &m.id == id && m.delivery != Some(Delivery::Pending)))
     };
     wait_until("the other chat's send", 20, || sent(&other, "c2"));
     assert!(!sent(&held, "c1"), "held behind the failed command");
@@ -178,17 +174,14 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     ));
     c.retry(failed.id).unwrap();
     wait_until("failed again", 20, || {
-        c.store()
-            .outbox()
+        c.outbox()
             .unwrap()
             .iter()
             .any(|e| e.attempts >= 2 && matches!(e.state, OutboxState::Failed { .. }))
     });
     c.discard(failed.id).unwrap();
     wait_until("the held send", 20, || sent(&held, "c1"));
-    wait_until("an empty outbox", 20, || {
-        c.store().unsent_commands().unwrap() == 0
-    });
+    wait_until("an empty outbox", 20, || c.unsent_commands().unwrap() == 0);
 }
 
 #[test]
@@ -199,8 +192,7 @@ fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     wait_until("the open windows", 20, || {
-        c.store()
-            .chat(&ChatId::from("c3"))
+        c.chat(&ChatId::from("c3"))
             .unwrap()
             .unwrap()
             .chat
@@ -218,14 +210,10 @@ fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
         .unwrap();
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        c.store().unsent_commands().unwrap(),
-        50,
-        "all kept while offline"
-    );
+    assert_eq!(c.unsent_commands().unwrap(), 50, "all kept while offline");
     srv.server.state.faults.clear();
     wait_until("the queue drained", 60, || {
-        c.store().unsent_commands().unwrap() == 0
+        c.unsent_commands().unwrap() == 0
     });
     let w1 = srv.workspace("w1");
     for i in 1..=3 {

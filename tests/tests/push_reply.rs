@@ -12,6 +12,7 @@ use rapport_core::push::{
     PushKind, PushPayload, PushPlatform,
 };
 use rapport_core::session::{FileSecretStore, SecretStore};
+use rapport_core::store::TimelineItemId;
 use rapport_core::timers::ManualClock;
 use rapport_server::notify;
 use rapport_tests::{TestServer, wait_until};
@@ -129,9 +130,7 @@ fn h2_h4_d2_pushes_go_to_the_right_members_devices_as_their_settings_say() {
     });
     u0.send(&ChatId::from("c1"), Draft::Text("On it"), None)
         .unwrap();
-    wait_until("the reply", 20, || {
-        u0.store().unsent_commands().unwrap() == 0
-    });
+    wait_until("the reply", 20, || u0.unsent_commands().unwrap() == 0);
     assert_eq!(pushes(&srv, "u0").len(), 1);
     assert_eq!(pushes(&srv, "u1").len(), 2);
 
@@ -277,8 +276,7 @@ fn h3_a_reply_from_another_process_while_the_app_runs_arrives_once_and_reads_the
     let app = srv.client(dir.path(), &rt, "u0@w1.test");
     srv.sync(&app);
     assert!(
-        app.store()
-            .chat(&ChatId::from("c1"))
+        app.chat(&ChatId::from("c1"))
             .unwrap()
             .unwrap()
             .chat
@@ -306,14 +304,17 @@ fn h3_a_reply_from_another_process_while_the_app_runs_arrives_once_and_reads_the
     assert_eq!(on_server.chat.unread_count, 0, "marked read");
     // The app sees the reply and the read through its feed.
     wait_until("the app sees it", 20, || {
-        let c = app.store().chat(&ChatId::from("c1")).unwrap().unwrap();
+        let c = app.chat(&ChatId::from("c1")).unwrap().unwrap();
         c.chat.unread_count == 0
             && app
-                .store()
-                .has_message(&MessageId::from("m-lock-1"))
+                .timeline_item(
+                    &ChatId::from("c1"),
+                    &TimelineItemId::Message(MessageId::from("m-lock-1")),
+                )
                 .unwrap()
+                .is_some()
     });
-    assert_eq!(app.store().unsent_commands().unwrap(), 0);
+    assert_eq!(app.unsent_commands().unwrap(), 0);
     // The same tap delivered twice is one reply.
     let (again, _) = reply_in_child(
         &srv,
@@ -361,7 +362,7 @@ fn h3_a_reply_killed_at_any_moment_arrives_exactly_once() {
         let app = srv.client(dir.path(), &rt, "u0@w1.test");
         app.start_sync().unwrap();
         wait_until("the app's outbox", 30, || {
-            app.store().unsent_commands().unwrap() == 0
+            app.unsent_commands().unwrap() == 0
         });
         drop(app);
         assert_eq!(
@@ -389,15 +390,11 @@ fn h3_offline_the_reply_waits_for_the_app_and_bad_pushes_are_typed_errors() {
     let (ok, said) = reply_in_child(&srv, dir.path(), "c1", "Sent offline", "off-1");
     assert!(ok, "{said}");
     assert_eq!(said["delivered"], false);
-    assert_eq!(
-        app.store().unsent_commands().unwrap(),
-        2,
-        "the reply and the read"
-    );
+    assert_eq!(app.unsent_commands().unwrap(), 2, "the reply and the read");
     srv.server.state.faults.clear();
     app.start_sync().unwrap();
     wait_until("the app sends them", 30, || {
-        app.store().unsent_commands().unwrap() == 0
+        app.unsent_commands().unwrap() == 0
     });
     assert_eq!(server_texts(&srv, "c1", "Sent offline"), 1);
 
@@ -434,7 +431,7 @@ fn h3_offline_the_reply_waits_for_the_app_and_bad_pushes_are_typed_errors() {
         nc.reply(&push_for(&srv, "c1"), "x", "no spaces"),
         Err(NotificationError::InvalidKey)
     ));
-    assert_eq!(app.store().unsent_commands().unwrap(), 0, "nothing queued");
+    assert_eq!(app.unsent_commands().unwrap(), 0, "nothing queued");
     // H2 through the same object: shown once, then already shown.
     let p = push_for(&srv, "c1");
     assert!(matches!(

@@ -107,10 +107,7 @@ pub(super) fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
     // The echo turns into the server's copy when the feed brings it.
     let deadline = std::time::Instant::now() + timeout;
     let delivery = loop {
-        let d = match client
-            .store()
-            .timeline_item(&chat, &TimelineItemId::Message(message_id.clone()))?
-        {
+        let d = match client.timeline_item(&chat, &TimelineItemId::Message(message_id.clone()))? {
             Some(TimelineItem::Message(m)) => m.delivery,
             _ => None,
         };
@@ -206,7 +203,7 @@ pub(super) fn action(args: &Args, data: &Data) -> Result<Output, CliError> {
         return Ok(queued(json!({ "chat_id": chat_id, "action": cmd })));
     }
     data::wait_sent(&client, args.timeout()?, |e| e.key == key)?;
-    let row = client.store().chat(&chat_id)?;
+    let row = client.chat(&chat_id)?;
     Ok(Output {
         json: json!({ "chat_id": chat_id, "action": cmd, "done": true, "chat": row }),
         text: done,
@@ -218,22 +215,17 @@ fn member_arg(client: &Client, arg: &str) -> Result<Option<MemberId>, CliError> 
     match arg {
         "none" => return Ok(None),
         "me" => {
-            return client
-                .store()
-                .me()
-                .map(Some)
-                .ok_or_else(CliError::not_logged_in);
+            return client.me().map(Some).ok_or_else(CliError::not_logged_in);
         }
         _ => {}
     }
-    let members = client.store().members(false)?;
+    let members = client.members(false)?;
     members
         .iter()
         .find(|m| m.id.as_str() == arg || m.name.eq_ignore_ascii_case(arg))
         .map(|m| Some(m.id.clone()))
         .ok_or_else(|| {
             let names: Vec<String> = client
-                .store()
                 .members(true)
                 .unwrap_or_default()
                 .into_iter()

@@ -66,7 +66,6 @@ fn ready(args: &Args, data: &Data) -> Result<Client, CliError> {
 
 fn chat_of(client: &Client, id: &str) -> Result<ChatSummary, CliError> {
     client
-        .store()
         .chat(&ChatId::from(id))?
         .ok_or_else(|| CliError::NotFound(format!("no chat {id:?} (`rapport chats` lists them)")))
 }

@@ -76,10 +76,9 @@ pub(super) fn chats(args: &Args, data: &Data, search: Option<String>) -> Result<
     }
     let limit = args.number("--limit", 50u32)?;
     let client = ready(args, data)?;
-    let store = client.store();
-    let counts = store.status_counts(&filter)?;
-    let page = store.chat_page(&filter, None, limit)?;
-    let members = store.members(false)?;
+    let counts = client.status_counts(&filter)?;
+    let page = client.chat_page(&filter, None, limit)?;
+    let members = client.members(false)?;
     let mut text = format!(
         "open {} · unread {} · closed {} · all {}\n",
         counts.open, counts.unread, counts.closed, counts.all
@@ -107,16 +106,15 @@ pub(super) fn show(args: &Args, data: &Data) -> Result<Output, CliError> {
     let id = args.positionals(&["CHAT"])?[0].clone();
     let limit = args.number("--limit", 20u32)?;
     let client = ready(args, data)?;
-    let store = client.store();
     let c = chat_of(&client, &id)?;
     let now = client.server_now();
     let cd = rapport_core::timers::countdowns(&c.chat, now);
     // E4/E5: may a reply go out now, and if not, why and what instead.
     let decision = client.decide(&c.chat.id, &Outgoing::Text("…"))?;
-    let card = store.subscriber(&c.chat.subscriber_id)?;
-    let deals = store.deals(&c.chat.subscriber_id)?;
-    let items = store.timeline_page(&c.chat.id, None, limit)?.items;
-    let members = store.members(false)?;
+    let card = client.subscriber(&c.chat.subscriber_id)?;
+    let deals = client.deals(&c.chat.subscriber_id)?;
+    let items = client.timeline_page(&c.chat.id, None, limit)?.items;
+    let members = client.members(false)?;
 
     let mut text = String::new();
     chat_line(&mut text, &c, &members);
@@ -162,8 +160,8 @@ pub(super) fn show(args: &Args, data: &Data) -> Result<Output, CliError> {
 pub(super) fn stats(args: &Args, data: &Data) -> Result<Output, CliError> {
     args.positionals(&[])?;
     let client = ready(args, data)?;
-    let stats = client.store().stats()?;
-    let bots = client.store().bots()?;
+    let stats = client.stats()?;
+    let bots = client.bots()?;
     let mut text = format!(
         "{:<32} {:>10} {:>10} {:>12}\n",
         "", "sent", "received", "subscribers"

@@ -40,7 +40,7 @@ pub(super) fn login(args: &Args, data: &Data) -> Result<Output, CliError> {
 pub(super) fn logout(args: &Args, data: &Data) -> Result<Output, CliError> {
     args.positionals(&[])?;
     let client = data.open()?;
-    let unsent = client.store().unsent_commands()?;
+    let unsent = client.unsent_commands()?;
     runtime()?.block_on(client.logout())?;
     let _ = std::fs::remove_file(data.dir.join("server"));
     Ok(Output {
@@ -97,8 +97,8 @@ pub(super) fn sync(args: &Args, data: &Data) -> Result<Output, CliError> {
     let at = at?;
     // E7: what was queued (an `--offline` action, a killed run) goes out.
     data::wait_sent(&client, timeout, |e| e.state == OutboxState::Queued)?;
-    let failed = client.store().outbox()?.len();
-    let counts = client.store().status_counts(&ChatFilter::default())?;
+    let failed = client.outbox()?.len();
+    let counts = client.status_counts(&ChatFilter::default())?;
     Ok(Output {
         json: json!({ "seq": at.0, "counts": counts, "failed_commands": failed }),
         text: format!(

@@ -106,7 +106,7 @@ pub enum Mode {
     },
     /// G1-G3, G2: typing on the deals popup (see [`DealPrompt`]).
     DealInput(DealPrompt),
-    /// A7: home, the latest chats (the core's `Store::home`).
+    /// A7: home, the latest chats (`Client::home`).
     Home {
         chats: Vec<ChatSummary>,
         selected: usize,
@@ -203,7 +203,7 @@ impl App {
         let (tx, rx) = channel();
         let now = client.server_now();
         let sync = client.sync_state().borrow().clone();
-        let members = client.store().members(false).unwrap_or_default();
+        let members = client.members(false).unwrap_or_default();
         let uploads = client.upload_progress();
         let mut app = App {
             client,
@@ -287,13 +287,13 @@ impl App {
         let g = self.list_generation;
         self.list_sub = None;
         self.counts_sub = None;
-        let observer = self.client.observer();
+        let client = &self.client;
         let tx = std::sync::Mutex::new(self.tx.clone());
-        let list = observer.subscribe_chat_list(self.filter.clone(), self.list_limit, move |d| {
+        let list = client.subscribe_chat_list(self.filter.clone(), self.list_limit, move |d| {
             let _ = tx.lock().map(|t| t.send(CoreMsg::List(g, d)));
         });
         let tx = std::sync::Mutex::new(self.tx.clone());
-        let counts = observer.subscribe_counts(self.filter.clone(), move |c| {
+        let counts = client.subscribe_counts(self.filter.clone(), move |c| {
             let _ = tx.lock().map(|t| t.send(CoreMsg::Counts(g, c)));
         });
         match (list, counts) {
@@ -403,17 +403,18 @@ impl App {
         self.now = self.client.server_now();
         self.sync = self.client.sync_state().borrow().clone();
         // The team changes rarely; the first sync brings it.
-        if let Ok(m) = self.client.store().members(false) {
+        if let Ok(m) = self.client.members(false) {
             self.members = m;
         }
         self.refresh_open_summary();
         if let Some(open) = self.open.as_mut() {
-            let store = self.client.store();
-            open.card = store
+            open.card = self
+                .client
                 .subscriber(&open.summary.chat.subscriber_id)
                 .ok()
                 .flatten();
-            open.deals = store
+            open.deals = self
+                .client
                 .deals(&open.summary.chat.subscriber_id)
                 .unwrap_or_default();
         }
@@ -425,7 +426,7 @@ impl App {
     /// The open chat's row as the store has it now.
     fn refresh_open_summary(&mut self) {
         if let Some(open) = self.open.as_mut()
-            && let Ok(Some(s)) = self.client.store().chat(&open.summary.chat.id)
+            && let Ok(Some(s)) = self.client.chat(&open.summary.chat.id)
         {
             open.summary = s;
         }
@@ -436,7 +437,7 @@ impl App {
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        let Ok(entries) = self.client.store().outbox() else {
+        let Ok(entries) = self.client.outbox() else {
             return;
         };
         open.failed = entries
@@ -490,8 +491,7 @@ impl App {
 
     /// B1, C1: opens a chat's live timeline.
     pub fn open_chat(&mut self, id: ChatId) {
-        let store = self.client.store();
-        let Ok(Some(summary)) = store.chat(&id) else {
+        let Ok(Some(summary)) = self.client.chat(&id) else {
             self.flash("that chat is gone", true);
             return;
         };
@@ -512,12 +512,9 @@ impl App {
         }
         self.open = None;
         let tx = std::sync::Mutex::new(self.tx.clone());
-        let sub = self
-            .client
-            .observer()
-            .subscribe_timeline(id.clone(), limit, move |d| {
-                let _ = tx.lock().map(|t| t.send(CoreMsg::Timeline(generation, d)));
-            });
+        let sub = self.client.subscribe_timeline(id.clone(), limit, move |d| {
+            let _ = tx.lock().map(|t| t.send(CoreMsg::Timeline(generation, d)));
+        });
         let sub = match sub {
             Ok(s) => s,
             Err(e) => {

@@ -31,15 +31,21 @@ pub fn server(chats: usize, messages: usize) -> Server {
 
 /// Every chat of the store matching `app`, newest first.
 pub fn chats_of(store: &rapport_core::Store, app: App) -> Vec<ChatId> {
-    let f = ChatFilter {
+    ids(store.chat_page(&of_app(app), None, 1000).expect("page"))
+}
+
+/// Every chat of a client's inbox matching `app`, newest first.
+pub fn client_chats_of(client: &rapport_core::Client, app: App) -> Vec<ChatId> {
+    ids(client.chat_page(&of_app(app), None, 1000).expect("page"))
+}
+
+fn of_app(app: App) -> ChatFilter {
+    ChatFilter {
         app: Some(app),
         ..Default::default()
-    };
-    store
-        .chat_page(&f, None, 1000)
-        .expect("page")
-        .rows
-        .into_iter()
-        .map(|r| r.chat.id)
-        .collect()
+    }
+}
+
+fn ids(page: rapport_core::store::ChatPage) -> Vec<ChatId> {
+    page.rows.into_iter().map(|r| r.chat.id).collect()
 }

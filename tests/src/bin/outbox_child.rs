@@ -47,7 +47,6 @@ fn main() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while (1..=3).any(|i| {
         client
-            .store()
             .chat(&ChatId(format!("c{i}")))
             .ok()
             .flatten()
@@ -69,7 +68,7 @@ fn main() {
             .expect("queue");
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    while client.store().unsent_commands().expect("outbox") > 0 {
+    while client.unsent_commands().expect("outbox") > 0 {
         assert!(Instant::now() < deadline, "outbox not drained");
         std::thread::sleep(Duration::from_millis(20));
     }

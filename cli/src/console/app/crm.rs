@@ -209,7 +209,7 @@ impl App {
 
     /// A7: the home view, the latest chats.
     pub(super) fn open_home(&mut self) {
-        match self.client.store().home(HOME_LIMIT) {
+        match self.client.home(HOME_LIMIT) {
             Ok(chats) => self.mode = Mode::Home { chats, selected: 0 },
             Err(e) => self.flash(e.to_string(), true),
         }

@@ -205,7 +205,7 @@ impl App {
             ),
             KeyCode::Char('c') => self.act(Action::Close { chat_id }, "closing the chat"),
             KeyCode::Char('o') => self.act(Action::Open { chat_id }, "opening the chat"),
-            KeyCode::Char('g') => match self.client.store().members(true) {
+            KeyCode::Char('g') => match self.client.members(true) {
                 Ok(members) => {
                     self.mode = Mode::Assign {
                         members,
@@ -252,9 +252,8 @@ impl App {
     }
 
     fn open_stats(&mut self) {
-        let store = self.client.store();
-        let bots = store.bots().unwrap_or_default();
-        match store.stats() {
+        let bots = self.client.bots().unwrap_or_default();
+        match self.client.stats() {
             Ok(stats) => {
                 self.stats = stats
                     .into_iter()
