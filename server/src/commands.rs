@@ -62,7 +62,7 @@ async fn command(
     let key = format!("{me}\n{route}\n{key}");
     let result = tokio::task::spawn_blocking(move || {
         let hub = &state.hub;
-        hub.exclusive_as(&ws, &me, Some(&key.clone()), || -> ApiResult<(u16, String)> {
+        hub.exclusive_as(&ws, &me, Some(&key), || -> ApiResult<(u16, String)> {
             if let Some(first) = hub.idempotent(&ws.id, &key).map_err(ApiError::internal)? {
                 return Ok(first);
             }

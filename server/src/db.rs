@@ -517,9 +517,15 @@ CREATE TABLE IF NOT EXISTS idempotency (
 
     #[test]
     fn only_owners_take_the_connection_and_touch_their_tables() {
-        let all_tables: Vec<&str> = OWNERS.iter().flat_map(|(_, _, t)| t.iter().copied()).collect();
+        let all_tables: Vec<&str> = OWNERS
+            .iter()
+            .flat_map(|(_, _, t)| t.iter().copied())
+            .collect();
         for table in &all_tables {
-            assert!(V1.contains(&format!("EXISTS {table} (")), "{table} is in the schema");
+            assert!(
+                V1.contains(&format!("EXISTS {table} (")),
+                "{table} is in the schema"
+            );
         }
         for (file, src) in OTHERS {
             // `.conn()` is how a module takes the connection (directly or
@@ -537,7 +543,10 @@ CREATE TABLE IF NOT EXISTS idempotency (
                 assert!(names_table(src, table), "the check finds {table} in {file}");
             }
             for table in all_tables.iter().filter(|t| !own.contains(t)) {
-                assert!(!names_table(src, table), "{file} runs SQL on {table}, not its own");
+                assert!(
+                    !names_table(src, table),
+                    "{file} runs SQL on {table}, not its own"
+                );
             }
         }
     }
