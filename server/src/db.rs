@@ -6,11 +6,11 @@
 //!
 //! | tables | owner |
 //! |---|---|
-//! | `workspaces`, `events` | [`crate::event_log`] |
-//! | `accounts`, `sessions`, `replaced_refresh` | [`crate::accounts`] |
-//! | `idempotency` | [`crate::idempotency`] |
-//! | `uploads`, `upload_parts` | [`crate::uploads`] |
-//! | `devices`, `member_settings`, `pending_emails`, `sent_notifications` | [`crate::notify`] |
+//! | `workspaces`, `events` | `event_log` |
+//! | `accounts`, `sessions`, `replaced_refresh` | `accounts` |
+//! | `idempotency` | `idempotency` |
+//! | `uploads`, `upload_parts` | `uploads` |
+//! | `devices`, `member_settings`, `pending_emails`, `sent_notifications` | `notify` |
 //!
 //! The owners share one connection (one file, one writer: SQLite
 //! serialises writers anyway, and a command's events and its first answer

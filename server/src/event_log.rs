@@ -206,7 +206,8 @@ impl EventLog {
         Ok(events)
     }
 
-    /// Appends an event given as raw JSON (see [`crate::hub::Hub::emit_raw`]).
+    /// Appends an event given as raw JSON (`Hub::emit_raw`: forward
+    /// compatibility tests).
     /// The caller holds [`Workspace::lock_writes`].
     pub(crate) fn append_raw(
         &self,

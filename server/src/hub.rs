@@ -2,12 +2,12 @@
 //! clock and the table owners, and runs a command's write path across
 //! them. It runs no SQL itself.
 //!
-//! - [`crate::db`]: the `server.db` connection and its schema steps.
-//! - [`crate::event_log`]: workspaces, their event log and their state.
-//! - [`crate::accounts`]: credentials and sessions.
-//! - [`crate::idempotency`]: the answers per idempotency key.
-//! - uploads and notifications own their tables in [`crate::uploads`] and
-//!   [`crate::notify`], which take the connection through [`Hub::db`].
+//! - `db`: the `server.db` connection and its schema steps.
+//! - `event_log`: workspaces, their event log and their state.
+//! - `accounts`: credentials and sessions.
+//! - `idempotency`: the answers per idempotency key.
+//! - uploads and notifications own their tables in `uploads` and
+//!   `notify`, which take the connection through [`Hub::db`].
 //!
 //! Writing ([`Hub::emit`]): under the workspace's write lock the events
 //! are logged (with a command's first answer, in one transaction), applied
@@ -97,7 +97,7 @@ impl Hub {
     }
 
     /// Opens `server.db` (bringing its schema to the latest version, see
-    /// [`crate::db`]) and every workspace in it.
+    /// `db`) and every workspace in it.
     pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> HubResult<Hub> {
         let path = path.as_ref();
         let db = Arc::new(Db::open(path)?);
@@ -123,7 +123,7 @@ impl Hub {
     }
 
     /// The `server.db` connection, for the modules that own tables in it
-    /// (uploads, notify); see [`crate::db`].
+    /// (uploads, notify); see `db`.
     pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
         self.db.conn()
     }
