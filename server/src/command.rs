@@ -139,7 +139,7 @@ impl<B: Send + 'static> Command<B> {
         let me = caller.member_id();
         let result = tokio::task::spawn_blocking(move || {
             let hub = &state.hub;
-            hub.exclusive(&ws, Some(&scope), || -> ApiResult<(u16, String)> {
+            hub.exclusive_as(&ws, &me, Some(&scope), || -> ApiResult<(u16, String)> {
                 if let Some(first) = hub.idempotent(&ws.id, &scope).map_err(ApiError::internal)? {
                     return Ok(first);
                 }

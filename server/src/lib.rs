@@ -3,15 +3,19 @@
 //! behind it, and fault injection for tests. Runs in-process from tests
 //! (port 0) or as `rapport-server --db FILE --listen ADDR [--simulate]`.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod command;
 pub mod commands;
+mod db;
 pub mod demo;
 pub mod error;
+pub mod event_log;
 pub mod faults;
 pub mod feed;
 pub mod hub;
+mod idempotency;
 pub mod notify;
 pub mod sim;
 pub mod uploads;
@@ -139,6 +143,8 @@ pub async fn start(
 ) -> Result<RunningServer, Box<dyn std::error::Error + Send + Sync>> {
     let clock = cfg.clock.unwrap_or_else(|| Arc::new(hub::SystemClock));
     let hub = tokio::task::spawn_blocking(move || Hub::open_with_clock(&cfg.db, clock)).await??;
+    // H1/H2/D2: notifications follow the committed batches.
+    hub.on_commit(notify::after_commit);
     let state = Arc::new(AppState {
         hub,
         faults: Faults::default(),

@@ -13,10 +13,12 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Hub, HubResult, Workspace};
+use crate::hub::{Committed, Hub, HubResult, Workspace};
 use axum::Json;
 use axum::extract::{Path, State};
-use rapport_core::model::{ChatState, ChatSummary, Event, EventPayload, MessageId, Sender};
+use rapport_core::model::{
+    ChatState, ChatSummary, Event, EventPayload, MemberId, MessageId, Sender,
+};
 use rapport_core::push::{
     DeviceRegistration, NotificationSettings, PREVIEW_CHARS, PushKind, PushPayload, PushPlatform,
     VERSION, envelope,
@@ -76,10 +78,12 @@ fn preview(text: &str) -> String {
     out
 }
 
-/// Called by the hub after events are committed. `actor`: the member whose
-/// command caused them (nobody is notified of their own doing).
-pub(crate) fn after_emit(hub: &Hub, ws: &Workspace, events: &[Event], actor: Option<&str>) {
-    if let Err(e) = notify(hub, ws, events, actor) {
+/// Registered with [`Hub::on_commit`]: notifies of a committed batch.
+/// `actor`, the member whose command caused it, is notified of none of it
+/// (nobody hears of their own doing).
+pub fn after_commit(hub: &Hub, batch: &Committed<'_>) {
+    let actor = batch.actor.map(MemberId::as_str);
+    if let Err(e) = notify(hub, batch.workspace, batch.events, actor) {
         tracing::warn!(error = %e, "notifications not recorded");
     }
 }

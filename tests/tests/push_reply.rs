@@ -443,3 +443,79 @@ fn h3_offline_the_reply_waits_for_the_app_and_bad_pushes_are_typed_errors() {
         push::Decision::Suppress { .. }
     ));
 }
+
+/// D2 is the subscriber's "open chat": a member's own A8 reopen, a
+/// command, carries its actor through the commit and pushes nobody, while
+/// the same change with no actor (the subscriber's) pushes the assignee.
+#[test]
+fn d2_a_members_own_reopen_pushes_nobody() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    let hub = &srv.server.state.hub;
+    let (t0, t1) = (
+        hub.issue("w1", "u0").unwrap().token,
+        hub.issue("w1", "u1").unwrap().token,
+    );
+    rapport_core::sync::install_crypto();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, token: &str, body: serde_json::Value| {
+        let req = http
+            .request(method, format!("{}{path}", srv.url()))
+            .bearer_auth(token)
+            .header("idempotency-key", format!("key-{path}-{token}"))
+            .json(&body);
+        rt.block_on(async { req.send().await.unwrap().status().as_u16() })
+    };
+    assert_eq!(
+        call(
+            reqwest::Method::PUT,
+            "/v1/devices",
+            &t1,
+            serde_json::json!({"device_id": "iphone", "platform": "apns", "token": "apns-1"}),
+        ),
+        200
+    );
+    assign(&srv, "c2", Some("u1"));
+    let set = |state: ChatState| {
+        hub.emit(
+            &srv.workspace("w1"),
+            vec![EventPayload::ChatStateChanged {
+                chat_id: ChatId::from("c2"),
+                state,
+            }],
+        )
+        .unwrap();
+    };
+    let opened = |member: &str| {
+        pushes(&srv, member)
+            .into_iter()
+            .filter(|(_, p)| p.kind == PushKind::ChatOpened)
+            .count()
+    };
+    set(ChatState::Closed);
+    // u0 reopens u1's chat: an agent's doing, no D2 for anyone.
+    assert_eq!(
+        call(
+            reqwest::Method::POST,
+            "/v1/chats/c2/open",
+            &t0,
+            serde_json::json!({})
+        ),
+        200
+    );
+    assert_eq!(
+        srv.workspace("w1")
+            .store
+            .chat(&ChatId::from("c2"))
+            .unwrap()
+            .unwrap()
+            .chat
+            .state,
+        ChatState::Open
+    );
+    assert_eq!((opened("u0"), opened("u1")), (0, 0));
+    // The subscriber's reopen (no actor) reaches the assignee.
+    set(ChatState::Closed);
+    set(ChatState::Open);
+    assert_eq!((opened("u0"), opened("u1")), (0, 1));
+}

@@ -1,0 +1,553 @@
+//! `server.db`: the one SQLite connection the server's storage shares, its
+//! settings and the schema's numbered steps (as the client store keeps
+//! them in `core/src/store/schema.rs`).
+//!
+//! Every table has one owner module, the only one that reads or writes it:
+//!
+//! | tables | owner |
+//! |---|---|
+//! | `workspaces`, `events` | `event_log` |
+//! | `accounts`, `sessions`, `replaced_refresh` | `accounts` |
+//! | `idempotency` | `idempotency` |
+//! | `uploads`, `upload_parts` | `uploads` |
+//! | `devices`, `member_settings`, `pending_emails`, `sent_notifications` | `notify` |
+//!
+//! The owners share one connection (one file, one writer: SQLite
+//! serialises writers anyway, and a command's events and its first answer
+//! must commit in one transaction across two owners). [`Db::conn`] hands it
+//! out; a test below checks that only the owner modules take it and that
+//! each table's SQL is written only in its owner.
+//!
+//! The table definitions are here rather than in their owners because the
+//! steps are one ordered list for one file (`PRAGMA user_version`).
+//! Rules for changing them: never edit a released step; add a step at the
+//! end, and the upgrade test checks it.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Store(#[from] rapport_core::StoreError),
+    #[error("server.db schema: {0}")]
+    Schema(#[from] rusqlite_migration::Error),
+    #[error("server.db is at schema version {found}; this build knows up to {known}")]
+    TooNew { found: i64, known: i64 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type HubResult<T> = Result<T, HubError>;
+
+/// A poisoned lock still guards consistent data here (every write is one
+/// SQLite transaction, and the in-memory state is rebuilt from the log).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Step 1: the schema as it was before it had versions, unchanged. A
+/// `server.db` written then has `user_version` 0 and these tables already:
+/// `IF NOT EXISTS` (in this step only) makes the step a no-op on it, and
+/// creates whatever it lacks, so it is adopted as version 1 without loss.
+const V1: &str = "
+CREATE TABLE IF NOT EXISTS workspaces (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    email TEXT PRIMARY KEY, salt TEXT NOT NULL, hash TEXT NOT NULL,
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL
+);
+-- A session: a short-lived access token and the refresh token that
+-- replaces the pair.
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY, refresh_token TEXT NOT NULL UNIQUE,
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, refresh_expires_at INTEGER NOT NULL
+);
+-- A refresh token just replaced, and its replacement: two processes of one
+-- app (the app and its notification extension) refreshing the same session
+-- at once both get the new pair within the grace period.
+CREATE TABLE IF NOT EXISTS replaced_refresh (
+    refresh_token TEXT PRIMARY KEY, token TEXT NOT NULL, replaced_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    workspace TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
+    PRIMARY KEY (workspace, seq)
+) WITHOUT ROWID;
+-- E2: files being uploaded in parts (resumable: `received` says where the
+-- next part starts), then sent as messages that link to them.
+CREATE TABLE IF NOT EXISTS uploads (
+    workspace TEXT NOT NULL, id TEXT NOT NULL, member_id TEXT NOT NULL, name TEXT NOT NULL,
+    size INTEGER NOT NULL, sha256 TEXT NOT NULL, received INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upload_parts (
+    workspace TEXT NOT NULL, id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (workspace, id, offset)
+);
+-- H2/H4: each member's devices and notification settings, and what was
+-- sent: `sent_notifications` stands in for FCM, APNs, the mail server and
+-- the notifications bot (the reference server has no credentials for
+-- them) and records exactly what each would have been given.
+CREATE TABLE IF NOT EXISTS devices (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    platform TEXT NOT NULL, token TEXT NOT NULL,
+    PRIMARY KEY (workspace, member_id, device_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS member_settings (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, settings TEXT NOT NULL,
+    last_email_at INTEGER,
+    PRIMARY KEY (workspace, member_id)
+) WITHOUT ROWID;
+-- H1: the email waiting for its hour (the latest open chat's last message).
+CREATE TABLE IF NOT EXISTS pending_emails (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, chat_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (workspace, member_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sent_notifications (
+    id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, member_id TEXT NOT NULL,
+    channel TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    workspace TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (workspace, key)
+) WITHOUT ROWID;
+";
+
+pub(crate) fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The newest schema version this build knows.
+pub(crate) const LATEST: i64 = 1;
+
+/// Settings of the connection (outside the steps: `journal_mode` cannot
+/// change inside a transaction, and they are not part of the file's shape).
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "
+        -- Readers (the feed, token checks) never wait for the writer.
+        PRAGMA journal_mode = WAL;
+        -- With WAL, NORMAL syncs at checkpoints only: a killed process
+        -- loses nothing committed.
+        PRAGMA synchronous = NORMAL;
+        ",
+    )
+}
+
+/// The shared `server.db` connection.
+pub(crate) struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    /// Opens (or creates) the file and brings its schema to [`LATEST`].
+    /// A file from a newer build is refused untouched.
+    pub(crate) fn open(path: &Path) -> HubResult<Db> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > LATEST {
+            return Err(HubError::TooNew {
+                found: version,
+                known: LATEST,
+            });
+        }
+        migrations().to_latest(&mut conn)?;
+        Ok(Db {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection, for the modules that own tables (see the table at
+    /// the top) and no other; `tests::only_owners_take_the_connection`
+    /// checks. Hold it briefly: every request of every workspace shares it.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::params;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, LATEST, "LATEST names the last step");
+    }
+
+    /// Every object's definition, whitespace and `IF NOT EXISTS` aside,
+    /// and every column, index and index column per table.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        let objects: Vec<(String, String, String)> = conn
+            .prepare(
+                "SELECT type, name, coalesce(sql, '') FROM sqlite_master
+                 WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (kind, name, sql) in objects {
+            let sql = sql
+                .replace("IF NOT EXISTS ", "")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            out.push(format!("{kind} {name}: {sql}"));
+            if kind == "table" {
+                let mut stmt = conn
+                    .prepare("SELECT cid, name, type, \"notnull\", coalesce(dflt_value, ''), pk FROM pragma_table_xinfo(?1)")
+                    .unwrap();
+                let cols = stmt
+                    .query_map([&name], |r| {
+                        Ok(format!(
+                            "  column {}: {} {} notnull={} default={} pk={}",
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, i64>(5)?
+                        ))
+                    })
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap();
+                out.extend(cols);
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT i.name, i.\"unique\", i.origin, i.partial,
+                                group_concat(c.name, ',')
+                         FROM pragma_index_list(?1) i, pragma_index_info(i.name) c
+                         GROUP BY i.name ORDER BY i.origin, i.name",
+                    )
+                    .unwrap();
+                let indexes = stmt
+                    .query_map([&name], |r| {
+                        let origin: String = r.get(2)?;
+                        // Automatic indexes are numbered in creation order;
+                        // their columns and origin say what they are.
+                        let iname: String = r.get(0)?;
+                        let iname = if iname.starts_with("sqlite_autoindex_") {
+                            "auto".to_owned()
+                        } else {
+                            iname
+                        };
+                        Ok(format!(
+                            "  index {iname}: unique={} origin={origin} partial={} ({})",
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, String>(4)?
+                        ))
+                    })
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap();
+                out.extend(indexes);
+            }
+        }
+        out
+    }
+
+    /// Every row of every table, as text, in key order.
+    fn data(conn: &Connection) -> Vec<String> {
+        let tables: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table'
+                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut out = Vec::new();
+        for t in tables {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+            let n = stmt.column_count();
+            let mut rows: Vec<String> = stmt
+                .query_map([], |r| {
+                    let mut row = format!("{t}:");
+                    for i in 0..n {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        row.push_str(&format!(" {v:?}"));
+                    }
+                    Ok(row)
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows.sort();
+            out.extend(rows);
+        }
+        out
+    }
+
+    /// Rows written right after step N (index N - 1), with the columns
+    /// that step knows: an upgraded file must carry them.
+    const WRITES_AFTER_STEP: &[&[&str]] = &[&[
+        "INSERT INTO workspaces VALUES ('w1', 'Workspace one')",
+        "INSERT INTO accounts VALUES ('a@example.com', 'salt', 'hash', 'w1', 'u0')",
+        "INSERT INTO sessions VALUES ('tok', 'ref', 'w1', 'u0', 10, 20)",
+        "INSERT INTO replaced_refresh VALUES ('old', 'tok', 5)",
+        "INSERT INTO events VALUES ('w1', 1, '{\"seq\":1}')",
+        "INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
+             VALUES ('w1', 'up1', 'u0', 'a.pdf', 3, 'abc')",
+        "INSERT INTO upload_parts VALUES ('w1', 'up1', 0, x'010203')",
+        "INSERT INTO devices VALUES ('w1', 'u0', 'd1', 'fcm', 'device-token')",
+        "INSERT INTO member_settings VALUES ('w1', 'u0', '{}', NULL)",
+        "INSERT INTO pending_emails VALUES ('w1', 'u0', 'c1', '{}')",
+        "INSERT INTO sent_notifications (workspace, member_id, channel, body, at)
+             VALUES ('w1', 'u0', 'bot', 'line', 7)",
+        "INSERT INTO idempotency VALUES ('w1', 'k', 200, '{\"seq\":1}')",
+    ]];
+
+    /// A file taken to each version in turn, with that step's rows written
+    /// in between, ends as a file created at the latest version with the
+    /// same rows written: the same schema, the same data.
+    #[test]
+    fn upgraded_step_by_step_equals_created_fresh() {
+        assert_eq!(
+            WRITES_AFTER_STEP.len() as i64,
+            LATEST,
+            "list the rows each new step carries"
+        );
+        let mut stepped = Connection::open_in_memory().unwrap();
+        for (step, writes) in WRITES_AFTER_STEP.iter().enumerate() {
+            migrations().to_version(&mut stepped, step + 1).unwrap();
+            for w in *writes {
+                stepped.execute(w, []).unwrap();
+            }
+        }
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut fresh).unwrap();
+        for w in WRITES_AFTER_STEP.iter().flat_map(|w| w.iter()) {
+            fresh.execute(w, []).unwrap();
+        }
+        assert_eq!(shape(&stepped), shape(&fresh));
+        assert_eq!(data(&stepped), data(&fresh));
+        assert!(!data(&fresh).is_empty());
+    }
+
+    /// What the server ran on every open before its schema had versions,
+    /// verbatim: a fixture, never to be edited.
+    const UNVERSIONED: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS workspaces (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    email TEXT PRIMARY KEY, salt TEXT NOT NULL, hash TEXT NOT NULL,
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY, refresh_token TEXT NOT NULL UNIQUE,
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, refresh_expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replaced_refresh (
+    refresh_token TEXT PRIMARY KEY, token TEXT NOT NULL, replaced_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    workspace TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
+    PRIMARY KEY (workspace, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    workspace TEXT NOT NULL, id TEXT NOT NULL, member_id TEXT NOT NULL, name TEXT NOT NULL,
+    size INTEGER NOT NULL, sha256 TEXT NOT NULL, received INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upload_parts (
+    workspace TEXT NOT NULL, id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (workspace, id, offset)
+);
+CREATE TABLE IF NOT EXISTS devices (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    platform TEXT NOT NULL, token TEXT NOT NULL,
+    PRIMARY KEY (workspace, member_id, device_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS member_settings (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, settings TEXT NOT NULL,
+    last_email_at INTEGER,
+    PRIMARY KEY (workspace, member_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_emails (
+    workspace TEXT NOT NULL, member_id TEXT NOT NULL, chat_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (workspace, member_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sent_notifications (
+    id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, member_id TEXT NOT NULL,
+    channel TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    workspace TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (workspace, key)
+) WITHOUT ROWID;
+";
+
+    /// A `server.db` written before versions (user_version 0, every table
+    /// there, rows in them) opens as the latest version with its rows, and
+    /// has the shape of a file created fresh.
+    #[test]
+    fn an_unversioned_server_db_is_adopted_without_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(UNVERSIONED).unwrap();
+            for w in WRITES_AFTER_STEP[0] {
+                old.execute(w, []).unwrap();
+            }
+        }
+        let before = data(&Connection::open(&path).unwrap());
+        let db = Db::open(&path).unwrap();
+        let adopted = db.conn();
+        let v: i64 = adopted
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, LATEST);
+        assert_eq!(data(&adopted), before, "no row lost or changed");
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut fresh).unwrap();
+        assert_eq!(shape(&adopted), shape(&fresh));
+        drop(adopted);
+        // And it opens again as it is.
+        drop(db);
+        let again = Db::open(&path).unwrap();
+        assert_eq!(data(&again.conn()), before);
+    }
+
+    #[test]
+    fn a_server_db_from_a_newer_build_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("CREATE TABLE future (x); INSERT INTO future VALUES (1);")
+                .unwrap();
+            c.pragma_update(None, "user_version", LATEST + 1).unwrap();
+        }
+        assert!(matches!(
+            Db::open(&path),
+            Err(HubError::TooNew { found, known: LATEST }) if found == LATEST + 1
+        ));
+        let c = Connection::open(&path).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "nothing created in it");
+        let x: i64 = c
+            .query_row("SELECT x FROM future", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(x, 1);
+    }
+
+    /// The modules that own tables, and their tables (the table above).
+    const OWNERS: &[(&str, &str, &[&str])] = &[
+        (
+            "event_log.rs",
+            include_str!("event_log.rs"),
+            &["workspaces", "events"],
+        ),
+        (
+            "accounts.rs",
+            include_str!("accounts.rs"),
+            &["accounts", "sessions", "replaced_refresh"],
+        ),
+        (
+            "idempotency.rs",
+            include_str!("idempotency.rs"),
+            &["idempotency"],
+        ),
+        (
+            "uploads.rs",
+            include_str!("uploads.rs"),
+            &["uploads", "upload_parts"],
+        ),
+        (
+            "notify.rs",
+            include_str!("notify.rs"),
+            &[
+                "devices",
+                "member_settings",
+                "pending_emails",
+                "sent_notifications",
+            ],
+        ),
+    ];
+
+    /// The other server modules: no SQL, no connection.
+    const OTHERS: &[(&str, &str)] = &[
+        ("hub.rs", include_str!("hub.rs")),
+        ("auth.rs", include_str!("auth.rs")),
+        ("commands.rs", include_str!("commands.rs")),
+        ("feed.rs", include_str!("feed.rs")),
+        ("sim.rs", include_str!("sim.rs")),
+        ("demo.rs", include_str!("demo.rs")),
+        ("faults.rs", include_str!("faults.rs")),
+        ("error.rs", include_str!("error.rs")),
+        ("lib.rs", include_str!("lib.rs")),
+        ("main.rs", include_str!("main.rs")),
+    ];
+
+    /// Where SQL names `table`: after FROM, INTO, UPDATE, JOIN (lower or
+    /// upper case keywords, one space).
+    fn names_table(src: &str, table: &str) -> bool {
+        ["FROM", "INTO", "UPDATE", "JOIN"].iter().any(|kw| {
+            src.contains(&format!("{kw} {table} "))
+                || src.contains(&format!("{kw} {table}\n"))
+                || src.contains(&format!("{kw} {table}\""))
+        })
+    }
+
+    #[test]
+    fn only_owners_take_the_connection_and_touch_their_tables() {
+        let all_tables: Vec<&str> = OWNERS
+            .iter()
+            .flat_map(|(_, _, t)| t.iter().copied())
+            .collect();
+        for table in &all_tables {
+            assert!(
+                V1.contains(&format!("EXISTS {table} (")),
+                "{table} is in the schema"
+            );
+        }
+        for (file, src) in OTHERS {
+            // `.conn()` is how a module takes the connection (directly or
+            // through `Hub::db`); hub.rs only hands it on.
+            if *file != "hub.rs" {
+                assert!(!src.contains(".conn()"), "{file} takes the connection");
+                assert!(!src.contains(".db()"), "{file} takes the connection");
+            }
+            for table in &all_tables {
+                assert!(!names_table(src, table), "{file} runs SQL on {table}");
+            }
+        }
+        for (file, src, own) in OWNERS {
+            for table in own.iter() {
+                assert!(names_table(src, table), "the check finds {table} in {file}");
+            }
+            for table in all_tables.iter().filter(|t| !own.contains(t)) {
+                assert!(
+                    !names_table(src, table),
+                    "{file} runs SQL on {table}, not its own"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Each workspace's **event log**, the source of truth, and the state
+//! derived from it. Owns the `workspaces` and `events` tables.
+//!
+//! - The log is in `server.db` (the `--db` file).
+//! - Each workspace's current state lives in a Rapport core store beside it
+//!   (`<db>.ws-<id>.sqlite`): the same `apply` that clients run derives it
+//!   from the log, so server and clients cannot disagree on what a
+//!   sequence of events means, and the server answers `since=0` with the
+//!   store's snapshot.
+//!
+//! Appending ([`EventLog::append`]): under the workspace's write lock, the
+//! events get the next seqs, go into the log (one transaction, which the
+//! caller may extend with its own rows), are applied to the store, then
+//! broadcast to live streams. If the process dies between log and store,
+//! opening the workspace replays the log's tail.
+
+use crate::db::{Db, HubError, HubResult, lock};
+use rapport_core::Store;
+use rapport_core::model::{Event, EventPayload, MemberId, Seq};
+use rapport_core::timers::Clock;
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::broadcast;
+
+/// One workspace: its state, its write lock and its live feed.
+pub struct Workspace {
+    pub id: String,
+    pub store: Arc<Store>,
+    /// Serialises writers: seqs are given out and logged in order.
+    write: Mutex<()>,
+    pub feed: broadcast::Sender<Arc<Vec<Event>>>,
+}
+
+impl Workspace {
+    /// Holds off every other writer of the workspace.
+    pub(crate) fn lock_writes(&self) -> MutexGuard<'_, ()> {
+        lock(&self.write)
+    }
+}
+
+/// A batch of events just committed to a workspace's log, and who caused
+/// it: `actor` is the member whose command emitted them, `None` for the
+/// messaging apps, the simulator and the server itself.
+pub struct Committed<'a> {
+    pub workspace: &'a Workspace,
+    pub events: &'a [Event],
+    pub actor: Option<&'a MemberId>,
+}
+
+pub(crate) struct EventLog {
+    db: Arc<Db>,
+    /// Server time, for the events' `at`.
+    clock: Arc<dyn Clock>,
+    /// `server.db`'s path: the workspace stores are named after it.
+    path: PathBuf,
+    workspaces: Mutex<HashMap<String, Arc<Workspace>>>,
+}
+
+impl EventLog {
+    /// Loads every workspace, replaying into its store what the log has
+    /// beyond it.
+    pub(crate) fn open(db: Arc<Db>, path: &Path, clock: Arc<dyn Clock>) -> HubResult<EventLog> {
+        let log = EventLog {
+            db,
+            clock,
+            path: path.to_path_buf(),
+            workspaces: Mutex::new(HashMap::new()),
+        };
+        let ids: Vec<String> = {
+            let db = log.db.conn();
+            let mut stmt = db.prepare("SELECT id FROM workspaces")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for id in ids {
+            log.load_workspace(&id)?;
+        }
+        Ok(log)
+    }
+
+    fn store_path(&self, id: &str) -> PathBuf {
+        let mut p = self.path.as_os_str().to_owned();
+        p.push(format!(".ws-{id}.sqlite"));
+        PathBuf::from(p)
+    }
+
+    fn load_workspace(&self, id: &str) -> HubResult<Arc<Workspace>> {
+        let store = Arc::new(Store::open(self.store_path(id))?);
+        let ws = Arc::new(Workspace {
+            id: id.to_owned(),
+            store,
+            write: Mutex::new(()),
+            feed: broadcast::channel(1024).0,
+        });
+        // Replay what the log has and the store does not (a crash between
+        // the two writes).
+        self.heal(&ws)?;
+        lock(&self.workspaces).insert(id.to_owned(), ws.clone());
+        Ok(ws)
+    }
+
+    /// Applies to the store what the log has beyond it (after a crash, or
+    /// an apply that failed after its events were logged). Events this
+    /// version cannot decode are kept as the clients keep them.
+    fn heal(&self, ws: &Workspace) -> HubResult<()> {
+        let mut since = ws.store.last_seq()?;
+        loop {
+            let tail = self.events_after_raw(ws, since, 10_000)?;
+            if tail.is_empty() {
+                return Ok(());
+            }
+            let mut events = Vec::new();
+            let mut malformed = Vec::new();
+            for json in tail {
+                match Event::from_json(&json) {
+                    Ok(e) => events.push(e),
+                    Err(e) => {
+                        let seq = serde_json::from_str::<serde_json::Value>(&json)
+                            .ok()
+                            .and_then(|v| v.get("seq").and_then(serde_json::Value::as_u64))
+                            .map(Seq);
+                        malformed.push((seq, json, e.to_string()));
+                    }
+                }
+            }
+            let before = since;
+            ws.store.apply_with_malformed(&events, &malformed)?;
+            since = ws.store.last_seq()?;
+            if since <= before {
+                return Err(HubError::Invalid(format!(
+                    "the log does not advance past {before:?}"
+                )));
+            }
+        }
+    }
+
+    pub(crate) fn create_workspace(&self, id: &str, name: &str) -> HubResult<Arc<Workspace>> {
+        if let Some(ws) = self.workspace(id) {
+            return Ok(ws);
+        }
+        self.db.conn().execute(
+            "INSERT OR IGNORE INTO workspaces (id, name) VALUES (?1, ?2)",
+            params![id, name],
+        )?;
+        self.load_workspace(id)
+    }
+
+    pub(crate) fn workspace(&self, id: &str) -> Option<Arc<Workspace>> {
+        lock(&self.workspaces).get(id).cloned()
+    }
+
+    pub(crate) fn workspace_ids(&self) -> Vec<String> {
+        lock(&self.workspaces).keys().cloned().collect()
+    }
+
+    /// Logs `payloads` as the next events, applies them and
+    /// broadcasts them. The caller holds [`Workspace::lock_writes`].
+    /// `also` runs inside the log's transaction with the events, so rows
+    /// another owner keeps about them commit or vanish with them.
+    pub(crate) fn append(
+        &self,
+        ws: &Workspace,
+        payloads: Vec<EventPayload>,
+        also: impl FnOnce(&Connection, &[Event]) -> HubResult<()>,
+    ) -> HubResult<Vec<Event>> {
+        if payloads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let head = self.head(ws)?;
+        if ws.store.last_seq()? < head {
+            self.heal(ws)?;
+        }
+        let at = self.clock.now();
+        let events: Vec<Event> = payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, payload)| Event {
+                seq: Seq(head.0 + 1 + i as u64),
+                at,
+                payload,
+            })
+            .collect();
+        {
+            let mut db = self.db.conn();
+            let tx = db.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO events (workspace, seq, event) VALUES (?1, ?2, ?3)",
+                )?;
+                for e in &events {
+                    stmt.execute(params![ws.id, e.seq.0 as i64, e.to_json()])?;
+                }
+            }
+            also(&tx, &events)?;
+            tx.commit()?;
+        }
+        // The log is the truth from here on: if the store cannot take the
+        // events now, the next emit (or a restart) applies them from the log.
+        if let Err(e) = ws.store.apply(&events) {
+            tracing::error!(error = %e, "workspace store behind its log; it heals on the next write");
+        }
+        // No live stream listening is fine: they read the log when they come.
+        let _ = ws.feed.send(Arc::new(events.clone()));
+        Ok(events)
+    }
+
+    /// Appends an event given as raw JSON (`Hub::emit_raw`: forward
+    /// compatibility tests).
+    /// The caller holds [`Workspace::lock_writes`].
+    pub(crate) fn append_raw(
+        &self,
+        ws: &Workspace,
+        type_name: &str,
+        data: serde_json::Value,
+    ) -> HubResult<Seq> {
+        let seq = Seq(self.head(ws)?.0 + 1);
+        let json =
+            serde_json::json!({"seq": seq, "at": self.clock.now(), "type": type_name, "data": data}).to_string();
+        self.db.conn().execute(
+            "INSERT INTO events (workspace, seq, event) VALUES (?1, ?2, ?3)",
+            params![ws.id, seq.0 as i64, json],
+        )?;
+        match Event::from_json(&json) {
+            Ok(e) => {
+                ws.store.apply(std::slice::from_ref(&e))?;
+                let _ = ws.feed.send(Arc::new(vec![e]));
+            }
+            Err(e) => {
+                ws.store
+                    .apply_with_malformed(&[], &[(Some(seq), json, e.to_string())])?;
+            }
+        }
+        Ok(seq)
+    }
+
+    /// The workspace's last seq.
+    pub(crate) fn head(&self, ws: &Workspace) -> HubResult<Seq> {
+        let n: Option<i64> = self.db.conn().query_row(
+            "SELECT max(seq) FROM events WHERE workspace = ?1",
+            [&ws.id],
+            |r| r.get(0),
+        )?;
+        Ok(Seq(n.unwrap_or(0) as u64))
+    }
+
+    /// Up to `limit` events after `since`, in order, as the log holds them
+    /// (their wire JSON).
+    pub(crate) fn events_after_raw(
+        &self,
+        ws: &Workspace,
+        since: Seq,
+        limit: u32,
+    ) -> HubResult<Vec<String>> {
+        let db = self.db.conn();
+        let mut stmt = db.prepare_cached(
+            "SELECT event FROM events WHERE workspace = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![ws.id, since.0 as i64, limit], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
