@@ -98,3 +98,63 @@ fn s1_s2_s5_a_client_logs_in_syncs_restores_offline_and_logs_out() {
     assert!(!dir.path().join("rapport.db").exists());
     assert_eq!(secrets.load("rapport.session").unwrap(), None);
 }
+
+/// A platform secret store (Keychain, Keystore) that fails: reading, or
+/// deleting at logout.
+struct BrokenSecrets {
+    inner: FileSecretStore,
+    fail_load: bool,
+}
+
+impl SecretStore for BrokenSecrets {
+    fn load(&self, key: &str) -> Result<Option<String>, rapport_core::session::SecretError> {
+        if self.fail_load {
+            return Err(rapport_core::session::SecretError("keychain locked".into()));
+        }
+        self.inner.load(key)
+    }
+    fn save(&self, key: &str, value: &str) -> Result<(), rapport_core::session::SecretError> {
+        self.inner.save(key, value)
+    }
+    fn delete(&self, _key: &str) -> Result<(), rapport_core::session::SecretError> {
+        Err(rapport_core::session::SecretError("keychain locked".into()))
+    }
+}
+
+#[test]
+fn s5_a_failing_secret_store_is_its_own_error_not_the_network() {
+    use rapport_core::ClientError;
+    use rapport_core::push::{NotificationClient, NotificationError};
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(5, 20));
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = |fail_load| -> Arc<dyn SecretStore> {
+        Arc::new(BrokenSecrets {
+            inner: FileSecretStore::new(dir.path().join("secrets.json")),
+            fail_load,
+        })
+    };
+    let config = || ClientConfig {
+        store_path: dir.path().join("rapport.db"),
+        server_url: srv.url(),
+    };
+    // Logging out forgets the store; a secret that cannot be deleted is
+    // reported as the secret store's failure.
+    let client = Client::open(config(), secrets(false)).unwrap();
+    rt.block_on(client.login("u0@w1.test", PASSWORD)).unwrap();
+    match rt.block_on(client.logout()) {
+        Err(ClientError::SecretStore(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    // Reading the session fails: both processes say so, typed.
+    match Client::open(config(), secrets(true)) {
+        Err(ClientError::SecretStore(_)) => {}
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("opened without its session"),
+    }
+    match NotificationClient::open(&dir.path().join("rapport.db"), &srv.url(), secrets(true)) {
+        Err(NotificationError::SecretStore(_)) => {}
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("opened without its session"),
+    }
+}

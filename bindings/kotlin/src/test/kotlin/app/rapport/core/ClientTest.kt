@@ -221,15 +221,16 @@ class ClientTest {
         RapportClient(File(tempDir("rapport-secrets"), "store.db").path, server.url, noSave).use { c ->
             assertEquals("u0", runBlocking { c.login(TestServer.EMAIL, TestServer.PASSWORD) }.memberId)
         }
-        // Restoring fails: opening the client reports it as an error.
+        // Restoring fails: opening the client reports it as the secret
+        // store's error (not the network's: retrying would not help).
         val noLoad = object : SecretStore {
             override fun load(key: String): String? = throw SecretStoreException.Failed("keystore locked")
             override fun save(key: String, value: String) {}
             override fun delete(key: String) {}
         }
-        val e = assertFailsWith<RapportException> {
+        val e = assertFailsWith<RapportException.SecretStore> {
             RapportClient(File(tempDir("rapport-secrets"), "store.db").path, server.url, noLoad)
         }
-        assertTrue(e !is RapportException.Internal, "a mapped error, not a panic: $e")
+        assertEquals("secret_store", e.code)
     }
 }
