@@ -12,38 +12,6 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The errors any route may answer, each `{code, message}` with a stable
-/// code (`rapport_core::wire::ErrorCode`).
-#[derive(utoipa::IntoResponses)]
-pub enum Errors {
-    /// Malformed request (bad_request, missing_idempotency_key, ...).
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
-    /// No valid bearer token (unauthorized).
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-    /// The member's role forbids it (forbidden).
-    #[response(status = 403)]
-    Forbidden(ErrorBody),
-    /// No such chat, message, note, deal, subscriber, flow, upload or route (not_found).
-    #[response(status = 404)]
-    NotFound(ErrorBody),
-    /// An upload id reused for another file, a part at the wrong offset, a taken message id
-    /// (upload_conflict, upload_offset, duplicate_message_id).
-    #[response(status = 409)]
-    Conflict(ErrorBody),
-    /// The rules refuse it: the code is the refusal's (window_closed, text_too_long,
-    /// not_assignable, too_old, executable, ...).
-    #[response(status = 422)]
-    Refused(ErrorBody),
-    /// Too many requests: wait for Retry-After (rate_limited).
-    #[response(status = 429)]
-    RateLimited(ErrorBody),
-    /// Down for a moment: wait for Retry-After (unavailable).
-    #[response(status = 503)]
-    Unavailable(ErrorBody),
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(

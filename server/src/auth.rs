@@ -83,7 +83,7 @@ fn response(s: Session) -> Json<LoginResponse> {
     tag = "session",
     summary = "S5: log in with email and password",
     request_body = rapport_core::wire::LoginRequest,
-    responses((status = 200, description = "done", body = rapport_core::wire::LoginResponse), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::LoginResponse), crate::error::Errors),
     security(()),
 )]
 pub async fn login(
@@ -112,7 +112,7 @@ pub async fn login(
     tag = "session",
     summary = "S5: a new session for a refresh token (the old pair is revoked); a refresh token just replaced answers with the same new pair for 60 s, then is dead",
     request_body = rapport_core::wire::RefreshRequest,
-    responses((status = 200, description = "done", body = rapport_core::wire::LoginResponse), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::LoginResponse), crate::error::Errors),
     security(()),
 )]
 pub async fn refresh(
@@ -139,7 +139,7 @@ pub async fn refresh(
     path = "/v1/stats",
     tag = "feed",
     summary = "I1: messages sent and received and subscribers, for all bots and per bot, counted at `seq`",
-    responses((status = 200, description = "done", body = rapport_core::model::StatsAt), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::model::StatsAt), crate::error::Errors),
 )]
 pub async fn stats(caller: Caller) -> ApiResult<Json<rapport_core::model::StatsAt>> {
     let ws = caller.workspace.clone();
@@ -154,7 +154,7 @@ pub async fn stats(caller: Caller) -> ApiResult<Json<rapport_core::model::StatsA
     path = "/v1/logout",
     tag = "session",
     summary = "S5: revoke the session",
-    responses((status = 200, description = "done"), crate::api::Errors),
+    responses((status = 200, description = "done"), crate::error::Errors),
 )]
 pub async fn logout(
     State(state): State<Arc<AppState>>,

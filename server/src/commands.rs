@@ -57,7 +57,7 @@ fn target(m: &Message) -> Target<'_> {
     summary = "E1/E5: send text, a WhatsApp template or Messenger tagged text; E3: pauses the bot 60 minutes",
     params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::SendMessage,
-    responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::error::Errors),
 )]
 pub async fn send(Path(chat_id): Path<String>, cmd: Command<SendMessage>) -> Response {
     cmd.run(move |cx, body| {
@@ -149,7 +149,7 @@ fn deliver(
     summary = "E2/E3/E7: send an uploaded file as a message (the bot pauses as after any manual reply)",
     params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::SendAttachment,
-    responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::error::Errors),
 )]
 pub async fn attach(Path(chat_id): Path<String>, cmd: Command<SendAttachment>) -> Response {
     cmd.run(move |cx, body| {
@@ -188,7 +188,7 @@ pub async fn attach(Path(chat_id): Path<String>, cmd: Command<SendAttachment>) -
     tag = "commands",
     summary = "B10: mark the chat read on every device",
     params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
-    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn read(Path(chat_id): Path<String>, cmd: Command<NoBody>) -> Response {
     cmd.run(move |cx, _| {
@@ -217,7 +217,7 @@ async fn set_state(chat_id: String, cmd: Command<NoBody>, to: ChatState) -> Resp
     tag = "commands",
     summary = "A8: open the chat by hand",
     params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
-    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn open(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
     set_state(id, cmd, ChatState::Open).await
@@ -229,7 +229,7 @@ pub async fn open(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
     tag = "commands",
     summary = "A8: close the chat",
     params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
-    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn close(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
     set_state(id, cmd, ChatState::Closed).await
@@ -242,7 +242,7 @@ pub async fn close(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
     summary = "D1: assign to a member whose role grants conversations and audience (else not_assignable); null unassigns",
     params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::AssignChat,
-    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn assign(Path(chat_id): Path<String>, cmd: Command<AssignChat>) -> Response {
     cmd.run(move |cx, body| {
@@ -266,7 +266,7 @@ pub async fn assign(Path(chat_id): Path<String>, cmd: Command<AssignChat>) -> Re
     summary = "E3/F7: start, extend (+60 min) or continue (end) the bot pause",
     params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::PauseBot,
-    responses((status = 200, description = "done", body = rapport_core::wire::PauseSet), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::PauseSet), crate::error::Errors),
 )]
 pub async fn pause_bot(Path(chat_id): Path<String>, cmd: Command<PauseBot>) -> Response {
     cmd.run(move |cx, body| {
@@ -299,7 +299,7 @@ pub async fn pause_bot(Path(chat_id): Path<String>, cmd: Command<PauseBot>) -> R
     summary = "B8: edit a message sent to the subscriber (Telegram, under 48 hours)",
     params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::TextBody,
-    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn edit_message(
     Path((chat_id, message_id)): Path<(String, String)>,
@@ -329,7 +329,7 @@ pub async fn edit_message(
     tag = "commands",
     summary = "B8: delete a message sent to the subscriber (Telegram, under 48 hours)",
     params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
-    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn delete_message(
     Path((chat_id, message_id)): Path<(String, String)>,
@@ -355,7 +355,7 @@ pub async fn delete_message(
     summary = "B7: the agent's reaction to a subscriber message (Telegram); null removes it",
     params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::React,
-    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn react(
     Path((chat_id, message_id)): Path<(String, String)>,
@@ -389,7 +389,7 @@ pub async fn react(
     summary = "C1: add a note (at most 2000 characters)",
     params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::TextBody,
-    responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::error::Errors),
 )]
 pub async fn add_note(Path(chat_id): Path<String>, cmd: Command<TextBody>) -> Response {
     cmd.run(move |cx, body| {
@@ -430,7 +430,7 @@ fn own_note(cx: &Ctx<'_>, chat: &Chat, id: &str) -> ApiResult<Note> {
     summary = "C1: edit one's own note",
     params(("id" = String, Path, description = "the chat"), ("note_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::TextBody,
-    responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::error::Errors),
 )]
 pub async fn edit_note(
     Path((chat_id, note_id)): Path<(String, String)>,
@@ -454,7 +454,7 @@ pub async fn edit_note(
     tag = "commands",
     summary = "C1: delete one's own note",
     params(("id" = String, Path, description = "the chat"), ("note_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
-    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn delete_note(
     Path((chat_id, note_id)): Path<(String, String)>,
@@ -492,7 +492,7 @@ pub const FLOWS: [&str; 6] = [
     summary = "F5 variables and tags, F6 start (flow_id) or stop (\"\") a flow, F8 disable, G2 CRM contact",
     params(("id" = String, Path, description = "the subscriber"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::SubscriberEdit,
-    responses((status = 200, description = "done", body = rapport_core::wire::SubscriberSaved), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::SubscriberSaved), crate::error::Errors),
 )]
 pub async fn edit_subscriber(
     Path(subscriber_id): Path<String>,
@@ -552,7 +552,7 @@ pub async fn edit_subscriber(
     tag = "commands",
     summary = "F6: flows whose name contains `q`",
     params(rapport_core::wire::FlowQuery),
-    responses((status = 200, description = "done", body = rapport_core::wire::FlowList), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::FlowList), crate::error::Errors),
 )]
 pub async fn flows(
     caller: crate::auth::Caller,
@@ -581,7 +581,7 @@ pub async fn flows(
     summary = "G1: add a deal (subscriber_id, pipeline, stage and name required)",
     params(("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::DealFields,
-    responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::error::Errors),
 )]
 pub async fn add_deal(cmd: Command<DealFields>) -> Response {
     cmd.run(move |cx, b| {
@@ -621,7 +621,7 @@ pub async fn add_deal(cmd: Command<DealFields>) -> Response {
     summary = "G3: edit a deal's stage, name or amount",
     params(("id" = String, Path, description = "the deal"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
     request_body = rapport_core::wire::DealFields,
-    responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::error::Errors),
 )]
 pub async fn edit_deal(Path(deal_id): Path<String>, cmd: Command<DealFields>) -> Response {
     cmd.run(move |cx, b| {

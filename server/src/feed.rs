@@ -29,7 +29,7 @@ const MAX_PAGE: u32 = 20_000;
     tag = "feed",
     summary = "S2: since=0 answers a snapshot (chats with their latest 20 messages); since>0 up to `limit` events after it and the head",
     params(rapport_core::wire::SyncQuery),
-    responses((status = 200, description = "done", body = rapport_core::wire::SyncPage), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::SyncPage), crate::error::Errors),
 )]
 pub async fn sync(
     State(state): State<Arc<AppState>>,
@@ -72,7 +72,7 @@ pub async fn sync(
     tag = "feed",
     summary = "B1: up to `limit` messages older than `before`, oldest first",
     params(("id" = String, Path, description = "the chat"), rapport_core::wire::HistoryQuery),
-    responses((status = 200, description = "done", body = rapport_core::wire::HistoryPage), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::HistoryPage), crate::error::Errors),
 )]
 pub async fn history(
     caller: Caller,
@@ -108,7 +108,7 @@ pub async fn history(
     tag = "feed",
     summary = "S2: WebSocket. Frames {kind:events, events:[...]} with every event after `since`, then live; {kind:heartbeat, head, server_time} when idle",
     params(rapport_core::wire::StreamQuery),
-    responses((status = 200, description = "done"), (status = 101, description = "the WebSocket"), crate::api::Errors),
+    responses((status = 200, description = "done"), (status = 101, description = "the WebSocket"), crate::error::Errors),
 )]
 pub async fn stream(
     State(state): State<Arc<AppState>>,

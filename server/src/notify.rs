@@ -247,7 +247,7 @@ pub fn sent(hub: &Hub, ws: &str, member: &str) -> HubResult<Vec<(String, String)
     tag = "notifications",
     summary = "H2: register this device for pushes (again when its token changes); each new subscriber message in a chat assigned to the member (or unassigned, for members with conversations access) is pushed with a payload rapport_core::push::decode reads, collapsed per chat; D2: chat_opened goes to the assignee",
     request_body = rapport_core::wire::DeviceRegistration,
-    responses((status = 200, description = "done"), crate::api::Errors),
+    responses((status = 200, description = "done"), crate::error::Errors),
 )]
 pub async fn register(
     State(state): State<Arc<AppState>>,
@@ -285,7 +285,7 @@ pub async fn register(
     tag = "notifications",
     summary = "H2: no more pushes to this device (before logout)",
     params(("id" = String, Path, description = "the device")),
-    responses((status = 200, description = "done"), crate::api::Errors),
+    responses((status = 200, description = "done"), crate::error::Errors),
 )]
 pub async fn unregister(
     State(state): State<Arc<AppState>>,
@@ -305,7 +305,7 @@ pub async fn unregister(
     path = "/v1/settings",
     tag = "notifications",
     summary = "H4: the member's notification settings",
-    responses((status = 200, description = "done", body = rapport_core::wire::NotificationSettings), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::NotificationSettings), crate::error::Errors),
 )]
 pub async fn settings(
     State(state): State<Arc<AppState>>,
@@ -325,7 +325,7 @@ pub async fn settings(
     tag = "notifications",
     summary = "H4: replace the member's notification settings (turning email off drops a waiting email)",
     request_body = rapport_core::wire::NotificationSettings,
-    responses((status = 200, description = "done", body = rapport_core::wire::NotificationSettings), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::NotificationSettings), crate::error::Errors),
 )]
 pub async fn set_settings(
     State(state): State<Arc<AppState>>,

@@ -71,7 +71,7 @@ fn status(id: &str, r: &Row) -> Json<UploadStatus> {
     tag = "uploads",
     summary = "E2: open a resumable upload under a client-chosen id (or learn how much of it the server holds, after an interruption)",
     request_body = rapport_core::wire::UploadRef,
-    responses((status = 200, description = "done", body = rapport_core::wire::UploadStatus), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::UploadStatus), crate::error::Errors),
 )]
 pub async fn open(
     State(state): State<Arc<AppState>>,
@@ -129,7 +129,7 @@ pub async fn open(
     summary = "E2: the bytes of an upload from `offset` (parts of any size up to 2 MB; 256 KiB from the core)",
     params(("id" = String, Path, description = "the upload"), rapport_core::wire::PartQuery),
     request_body = Vec<u8>,
-    responses((status = 200, description = "done", body = rapport_core::wire::UploadStatus), crate::api::Errors),
+    responses((status = 200, description = "done", body = rapport_core::wire::UploadStatus), crate::error::Errors),
 )]
 pub async fn part(
     State(state): State<Arc<AppState>>,
@@ -191,7 +191,7 @@ fn bytes(db: &rusqlite::Connection, ws: &str, id: &str) -> ApiResult<Vec<u8>> {
     tag = "uploads",
     summary = "E2/B3: a sent file's bytes (any member of the workspace with conversations access)",
     params(("id" = String, Path, description = "the upload")),
-    responses((status = 200, description = "done", body = Vec<u8>), crate::api::Errors),
+    responses((status = 200, description = "done", body = Vec<u8>), crate::error::Errors),
 )]
 pub async fn download(
     State(state): State<Arc<AppState>>,
