@@ -3,7 +3,6 @@
 //! fresh store in a temporary directory, the demo agent logged in, and the
 //! console on it (its top bar shows the first sync's progress).
 
-use crate::args::Args;
 use crate::console::{self, App};
 use crate::error::CliError;
 use rapport_core::generate::GenConfig;
@@ -70,11 +69,7 @@ pub fn start(chats: usize, messages: usize, rate: f64) -> Result<Demo, CliError>
     })
 }
 
-pub fn run(args: &Args) -> Result<(), CliError> {
-    args.positionals(&[])?;
-    let chats = args.number("--chats", 2_000usize)?;
-    let messages = args.number("--messages", 40_000usize)?;
-    let rate = args.number("--rate", 3.0f64)?;
+pub fn run(chats: usize, messages: usize, rate: f64) -> Result<(), CliError> {
     eprintln!("rapport demo: seeding {chats} chats and {messages} messages…");
     let demo = start(chats, messages, rate)?;
     let label = format!("{} on {} (demo)", demo::EMAIL, demo.server.url());

@@ -3,7 +3,7 @@
 //! The console and the commands hold no rules of their own: filters,
 //! counts, search, countdowns, refusals and pauses all come from the core.
 //!
-//! - [`args`]: the command line;
+//! - [`args`]: the command line (clap);
 //! - [`commands`]: `login`, `logout`, `sync` (session), `chats`, `search`,
 //!   `show`, `stats` (read), `send`, `note`, `assign`, `pause`, `open`,
 //!   `close` (act);
@@ -21,28 +21,34 @@ pub mod demo;
 pub mod error;
 pub mod format;
 
-use args::Args;
+use args::{Command, Global, Parsed};
 use error::CliError;
 use std::sync::Arc;
 
 /// Runs the command line; returns the process's exit code.
 pub fn main_with(argv: Vec<String>) -> i32 {
-    let args = match Args::parse(argv) {
-        Ok(a) => a,
-        Err(e) => return report(&Args::default(), &e),
+    let json = args::wants_json(&argv);
+    let cli = match args::parse(argv) {
+        Ok(Parsed::Run(cli)) => cli,
+        Ok(Parsed::Help(text)) => {
+            print!("{text}");
+            return 0;
+        }
+        Err(e) => return report(json, &e),
     };
-    if args.switch("--help") || args.switch("-h") || args.command == "help" {
-        print!("{}", args::USAGE);
-        return 0;
-    }
-    let result = match args.command.as_str() {
-        "demo" => demo::run(&args).map(|()| None),
-        "console" => console_command(&args).map(|()| None),
-        _ => commands::run(&args).map(Some),
+    let g = &cli.global;
+    let result = match &cli.command {
+        &Command::Demo {
+            chats,
+            messages,
+            rate,
+        } => demo::run(chats, messages, rate).map(|()| None),
+        Command::Console => console_command(g).map(|()| None),
+        other => commands::run(g, other).map(Some),
     };
     match result {
         Ok(Some(out)) => {
-            if args.json() {
+            if g.json {
                 println!("{}", out.json);
             } else {
                 print!("{}", out.text);
@@ -53,12 +59,12 @@ pub fn main_with(argv: Vec<String>) -> i32 {
             0
         }
         Ok(None) => 0,
-        Err(e) => report(&args, &e),
+        Err(e) => report(g.json, &e),
     }
 }
 
-fn report(args: &Args, e: &CliError) -> i32 {
-    if args.json() {
+fn report(json: bool, e: &CliError) -> i32 {
+    if json {
         eprintln!(
             "{}",
             serde_json::json!({ "error": { "code": e.code(), "message": e.to_string() } })
@@ -70,9 +76,8 @@ fn report(args: &Args, e: &CliError) -> i32 {
 }
 
 /// `rapport console`: the console on the logged-in server.
-fn console_command(args: &Args) -> Result<(), CliError> {
-    args.positionals(&[])?;
-    let data = data::Data::new(args.data_dir());
+fn console_command(g: &Global) -> Result<(), CliError> {
+    let data = data::Data::new(g.data_dir());
     let client = Arc::new(data.open()?);
     client.start_sync()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -2,7 +2,7 @@
 //! the outbox, and waited for until the server took them.
 
 use super::{Output, chat_of, queued, ready};
-use crate::args::Args;
+use crate::args::{Command, Global, Pause};
 use crate::data::{self, Data};
 use crate::error::CliError;
 use crate::format;
@@ -14,30 +14,34 @@ use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::sync::{Action, PauseAction};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
+use std::path::Path;
 
 /// E1 text, E2 `--file PATH` (TEXT is its caption), E5 `--template NAME`
 /// (WhatsApp) or `--tag TAG` (Messenger, with TEXT).
-pub(super) fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
-    let p = match args.positionals.len() {
-        1 if args.get("--file").is_some() || args.get("--template").is_some() => {
-            args.positionals(&["CHAT"])?.to_vec()
-        }
-        _ => args.positionals(&["CHAT", "TEXT"])?.to_vec(),
-    };
-    let (id, body) = (p[0].clone(), p.get(1).cloned());
-    let file = args
-        .get("--file")
+pub(super) struct Send<'a> {
+    pub chat: &'a str,
+    pub text: Option<&'a str>,
+    pub file: Option<&'a Path>,
+    pub template: Option<&'a str>,
+    pub tag: Option<&'a str>,
+}
+
+pub(super) fn send(g: &Global, data: &Data, s: Send<'_>) -> Result<Output, CliError> {
+    let (id, body) = (s.chat, s.text);
+    let file = s
+        .file
         .map(|path| {
-            let bytes =
-                std::fs::read(path).map_err(|e| CliError::Usage(format!("--file {path}: {e}")))?;
-            let name = std::path::Path::new(path)
-                .file_name()
-                .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
+            let bytes = std::fs::read(path)
+                .map_err(|e| CliError::Usage(format!("--file {}: {e}", path.display())))?;
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             Ok::<_, CliError>((name, bytes))
         })
         .transpose()?;
-    let tag = args
-        .get("--tag")
+    let tag = s
+        .tag
         .map(|t| {
             serde_json::from_value::<MessageTag>(Value::String(t.to_uppercase())).map_err(|_| {
                 CliError::Usage(format!(
@@ -46,18 +50,18 @@ pub(super) fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
             })
         })
         .transpose()?;
-    let offline = args.switch("--offline");
-    let client = ready(args, data)?;
-    let chat = chat_of(&client, &id)?.chat.id;
+    let offline = g.offline;
+    let client = ready(g, data)?;
+    let chat = chat_of(&client, id)?.chat.id;
     let mut uploads = client.upload_progress();
     // The core checks first (E1-E6 on server time): a refusal queues nothing.
-    let message_id = match (&file, args.get("--template"), tag) {
+    let message_id = match (&file, s.template, tag) {
         (Some((name, bytes)), None, None) => client.send(
             &chat,
             Draft::File {
                 name,
                 bytes,
-                caption: body.as_deref(),
+                caption: body,
             },
             None,
         )?,
@@ -66,13 +70,11 @@ pub(super) fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
             &chat,
             Draft::Tagged {
                 tag,
-                text: body.as_deref().unwrap_or(""),
+                text: body.unwrap_or(""),
             },
             None,
         )?,
-        (None, None, None) => {
-            client.send(&chat, Draft::Text(body.as_deref().unwrap_or("")), None)?
-        }
+        (None, None, None) => client.send(&chat, Draft::Text(body.unwrap_or("")), None)?,
         _ => {
             return Err(CliError::Usage(
                 "send takes one of --file, --template, --tag".into(),
@@ -82,8 +84,8 @@ pub(super) fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
     if offline {
         return Ok(queued(json!({ "message_id": message_id })));
     }
-    let timeout = args.timeout()?;
-    let tty = std::io::stderr().is_terminal() && !args.json();
+    let timeout = g.timeout;
+    let tty = std::io::stderr().is_terminal() && !g.json;
     data::wait_sent_with(
         &client,
         timeout,
@@ -126,29 +128,27 @@ pub(super) fn send(args: &Args, data: &Data) -> Result<Output, CliError> {
 }
 
 /// note, assign, pause, open, close: one [`Action`] through the outbox.
-pub(super) fn action(args: &Args, data: &Data) -> Result<Output, CliError> {
-    let cmd = args.command.as_str();
-    let p: Vec<String> = match cmd {
-        "note" => args.positionals(&["CHAT", "TEXT"])?.to_vec(),
-        "assign" => args.positionals(&["CHAT", "MEMBER|me|none"])?.to_vec(),
-        "pause" if args.positionals.len() == 1 => args.positionals(&["CHAT"])?.to_vec(),
-        "pause" => args
-            .positionals(&["CHAT", "start|extend|continue"])?
-            .to_vec(),
-        _ => args.positionals(&["CHAT"])?.to_vec(),
+pub(super) fn action(g: &Global, data: &Data, command: &Command) -> Result<Output, CliError> {
+    let (cmd, chat) = match command {
+        Command::Note { chat, .. } => ("note", chat),
+        Command::Assign { chat, .. } => ("assign", chat),
+        Command::Pause { chat, .. } => ("pause", chat),
+        Command::Open { chat } => ("open", chat),
+        Command::Close { chat } => ("close", chat),
+        _ => return Err(CliError::Usage("not an action on a chat".into())),
     };
-    let client = ready(args, data)?;
-    let chat_id = chat_of(&client, &p[0])?.chat.id;
-    let (action, done) = match cmd {
-        "note" => (
+    let client = ready(g, data)?;
+    let chat_id = chat_of(&client, chat)?.chat.id;
+    let (action, done) = match command {
+        Command::Note { text, .. } => (
             Action::AddNote {
                 chat_id: chat_id.clone(),
-                text: p[1].clone(),
+                text: text.clone(),
             },
             "note added".to_owned(),
         ),
-        "assign" => {
-            let member = member_arg(&client, &p[1])?;
+        Command::Assign { member, .. } => {
+            let member = member_arg(&client, member)?;
             let done = match &member {
                 Some(m) => format!("assigned to {m}"),
                 None => "unassigned".into(),
@@ -161,16 +161,11 @@ pub(super) fn action(args: &Args, data: &Data) -> Result<Output, CliError> {
                 done,
             )
         }
-        "pause" => {
-            let action = match p.get(1).map(String::as_str).unwrap_or("start") {
-                "start" => PauseAction::Start,
-                "extend" => PauseAction::Extend,
-                "continue" => PauseAction::Continue,
-                other => {
-                    return Err(CliError::Usage(format!(
-                        "pause takes start, extend or continue, not {other:?}"
-                    )));
-                }
+        Command::Pause { action, .. } => {
+            let action = match action {
+                Pause::Start => PauseAction::Start,
+                Pause::Extend => PauseAction::Extend,
+                Pause::Continue => PauseAction::Continue,
             };
             (
                 Action::Pause {
@@ -185,7 +180,7 @@ pub(super) fn action(args: &Args, data: &Data) -> Result<Output, CliError> {
                 .to_owned(),
             )
         }
-        "open" => (
+        Command::Open { .. } => (
             Action::Open {
                 chat_id: chat_id.clone(),
             },
@@ -199,10 +194,10 @@ pub(super) fn action(args: &Args, data: &Data) -> Result<Output, CliError> {
         ),
     };
     let key = client.run_action(action)?;
-    if args.switch("--offline") {
+    if g.offline {
         return Ok(queued(json!({ "chat_id": chat_id, "action": cmd })));
     }
-    data::wait_sent(&client, args.timeout()?, |e| e.key == key)?;
+    data::wait_sent(&client, g.timeout, |e| e.key == key)?;
     let row = client.chat(&chat_id)?;
     Ok(Output {
         json: json!({ "chat_id": chat_id, "action": cmd, "done": true, "chat": row }),

@@ -9,7 +9,7 @@ mod session;
 
 pub use read::filter;
 
-use crate::args::Args;
+use crate::args::{Command, Global};
 use crate::data::{self, Data};
 use crate::error::CliError;
 use rapport_core::Client;
@@ -23,28 +23,49 @@ pub struct Output {
 }
 
 /// Runs one non-interactive command.
-pub fn run(args: &Args) -> Result<Output, CliError> {
-    let data = Data::new(args.data_dir());
-    match args.command.as_str() {
-        "login" => session::login(args, &data),
-        "logout" => session::logout(args, &data),
-        "sync" => session::sync(args, &data),
-        "chats" => {
-            args.positionals(&[])?;
-            read::chats(args, &data, None)
-        }
-        "search" => {
-            let p = args.positionals(&["TEXT"])?;
-            read::chats(args, &data, Some(p[0].clone()))
-        }
-        "show" => read::show(args, &data),
-        "send" => act::send(args, &data),
-        "note" | "assign" | "pause" | "open" | "close" => act::action(args, &data),
-        "stats" => read::stats(args, &data),
-        "" => Err(CliError::Usage(crate::args::USAGE.into())),
-        other => Err(CliError::Usage(format!(
-            "unknown command {other:?}; `rapport --help` lists them"
-        ))),
+pub fn run(g: &Global, command: &Command) -> Result<Output, CliError> {
+    let data = Data::new(g.data_dir());
+    match command {
+        Command::Login {
+            server,
+            email,
+            password,
+        } => session::login(&data, server, email, password.as_deref()),
+        Command::Logout => session::logout(&data),
+        Command::Sync => session::sync(g, &data),
+        Command::Chats { filter, limit } => read::chats(g, &data, filter, None, *limit),
+        Command::Search {
+            text,
+            filter,
+            limit,
+        } => read::chats(g, &data, filter, Some(text.clone()), *limit),
+        Command::Show { chat, limit } => read::show(g, &data, chat, *limit),
+        Command::Send {
+            chat,
+            text,
+            file,
+            template,
+            tag,
+        } => act::send(
+            g,
+            &data,
+            act::Send {
+                chat,
+                text: text.as_deref(),
+                file: file.as_deref(),
+                template: template.as_deref(),
+                tag: tag.as_deref(),
+            },
+        ),
+        Command::Note { .. }
+        | Command::Assign { .. }
+        | Command::Pause { .. }
+        | Command::Open { .. }
+        | Command::Close { .. } => act::action(g, &data, command),
+        Command::Stats => read::stats(g, &data),
+        Command::Demo { .. } | Command::Console => Err(CliError::Usage(
+            "demo and console are interactive, not one-shot commands".into(),
+        )),
     }
 }
 
@@ -56,10 +77,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// The logged-in client with its store up to date (unless `--offline`).
-fn ready(args: &Args, data: &Data) -> Result<Client, CliError> {
+fn ready(g: &Global, data: &Data) -> Result<Client, CliError> {
     let client = data.open()?;
-    if !args.switch("--offline") {
-        data::sync_until_live(&client, args.timeout()?, |_| {})?;
+    if !g.offline {
+        data::sync_until_live(&client, g.timeout, |_| {})?;
     }
     Ok(client)
 }

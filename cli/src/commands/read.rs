@@ -2,7 +2,7 @@
 //! date first (unless `--offline`).
 
 use super::{Output, chat_of, ready};
-use crate::args::Args;
+use crate::args::{Filter, Global};
 use crate::data::Data;
 use crate::error::CliError;
 use crate::format::{self, alternatives, truncate};
@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 /// A2-A5 filters from the options.
-pub fn filter(args: &Args) -> Result<ChatFilter, CliError> {
+pub fn filter(f: &Filter) -> Result<ChatFilter, CliError> {
     fn word<T: serde::de::DeserializeOwned>(
-        args: &Args,
+        value: Option<&String>,
         name: &str,
         choices: &str,
     ) -> Result<Option<T>, CliError> {
-        args.get(name)
+        value
             .map(|v| {
                 serde_json::from_value(Value::String(v.to_lowercase()))
                     .map_err(|_| CliError::Usage(format!("{name} is one of {choices}, not {v:?}")))
@@ -28,16 +28,20 @@ pub fn filter(args: &Args) -> Result<ChatFilter, CliError> {
     }
     Ok(ChatFilter {
         app: word::<App>(
-            args,
+            f.app.as_ref(),
             "--app",
             "telegram, whatsapp, instagram, messenger, viber, livechat",
         )?,
-        kind: word::<ChatKind>(args, "--type", "personal, group")?,
-        assignee: word::<AssigneeFilter>(args, "--assignee", "mine, unassigned, all")?
+        kind: word::<ChatKind>(f.kind.as_ref(), "--type", "personal, group")?,
+        assignee: word::<AssigneeFilter>(
+            f.assignee.as_ref(),
+            "--assignee",
+            "mine, unassigned, all",
+        )?
+        .unwrap_or_default(),
+        status: word::<StatusFilter>(f.status.as_ref(), "--status", "open, unread, closed, all")?
             .unwrap_or_default(),
-        status: word::<StatusFilter>(args, "--status", "open, unread, closed, all")?
-            .unwrap_or_default(),
-        search: args.get("--search").map(str::to_owned),
+        search: f.search.clone(),
     })
 }
 
@@ -69,13 +73,18 @@ fn chat_line(out: &mut String, c: &ChatSummary, members: &[rapport_core::model::
     }
 }
 
-pub(super) fn chats(args: &Args, data: &Data, search: Option<String>) -> Result<Output, CliError> {
-    let mut filter = filter(args)?;
+pub(super) fn chats(
+    g: &Global,
+    data: &Data,
+    f: &Filter,
+    search: Option<String>,
+    limit: u32,
+) -> Result<Output, CliError> {
+    let mut filter = filter(f)?;
     if search.is_some() {
         filter.search = search;
     }
-    let limit = args.number("--limit", 50u32)?;
-    let client = ready(args, data)?;
+    let client = ready(g, data)?;
     let counts = client.status_counts(&filter)?;
     let page = client.chat_page(&filter, None, limit)?;
     let members = client.members(false)?;
@@ -102,11 +111,9 @@ fn item_json(i: &TimelineItem) -> Value {
     }
 }
 
-pub(super) fn show(args: &Args, data: &Data) -> Result<Output, CliError> {
-    let id = args.positionals(&["CHAT"])?[0].clone();
-    let limit = args.number("--limit", 20u32)?;
-    let client = ready(args, data)?;
-    let c = chat_of(&client, &id)?;
+pub(super) fn show(g: &Global, data: &Data, id: &str, limit: u32) -> Result<Output, CliError> {
+    let client = ready(g, data)?;
+    let c = chat_of(&client, id)?;
     let now = client.server_now();
     let cd = rapport_core::timers::countdowns(&c.chat, now);
     // E4/E5: may a reply go out now, and if not, why and what instead.
@@ -157,9 +164,8 @@ pub(super) fn show(args: &Args, data: &Data) -> Result<Output, CliError> {
     })
 }
 
-pub(super) fn stats(args: &Args, data: &Data) -> Result<Output, CliError> {
-    args.positionals(&[])?;
-    let client = ready(args, data)?;
+pub(super) fn stats(g: &Global, data: &Data) -> Result<Output, CliError> {
+    let client = ready(g, data)?;
     let stats = client.stats()?;
     let bots = client.bots()?;
     let mut text = format!(

@@ -1,7 +1,7 @@
 //! login, logout and sync: the session and the local store as a whole.
 
 use super::{Output, runtime};
-use crate::args::Args;
+use crate::args::Global;
 use crate::data::{self, Data};
 use crate::error::CliError;
 use rapport_core::outbox::OutboxState;
@@ -10,11 +10,14 @@ use rapport_core::sync::SyncState;
 use serde_json::json;
 use std::io::{IsTerminal, Write as _};
 
-pub(super) fn login(args: &Args, data: &Data) -> Result<Output, CliError> {
-    args.positionals(&[])?;
-    let server = args.required("--server")?.trim_end_matches('/').to_owned();
-    let email = args.required("--email")?;
-    let password = match args.get("--password") {
+pub(super) fn login(
+    data: &Data,
+    server: &str,
+    email: &str,
+    password: Option<&str>,
+) -> Result<Output, CliError> {
+    let server = server.trim_end_matches('/').to_owned();
+    let password = match password {
         Some(p) => p.to_owned(),
         None => std::env::var("RAPPORT_PASSWORD")
             .map_err(|_| CliError::Usage("login needs --password or RAPPORT_PASSWORD".into()))?,
@@ -37,8 +40,7 @@ pub(super) fn login(args: &Args, data: &Data) -> Result<Output, CliError> {
     })
 }
 
-pub(super) fn logout(args: &Args, data: &Data) -> Result<Output, CliError> {
-    args.positionals(&[])?;
+pub(super) fn logout(data: &Data) -> Result<Output, CliError> {
     let client = data.open()?;
     let unsent = client.unsent_commands()?;
     runtime()?.block_on(client.logout())?;
@@ -86,12 +88,11 @@ fn progress_printer(quiet: bool) -> impl FnMut(&SyncState) {
     }
 }
 
-pub(super) fn sync(args: &Args, data: &Data) -> Result<Output, CliError> {
-    args.positionals(&[])?;
+pub(super) fn sync(g: &Global, data: &Data) -> Result<Output, CliError> {
     let client = data.open()?;
-    let timeout = args.timeout()?;
-    let at = data::sync_until_live(&client, timeout, progress_printer(args.json()));
-    if std::io::stderr().is_terminal() && !args.json() {
+    let timeout = g.timeout;
+    let at = data::sync_until_live(&client, timeout, progress_printer(g.json));
+    if std::io::stderr().is_terminal() && !g.json {
         eprint!("\r\x1b[2K");
     }
     let at = at?;

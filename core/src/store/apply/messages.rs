@@ -1,0 +1,227 @@
+//! Messages (B1-B8, E7): new and replaced messages, with what they do to
+//! their chat (activity, unread, preview) and the counters; delivery ticks,
+//! edits, deletions and reactions in place.
+
+use super::Batch;
+use crate::model::{ChatId, Content, Delivery, Direction, Event, Message, MessageId, Reaction};
+use crate::store::codec::{self, preview_of, to_json};
+use crate::store::{Changes, Result, StoreError, TimelineItemId};
+use rusqlite::params;
+
+impl Batch<'_> {
+    /// Inserts or replaces a message. `live`: it arrived on the change feed
+    /// as new activity, so a new subscriber message counts as unread.
+    pub(super) fn upsert_message(
+        &mut self,
+        m: &Message,
+        live: bool,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        let rid = self.rid(&m.chat_id)?;
+        let reactions = (!m.reactions.is_empty()).then(|| to_json(&m.reactions));
+        let sender = codec::sender_columns(&m.sender);
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO messages (id, chat_rid, at, sender, sender_member, content,
+                     delivery, quote, reactions, edited_at, deleted_at, ad)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![
+                m.id.as_str(),
+                rid,
+                m.sent_at.0,
+                sender.0,
+                sender.1,
+                to_json(&m.content),
+                m.delivery.map(Delivery::code),
+                m.quote.as_ref().map(to_json),
+                reactions,
+                m.edited_at.map(|t| t.0),
+                m.deleted_at.map(|t| t.0),
+                m.in_reply_to_ad.as_ref().map(to_json),
+            ])?
+            == 1;
+        // E7: the server's copy of a local echo (same id) replaces it, and
+        // counts as the new message the echo did not count.
+        let echo = m.delivery == Some(Delivery::Pending);
+        let mut was_echo = false;
+        if !inserted {
+            let stored: Option<i64> = self
+                .conn
+                .prepare_cached("SELECT delivery FROM messages WHERE id = ?1")?
+                .query_row([m.id.as_str()], |r| r.get(0))?;
+            was_echo = stored == Some(i64::from(Delivery::Pending.code()));
+            if echo && !was_echo {
+                // A late local echo never hides the server's copy.
+                return Ok(());
+            }
+            self.conn
+                .prepare_cached(
+                    "UPDATE messages SET at = ?2, sender = ?3, sender_member = ?4, content = ?5,
+                         delivery = ?6, quote = ?7, reactions = ?8, edited_at = ?9,
+                         deleted_at = ?10, ad = ?11
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    m.id.as_str(),
+                    m.sent_at.0,
+                    sender.0,
+                    sender.1,
+                    to_json(&m.content),
+                    m.delivery.map(Delivery::code),
+                    m.quote.as_ref().map(to_json),
+                    reactions,
+                    m.edited_at.map(|t| t.0),
+                    m.deleted_at.map(|t| t.0),
+                    m.in_reply_to_ad.as_ref().map(to_json),
+                ])?;
+        }
+        changes.timeline(&m.chat_id, TimelineItemId::Message(m.id.clone()));
+        let l = self
+            .chats
+            .get_mut(&m.chat_id)
+            .ok_or(StoreError::UnknownChat)?;
+        let inbound = m.direction() == Direction::Inbound;
+        let counts = live && !echo && (inserted || was_echo);
+        if counts {
+            self.counters.new_message(&l.chat, m, inbound);
+        }
+        if live && (inserted || was_echo) {
+            if l.chat.last_activity < m.sent_at {
+                l.chat.last_activity = m.sent_at;
+            }
+            if inbound {
+                l.chat.unread_count = l.chat.unread_count.saturating_add(1);
+            }
+        }
+        if inbound && l.chat.last_inbound_at.is_none_or(|t| t < m.sent_at) {
+            l.chat.last_inbound_at = Some(m.sent_at);
+        }
+        let newest = l
+            .preview
+            .as_ref()
+            .is_none_or(|p| p.message_id == m.id || p.at <= m.sent_at);
+        let shown = l.preview.as_ref().is_some_and(|p| p.message_id == m.id);
+        if newest && m.deleted_at.is_none() {
+            l.preview = Some(preview_of(m));
+        } else if shown && m.deleted_at.is_some() {
+            // The list must not keep showing a deleted message.
+            self.recompute_preview(&m.chat_id)?;
+        }
+        Ok(())
+    }
+
+    /// B5: ticks only move forward (sent -> delivered -> read); a failure
+    /// always shows.
+    pub(super) fn message_delivery(
+        &mut self,
+        ev: &Event,
+        message_id: &MessageId,
+        delivery: Delivery,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET delivery = ?2 WHERE id = ?1
+                 AND (delivery IS NULL OR delivery < ?2 OR ?2 = ?3)",
+            )?
+            .execute(params![
+                message_id.as_str(),
+                delivery.code(),
+                Delivery::Failed.code()
+            ])?;
+        self.touched_message(ev, message_id, changes)
+    }
+
+    /// B8: the words change; what the message is stays.
+    pub(super) fn edit_message(
+        &mut self,
+        ev: &Event,
+        chat_id: &ChatId,
+        message_id: &MessageId,
+        text: &str,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        if let Some(mut m) = self.message(chat_id, message_id)? {
+            match &mut m.content {
+                Content::Text { text: t } | Content::Template { text: t, .. } => {
+                    text.clone_into(t);
+                }
+                Content::ButtonPress { label } => text.clone_into(label),
+                Content::Attachment(a) => a.caption = Some(text.to_owned()),
+                Content::AdClick { text: t, .. } => *t = Some(text.to_owned()),
+                Content::StoryMention { .. } => {}
+            }
+            m.edited_at = Some(ev.at);
+            self.upsert_message(&m, false, changes)?;
+        }
+        Ok(())
+    }
+
+    /// B8: the history keeps a tombstone; the preview moves off it.
+    pub(super) fn delete_message(
+        &mut self,
+        ev: &Event,
+        chat_id: &ChatId,
+        message_id: &MessageId,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+            )?
+            .execute(params![message_id.as_str(), ev.at.0])?;
+        self.touched_message(ev, message_id, changes)?;
+        let needs_new_preview = self.chat(chat_id)?.is_some_and(|l| {
+            l.preview
+                .as_ref()
+                .is_some_and(|p| &p.message_id == message_id)
+        });
+        if needs_new_preview {
+            self.recompute_preview(chat_id)?;
+        }
+        Ok(())
+    }
+
+    /// B7: the message's reactions, whole.
+    pub(super) fn set_reactions(
+        &mut self,
+        ev: &Event,
+        message_id: &MessageId,
+        reactions: &[Reaction],
+        changes: &mut Changes,
+    ) -> Result<()> {
+        let json = (!reactions.is_empty()).then(|| to_json(&reactions));
+        self.conn
+            .prepare_cached("UPDATE messages SET reactions = ?2 WHERE id = ?1")?
+            .execute(params![message_id.as_str(), json])?;
+        self.touched_message(ev, message_id, changes)
+    }
+
+    fn message(&mut self, chat_id: &ChatId, id: &MessageId) -> Result<Option<Message>> {
+        let sql = format!("SELECT {} FROM messages WHERE id = ?1", codec::MESSAGE_COLS);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([id.as_str()])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(codec::message_from_row(row, chat_id)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records that a message changed in place, if the store has it.
+    fn touched_message(
+        &mut self,
+        ev: &Event,
+        message_id: &MessageId,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        if self.conn.changes() > 0
+            && let Some(chat_id) = ev.payload.chat_id()
+        {
+            changes.timeline(chat_id, TimelineItemId::Message(message_id.clone()));
+        }
+        Ok(())
+    }
+}
