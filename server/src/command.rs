@@ -24,6 +24,24 @@ use std::sync::Arc;
 /// replaced): the method and path, scoping idempotency keys.
 pub const ROUTE_HEADER: &str = "x-rapport-route";
 
+/// The document's parameter of every command: its idempotency key.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("Idempotency-Key"), parameter_in = Header)]
+#[allow(dead_code)] // Only described: the extractor reads the header.
+pub struct KeyHeader(
+    /// The command's key: a repeated key gets the first answer.
+    String,
+);
+
+/// The document's parameter of every route under `/v1/chats/{id}`.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)] // Only described: handlers take `Path<String>`.
+pub struct ChatPath(
+    /// The chat.
+    String,
+);
+
 /// A command request: who, under which key, with which body.
 pub struct Command<B> {
     state: Arc<AppState>,

@@ -4,7 +4,7 @@
 //! workspace's store and asks the same `rapport_core::policy::act::check`
 //! the app asked before queueing, then turns the action into events.
 
-use crate::command::{Command, Ctx};
+use crate::command::{ChatPath, Command, Ctx, KeyHeader};
 use crate::error::{ApiError, ApiResult};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -55,7 +55,7 @@ fn target(m: &Message) -> Target<'_> {
     path = "/v1/chats/{id}/messages",
     tag = "commands",
     summary = "E1/E5: send text, a WhatsApp template or Messenger tagged text; E3: pauses the bot 60 minutes",
-    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, KeyHeader),
     request_body = rapport_core::wire::SendMessage,
     responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::error::Errors),
 )]
@@ -147,7 +147,7 @@ fn deliver(
     path = "/v1/chats/{id}/attachments",
     tag = "commands",
     summary = "E2/E3/E7: send an uploaded file as a message (the bot pauses as after any manual reply)",
-    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, KeyHeader),
     request_body = rapport_core::wire::SendAttachment,
     responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::error::Errors),
 )]
@@ -187,7 +187,7 @@ pub async fn attach(Path(chat_id): Path<String>, cmd: Command<SendAttachment>) -
     path = "/v1/chats/{id}/read",
     tag = "commands",
     summary = "B10: mark the chat read on every device",
-    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, KeyHeader),
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn read(Path(chat_id): Path<String>, cmd: Command<NoBody>) -> Response {
@@ -216,7 +216,7 @@ async fn set_state(chat_id: String, cmd: Command<NoBody>, to: ChatState) -> Resp
     path = "/v1/chats/{id}/open",
     tag = "commands",
     summary = "A8: open the chat by hand",
-    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, KeyHeader),
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn open(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
@@ -228,7 +228,7 @@ pub async fn open(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
     path = "/v1/chats/{id}/close",
     tag = "commands",
     summary = "A8: close the chat",
-    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, KeyHeader),
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn close(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
@@ -240,7 +240,7 @@ pub async fn close(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
     path = "/v1/chats/{id}/assign",
     tag = "commands",
     summary = "D1: assign to a member whose role grants conversations and audience (else not_assignable); null unassigns",
-    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, KeyHeader),
     request_body = rapport_core::wire::AssignChat,
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
@@ -264,7 +264,7 @@ pub async fn assign(Path(chat_id): Path<String>, cmd: Command<AssignChat>) -> Re
     path = "/v1/chats/{id}/pause",
     tag = "commands",
     summary = "E3/F7: start, extend (+60 min) or continue (end) the bot pause",
-    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, KeyHeader),
     request_body = rapport_core::wire::PauseBot,
     responses((status = 200, description = "done", body = rapport_core::wire::PauseSet), crate::error::Errors),
 )]
@@ -297,7 +297,7 @@ pub async fn pause_bot(Path(chat_id): Path<String>, cmd: Command<PauseBot>) -> R
     path = "/v1/chats/{id}/messages/{message_id}",
     tag = "commands",
     summary = "B8: edit a message sent to the subscriber (Telegram, under 48 hours)",
-    params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, ("message_id" = String, Path), KeyHeader),
     request_body = rapport_core::wire::TextBody,
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
@@ -328,7 +328,7 @@ pub async fn edit_message(
     path = "/v1/chats/{id}/messages/{message_id}",
     tag = "commands",
     summary = "B8: delete a message sent to the subscriber (Telegram, under 48 hours)",
-    params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, ("message_id" = String, Path), KeyHeader),
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn delete_message(
@@ -353,7 +353,7 @@ pub async fn delete_message(
     path = "/v1/chats/{id}/messages/{message_id}/reactions",
     tag = "commands",
     summary = "B7: the agent's reaction to a subscriber message (Telegram); null removes it",
-    params(("id" = String, Path, description = "the chat"), ("message_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, ("message_id" = String, Path), KeyHeader),
     request_body = rapport_core::wire::React,
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
@@ -387,7 +387,7 @@ pub async fn react(
     path = "/v1/chats/{id}/notes",
     tag = "commands",
     summary = "C1: add a note (at most 2000 characters)",
-    params(("id" = String, Path, description = "the chat"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, KeyHeader),
     request_body = rapport_core::wire::TextBody,
     responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::error::Errors),
 )]
@@ -428,7 +428,7 @@ fn own_note(cx: &Ctx<'_>, chat: &Chat, id: &str) -> ApiResult<Note> {
     path = "/v1/chats/{id}/notes/{note_id}",
     tag = "commands",
     summary = "C1: edit one's own note",
-    params(("id" = String, Path, description = "the chat"), ("note_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, ("note_id" = String, Path), KeyHeader),
     request_body = rapport_core::wire::TextBody,
     responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::error::Errors),
 )]
@@ -453,7 +453,7 @@ pub async fn edit_note(
     path = "/v1/chats/{id}/notes/{note_id}",
     tag = "commands",
     summary = "C1: delete one's own note",
-    params(("id" = String, Path, description = "the chat"), ("note_id" = String, Path), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(ChatPath, ("note_id" = String, Path), KeyHeader),
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn delete_note(
@@ -490,7 +490,7 @@ pub const FLOWS: [&str; 6] = [
     path = "/v1/subscribers/{id}",
     tag = "commands",
     summary = "F5 variables and tags, F6 start (flow_id) or stop (\"\") a flow, F8 disable, G2 CRM contact",
-    params(("id" = String, Path, description = "the subscriber"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(("id" = String, Path, description = "the subscriber"), KeyHeader),
     request_body = rapport_core::wire::SubscriberEdit,
     responses((status = 200, description = "done", body = rapport_core::wire::SubscriberSaved), crate::error::Errors),
 )]
@@ -579,7 +579,7 @@ pub async fn flows(
     path = "/v1/deals",
     tag = "commands",
     summary = "G1: add a deal (subscriber_id, pipeline, stage and name required)",
-    params(("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(KeyHeader),
     request_body = rapport_core::wire::DealFields,
     responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::error::Errors),
 )]
@@ -619,7 +619,7 @@ pub async fn add_deal(cmd: Command<DealFields>) -> Response {
     path = "/v1/deals/{id}",
     tag = "commands",
     summary = "G3: edit a deal's stage, name or amount",
-    params(("id" = String, Path, description = "the deal"), ("Idempotency-Key" = String, Header, description = "the command's key: a repeated key gets the first answer")),
+    params(("id" = String, Path, description = "the deal"), KeyHeader),
     request_body = rapport_core::wire::DealFields,
     responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::error::Errors),
 )]

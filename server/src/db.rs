@@ -188,114 +188,12 @@ mod tests {
         assert_eq!(v, LATEST, "LATEST names the last step");
     }
 
-    /// Every object's definition, whitespace and `IF NOT EXISTS` aside,
-    /// and every column, index and index column per table.
     fn shape(conn: &Connection) -> Vec<String> {
-        let mut out = Vec::new();
-        let objects: Vec<(String, String, String)> = conn
-            .prepare(
-                "SELECT type, name, coalesce(sql, '') FROM sqlite_master
-                 WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
-            )
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for (kind, name, sql) in objects {
-            let sql = sql
-                .replace("IF NOT EXISTS ", "")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            out.push(format!("{kind} {name}: {sql}"));
-            if kind == "table" {
-                let mut stmt = conn
-                    .prepare("SELECT cid, name, type, \"notnull\", coalesce(dflt_value, ''), pk FROM pragma_table_xinfo(?1)")
-                    .unwrap();
-                let cols = stmt
-                    .query_map([&name], |r| {
-                        Ok(format!(
-                            "  column {}: {} {} notnull={} default={} pk={}",
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, i64>(5)?
-                        ))
-                    })
-                    .unwrap()
-                    .collect::<Result<Vec<_>, _>>()
-                    .unwrap();
-                out.extend(cols);
-                let mut stmt = conn
-                    .prepare(
-                        "SELECT i.name, i.\"unique\", i.origin, i.partial,
-                                group_concat(c.name, ',')
-                         FROM pragma_index_list(?1) i, pragma_index_info(i.name) c
-                         GROUP BY i.name ORDER BY i.origin, i.name",
-                    )
-                    .unwrap();
-                let indexes = stmt
-                    .query_map([&name], |r| {
-                        let origin: String = r.get(2)?;
-                        // Automatic indexes are numbered in creation order;
-                        // their columns and origin say what they are.
-                        let iname: String = r.get(0)?;
-                        let iname = if iname.starts_with("sqlite_autoindex_") {
-                            "auto".to_owned()
-                        } else {
-                            iname
-                        };
-                        Ok(format!(
-                            "  index {iname}: unique={} origin={origin} partial={} ({})",
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, String>(4)?
-                        ))
-                    })
-                    .unwrap()
-                    .collect::<Result<Vec<_>, _>>()
-                    .unwrap();
-                out.extend(indexes);
-            }
-        }
-        out
+        rapport_core::store::inspect::shape(conn).unwrap()
     }
 
-    /// Every row of every table, as text, in key order.
     fn data(conn: &Connection) -> Vec<String> {
-        let tables: Vec<String> = conn
-            .prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table'
-                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
-            )
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let mut out = Vec::new();
-        for t in tables {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
-            let n = stmt.column_count();
-            let mut rows: Vec<String> = stmt
-                .query_map([], |r| {
-                    let mut row = format!("{t}:");
-                    for i in 0..n {
-                        let v: rusqlite::types::Value = r.get(i)?;
-                        row.push_str(&format!(" {v:?}"));
-                    }
-                    Ok(row)
-                })
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            rows.sort();
-            out.extend(rows);
-        }
-        out
+        rapport_core::store::inspect::rows(conn).unwrap()
     }
 
     /// Rows written right after step N (index N - 1), with the columns

@@ -5,6 +5,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::command::ChatPath;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Workspace;
 use axum::Json;
@@ -71,7 +72,7 @@ pub async fn sync(
     path = "/v1/chats/{id}/messages",
     tag = "feed",
     summary = "B1: up to `limit` messages older than `before`, oldest first",
-    params(("id" = String, Path, description = "the chat"), rapport_core::wire::HistoryQuery),
+    params(ChatPath, rapport_core::wire::HistoryQuery),
     responses((status = 200, description = "done", body = rapport_core::wire::HistoryPage), crate::error::Errors),
 )]
 pub async fn history(

@@ -80,3 +80,35 @@ fn s2_the_event_catalogue_lists_exactly_the_known_types() {
         .collect();
     assert_eq!(documented, known);
 }
+
+#[test]
+fn s2_every_path_parameter_is_documented_once_and_every_command_takes_its_key() {
+    let doc = serde_json::to_value(rapport_server::api::openapi()).unwrap();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let params: Vec<(&str, &str)> = op["parameters"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let vars = path.split('{').skip(1).filter_map(|s| s.split('}').next());
+            for v in vars {
+                let n = params.iter().filter(|p| **p == (v, "path")).count();
+                assert_eq!(n, 1, "{method} {path}: {{{v}}} documented {n} times");
+            }
+            let is_command = matches!(method.as_str(), "post" | "patch" | "delete")
+                && path.starts_with("/v1/chats/")
+                || path.starts_with("/v1/deals")
+                || path.starts_with("/v1/subscribers");
+            if is_command {
+                assert!(
+                    params.contains(&("Idempotency-Key", "header")),
+                    "{method} {path} takes an Idempotency-Key"
+                );
+            }
+        }
+    }
+}

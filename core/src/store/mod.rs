@@ -20,6 +20,7 @@ mod codec;
 mod error;
 pub(crate) mod filter;
 pub mod fold;
+pub mod inspect;
 mod schema;
 mod stats;
 pub(crate) mod timeline;
