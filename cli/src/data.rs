@@ -86,7 +86,7 @@ impl Data {
             .map_err(|e| match e {
                 rapport_core::ClientError::Sync(rapport_core::sync::SyncError::Unauthorized) => {
                     CliError::Refused {
-                        code: "unauthorized".into(),
+                        code: rapport_core::wire::ErrorCode::Unauthorized.as_str().into(),
                         message: "wrong email or password".into(),
                     }
                 }
@@ -113,7 +113,9 @@ pub fn sync_until_live(
         let s = state.borrow().clone();
         match &s {
             SyncState::Live { at } => return Ok(*at),
-            SyncState::Failed { code, reason } if code == "unauthorized" => {
+            SyncState::Failed { code, reason }
+                if code == rapport_core::wire::ErrorCode::Unauthorized.as_str() =>
+            {
                 return Err(CliError::NotFound(format!(
                     "{reason}: log in again with `rapport login`"
                 )));

@@ -76,7 +76,7 @@ impl From<SyncError> for CliError {
                 message,
             },
             SyncError::Forbidden(m) => CliError::Refused {
-                code: "forbidden".into(),
+                code: rapport_core::wire::ErrorCode::Forbidden.as_str().into(),
                 message: m,
             },
             SyncError::Unauthorized => CliError::NotFound(
