@@ -159,10 +159,10 @@ pub async fn stats(caller: Caller) -> ApiResult<Json<rapport_core::model::StatsA
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<rapport_core::wire::NoBody>> {
     state
         .hub
         .revoke(&caller.session.token)
         .map_err(ApiError::internal)?;
-    Ok(Json(serde_json::json!({})))
+    Ok(Json(rapport_core::wire::NoBody {}))
 }

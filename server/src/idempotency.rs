@@ -5,7 +5,7 @@
 //! A key is scoped by the caller (the commands scope it to the member and
 //! the route); to this module it is an opaque string and never parsed.
 
-use crate::db::{Db, HubResult};
+use crate::db::{Db, HubError, HubResult};
 use rapport_core::model::Seq;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
@@ -52,7 +52,12 @@ pub(crate) fn first_answer(tx: &Connection, ws: &str, key: &str, last: Seq) -> H
     tx.execute(
         "INSERT OR IGNORE INTO idempotency (workspace, key, status, body)
          VALUES (?1, ?2, 200, ?3)",
-        params![ws, key, serde_json::json!({ "seq": last }).to_string()],
+        params![
+            ws,
+            key,
+            serde_json::to_string(&rapport_core::wire::Committed { seq: last })
+                .map_err(|e| HubError::Invalid(e.to_string()))?
+        ],
     )?;
     Ok(())
 }

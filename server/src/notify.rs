@@ -253,7 +253,7 @@ pub async fn register(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Json(d): Json<DeviceRegistration>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<rapport_core::wire::NoBody>> {
     if !(1..=128).contains(&d.device_id.len()) || !(1..=4096).contains(&d.token.len()) {
         return Err(ApiError::bad_request(
             "device_id: 1-128 characters; token: 1-4096",
@@ -275,7 +275,7 @@ pub async fn register(
             d.token
         ],
     )?;
-    Ok(Json(serde_json::json!({})))
+    Ok(Json(rapport_core::wire::NoBody {}))
 }
 
 /// `DELETE /v1/devices/{id}`: no more pushes to that device (at logout).
@@ -291,12 +291,12 @@ pub async fn unregister(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(device_id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<rapport_core::wire::NoBody>> {
     state.hub.db().execute(
         "DELETE FROM devices WHERE workspace = ?1 AND member_id = ?2 AND device_id = ?3",
         params![caller.workspace.id, caller.session.member_id, device_id],
     )?;
-    Ok(Json(serde_json::json!({})))
+    Ok(Json(rapport_core::wire::NoBody {}))
 }
 
 /// `GET /v1/settings` (H4).
