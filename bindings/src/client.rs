@@ -18,7 +18,7 @@ use rapport_core::policy::window::MessageTag;
 use rapport_core::push::{DeviceRegistration, NotificationSettings};
 use rapport_core::session::SecretError;
 use rapport_core::store::{ChatCursor, ChatPage, StatusCounts, TimelineCursor, TimelinePage};
-use rapport_core::sync::Action;
+use rapport_core::sync::{Action, Capabilities};
 use rapport_core::timers::Countdowns;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -263,6 +263,18 @@ impl RapportClient {
         Ok(self.client()?.run_action(action)?)
     }
 
+    /// Would the core allow this action now (B7/B8, C1, D1, E1-E6, on
+    /// server time)? `Refused` with the reason if not, so a screen greys
+    /// out the button before the tap. Nothing is queued.
+    pub fn check_action(&self, action: Action) -> Result<()> {
+        Ok(self.client()?.check_action(&action)?)
+    }
+
+    /// What the backend can do, so a screen hides the rest.
+    pub fn capabilities(&self) -> Result<Capabilities> {
+        Ok(self.client()?.capabilities())
+    }
+
     /// E7: the commands not yet confirmed, failed ones with their code.
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         Ok(self.client()?.outbox()?)
@@ -385,6 +397,17 @@ impl RapportClient {
         settings: NotificationSettings,
     ) -> Result<NotificationSettings> {
         Ok(self.client()?.set_notification_settings(settings).await?)
+    }
+
+    /// H2: mutes or unmutes a chat's notifications on this device (its
+    /// pushes then show nothing, `Suppressed.MUTED`).
+    pub fn set_muted(&self, chat: ChatId, muted: bool) -> Result<()> {
+        Ok(self.client()?.set_muted(&chat, muted)?)
+    }
+
+    /// H2: whether the chat's notifications are muted on this device.
+    pub fn is_muted(&self, chat: ChatId) -> Result<bool> {
+        Ok(self.client()?.is_muted(&chat)?)
     }
 
     /// S4: deadline events (a window closes, a pause ends, a Telegram

@@ -22,7 +22,7 @@ use rapport_core::push::{
 use rapport_core::store::{
     ChatCursor, ChatPage, StatusCounts, TimelineCursor, TimelineItem, TimelinePage,
 };
-use rapport_core::sync::{Action, PauseAction, UploadRef};
+use rapport_core::sync::{Action, Capabilities, PauseAction, UploadRef};
 use rapport_core::timers::{Countdowns, DeadlineKey, TimerEvent};
 use rapport_core::wire::SubscriberEdit;
 use std::collections::HashMap;
@@ -670,6 +670,15 @@ impl From<rapport_core::sync::SyncState> for SyncState {
             S::Failed { code, reason } => SyncState::Failed { code, reason },
         }
     }
+}
+
+/// What the backend can do (a screen hides the rest).
+#[uniffi::remote(Record)]
+pub struct Capabilities {
+    pub live_stream: bool,
+    pub edit_delete: bool,
+    pub quotes: bool,
+    pub idempotency: bool,
 }
 
 // E2 and notifications (H2-H4).

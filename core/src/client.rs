@@ -389,6 +389,14 @@ impl Client {
             .await??)
     }
 
+    /// H2: mutes or unmutes a chat's notifications on this device (the
+    /// notification process then shows nothing for it, `Suppressed::Muted`).
+    /// `UnknownChat` if the store has no such chat.
+    pub fn set_muted(&self, chat: &ChatId, muted: bool) -> ClientResult<()> {
+        self.store.chat(chat)?.ok_or(ClientError::UnknownChat)?;
+        Ok(self.store.set_muted(chat, muted)?)
+    }
+
     /// S5: ends the session on the server (if reachable), forgets it, and
     /// deletes the local store. The client is gone after.
     pub async fn logout(self) -> ClientResult<()> {

@@ -5,11 +5,12 @@
 //! killed at random moments, or finds the network down, and each reply
 //! reaches the server exactly once.
 
+use rapport_core::client::ClientError;
 use rapport_core::model::*;
 use rapport_core::outbox::Draft;
 use rapport_core::push::{
     self, DeviceRegistration, NotificationClient, NotificationError, NotificationSettings,
-    PushKind, PushPayload, PushPlatform,
+    PushKind, PushPayload, PushPlatform, Suppressed,
 };
 use rapport_core::session::{FileSecretStore, SecretStore};
 use rapport_core::store::TimelineItemId;
@@ -442,6 +443,52 @@ fn h3_offline_the_reply_waits_for_the_app_and_bad_pushes_are_typed_errors() {
         nc.show(&p, None).unwrap(),
         push::Decision::Suppress { .. }
     ));
+}
+
+/// H2: a chat the agent muted in the app shows nothing in the notification
+/// process (the badge still counts it), other chats still show, and an
+/// unmuted chat shows again.
+#[test]
+fn h2_a_chat_muted_in_the_app_shows_nothing_until_unmuted() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    srv.subscriber_writes("c1", "mute-1");
+    let dir = tempfile::tempdir().unwrap();
+    let app = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&app);
+    let c1 = ChatId::from("c1");
+    assert!(!app.is_muted(&c1).unwrap());
+    app.set_muted(&c1, true).unwrap();
+    app.set_muted(&c1, true).unwrap();
+    assert!(app.is_muted(&c1).unwrap());
+    assert!(matches!(
+        app.set_muted(&ChatId::from("no-such-chat"), true),
+        Err(ClientError::UnknownChat)
+    ));
+
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(FileSecretStore::new(dir.path().join("secrets.json")));
+    let nc = NotificationClient::open(&dir.path().join("rapport.db"), &srv.url(), secrets).unwrap();
+    let unread = app.status_counts(&Default::default()).unwrap().unread;
+    assert_eq!(
+        nc.show(&push_for(&srv, "c1"), None).unwrap(),
+        push::Decision::Suppress {
+            reason: Suppressed::Muted,
+            badge: unread
+        }
+    );
+    assert!(matches!(
+        nc.show(&push_for(&srv, "c2"), None).unwrap(),
+        push::Decision::Show { .. }
+    ));
+
+    app.set_muted(&c1, false).unwrap();
+    assert!(!app.is_muted(&c1).unwrap());
+    srv.subscriber_writes("c1", "mute-2");
+    match nc.show(&push_for(&srv, "c1"), None).unwrap() {
+        push::Decision::Show { chat_id, alert, .. } => assert_eq!((chat_id, alert), (c1, true)),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// D2 is the subscriber's "open chat": a member's own A8 reopen, a

@@ -22,6 +22,7 @@ use crate::store::{
     ChatCursor, ChatFilter, ChatPage, Result as StoreResult, StatusCounts, TimelineCursor,
     TimelineItem, TimelineItemId, TimelinePage,
 };
+use crate::sync::{Backend, Capabilities};
 use crate::timers::Countdowns;
 
 /// The inbox: chat list pages, counts, search and filters, home.
@@ -85,6 +86,12 @@ impl Client {
         let row = self.store.chat(chat)?.ok_or(ClientError::UnknownChat)?;
         Ok(crate::timers::countdowns(&row.chat, self.server_now()))
     }
+
+    /// H2: whether the agent muted the chat's notifications on this device
+    /// ([`Client::set_muted`]); `false` for a chat never muted.
+    pub fn is_muted(&self, chat: &ChatId) -> StoreResult<bool> {
+        Ok(self.store.push_state(chat)?.1)
+    }
 }
 
 /// The subscriber card and the CRM.
@@ -130,7 +137,7 @@ impl Client {
     }
 }
 
-/// The outbox and the sync's progress.
+/// The outbox, the sync's progress and what the backend can do.
 impl Client {
     /// E7: every command not yet confirmed, oldest first; failed ones with
     /// their code.
@@ -147,6 +154,12 @@ impl Client {
     /// client is in the workspace's change feed).
     pub fn last_seq(&self) -> StoreResult<Seq> {
         self.store.last_seq()
+    }
+
+    /// What the backend can do (live stream, B8 edits and deletes, B6
+    /// quotes, idempotency keys), so a screen hides what it cannot.
+    pub fn capabilities(&self) -> Capabilities {
+        self.backend.capabilities()
     }
 }
 

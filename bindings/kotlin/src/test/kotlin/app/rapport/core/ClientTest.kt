@@ -151,6 +151,50 @@ class ClientTest {
     }
 
     @Test
+    fun d1_b8_check_action_gives_the_cores_reason_before_the_tap_and_queues_nothing() {
+        eventually(15_000, "the other tests' commands sent") { client.outbox().isEmpty() }
+        val telegram = all(chatFilter(app = App.TELEGRAM))
+        val chat = telegram.first().chat.id
+        // D1: only a member with conversations may be assigned.
+        val unknown = assertFailsWith<RapportException.Refused> {
+            client.checkAction(Action.Assign(chat, "no-such-member"))
+        }
+        assertEquals(Refusal.NotAssignable, unknown.reason)
+        assertEquals("not_assignable", unknown.code)
+        client.checkAction(Action.Assign(chat, client.members(true).first().id))
+        // B8: the subscriber's own message is not the agent's to edit; nor
+        // is any message outside Telegram.
+        val (tgChat, theirs) = telegram.firstNotNullOf { row ->
+            client.timelinePage(row.chat.id, null, 50u).items.filterIsInstance<TimelineItem.Message>()
+                .firstOrNull { it.v1.sender == Sender.Subscriber }?.let { row.chat.id to it.v1.id }
+        }
+        val wrong = assertFailsWith<RapportException.Refused> {
+            client.checkAction(Action.EditMessage(tgChat, theirs, "fixed"))
+        }
+        assertEquals(Refusal.WrongMessage, wrong.reason)
+        val (waChat, waMessage) = all(chatFilter(app = App.WHATSAPP)).firstNotNullOf { row ->
+            client.timelinePage(row.chat.id, null, 50u).items.filterIsInstance<TimelineItem.Message>()
+                .firstOrNull()?.let { row.chat.id to it.v1.id }
+        }
+        val unsupported = assertFailsWith<RapportException.Refused> {
+            client.checkAction(Action.DeleteMessage(waChat, waMessage))
+        }
+        assertEquals(Refusal.NotSupported(App.WHATSAPP), unsupported.reason)
+        // B10: reading a chat is always allowed; an unknown chat is its own error.
+        client.checkAction(Action.MarkRead(chat))
+        assertFailsWith<RapportException.UnknownChat> { client.checkAction(Action.MarkRead("no-such-chat")) }
+        assertEquals(emptyList(), client.outbox(), "checking queues nothing")
+    }
+
+    @Test
+    fun the_reference_servers_backend_can_do_everything_a_screen_offers() {
+        assertEquals(
+            Capabilities(liveStream = true, editDelete = true, quotes = true, idempotency = true),
+            client.capabilities(),
+        )
+    }
+
+    @Test
     fun a5_counts_and_the_list_are_live() {
         runBlocking {
             val chat = all(chatFilter(app = App.TELEGRAM)).last().chat.id

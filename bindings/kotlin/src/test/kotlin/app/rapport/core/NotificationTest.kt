@@ -4,6 +4,7 @@ import java.io.File
 import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertIs
 import kotlin.test.assertTrue
 import kotlinx.coroutines.async
@@ -83,6 +84,27 @@ class NotificationTest {
             for (bad in listOf("", "{}", """{"rapport":"{\"v\":1}"}""", """{"rapport":{"v":99}}""")) {
                 assertFailsWith<RapportException.InvalidArgument>(bad) { nc.show(bad, null) }
             }
+        }
+    }
+
+    @Test
+    fun h2_a_chat_muted_in_the_app_shows_nothing_until_unmuted() {
+        // Not a Telegram chat: each chat keeps its last notification, and
+        // the other tests push for the first Telegram one.
+        val chat = client.chatPage(chatFilter(), null, 60u).rows.first { it.chat.app != App.TELEGRAM }
+        val id = chat.chat.id
+        assertFalse(client.isMuted(id))
+        client.setMuted(id, true)
+        assertTrue(client.isMuted(id))
+        assertFailsWith<RapportException.UnknownChat> { client.setMuted("no-such-chat", true) }
+        NotificationClient(File(dir, "store.db").path, server.url, FileSecretStore(File(dir, "secrets"))).use { nc ->
+            val muted = nc.show(push(chat, 3_000_001), null)
+            assertEquals(Suppressed.MUTED, assertIs<PushDecision.Suppress>(muted).reason)
+            client.setMuted(id, false)
+            assertFalse(client.isMuted(id))
+            val shown = assertIs<PushDecision.Show>(nc.show(push(chat, 3_000_002), null))
+            assertEquals("chat:$id", shown.tag)
+            assertTrue(shown.alert)
         }
     }
 
