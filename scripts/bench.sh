@@ -6,6 +6,8 @@
 #   scripts/bench.sh            store: 100k chats, 2M messages (CHATS, MESSAGES, RUNS override);
 #                               sync: 10k chats, 300k messages, 200k behind (SYNC_* override)
 #   scripts/bench.sh --smoke    1k chats on the debug build: checks every figure is printed
+# Only the write path (apply_events_per_s and the sizes), e.g. while tuning apply:
+#   target/release/rapport-bench apply --chats 100000 --messages 2000000 --dir /tmp/b
 # ffi_page_us runs Kotlin on the JVM (bindings/kotlin, through Maven) on the store `all` builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -45,7 +45,7 @@ fn main() {
                 num("--runs", 1000),
             )
         }
-        Some("all") => {
+        Some(cmd @ ("all" | "apply")) => {
             let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
             let dir = arg("--dir")
                 .map(PathBuf::from)
@@ -55,6 +55,7 @@ fn main() {
                 num("--messages", 2_000_000),
                 num("--runs", 15),
                 &dir,
+                cmd == "apply",
             )
         }
         Some("sync") => {
@@ -85,7 +86,7 @@ fn main() {
         // starts and exits.
         Some("noop") => Ok(()),
                 _ => Err(
-            "usage: rapport-bench all|sync|push|first-page|baseline-first-page|ffi-page-baseline ..."
+            "usage: rapport-bench all|apply|sync|push|first-page|baseline-first-page|ffi-page-baseline ..."
                 .into(),
         ),
     };
@@ -219,7 +220,9 @@ fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
     (ms(t.elapsed()), v)
 }
 
-fn run_all(chats: usize, messages: usize, runs: usize, dir: &Path) -> Res<()> {
+/// The store's figures; `apply_only` stops after apply_events_per_s and
+/// the sizes (for tuning the write path without the read figures' minutes).
+fn run_all(chats: usize, messages: usize, runs: usize, dir: &Path, apply_only: bool) -> Res<()> {
     std::fs::create_dir_all(dir)?;
     let db = dir.join(format!("bench-{chats}-{messages}.db"));
     let plain = dir.join(format!("bench-{chats}-{messages}-plain.db"));
@@ -265,6 +268,9 @@ fn run_all(chats: usize, messages: usize, runs: usize, dir: &Path) -> Res<()> {
         wal_size as f64 / 1_048_576.0,
         None,
     );
+    if apply_only {
+        return Ok(());
+    }
 
     // Cold first page: new processes, the core vs plain rusqlite, the same
     // rows from the same file, interleaved so noise hits both alike.

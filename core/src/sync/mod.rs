@@ -7,8 +7,6 @@ mod backend;
 mod engine;
 mod error;
 mod rapport;
-/// The wire contract lives in [`crate::wire`] (the server uses it too).
-pub use crate::wire;
 
 pub use action::{Action, PauseAction, UploadRef};
 pub use backend::{Backend, Capabilities, Live, Malformed, Pulled};
