@@ -255,9 +255,9 @@ impl Client {
         key: Option<&str>,
     ) -> ClientResult<MessageId> {
         let key = key.map_or_else(new_key, str::to_owned);
-        let queued = self.composer()?.send(chat, draft, &key, false)?;
+        let message_id = self.composer()?.send(chat, draft, &key, false)?;
         self.outbox_wake.notify_one();
-        Ok(queued.message_id)
+        Ok(message_id)
     }
 
     /// E2: progress of the outbox's uploads (one update per part).

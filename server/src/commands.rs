@@ -12,7 +12,7 @@ use axum::response::Response;
 use rapport_core::model::*;
 use rapport_core::policy::access::Assignee;
 use rapport_core::policy::act::{self, Act, Target};
-use rapport_core::policy::{Outgoing, SendContext, delivery, pause};
+use rapport_core::policy::{Outgoing, delivery, pause};
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::wire::{
     AssignChat, Committed, DealFields, DealSaved, ErrorCode, Flow, FlowList, FlowQuery,
@@ -28,24 +28,10 @@ fn new_id(prefix: &str) -> String {
     )
 }
 
-/// What the rules need to know of a chat now.
-fn context(cx: &Ctx<'_>, chat: &Chat) -> ApiResult<SendContext> {
-    cx.ws
-        .store
-        .send_context(&chat.id, cx.now())?
-        .ok_or_else(|| ApiError::not_found("chat"))
-}
-
-/// Checks `act` in `chat` now; what it costs (E6).
+/// Checks `act` in `chat` (as the handler read it) now; what it costs (E6).
 fn check(cx: &Ctx<'_>, chat: &Chat, act: &Act<'_>) -> ApiResult<rapport_core::policy::Cost> {
-    Ok(act::check(act, &context(cx, chat)?)?)
-}
-
-fn target(m: &Message) -> Target<'_> {
-    Target {
-        sender: &m.sender,
-        sent_at: m.sent_at,
-    }
+    let ctx = cx.ws.store.context_for(chat, cx.now())?;
+    Ok(act::check(act, &ctx)?)
 }
 
 // ---- E1/E3/E5: send -------------------------------------------------------
@@ -272,7 +258,6 @@ pub async fn pause_bot(Path(chat_id): Path<String>, cmd: Command<PauseBot>) -> R
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
         let now = cx.now();
-        check(cx, &chat, &Act::Plain)?;
         let until = match body.action {
             PauseAction::Start => Some(pause::after_manual_reply(chat.paused_until, now)),
             PauseAction::Extend => Some(pause::extend(chat.paused_until, now)),
@@ -309,7 +294,7 @@ pub async fn edit_message(
         let chat = cx.chat(&chat_id)?;
         let m = cx.message(&chat, &message_id)?;
         let edit = Act::EditMessage {
-            target: target(&m),
+            target: Target::of(&m),
             text: &body.text,
         };
         check(cx, &chat, &edit)?;
@@ -338,7 +323,13 @@ pub async fn delete_message(
     cmd.run(move |cx, _| {
         let chat = cx.chat(&chat_id)?;
         let m = cx.message(&chat, &message_id)?;
-        check(cx, &chat, &Act::DeleteMessage { target: target(&m) })?;
+        check(
+            cx,
+            &chat,
+            &Act::DeleteMessage {
+                target: Target::of(&m),
+            },
+        )?;
         let seq = cx.emit(vec![EventPayload::MessageDeleted {
             chat_id: chat.id,
             message_id: m.id,
@@ -364,7 +355,13 @@ pub async fn react(
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
         let m = cx.message(&chat, &message_id)?;
-        check(cx, &chat, &Act::React { target: target(&m) })?;
+        check(
+            cx,
+            &chat,
+            &Act::React {
+                target: Target::of(&m),
+            },
+        )?;
         let by = ReactionBy::Member(cx.me.clone());
         let mut reactions: Vec<Reaction> = m.reactions.into_iter().filter(|r| r.by != by).collect();
         if let Some(emoji) = body.emoji.filter(|e| !e.is_empty()) {

@@ -54,15 +54,6 @@ impl From<Refusal> for ComposeError {
 
 pub type ComposeResult<T> = Result<T, ComposeError>;
 
-/// What a send put in the outbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Queued {
-    /// The message's id: its echo's, and the server's message's.
-    pub message_id: MessageId,
-    /// Whether an echo was shown (not for a chat this store does not hold).
-    pub echoed: bool,
-}
-
 /// Checks and queues the actions of one member on one store, at one
 /// moment of server time.
 pub struct Composer<'a> {
@@ -81,14 +72,15 @@ impl Composer<'_> {
     /// with its pending echo, and its file, in one transaction before any
     /// network call. A chat the store has not synced yet (a push's chat
     /// in the notification process) is queued without checks or echo when
-    /// `unknown_chat_ok`: the server decides alone.
+    /// `unknown_chat_ok`: the server decides alone. Returns the message's
+    /// id: its echo's, and the server's message's.
     pub fn send(
         &self,
         chat: &ChatId,
         draft: Draft<'_>,
         key: &str,
         unknown_chat_ok: bool,
-    ) -> ComposeResult<Queued> {
+    ) -> ComposeResult<MessageId> {
         if !valid_key(key) {
             return Err(ComposeError::InvalidKey);
         }
@@ -104,10 +96,7 @@ impl Composer<'_> {
         let echo = ctx.map(|_| echo(message_id.clone(), chat, self.me.clone(), content, self.now));
         self.store
             .enqueue_with_file(&action, key, echo.as_ref(), file, self.now)?;
-        Ok(Queued {
-            message_id,
-            echoed: echo.is_some(),
-        })
+        Ok(message_id)
     }
 
     /// The rules' view of a draft, its echo's content, its command and
@@ -226,10 +215,7 @@ impl Composer<'_> {
                 _ => Err(ComposeError::UnknownMessage),
             }
         };
-        let target =
-            |m: &Message| -> (crate::model::Sender, Timestamp) { (m.sender.clone(), m.sent_at) };
-        let members;
-        let (sender, sent_at);
+        let (members, m);
         let act = match action {
             Action::SendText { text, .. } => Act::Send(Outgoing::Text(text)),
             Action::SendTemplate { name, .. } => Act::Send(Outgoing::Template { name }),
@@ -244,31 +230,22 @@ impl Composer<'_> {
             Action::EditMessage {
                 message_id, text, ..
             } => {
-                (sender, sent_at) = target(&message(message_id)?);
+                m = message(message_id)?;
                 Act::EditMessage {
-                    target: Target {
-                        sender: &sender,
-                        sent_at,
-                    },
+                    target: Target::of(&m),
                     text,
                 }
             }
             Action::DeleteMessage { message_id, .. } => {
-                (sender, sent_at) = target(&message(message_id)?);
+                m = message(message_id)?;
                 Act::DeleteMessage {
-                    target: Target {
-                        sender: &sender,
-                        sent_at,
-                    },
+                    target: Target::of(&m),
                 }
             }
             Action::React { message_id, .. } => {
-                (sender, sent_at) = target(&message(message_id)?);
+                m = message(message_id)?;
                 Act::React {
-                    target: Target {
-                        sender: &sender,
-                        sent_at,
-                    },
+                    target: Target::of(&m),
                 }
             }
             Action::AddNote { text, .. } | Action::EditNote { text, .. } => Act::Note { text },
@@ -278,14 +255,15 @@ impl Composer<'_> {
                     to: Assignee::find(member_id.as_ref(), &members),
                 }
             }
+            // The last three have no chat (returned above).
             Action::MarkRead { .. }
             | Action::Open { .. }
             | Action::Close { .. }
             | Action::Pause { .. }
-            | Action::DeleteNote { .. } => Act::Plain,
-            Action::EditSubscriber { .. } | Action::AddDeal { .. } | Action::EditDeal { .. } => {
-                Act::Plain
-            }
+            | Action::DeleteNote { .. }
+            | Action::EditSubscriber { .. }
+            | Action::AddDeal { .. }
+            | Action::EditDeal { .. } => Act::Plain,
         };
         act::check(&act, &ctx)?;
         Ok(())

@@ -17,7 +17,7 @@
 
 mod compose;
 
-pub use compose::{ComposeError, ComposeResult, Composer, Draft, Queued};
+pub use compose::{ComposeError, ComposeResult, Composer, Draft};
 
 use crate::model::{ChatId, Delivery, Message, MessageId, Timestamp};
 use crate::store::{Changes, Result, Store, TimelineItemId, apply};

@@ -5,13 +5,22 @@
 
 use super::access::{self, Assignee};
 use super::{Cost, Decision, Outgoing, Refusal, SendContext, decide, edit, text};
-use crate::model::{MediaKind, Sender, Timestamp};
+use crate::model::{MediaKind, Message, Sender, Timestamp};
 
 /// The message an action is about (B7/B8): who sent it and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Target<'a> {
     pub sender: &'a Sender,
     pub sent_at: Timestamp,
+}
+
+impl<'a> Target<'a> {
+    pub fn of(m: &'a Message) -> Target<'a> {
+        Target {
+            sender: &m.sender,
+            sent_at: m.sent_at,
+        }
+    }
 }
 
 /// An agent action, with what its rules look at.

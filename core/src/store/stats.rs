@@ -38,20 +38,29 @@ impl Store {
         chat: &crate::model::ChatId,
         now: crate::model::Timestamp,
     ) -> Result<Option<crate::policy::SendContext>> {
-        let Some(c) = self.chat(chat)?.map(|s| s.chat) else {
-            return Ok(None);
-        };
+        match self.chat(chat)? {
+            Some(s) => Ok(Some(self.context_for(&s.chat, now)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Store::send_context`] for a chat the caller has read already.
+    pub fn context_for(
+        &self,
+        c: &crate::model::Chat,
+        now: crate::model::Timestamp,
+    ) -> Result<crate::policy::SendContext> {
         let viber = if c.app == crate::model::App::Viber {
             self.viber_quota(&c.bot_id, now)?
         } else {
             None
         };
-        Ok(Some(crate::policy::SendContext {
+        Ok(crate::policy::SendContext {
             app: c.app,
             last_inbound_at: c.last_inbound_at,
             now,
             viber,
-        }))
+        })
     }
 
     /// E6: a Viber bot's quota now: whether it has the free monthly
