@@ -127,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn each_action_runs_its_rule() {
+    fn b7_b8_c1_d1_e1_each_action_runs_its_rule() {
         let tg = ctx(App::Telegram);
         let bot = Sender::Bot;
         let old = Target {

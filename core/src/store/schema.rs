@@ -309,7 +309,7 @@ mod tests {
     /// version with the same rows: the same schema, the same data, indexes
     /// consistent.
     #[test]
-    fn upgraded_step_by_step_equals_created_fresh() {
+    fn s1_upgraded_step_by_step_equals_created_fresh() {
         assert_eq!(
             WRITES_AFTER_STEP.len() as i64,
             LATEST,
@@ -345,7 +345,7 @@ mod tests {
     /// Each intermediate version, upgraded in one go to the latest, also
     /// ends where a fresh store does.
     #[test]
-    fn every_version_upgrades_to_the_latest_shape() {
+    fn s1_every_version_upgrades_to_the_latest_shape() {
         let fresh = shape(&at(LATEST as usize));
         for v in 0..LATEST as usize {
             let mut conn = at(v);
