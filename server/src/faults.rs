@@ -1,6 +1,8 @@
 //! Fault injection, switchable per test: added latency, 5xx, 429 with
-//! Retry-After and connections broken mid-response on the next requests, live streams cut after some events,
-//! duplicated and reordered deliveries on the stream.
+//! Retry-After, connections broken mid-response and 200s whose body is an
+//! HTML page (a captive portal that never forwards the request, or a proxy
+//! that replaces the answer) and panics on the next requests, live streams cut after
+//! some events, duplicated and reordered deliveries on the stream.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -18,6 +20,9 @@ pub struct Faults {
     fail_next: AtomicU32,
     drop_next: AtomicU32,
     rate_limit_next: AtomicU32,
+    portal_next: AtomicU32,
+    panic_next: AtomicU32,
+    mangle_next: AtomicU32,
     retry_after_s: AtomicU64,
     cut_after: AtomicU64,
     duplicate: AtomicBool,
@@ -47,6 +52,20 @@ impl Faults {
         self.retry_after_s.store(secs, SeqCst);
         self.rate_limit_next.store(n, SeqCst);
     }
+    /// The next `n` requests never reach the server: a captive portal
+    /// answers 200 with its HTML login page.
+    pub fn portal_next(&self, n: u32) {
+        self.portal_next.store(n, SeqCst);
+    }
+    /// The next `n` requests are served, but a proxy replaces each answer
+    /// with a 200 HTML page: the command ran, its answer is lost.
+    pub fn mangle_next(&self, n: u32) {
+        self.mangle_next.store(n, SeqCst);
+    }
+    /// The next `n` requests panic in the server, as a handler's bug would.
+    pub fn panic_next(&self, n: u32) {
+        self.panic_next.store(n, SeqCst);
+    }
     /// Each live stream is cut (closed without a close frame) after it has
     /// sent `n` events; 0: never.
     pub fn cut_streams_after(&self, n: u64) {
@@ -65,6 +84,9 @@ impl Faults {
         self.fail_next(0);
         self.drop_next(0);
         self.rate_limit_next(0, 0);
+        self.portal_next(0);
+        self.panic_next(0);
+        self.mangle_next(0);
         self.cut_streams_after(0);
         self.set_duplicate(false);
         self.set_reorder(false);
@@ -82,7 +104,17 @@ impl Faults {
     }
 }
 
-/// The HTTP side: latency, 503, 429.
+/// What a captive portal or a meddling proxy answers.
+fn html_page() -> Response {
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><html><body>Sign in to the hotel Wi-Fi</body></html>",
+    )
+        .into_response()
+}
+
+/// The HTTP side: latency, 503, 429, broken bodies, HTML 200s.
 pub async fn inject(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let f = &state.faults;
     let latency = f.latency_ms.load(SeqCst);
@@ -115,5 +147,15 @@ pub async fn inject(State(state): State<Arc<AppState>>, req: Request, next: Next
         e.retry_after = Some(f.retry_after_s.load(SeqCst));
         return e.into_response();
     }
-    next.run(req).await
+    if take(&f.panic_next) {
+        panic!("injected fault: a handler's bug");
+    }
+    if take(&f.portal_next) {
+        return html_page();
+    }
+    let served = next.run(req).await;
+    if take(&f.mangle_next) {
+        return html_page();
+    }
+    served
 }

@@ -31,6 +31,7 @@ use hub::Hub;
 use rapport_core::wire::{ErrorCode, SERVER_TIME_HEADER};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 
 /// What every handler shares.
@@ -49,6 +50,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             faults::inject,
         ))
+        // A handler that panics answers a typed 500 instead of a dropped
+        // connection (a command's own panic already ends in a 500 from its
+        // blocking task, with nothing remembered for its key).
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn(tag_route))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), server_time))
@@ -57,6 +62,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         // sync) several times the CPU for a few per cent fewer bytes.
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
         .with_state(state)
+}
+
+/// The answer to a request whose handler panicked. The panic's message may
+/// quote data, so it is logged at debug level only.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::debug!(%detail, "the panic");
+    ApiError::internal("a request handler panicked").into_response()
 }
 
 /// Records the request's method and path for the commands (idempotency

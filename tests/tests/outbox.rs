@@ -273,3 +273,224 @@ fn e7_a_client_killed_at_random_during_200_sends_delivers_each_exactly_once_in_o
         );
     }
 }
+
+/// Issue 16, hole 1: a 200 whose body is a captive portal's HTML (the
+/// command never arrived) or a proxy's (the command ran, its answer was
+/// replaced) is not a delivery. The outbox keeps the command and retries it
+/// with its key: each reply reaches the server exactly once, and its echo
+/// does not stay pending.
+#[test]
+fn e7_a_200_with_an_html_body_is_retried_with_its_key_and_delivered_once() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    open_chats(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&srv, dir.path(), &rt);
+    let chat = ChatId::from("c1");
+    wait_until("the open window", 20, || {
+        c.chat(&chat)
+            .unwrap()
+            .unwrap()
+            .chat
+            .last_inbound_at
+            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
+    });
+    let faults = &srv.server.state.faults;
+    let w1 = srv.workspace("w1");
+    for (i, inject) in [
+        rapport_server::faults::Faults::portal_next as fn(&_, u32),
+        rapport_server::faults::Faults::mangle_next,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // The live stream is up, so the send is the next request (and its
+        // first retries, should the backoff be short).
+        inject(faults, 3);
+        let text = format!("behind-a-portal-{i}");
+        let id = c.send(&chat, Draft::Text(&text), None).unwrap();
+        wait_until("the reply on the server", 60, || {
+            texts_with_prefix(&w1.store, "c1", &text).len() == 1
+        });
+        wait_until("the queue drained", 60, || {
+            c.unsent_commands().unwrap() == 0
+        });
+        faults.clear();
+        assert_eq!(
+            texts_with_prefix(&w1.store, "c1", &text),
+            vec![text.clone()],
+            "exactly once"
+        );
+        wait_until("the echo confirmed", 30, || {
+            c.timeline_page(&chat, None, 50)
+                .unwrap()
+                .items
+                .iter()
+                .any(|i| {
+                    matches!(i, TimelineItem::Message(m)
+                    if m.id == id && m.delivery == Some(Delivery::Sent))
+                })
+        });
+    }
+}
+
+/// Issue 16, hole 6: the server panicking on a reply's request answers 500;
+/// the outbox retries with the same key and the reply arrives exactly once.
+#[test]
+fn e7_a_server_panic_on_a_reply_is_retried_and_the_reply_arrives_once() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    open_chats(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&srv, dir.path(), &rt);
+    let chat = ChatId::from("c2");
+    wait_until("the open window", 20, || {
+        c.chat(&chat)
+            .unwrap()
+            .unwrap()
+            .chat
+            .last_inbound_at
+            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
+    });
+    srv.server.state.faults.panic_next(2);
+    c.send(&chat, Draft::Text("after-a-panic"), None).unwrap();
+    wait_until("the queue drained", 60, || {
+        c.unsent_commands().unwrap() == 0
+    });
+    let w1 = srv.workspace("w1");
+    assert_eq!(
+        texts_with_prefix(&w1.store, "c2", "after-a-panic"),
+        vec!["after-a-panic".to_owned()]
+    );
+}
+
+/// Issue 16, hole 8: a command whose stored row cannot be decoded (a
+/// corrupt or foreign `action`) is set aside with its reason, its echo
+/// failed; it blocks neither its chat's later commands nor other chats'.
+#[test]
+fn e7_an_undecodable_outbox_row_is_set_aside_and_the_queue_goes_on() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    open_chats(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&srv, dir.path(), &rt);
+    wait_until("the open windows", 20, || {
+        c.chat(&ChatId::from("c2"))
+            .unwrap()
+            .unwrap()
+            .chat
+            .last_inbound_at
+            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
+    });
+    c.stop_sync();
+    let (c1, c2) = (ChatId::from("c1"), ChatId::from("c2"));
+    let bad = c.send(&c1, Draft::Text("rot-0"), None).unwrap();
+    c.send(&c1, Draft::Text("rot-1"), None).unwrap();
+    c.send(&c2, Draft::Text("rot-2"), None).unwrap();
+    {
+        let db = rusqlite::Connection::open(dir.path().join("rapport.db")).unwrap();
+        let n = db
+            .execute(
+                "UPDATE outbox SET action = '{\"type\":\"from_a_later_version\"}'
+                 WHERE echo_id = ?1",
+                [bad.as_str()],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    // The running outbox meets the bad row first (nothing listed it yet).
+    c.start_sync().unwrap();
+    wait_until("the queue drained", 60, || {
+        c.unsent_commands().unwrap() == 0
+    });
+    assert!(c.outbox().unwrap().is_empty(), "the bad row is not listed");
+    let w1 = srv.workspace("w1");
+    assert_eq!(texts_with_prefix(&w1.store, "c1", "rot-"), vec!["rot-1"]);
+    assert_eq!(texts_with_prefix(&w1.store, "c2", "rot-"), vec!["rot-2"]);
+    let echo = c
+        .timeline_item(&c1, &rapport_core::store::TimelineItemId::Message(bad))
+        .unwrap();
+    assert!(
+        matches!(echo, Some(TimelineItem::Message(m)) if m.delivery == Some(Delivery::Failed)),
+        "the bad command's echo shows failed"
+    );
+    // Kept for diagnosis, not lost.
+    let db = rusqlite::Connection::open(dir.path().join("rapport.db")).unwrap();
+    let (state, code): (String, String) = db
+        .query_row(
+            "SELECT state, error_code FROM outbox WHERE echo_id IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((state.as_str(), code.as_str()), ("corrupt", "corrupt"));
+}
+
+/// Issue 16, hole 8: rebuilding a broken store keeps its outbox. Replies
+/// queued offline (a file among them) survive `Store::rebuild`, and go out
+/// once each, in order, after the fresh snapshot.
+#[test]
+fn e7_s1_a_rebuilt_store_keeps_its_unsent_commands_and_sends_each_once() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    open_chats(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rapport.db");
+    let picture = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR rebuilt".to_vec();
+    {
+        let c = client(&srv, dir.path(), &rt);
+        wait_until("the open windows", 20, || {
+            c.chat(&ChatId::from("c3"))
+                .unwrap()
+                .unwrap()
+                .chat
+                .last_inbound_at
+                .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
+        });
+        c.stop_sync();
+        for i in 0..4 {
+            c.send(&ChatId::from("c3"), Draft::Text(&format!("kept-{i}")), None)
+                .unwrap();
+        }
+        c.send(
+            &ChatId::from("c3"),
+            Draft::File {
+                name: "kept.png",
+                bytes: &picture,
+                caption: None,
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.unsent_commands().unwrap(), 5);
+    }
+    // The store breaks: a row this version cannot read.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE chats SET app = 42", [])
+        .unwrap();
+    let fresh = rapport_core::Store::rebuild(&path).unwrap();
+    assert_eq!(fresh.last_seq().unwrap(), Seq(0), "rebuilt from nothing");
+    assert_eq!(fresh.unsent_commands().unwrap(), 5, "the outbox kept");
+    drop(fresh);
+
+    let c = client(&srv, dir.path(), &rt);
+    wait_until("the queue drained", 60, || {
+        c.unsent_commands().unwrap() == 0
+    });
+    let w1 = srv.workspace("w1");
+    let want: Vec<String> = (0..4).map(|i| format!("kept-{i}")).collect();
+    assert_eq!(texts_with_prefix(&w1.store, "c3", "kept-"), want);
+    let files = w1
+        .store
+        .timeline_page(&ChatId::from("c3"), None, 100)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|i| {
+            matches!(i, TimelineItem::Message(m)
+                if matches!(&m.content, Content::Attachment(a) if a.name == "kept.png"))
+        })
+        .count();
+    assert_eq!(files, 1, "the file went up once");
+}

@@ -112,3 +112,23 @@ fn s2_every_path_parameter_is_documented_once_and_every_command_takes_its_key() 
         }
     }
 }
+
+/// Issue 16, hole 6: a request whose handler panics gets a typed 500 (code
+/// `internal`), not a dropped connection, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_a_panicking_handler_answers_a_typed_500_and_the_server_goes_on() {
+    let srv = rapport_tests::TestServer::start(3, 10).await;
+    let http = {
+        rapport_core::sync::install_crypto();
+        reqwest::Client::new()
+    };
+    let url = format!("{}/v1/sync?since=0", srv.url());
+    srv.server.state.faults.panic_next(1);
+    let resp = http.get(&url).send().await.expect("an answer, not a reset");
+    assert_eq!(resp.status().as_u16(), 500);
+    let body: serde_json::Value = resp.json().await.expect("a JSON error body");
+    assert_eq!(body["code"], "internal", "{body}");
+    // The next request is served as usual (401 without a token).
+    let again = http.get(&url).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 401);
+}

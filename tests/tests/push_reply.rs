@@ -566,3 +566,33 @@ fn d2_a_members_own_reopen_pushes_nobody() {
     set(ChatState::Open);
     assert_eq!((opened("u0"), opened("u1")), (0, 1));
 }
+
+/// Issue 16, hole 1: behind a captive portal every answer is a 200 HTML
+/// page. The notification's reply is not counted as delivered: it and the
+/// read stay queued, and the app sends each once when the portal lets go.
+#[test]
+fn h3_a_reply_answered_by_a_portals_html_stays_queued_and_arrives_once() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    srv.subscriber_writes("c1", "p-1");
+    let dir = tempfile::tempdir().unwrap();
+    let app = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&app);
+    app.stop_sync();
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(FileSecretStore::new(dir.path().join("secrets.json")));
+    let nc = NotificationClient::open(&dir.path().join("rapport.db"), &srv.url(), secrets).unwrap();
+    srv.server.state.faults.portal_next(1_000);
+    let outcome = nc
+        .reply(&push_for(&srv, "c1"), "Behind the portal", "portal-1")
+        .unwrap();
+    assert!(!outcome.delivered, "an HTML 200 is not a delivery");
+    assert_eq!(app.unsent_commands().unwrap(), 2, "the reply and the read");
+    assert_eq!(server_texts(&srv, "c1", "Behind the portal"), 0);
+    srv.server.state.faults.clear();
+    app.start_sync().unwrap();
+    wait_until("the app sends them", 30, || {
+        app.unsent_commands().unwrap() == 0
+    });
+    assert_eq!(server_texts(&srv, "c1", "Behind the portal"), 1);
+}

@@ -651,3 +651,28 @@ async fn e3_during_a_pause_the_bots_messages_to_the_subscriber_are_held() {
         .sum();
     assert!(others > 0, "bots still answer in chats without a pause");
 }
+
+/// Issue 16, hole 1: a captive portal answering the snapshot and the first
+/// catch-up pages with a 200 HTML page makes sync wait and retry (Offline),
+/// never stop for good; it converges once the portal lets it through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_an_html_200_on_sync_is_retried_not_the_end_of_sync() {
+    let srv = TestServer::start(20, 100).await;
+    let (a, engine) = client(&srv, "u0@w1.test").await;
+    srv.server.state.faults.portal_next(4);
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run().await }
+    });
+    converge(&a.store, srv.head("w1")).await;
+    let mut state = engine.state();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        state.wait_for(|s| matches!(s, SyncState::Live { .. })),
+    )
+    .await
+    .expect("live within 10 s")
+    .unwrap();
+    assert!(!run.is_finished(), "sync still runs");
+    run.abort();
+}

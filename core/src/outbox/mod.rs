@@ -143,6 +143,75 @@ pub fn valid_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The outbox of a store being rebuilt, as stored: the rows verbatim (an
+/// `action` this version cannot read included) and their files.
+#[derive(Default)]
+pub struct Salvaged {
+    rows: Vec<SalvagedRow>,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+struct SalvagedRow {
+    key: String,
+    chat_id: Option<String>,
+    action: String,
+    echo_id: Option<String>,
+    state: String,
+    attempts: i64,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    created_at: i64,
+}
+
+/// Reads the outbox of the store file at `path` without opening it as a
+/// [`Store`] (it may be corrupt elsewhere, or newer). Nothing when it cannot
+/// be read: the rebuild goes on, as it must.
+pub fn salvage(path: &std::path::Path) -> Salvaged {
+    let read = || -> rusqlite::Result<Salvaged> {
+        let c = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let rows = c
+            .prepare(
+                "SELECT key, chat_id, action, echo_id, state, attempts, error_code,
+                        error_message, created_at FROM outbox ORDER BY id",
+            )?
+            .query_map([], |r| {
+                Ok(SalvagedRow {
+                    key: r.get(0)?,
+                    chat_id: r.get(1)?,
+                    action: r.get(2)?,
+                    echo_id: r.get(3)?,
+                    state: r.get(4)?,
+                    attempts: r.get(5)?,
+                    error_code: r.get(6)?,
+                    error_message: r.get(7)?,
+                    created_at: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // A store from before files were kept in the outbox has no table.
+        let files = match c.prepare("SELECT key, bytes FROM outbox_files") {
+            Ok(mut stmt) => stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            Err(_) => Vec::new(),
+        };
+        Ok(Salvaged { rows, files })
+    };
+    if !path.exists() {
+        return Salvaged::default();
+    }
+    match read() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "rebuild: the old outbox cannot be read");
+            Salvaged::default()
+        }
+    }
+}
+
 /// Whether `enqueue` stored a new command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
@@ -208,56 +277,150 @@ impl Store {
     /// What may be sent now, oldest first: the oldest command of each chat
     /// (the commands of no chat count as one more chat), unless it failed —
     /// a chat with a failed command waits for the agent (retry or discard),
-    /// and its later commands must not overtake it.
+    /// and its later commands must not overtake it. A command set aside as
+    /// undecodable blocks nothing: it can never be sent.
     pub fn outbox_ready(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
-        self.read(|c| {
-            let sql = format!(
-                "SELECT {COLS} FROM outbox o WHERE state = 'queued'
-                   AND NOT EXISTS (SELECT 1 FROM outbox p
-                                   WHERE p.chat_id IS o.chat_id AND p.id < o.id)
-                 ORDER BY id LIMIT ?1"
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query([i64::try_from(limit).unwrap_or(i64::MAX)])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(entry(r)?);
+        let sql = format!(
+            "SELECT {COLS} FROM outbox o WHERE state = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM outbox p
+                               WHERE p.chat_id IS o.chat_id AND p.id < o.id
+                                 AND p.state != 'corrupt')
+             ORDER BY id LIMIT ?1"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.outbox_rows(&sql, [limit])
+    }
+
+    /// The rows `sql` selects ([`COLS`]). A row this version cannot decode
+    /// (a corrupt or foreign `action`) does not fail the query: it is set
+    /// aside as `corrupt` with its reason (kept in the table, never sent,
+    /// its echo failed), and the query runs again without it.
+    fn outbox_rows(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params + Clone,
+    ) -> Result<Vec<OutboxEntry>> {
+        loop {
+            let (good, bad) = self.read(|c| {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(args.clone())?;
+                let (mut good, mut bad) = (Vec::new(), Vec::new());
+                while let Some(r) = rows.next()? {
+                    match entry(r) {
+                        Ok(e) => good.push(e),
+                        Err(crate::StoreError::Decode { rowid, reason, .. }) => {
+                            bad.push((rowid, reason))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok((good, bad))
+            })?;
+            if bad.is_empty() {
+                return Ok(good);
             }
-            Ok(out)
+            for (id, reason) in bad {
+                tracing::warn!(outbox_id = id, %reason, "outbox: an undecodable command set aside");
+                self.outbox_set_aside(id, &reason)?;
+            }
+        }
+    }
+
+    /// Sets an undecodable command aside (see [`Store::outbox_rows`]).
+    fn outbox_set_aside(&self, id: i64, reason: &str) -> Result<Changes> {
+        self.write(|tx, changes, _| {
+            let echo: Option<(Option<String>, Option<String>)> = tx
+                .query_row(
+                    "UPDATE outbox SET state = 'corrupt', error_code = 'corrupt',
+                            error_message = ?2
+                     WHERE id = ?1 RETURNING chat_id, echo_id",
+                    params![id, format!("this command cannot be read: {reason}")],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((Some(chat), Some(echo))) = echo {
+                set_echo_delivery(
+                    tx,
+                    &ChatId(chat),
+                    &MessageId(echo),
+                    Delivery::Pending,
+                    Delivery::Failed,
+                    changes,
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores a salvaged outbox again (see [`salvage`]), in its order. The
+    /// echoes went with the old file: the server's copy of each message
+    /// still takes its id when it arrives.
+    pub fn outbox_restore(&self, kept: &Salvaged) -> Result<Changes> {
+        if kept.rows.is_empty() {
+            return Ok(Changes::default());
+        }
+        self.write(|tx, _, _| {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO outbox (key, chat_id, action, echo_id, state, attempts,
+                                     error_code, error_message, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (key) DO NOTHING",
+            )?;
+            for r in &kept.rows {
+                put.execute(params![
+                    r.key,
+                    r.chat_id,
+                    r.action,
+                    r.echo_id,
+                    r.state,
+                    r.attempts,
+                    r.error_code,
+                    r.error_message,
+                    r.created_at
+                ])?;
+            }
+            let mut file = tx.prepare_cached(
+                "INSERT INTO outbox_files (key, bytes) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO NOTHING",
+            )?;
+            for (key, bytes) in &kept.files {
+                file.execute(params![key, bytes])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Commands set aside as undecodable: kept for diagnosis, never sent.
+    pub fn outbox_corrupt(&self) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row(
+                "SELECT count(*) FROM outbox WHERE state = 'corrupt'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(n.unsigned_abs())
         })
     }
 
     /// The command with this idempotency key, if it is still in the outbox.
     pub fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>> {
-        self.read(|c| {
-            let sql = format!("SELECT {COLS} FROM outbox WHERE key = ?1");
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query([key])?;
-            match rows.next()? {
-                Some(r) => Ok(Some(entry(r)?)),
-                None => Ok(None),
-            }
-        })
+        let sql = format!("SELECT {COLS} FROM outbox WHERE key = ?1 AND state != 'corrupt'");
+        Ok(self.outbox_rows(&sql, [key])?.pop())
     }
 
     /// Every command not yet confirmed, oldest first (for the UI).
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
-        self.read(|c| {
-            let sql = format!("SELECT {COLS} FROM outbox ORDER BY id");
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query([])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(entry(r)?);
-            }
-            Ok(out)
-        })
+        let sql = format!("SELECT {COLS} FROM outbox WHERE state != 'corrupt' ORDER BY id");
+        self.outbox_rows(&sql, [])
     }
 
     /// Commands not yet confirmed (a logout warns about them, S5).
     pub fn unsent_commands(&self) -> Result<u64> {
         self.read(|c| {
-            let n: i64 = c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;
+            let n: i64 = c.query_row(
+                "SELECT count(*) FROM outbox WHERE state != 'corrupt'",
+                [],
+                |r| r.get(0),
+            )?;
             Ok(n.unsigned_abs())
         })
     }
@@ -559,9 +722,10 @@ pub async fn run<B: Backend>(
         };
         in_flight.remove(&entry.id);
         let outcome = match result {
-            // A 2xx whose body could not be read was still taken: the feed
-            // brings its result.
-            Ok(_) | Err(SyncError::Malformed(_)) => {
+            // A 2xx whose body could not be read (`Malformed`) may be a
+            // captive portal's page: the command may never have arrived. It
+            // is retried below with its key, which never runs it twice.
+            Ok(_) => {
                 backoff.reset();
                 store.outbox_sent(entry.id).map(|_| ())
             }
@@ -570,7 +734,8 @@ pub async fn run<B: Backend>(
                 return SyncError::Unauthorized;
             }
             // Offline (network) or told to wait (429): retry as long as it
-            // takes, a day included. Server errors count toward the cap.
+            // takes, a day included. Server errors and unreadable answers
+            // count toward the cap.
             Err(e)
                 if matches!(e, SyncError::Network(_) | SyncError::RateLimited { .. })
                     || (e.is_retryable() && entry.attempts + 1 < MAX_ATTEMPTS) =>

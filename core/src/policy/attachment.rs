@@ -9,11 +9,16 @@
 //! PE (exe, dll, scr...), ELF, Mach-O (and fat binaries), Java classes,
 //! Android DEX, scripts that start with a shebang, and installers and
 //! packages: APK/AAB and JAR (zips with an Android manifest, DEX code or a
-//! Java manifest), iOS IPA (a zip with `Payload/*.app`), MSI/MSP/MST (OLE
-//! files with the installer's class id), Debian and RPM packages, Chrome
-//! extensions. A name whose extension makes an operating system run the
-//! file (`.bat`, `.ps1`, `.vbs`...) is refused too: those scripts are plain
-//! text, so their bytes cannot tell, and a click on them runs them.
+//! Java manifest), iOS IPA (a zip with `Payload/*.app`), MSIX/APPX (zips
+//! with an `AppxManifest.xml`), MSI/MSP/MST (OLE files with the installer's
+//! class id), macOS installer packages (xar archives) and disk images (a
+//! UDIF trailer), Debian and RPM packages, Chrome extensions. A name whose
+//! extension makes an operating system run or install the file (`.bat`,
+//! `.ps1`, `.vbs`, `.pkg`, `.dmg`, `.msix`...) is refused too: scripts are
+//! plain text, so their bytes cannot tell, and a click on them runs them.
+//! The extension is read as Windows reads it: trailing dots and spaces are
+//! dropped (`x.bat.` runs as `x.bat`), and so is an NTFS stream name
+//! (`x.bat::$DATA`).
 
 use super::Refusal;
 use crate::model::{App, MediaKind};
@@ -52,8 +57,7 @@ pub fn sniff(name: &str, bytes: &[u8]) -> Result<Sniffed, Refusal> {
     if let Some(kind) = executable(bytes) {
         return Err(Refusal::Executable { kind: kind.into() });
     }
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    if let Some(ext) = ext.filter(|e| RUNNABLE_EXTENSIONS.contains(&e.as_str())) {
+    if let Some(ext) = extension(name).filter(|e| RUNNABLE_EXTENSIONS.contains(&e.as_str())) {
         return Err(Refusal::Executable { kind: ext });
     }
     let (mime, media) = match infer::get(bytes) {
@@ -72,11 +76,50 @@ pub fn sniff(name: &str, bytes: &[u8]) -> Result<Sniffed, Refusal> {
     Ok(Sniffed { mime, media })
 }
 
-/// Extensions that Windows, macOS or a desktop shell runs on a double
-/// click although the content is plain text (or not recognisable).
+/// A file name's extension as the operating system that opens it sees it,
+/// lower case: the last path component, without an NTFS stream name
+/// (`:stream:$DATA`) and without the trailing dots, spaces and controls
+/// that Windows drops.
+fn extension(name: &str) -> Option<String> {
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let file = file.split(':').next().unwrap_or(file);
+    let file = file.trim_end_matches(|c: char| c == '.' || c.is_whitespace() || c.is_control());
+    file.rsplit_once('.')
+        .map(|(_, e)| e.trim_end().to_ascii_lowercase())
+}
+
+/// Extensions that Windows, macOS or a desktop shell runs (or installs) on
+/// a double click although the content is plain text or not recognisable
+/// (a raw disk image has no magic number).
 const RUNNABLE_EXTENSIONS: &[&str] = &[
-    "bat", "cmd", "com", "ps1", "psm1", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta", "scr",
-    "lnk", "reg", "command", "sh", "desktop", "msc", "cpl",
+    "bat",
+    "cmd",
+    "com",
+    "ps1",
+    "psm1",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "wsf",
+    "wsh",
+    "hta",
+    "scr",
+    "lnk",
+    "reg",
+    "command",
+    "sh",
+    "desktop",
+    "msc",
+    "cpl",
+    "pkg",
+    "mpkg",
+    "dmg",
+    "msix",
+    "msixbundle",
+    "appx",
+    "appxbundle",
+    "appinstaller",
 ];
 
 /// The installer class ids of MSI, MSP and MST files (the root storage of
@@ -116,6 +159,14 @@ fn executable(b: &[u8]) -> Option<&'static str> {
     if archive::is_rpm(b) {
         return Some("rpm");
     }
+    // A macOS installer package is a xar archive.
+    if b.starts_with(b"xar!") {
+        return Some("pkg");
+    }
+    // A disk image (UDIF) ends with a 512-byte "koly" trailer.
+    if b.len() >= 512 && b[b.len() - 512..].starts_with(b"koly") {
+        return Some("dmg");
+    }
     if b.starts_with(b"PK\x03\x04") {
         return zip_executable(b);
     }
@@ -134,7 +185,7 @@ fn executable(b: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// APK, AAB, JAR and IPA are zips; their entry names tell them apart from
+/// APK, AAB, JAR, IPA and MSIX/APPX are zips; their entry names tell them apart from
 /// documents (DOCX, XLSX, ODT and EPUB are zips too).
 fn zip_executable(b: &[u8]) -> Option<&'static str> {
     let has = |needle: &[u8]| memchr::memmem::find(b, needle).is_some();
@@ -144,6 +195,8 @@ fn zip_executable(b: &[u8]) -> Option<&'static str> {
         Some("jar")
     } else if has(b"Payload/") && has(b".app/") {
         Some("ipa")
+    } else if has(b"AppxManifest.xml") || has(b"AppxBundleManifest.xml") {
+        Some("msix")
     } else {
         None
     }
@@ -186,6 +239,14 @@ mod tests {
         f.create_stream("/data").unwrap();
         f.flush().unwrap();
         f.into_inner().into_inner()
+    }
+
+    /// A disk image's shape: data, then the 512-byte UDIF trailer.
+    fn udif() -> Vec<u8> {
+        let mut b = vec![0x5A; 4096];
+        b.extend_from_slice(b"koly");
+        b.resize(4096 + 512, 0);
+        b
     }
 
     fn elf() -> Vec<u8> {
@@ -253,6 +314,33 @@ mod tests {
             ),
             ("run.BAT", b"@echo off\r\ndel *.*\r\n".to_vec(), "bat"),
             ("invoice.pdf.ps1", b"Remove-Item C:\\".to_vec(), "ps1"),
+            // Issue 16, hole 9: Windows drops trailing dots and spaces, and
+            // a stream name, so each of these runs as a batch file.
+            ("x.bat.", b"@echo off\r\n".to_vec(), "bat"),
+            ("x.bat ", b"@echo off\r\n".to_vec(), "bat"),
+            ("x.bat. . ", b"@echo off\r\n".to_vec(), "bat"),
+            ("x.cmd\u{0}", b"@echo off\r\n".to_vec(), "cmd"),
+            ("x.bat::$DATA", b"@echo off\r\n".to_vec(), "bat"),
+            ("C:\\Users\\a\\x.VBS", b"MsgBox 1".to_vec(), "vbs"),
+            // Installers by name (a raw disk image has no magic number).
+            ("Setup.pkg", b"plain words".to_vec(), "pkg"),
+            ("Setup.dmg", vec![0; 64], "dmg"),
+            ("App.msix", b"plain words".to_vec(), "msix"),
+            ("App.appx", b"plain words".to_vec(), "appx"),
+            ("App.msixbundle", b"plain words".to_vec(), "msixbundle"),
+            // And by content, whatever the name.
+            ("invoice.pdf", b"xar!\0\x1c\0\x01".to_vec(), "pkg"),
+            ("photos.zip", udif(), "dmg"),
+            (
+                "report.zip",
+                zip_with(&["AppxManifest.xml", "AppxBlockMap.xml"]),
+                "msix",
+            ),
+            (
+                "bundle.zip",
+                zip_with(&["AppxMetadata/AppxBundleManifest.xml"]),
+                "msix",
+            ),
         ];
         for (name, bytes, kind) in cases {
             assert_eq!(
@@ -304,6 +392,19 @@ mod tests {
             (
                 "tool.exe.txt",
                 b"plain words".to_vec(),
+                "text/plain",
+                MediaKind::File,
+            ),
+            // A dot or space inside a name is no extension trick.
+            (
+                "Q3 report. final .txt",
+                b"plain words".to_vec(),
+                "text/plain",
+                MediaKind::File,
+            ),
+            (
+                "packages list.txt",
+                b"pkg dmg msix".to_vec(),
                 "text/plain",
                 MediaKind::File,
             ),

@@ -203,7 +203,9 @@ impl NotificationClient {
                 return Ok(false);
             }
             match self.backend.run(&entry.action, &entry.key).await {
-                Ok(_) | Err(SyncError::Malformed(_)) => {
+                // An unreadable 2xx (`Malformed`, e.g. a captive portal) is
+                // retryable: the reply stays queued for the app.
+                Ok(_) => {
                     self.store.outbox_sent(entry.id)?;
                 }
                 Err(e) if e.is_retryable() || matches!(e, SyncError::Unauthorized) => {

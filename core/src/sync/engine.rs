@@ -6,8 +6,10 @@
 //! `CatchingUp` (pages of the feed until the head) -> `Live` (the stream
 //! from the last applied seq) -> on any retryable failure `Offline` (wait
 //! with exponential backoff and full jitter, or the server's Retry-After)
-//! -> `CatchingUp` again from the last applied seq. A refusal that retrying
-//! cannot fix (401, 403, a malformed page) ends in `Failed` with its reason.
+//! -> `CatchingUp` again from the last applied seq (an unreadable page
+//! included: a captive portal's HTML is not the server's last word). A
+//! refusal that retrying cannot fix (401, 403) ends in `Failed` with its
+//! reason.
 //!
 //! Gap-free: the store only ever applies events above its last seq (so
 //! duplicates change nothing), and a live batch that starts above last+1

@@ -31,7 +31,10 @@ pub enum SyncError {
     /// Connection refused, reset, timed out; the stream died.
     #[error("network: {0}")]
     Network(String),
-    /// A response this version cannot read.
+    /// A response this version cannot read: a 2xx whose body is not the
+    /// expected JSON (a captive portal's page, a proxy's, a truncated body).
+    /// Retryable: the request may never have reached the server, and a
+    /// retry with the same idempotency key cannot run a command twice.
     #[error("malformed response: {0}")]
     Malformed(String),
     #[error(transparent)]
@@ -39,11 +42,15 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    /// Whether trying again later may succeed (network, 5xx, 429).
+    /// Whether trying again later may succeed (network, 5xx, 429, an
+    /// unreadable answer).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            SyncError::Network(_) | SyncError::Server(_) | SyncError::RateLimited { .. }
+            SyncError::Network(_)
+                | SyncError::Server(_)
+                | SyncError::RateLimited { .. }
+                | SyncError::Malformed(_)
         )
     }
 
