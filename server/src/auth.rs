@@ -15,6 +15,7 @@ use rapport_core::wire::{ErrorCode, LoginRequest, LoginResponse, RefreshRequest}
 use std::sync::Arc;
 
 /// The member a request is made by, with their workspace.
+#[derive(Clone)]
 pub struct Caller {
     pub session: Session,
     pub workspace: Arc<Workspace>,

@@ -9,12 +9,13 @@ use crate::command::ChatPath;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Workspace;
 use axum::Json;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use rapport_core::model::{ChatId, Event, MessageId, Seq};
 use rapport_core::wire::{
-    HistoryPage, HistoryQuery, StreamFrame, StreamQuery, SyncPage, SyncQuery, events_to_raw,
+    ErrorCode, HistoryPage, HistoryQuery, STREAM_CLOSED_FORBIDDEN, STREAM_CLOSED_SESSION_ENDED,
+    StreamFrame, StreamQuery, SyncPage, SyncQuery, events_to_raw,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,10 +121,8 @@ pub async fn stream(
     if let Err(e) = caller.require_conversations() {
         return e.into_response();
     }
-    let ws = caller.workspace.clone();
-    let token = caller.session.token.clone();
     upgrade.on_upgrade(move |socket| async move {
-        if let Err(e) = run_stream(state, ws, token, Seq(q.since), socket).await {
+        if let Err(e) = run_stream(state, caller, Seq(q.since), socket).await {
             tracing::debug!(error = %e, "stream ended");
         }
     })
@@ -206,19 +205,60 @@ async fn drain_log(
     }
 }
 
+/// Whether the stream's caller may still read it: `None` if so, else the
+/// close code and reason to end it with.
+async fn still_allowed(
+    state: &Arc<AppState>,
+    caller: &Caller,
+) -> Result<Option<CloseFrame>, String> {
+    let (st, caller) = (state.clone(), caller.clone());
+    tokio::task::spawn_blocking(move || -> Result<Option<CloseFrame>, String> {
+        let end = |code, reason: ErrorCode| {
+            Some(CloseFrame {
+                code,
+                reason: reason.as_str().into(),
+            })
+        };
+        if st
+            .hub
+            .session(&caller.session.token)
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            return Ok(end(STREAM_CLOSED_SESSION_ENDED, ErrorCode::Unauthorized));
+        }
+        match caller.require_conversations() {
+            Ok(()) => Ok(None),
+            Err(e) if e.code == ErrorCode::Forbidden => {
+                Ok(end(STREAM_CLOSED_FORBIDDEN, ErrorCode::Forbidden))
+            }
+            Err(e) => Err(format!("{:?}", e.code)),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 async fn run_stream(
     state: Arc<AppState>,
-    ws: Arc<Workspace>,
-    token: String,
+    caller: Caller,
     since: Seq,
     mut socket: WebSocket,
 ) -> Result<(), String> {
+    let ws = caller.workspace.clone();
     // Subscribe before reading the backlog: nothing falls between them.
     let mut live = ws.feed.subscribe();
     let mut last = since;
     let mut sent: u64 = 0;
     drain_log(&state, &ws, &mut socket, &mut last, &mut sent).await?;
     let heartbeat = Duration::from_millis(state.heartbeat_ms);
+    // The session and the role are checked on this timer, which traffic
+    // does not reset: a busy stream ends at logout as an idle one does.
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A heartbeat goes out after this much quiet (events or client frames
+    // push it back; the re-check does not).
+    let mut quiet_until = tokio::time::Instant::now() + heartbeat;
     loop {
         tokio::select! {
             got = live.recv() => match got {
@@ -229,6 +269,7 @@ async fn run_stream(
                     }
                     sent += fresh.len() as u64;
                     send_events(&mut socket, &state, &fresh).await?;
+                    quiet_until = tokio::time::Instant::now() + heartbeat;
                     if state.faults.cut_stream(sent) {
                         return Err("fault: stream cut".into());
                     }
@@ -237,29 +278,34 @@ async fn run_stream(
                 // log, then carry on live.
                 Err(RecvError::Lagged(_)) => {
                     drain_log(&state, &ws, &mut socket, &mut last, &mut sent).await?;
+                    quiet_until = tokio::time::Instant::now() + heartbeat;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
-            _ = tokio::time::sleep(heartbeat) => {
-                // A session that ended (logout, expiry) ends its stream.
-                let (st, ws2, tok) = (state.clone(), ws.clone(), token.clone());
-                let checked = tokio::task::spawn_blocking(move || {
-                    Ok::<_, crate::hub::HubError>((st.hub.session(&tok)?.is_some(), st.hub.head(&ws2)?))
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-                let (alive, head) = checked;
-                if !alive {
-                    return Err("session ended".into());
+            _ = recheck.tick() => {
+                // A session that ended (logout, expiry) or a role without
+                // conversations access ends its stream, with its reason.
+                if let Some(close) = still_allowed(&state, &caller).await? {
+                    let reason = close.reason.to_string();
+                    // The peer may be gone already: the stream ends anyway.
+                    let _ = socket.send(WsMessage::Close(Some(close))).await;
+                    return Err(format!("closed: {reason}"));
                 }
+            }
+            _ = tokio::time::sleep_until(quiet_until) => {
+                let (st, ws2) = (state.clone(), ws.clone());
+                let head = tokio::task::spawn_blocking(move || st.hub.head(&ws2))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
                 let frame = StreamFrame::Heartbeat { head, server_time: state.hub.now() };
                 let text = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
                 socket.send(WsMessage::Text(text.into())).await.map_err(|e| e.to_string())?;
+                quiet_until = tokio::time::Instant::now() + heartbeat;
             }
             msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return Ok(()),
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => quiet_until = tokio::time::Instant::now() + heartbeat,
             },
         }
     }

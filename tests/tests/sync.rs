@@ -4,7 +4,7 @@
 use rapport_core::generate::me;
 use rapport_core::model::*;
 use rapport_core::store::{ChatFilter, Store};
-use rapport_core::sync::{Backend, RapportBackend, SyncEngine, SyncError, SyncState};
+use rapport_core::sync::{Backend, Live, RapportBackend, SyncEngine, SyncError, SyncState};
 use rapport_core::timers::ServerClock;
 use rapport_tests::{PASSWORD, TempStore, TestServer};
 use std::sync::Arc;
@@ -675,4 +675,86 @@ async fn s2_an_html_200_on_sync_is_retried_not_the_end_of_sync() {
     .unwrap();
     assert!(!run.is_finished(), "sync still runs");
     run.abort();
+}
+
+/// Issue 16, hole 2 (S5, D1): a stream kept busy by a simulator (an event
+/// well within every heartbeat interval) still re-checks its session and
+/// role once per interval: a revoked session's stream closes (4401, the
+/// client reconnects), and a member whose role lost conversations access
+/// gets `Forbidden` (4403) instead of more events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s5_d1_a_busy_stream_ends_on_logout_and_when_the_role_loses_access() {
+    let mut srv = TestServer::start(30, 100).await;
+    let sim = rapport_server::sim::start(
+        srv.server.state.clone(),
+        srv.workspace("w1"),
+        srv.generator.take().unwrap(),
+        100.0,
+    );
+    let open = |email: &'static str| {
+        let url = srv.url();
+        async move {
+            let backend = RapportBackend::new(&url, Arc::new(ServerClock::default())).unwrap();
+            let login = backend.login(email, PASSWORD).await.unwrap();
+            (backend, login)
+        }
+    };
+    /// Reads the stream until it ends: the events it delivered first, and
+    /// how it ended. Panics if it is still delivering after `secs`.
+    async fn until_end(
+        stream: &mut futures_util::stream::BoxStream<'static, Result<Live, SyncError>>,
+        secs: u64,
+    ) -> (usize, SyncError) {
+        use futures_util::StreamExt;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut events = 0;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "still streaming: {events} events"
+            );
+            match tokio::time::timeout(Duration::from_secs(secs), stream.next()).await {
+                Ok(Some(Ok(Live::Events { events: e, .. }))) => events += e.len(),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => return (events, e),
+                Ok(None) => return (events, SyncError::Network("ended".into())),
+                Err(_) => panic!("silent stream"),
+            }
+        }
+    }
+
+    // Logout: the session is revoked while events keep coming.
+    let (a, login_a) = open("u0@w1.test").await;
+    let mut stream = a.stream(srv.head("w1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    srv.server.state.hub.revoke(&login_a.token).unwrap();
+    let (events, end) = until_end(&mut stream, 5).await;
+    assert!(events > 0, "the stream was busy");
+    assert!(
+        matches!(&end, SyncError::Network(m) if m.contains("session ended")),
+        "{end:?}"
+    );
+
+    // A role change: u1 loses conversations access.
+    let (b, login_b) = open("u1@w1.test").await;
+    let mut stream = b.stream(srv.head("w1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let w1 = srv.workspace("w1");
+    let mut member = w1
+        .store
+        .members(false)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == login_b.member_id)
+        .unwrap();
+    member.conversations_access = false;
+    srv.server
+        .state
+        .hub
+        .emit(&w1, vec![EventPayload::MemberUpserted(member)])
+        .unwrap();
+    let (events, end) = until_end(&mut stream, 5).await;
+    assert!(events > 0, "the stream was busy");
+    assert!(matches!(end, SyncError::Forbidden(_)), "{end:?}");
+    drop(sim);
 }

@@ -323,6 +323,22 @@ impl RapportBackend {
     }
 }
 
+/// Why the server closed a live stream, from its close code: a role that
+/// lost conversations access ends sync (D1); anything else, a session that
+/// ended included, is a reconnect, whose request refreshes the token or
+/// ends in a logout.
+fn stream_closed(code: Option<u16>) -> SyncError {
+    match code {
+        Some(crate::wire::STREAM_CLOSED_FORBIDDEN) => {
+            SyncError::Forbidden("the role no longer has access to conversations".into())
+        }
+        Some(crate::wire::STREAM_CLOSED_SESSION_ENDED) => {
+            SyncError::Network("stream closed: the session ended".into())
+        }
+        _ => SyncError::Network("stream closed".into()),
+    }
+}
+
 impl RapportBackend {
     async fn stream_once(&self, since: Seq) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
         use tungstenite::client::IntoClientRequest;
@@ -339,6 +355,9 @@ impl RapportBackend {
             .await
             .map_err(|e| match e {
                 tungstenite::Error::Http(r) if r.status() == 401 => SyncError::Unauthorized,
+                tungstenite::Error::Http(r) if r.status() == 403 => {
+                    SyncError::Forbidden("no access to conversations".into())
+                }
                 other => SyncError::Network(other.to_string()),
             })?;
         let idle = self.stream_idle_timeout;
@@ -365,8 +384,8 @@ impl RapportBackend {
                                 Err(e) => Some(Err(SyncError::Malformed(e.to_string()))),
                             }
                         }
-                        Ok(Some(Ok(tungstenite::Message::Close(_)))) => {
-                            Some(Err(SyncError::Network("stream closed".into())))
+                        Ok(Some(Ok(tungstenite::Message::Close(frame)))) => {
+                            Some(Err(stream_closed(frame.map(|f| u16::from(f.code)))))
                         }
                         Ok(Some(Ok(_))) => None, // ping/pong/binary: keep reading
                     };

@@ -66,6 +66,14 @@ pub enum SyncPage {
     },
 }
 
+/// The WebSocket close code of a live stream whose session ended (logout,
+/// revocation, expiry): the client reconnects, which refreshes or logs out.
+/// The close reason is the [`ErrorCode`] string.
+pub const STREAM_CLOSED_SESSION_ENDED: u16 = 4401;
+/// The close code of a live stream whose member lost conversations access
+/// (D1: a role change): reconnecting will not help.
+pub const STREAM_CLOSED_FORBIDDEN: u16 = 4403;
+
 /// One frame of `GET /v1/stream` (a WebSocket text message).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize, Deserialize)]
