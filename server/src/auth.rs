@@ -5,13 +5,14 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Session, Workspace};
-use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use crate::hub::{Issued, Session, Workspace};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::{Extension, Json};
 use rapport_core::model::MemberId;
 use rapport_core::wire::{ErrorCode, LoginRequest, LoginResponse, RefreshRequest};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The member a request is made by, with their workspace.
@@ -68,10 +69,11 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
-fn response(s: Session) -> Json<LoginResponse> {
+fn response(issued: Issued) -> Json<LoginResponse> {
+    let s = issued.session;
     Json(LoginResponse {
         token: s.token,
-        refresh_token: s.refresh_token,
+        refresh_token: issued.refresh_token,
         expires_at: s.expires_at,
         member_id: MemberId(s.member_id),
         workspace_id: s.workspace,
@@ -82,20 +84,34 @@ fn response(s: Session) -> Json<LoginResponse> {
     post,
     path = "/v1/login",
     tag = "session",
-    summary = "S5: log in with email and password",
+    summary = "S5: log in with email and password; at most 10 attempts per account (then one per 6 s) and 100 per client address (then two a second): 429 with Retry-After, no password checked",
     request_body = rapport_core::wire::LoginRequest,
     responses((status = 200, description = "done", body = rapport_core::wire::LoginResponse), crate::error::Errors),
     security(()),
 )]
 pub async fn login(
     State(state): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    match state
-        .hub
-        .login(&req.email, &req.password)
+    // Over the limit: no password is checked (S5, issue 16).
+    let address = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    if let Err(wait) = state.login_limits.attempt(&req.email, address) {
+        let mut e = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many login attempts: try again later",
+        );
+        e.retry_after = Some(wait.as_secs().max(1));
+        return Err(e);
+    }
+    // argon2id takes tens of milliseconds of CPU: off the async workers.
+    let st = state.clone();
+    let issued = tokio::task::spawn_blocking(move || st.hub.login(&req.email, &req.password))
+        .await
         .map_err(ApiError::internal)?
-    {
+        .map_err(ApiError::internal)?;
+    match issued {
         Some(s) => Ok(response(s)),
         None => Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -111,7 +127,7 @@ pub async fn login(
     post,
     path = "/v1/refresh",
     tag = "session",
-    summary = "S5: a new session for a refresh token (the old pair is revoked); a refresh token just replaced answers with the same new pair for 60 s, then is dead",
+    summary = "S5: a new session for a refresh token (the old pair is revoked); a refresh token already exchanged gets another pair of its session for 60 s (two processes of one app), and after that revokes the whole session family (a stolen token)",
     request_body = rapport_core::wire::RefreshRequest,
     responses((status = 200, description = "done", body = rapport_core::wire::LoginResponse), crate::error::Errors),
     security(()),
@@ -120,11 +136,12 @@ pub async fn refresh(
     State(state): State<Arc<AppState>>,
     Json(req): Json<RefreshRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    match state
-        .hub
-        .refresh(&req.refresh_token)
+    let st = state.clone();
+    let issued = tokio::task::spawn_blocking(move || st.hub.refresh(&req.refresh_token))
+        .await
         .map_err(ApiError::internal)?
-    {
+        .map_err(ApiError::internal)?;
+    match issued {
         Some(s) => Ok(response(s)),
         None => Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,

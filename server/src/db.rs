@@ -7,7 +7,7 @@
 //! | tables | owner |
 //! |---|---|
 //! | `workspaces`, `events` | `event_log` |
-//! | `accounts`, `sessions`, `replaced_refresh` | `accounts` |
+//! | `accounts`, `sessions`, `used_refresh` | `accounts` |
 //! | `idempotency` | `idempotency` |
 //! | `uploads`, `upload_parts` | `uploads` |
 //! | `devices`, `member_settings`, `pending_emails`, `sent_notifications` | `notify` |
@@ -118,12 +118,33 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ) WITHOUT ROWID;
 ";
 
+/// Step 2 (issue 16): tokens are stored as their SHA-256 only, and a
+/// session belongs to a family (a login and every refresh after it). A
+/// refresh token already exchanged is remembered in `used_refresh` until
+/// its family could have expired: presented again within the grace period
+/// it gets another pair of the family, after it the family is revoked.
+/// The hook (`accounts::hash_stored_tokens`) hashes the tokens already
+/// stored, moves `replaced_refresh` over and drops it.
+const V2: &str = "
+ALTER TABLE sessions ADD COLUMN family TEXT NOT NULL DEFAULT '';
+CREATE INDEX sessions_by_family ON sessions (family);
+CREATE TABLE used_refresh (
+    refresh_token TEXT PRIMARY KEY, family TEXT NOT NULL, used_at INTEGER NOT NULL,
+    forget_at INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up_with_hook(V2, |tx: &rusqlite::Transaction<'_>| {
+            crate::accounts::hash_stored_tokens(tx).map_err(Into::into)
+        }),
+    ])
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 1;
+pub(crate) const LATEST: i64 = 2;
 
 /// Settings of the connection (outside the steps: `journal_mode` cannot
 /// change inside a transaction, and they are not part of the file's shape).
@@ -198,22 +219,28 @@ mod tests {
 
     /// Rows written right after step N (index N - 1), with the columns
     /// that step knows: an upgraded file must carry them.
-    const WRITES_AFTER_STEP: &[&[&str]] = &[&[
-        "INSERT INTO workspaces VALUES ('w1', 'Workspace one')",
-        "INSERT INTO accounts VALUES ('a@example.com', 'salt', 'hash', 'w1', 'u0')",
-        "INSERT INTO sessions VALUES ('tok', 'ref', 'w1', 'u0', 10, 20)",
-        "INSERT INTO replaced_refresh VALUES ('old', 'tok', 5)",
-        "INSERT INTO events VALUES ('w1', 1, '{\"seq\":1}')",
-        "INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
+    /// (Step 2 rewrites step 1's sessions, so those are tested on their
+    /// own: `step_2_hashes_the_tokens_already_stored`.)
+    const WRITES_AFTER_STEP: &[&[&str]] = &[
+        &[
+            "INSERT INTO workspaces VALUES ('w1', 'Workspace one')",
+            "INSERT INTO accounts VALUES ('a@example.com', 'salt', 'hash', 'w1', 'u0')",
+            "INSERT INTO events VALUES ('w1', 1, '{\"seq\":1}')",
+            "INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
              VALUES ('w1', 'up1', 'u0', 'a.pdf', 3, 'abc')",
-        "INSERT INTO upload_parts VALUES ('w1', 'up1', 0, x'010203')",
-        "INSERT INTO devices VALUES ('w1', 'u0', 'd1', 'fcm', 'device-token')",
-        "INSERT INTO member_settings VALUES ('w1', 'u0', '{}', NULL)",
-        "INSERT INTO pending_emails VALUES ('w1', 'u0', 'c1', '{}')",
-        "INSERT INTO sent_notifications (workspace, member_id, channel, body, at)
+            "INSERT INTO upload_parts VALUES ('w1', 'up1', 0, x'010203')",
+            "INSERT INTO devices VALUES ('w1', 'u0', 'd1', 'fcm', 'device-token')",
+            "INSERT INTO member_settings VALUES ('w1', 'u0', '{}', NULL)",
+            "INSERT INTO pending_emails VALUES ('w1', 'u0', 'c1', '{}')",
+            "INSERT INTO sent_notifications (workspace, member_id, channel, body, at)
              VALUES ('w1', 'u0', 'bot', 'line', 7)",
-        "INSERT INTO idempotency VALUES ('w1', 'k', 200, '{\"seq\":1}')",
-    ]];
+            "INSERT INTO idempotency VALUES ('w1', 'k', 200, '{\"seq\":1}')",
+        ],
+        &[
+            "INSERT INTO sessions VALUES ('th', 'rh', 'w1', 'u0', 10, 20, 'f1')",
+            "INSERT INTO used_refresh VALUES ('old', 'f1', 5, 20)",
+        ],
+    ];
 
     /// A file taken to each version in turn, with that step's rows written
     /// in between, ends as a file created at the latest version with the
@@ -365,7 +392,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
         (
             "accounts.rs",
             include_str!("accounts.rs"),
-            &["accounts", "sessions", "replaced_refresh"],
+            &["accounts", "sessions", "used_refresh"],
         ),
         (
             "idempotency.rs",
@@ -413,6 +440,61 @@ CREATE TABLE IF NOT EXISTS idempotency (
         })
     }
 
+    /// Step 2 on a file with sessions: their tokens are hashed in place,
+    /// and both the access and the refresh token still work.
+    #[test]
+    fn step_2_hashes_the_tokens_already_stored() {
+        use crate::accounts::{Accounts, Lifetimes};
+        use rapport_core::model::Timestamp;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrations().to_version(&mut c, 1).unwrap();
+            c.execute_batch(
+                "INSERT INTO sessions VALUES ('tok', 'ref', 'w1', 'u0', 100, 200);
+                 INSERT INTO sessions VALUES ('tok2', 'ref2', 'w1', 'u1', 100, 200);
+                 INSERT INTO replaced_refresh VALUES ('old', 'tok2', 40);",
+            )
+            .unwrap();
+        }
+        let db = std::sync::Arc::new(Db::open(&path).unwrap());
+        {
+            let c = db.conn();
+            let stored: Vec<String> = c
+                .prepare("SELECT token || ' ' || refresh_token FROM sessions")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(stored.len(), 2);
+            for s in stored {
+                assert!(!s.contains("tok") && !s.contains("ref"), "{s}");
+            }
+        }
+        let accounts = Accounts::new(db.clone());
+        let s = accounts.session("tok", Timestamp(50)).unwrap().unwrap();
+        assert_eq!(s.member_id, "u0");
+        let life = Lifetimes {
+            access_ms: 10,
+            refresh_ms: 1_000,
+        };
+        assert!(
+            accounts
+                .refresh("ref", Timestamp(60), life)
+                .unwrap()
+                .is_some()
+        );
+        // The refresh token replaced before the upgrade is known as used:
+        // within the grace period it still gets a pair of u1's family.
+        let again = accounts
+            .refresh("old", Timestamp(60), life)
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.session.member_id, "u1");
+    }
+
     #[test]
     fn only_owners_take_the_connection_and_touch_their_tables() {
         let all_tables: Vec<&str> = OWNERS
@@ -421,7 +503,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
             .collect();
         for table in &all_tables {
             assert!(
-                V1.contains(&format!("EXISTS {table} (")),
+                V1.contains(&format!("EXISTS {table} ("))
+                    || V2.contains(&format!("TABLE {table} (")),
                 "{table} is in the schema"
             );
         }

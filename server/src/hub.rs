@@ -14,7 +14,7 @@
 //! and broadcast; then every hook registered with [`Hub::on_commit`] hears
 //! of the [`Committed`] batch and who caused it.
 
-pub use crate::accounts::{REFRESH_GRACE_MS, Session};
+pub use crate::accounts::{Issued, REFRESH_GRACE_MS, Session};
 pub use crate::db::{HubError, HubResult};
 pub use crate::event_log::{Committed, Workspace};
 
@@ -163,14 +163,14 @@ impl Hub {
     }
 
     /// Checks credentials and issues a token.
-    pub fn login(&self, email: &str, password: &str) -> HubResult<Option<Session>> {
+    pub fn login(&self, email: &str, password: &str) -> HubResult<Option<Issued>> {
         match self.accounts.check_password(email, password)? {
             Some((ws, member)) => Ok(Some(self.issue(&ws, &member)?)),
             None => Ok(None),
         }
     }
 
-    pub fn issue(&self, workspace: &str, member_id: &str) -> HubResult<Session> {
+    pub fn issue(&self, workspace: &str, member_id: &str) -> HubResult<Issued> {
         self.accounts
             .issue(workspace, member_id, self.now(), self.lifetimes())
     }
@@ -180,15 +180,16 @@ impl Hub {
         self.accounts.session(token, self.now())
     }
 
-    /// A new session for a valid refresh token; the old pair is revoked
-    /// (of two refreshes racing with one token, only one gets a new pair;
-    /// the other gets the same pair within [`REFRESH_GRACE_MS`]).
-    pub fn refresh(&self, refresh_token: &str) -> HubResult<Option<Session>> {
+    /// A new pair for a valid refresh token; the old pair is revoked (of
+    /// two refreshes racing with one token, the other gets another pair of
+    /// the same family within [`REFRESH_GRACE_MS`]; after it, the token
+    /// revokes its family).
+    pub fn refresh(&self, refresh_token: &str) -> HubResult<Option<Issued>> {
         self.accounts
             .refresh(refresh_token, self.now(), self.lifetimes())
     }
 
-    /// Ends the session of an access token.
+    /// Ends the session of an access token, with its whole family.
     pub fn revoke(&self, token: &str) -> HubResult<()> {
         self.accounts.revoke(token)
     }
@@ -425,7 +426,7 @@ mod tests {
             let ws = hub.create_workspace("w1", "One").unwrap();
             hub.emit(&ws, opened(3)).unwrap();
             hub.remember("w1", "k", 200, "{}").unwrap();
-            hub.issue("w1", "u1").unwrap().token
+            hub.issue("w1", "u1").unwrap().session.token
         };
         let hub = Hub::open(&path).unwrap();
         let ws = hub.workspace("w1").expect("loaded on open");

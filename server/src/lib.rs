@@ -16,6 +16,7 @@ pub mod faults;
 pub mod feed;
 pub mod hub;
 mod idempotency;
+pub mod limits;
 pub mod notify;
 pub mod sim;
 pub mod uploads;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub faults: Faults,
     /// Idle time after which a live stream sends a heartbeat.
     pub heartbeat_ms: u64,
+    /// S5: login attempts per account and per client address.
+    pub login_limits: limits::LoginLimits,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -166,6 +169,7 @@ pub async fn start(
         hub,
         faults: Faults::default(),
         heartbeat_ms: cfg.heartbeat_ms,
+        login_limits: limits::LoginLimits::standard(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
@@ -190,7 +194,7 @@ pub async fn start(
             }
         };
         tokio::select! {
-            r = axum::serve(listener, app) => if let Err(e) = r {
+            r = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()) => if let Err(e) = r {
                 tracing::error!(error = %e, "server stopped");
             },
             () = flush => {}

@@ -500,8 +500,8 @@ fn d2_a_members_own_reopen_pushes_nobody() {
     let srv = rt.block_on(TestServer::start(10, 40));
     let hub = &srv.server.state.hub;
     let (t0, t1) = (
-        hub.issue("w1", "u0").unwrap().token,
-        hub.issue("w1", "u1").unwrap().token,
+        hub.issue("w1", "u0").unwrap().session.token,
+        hub.issue("w1", "u1").unwrap().session.token,
     );
     rapport_core::sync::install_crypto();
     let http = reqwest::Client::new();

@@ -164,8 +164,10 @@ async fn i1_statistics_match_a_server_recount_after_a_simulated_hour() {
 }
 
 /// S5/H3: the app and its notification process hold the same session; both
-/// refreshing it at once must not log either out. The replaced refresh
-/// token answers with the same new pair for a minute, then is dead.
+/// refreshing it at once must not log either out. The refresh token one of
+/// them exchanged gets the other another pair of the same session family
+/// for a minute (only token hashes are stored, so not the same pair); after
+/// that, presenting it again is theft, and the whole family is revoked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s5_h3_two_processes_refreshing_one_session_both_stay_logged_in() {
     let clock = Arc::new(rapport_core::timers::ManualClock::new(
@@ -182,17 +184,23 @@ async fn s5_h3_two_processes_refreshing_one_session_both_stay_logged_in() {
         extension.refresh(&first.refresh_token)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!((&a.token, &a.refresh_token), (&b.token, &b.refresh_token));
-    // Both work with the new pair.
+    assert_ne!(a.token, b.token, "two pairs of one family");
+    // Both work with their new pair.
     for be in [&app, &extension] {
         assert!(be.stats().await.is_ok());
     }
-    // After the grace minute, the old refresh token is dead; the new one
-    // still refreshes.
+    // After the grace minute the old refresh token is theft: refused, and
+    // every pair of its family ends with it.
     clock.advance_ms(rapport_server::hub::REFRESH_GRACE_MS);
     assert!(matches!(
         extension.refresh(&first.refresh_token).await,
         Err(SyncError::Unauthorized)
     ));
-    assert!(app.refresh(&a.refresh_token).await.is_ok());
+    assert!(matches!(
+        app.refresh(&a.refresh_token).await,
+        Err(SyncError::Unauthorized)
+    ));
+    assert!(srv.server.state.hub.session(&b.token).unwrap().is_none());
+    // A new login is a new family.
+    assert!(app.login("u0@w1.test", PASSWORD).await.is_ok());
 }
