@@ -15,7 +15,7 @@ import kotlinx.coroutines.withContext
 
 /** A chat-list filter (A2-A6); the default shows every chat. */
 fun chatFilter(
-    app: App? = null,
+    app: MessagingApp? = null,
     kind: ChatKind? = null,
     assignee: AssigneeFilter = AssigneeFilter.ALL,
     status: StatusFilter = StatusFilter.ALL,
