@@ -23,6 +23,20 @@ cargo test --workspace --locked
 step "bindings: generate Kotlin (JVM, Android) and Swift"
 bash scripts/gen-bindings.sh
 
+step "bindings: parse every .swift file, generated ones too (tree-sitter-swift)"
+# No Swift compiler on Linux: a syntax check, in a venv of its own. A wheel
+# when PyPI has one for this machine, else the source build.
+venv=target/swift-parse-venv
+if ! "$venv/bin/python" -c 'import tree_sitter, tree_sitter_swift' 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv" 2>/dev/null \
+    || { apt-get install -y -q python3-venv >/dev/null && python3 -m venv "$venv"; }
+  pip=("$venv/bin/pip" install -q --disable-pip-version-check)
+  "${pip[@]}" --only-binary :all: 'tree-sitter>=0.23' tree-sitter-swift==0.7.4 \
+    || "${pip[@]}" 'tree-sitter>=0.23' tree-sitter-swift==0.7.4
+fi
+"$venv/bin/python" scripts/swift-parse.py .
+
 step "bindings: Kotlin tests on the JVM against the real server"
 source scripts/need-jvm.sh
 cargo build -q --locked -p rapport-server

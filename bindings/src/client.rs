@@ -243,6 +243,33 @@ impl RapportClient {
         Ok(self.client()?.send(&chat, draft, key.as_deref())?)
     }
 
+    /// E2: `send_attachment` from a file on disk (the app's copy of what the
+    /// agent picked), read here so up to 20 MB never crosses the boundary as
+    /// one array. Too large for any app: `Refused{AttachmentTooLarge}` before
+    /// a byte is read; then the same checks. `name`: shown to the
+    /// subscriber, the path's file name if `None`. Blocking: call it off the
+    /// main thread.
+    pub fn send_file(
+        &self,
+        chat: ChatId,
+        path: String,
+        name: Option<String>,
+        caption: Option<String>,
+        key: Option<String>,
+    ) -> Result<MessageId> {
+        let path = std::path::Path::new(&path);
+        let unreadable = |e: std::io::Error| RapportError::InvalidArgument {
+            detail: format!("cannot read the file: {e}"),
+        };
+        let bytes = rapport_core::policy::attachment::read_file(path)
+            .map_err(unreadable)?
+            .map_err(|reason| RapportError::Refused { reason })?;
+        let name = name
+            .or_else(|| Some(path.file_name()?.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        self.send_attachment(chat, name, bytes, caption, key)
+    }
+
     /// E5: a WhatsApp template outside the window, with its echo.
     pub fn send_template(&self, chat: ChatId, name: String) -> Result<MessageId> {
         Ok(self

@@ -5,12 +5,14 @@
 // RapportCoreFFI.xcframework is built on macOS (see README.md): one static
 // library per platform slice (ios-arm64, ios-arm64_x86_64-simulator), each
 // with Headers/ holding RapportCoreFFI.h and module.modulemap from
-// RapportCoreFFI/include/.
+// RapportCoreFFI/include/. The platforms are exactly those slices: iOS
+// (device and simulator); a macOS entry would let SwiftPM resolve a build
+// for which the XCFramework has no library.
 import PackageDescription
 
 let package = Package(
     name: "RapportCore",
-    platforms: [.iOS(.v15), .macOS(.v12)],
+    platforms: [.iOS(.v15)],
     products: [
         .library(name: "RapportCore", targets: ["RapportCore"]),
     ],

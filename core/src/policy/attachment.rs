@@ -213,6 +213,31 @@ pub fn check(app: App, media: MediaKind, size_bytes: u64) -> Result<(), Refusal>
     Ok(())
 }
 
+/// E2: a file the agent picked, read from disk so its bytes never cross
+/// the FFI boundary. A file larger than any app takes is refused from its
+/// size alone, before a byte is read; the sniffing and each app's own limit
+/// follow in [`sniff`] and [`check`] when it is queued. `Err(Err(_))`: the
+/// file cannot be read.
+pub fn read_file(path: &std::path::Path) -> Result<Result<Vec<u8>, Refusal>, std::io::Error> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let too_large = |actual_bytes| Refusal::AttachmentTooLarge {
+        limit_bytes: MAX_BYTES,
+        actual_bytes,
+    };
+    let size = file.metadata()?.len();
+    if size > MAX_BYTES {
+        return Ok(Err(too_large(size)));
+    }
+    // Bounded: the file may grow between the size check and the read.
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Ok(Err(too_large(bytes.len() as u64)));
+    }
+    Ok(Ok(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,5 +463,26 @@ mod tests {
                 "{app:?} {media:?} {size}"
             );
         }
+    }
+
+    #[test]
+    fn e2_read_file_refuses_by_size_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        let file = std::fs::File::create(&path).unwrap();
+        // Sparse: no byte is written, so only the size can tell.
+        file.set_len(MAX_BYTES + 1).unwrap();
+        assert_eq!(
+            read_file(&path).unwrap(),
+            Err(Refusal::AttachmentTooLarge {
+                limit_bytes: MAX_BYTES,
+                actual_bytes: MAX_BYTES + 1
+            })
+        );
+        file.set_len(MAX_BYTES).unwrap();
+        assert_eq!(read_file(&path).unwrap().unwrap().len() as u64, MAX_BYTES);
+        std::fs::write(&path, b"%PDF-1.4 hello").unwrap();
+        assert_eq!(read_file(&path).unwrap().unwrap(), b"%PDF-1.4 hello");
+        assert!(read_file(&dir.path().join("missing")).is_err());
     }
 }

@@ -60,7 +60,7 @@ class ClientTest {
 
     @Test
     fun a2_a3_a4_a5_filters_narrow_the_list_and_counts_agree() {
-        val byApp = App.entries.sumOf { app ->
+        val byApp = MessagingApp.entries.sumOf { app ->
             all(chatFilter(app = app)).onEach { assertEquals(app, it.chat.app) }.size
         }
         assertEquals(200, byApp)
@@ -107,7 +107,7 @@ class ClientTest {
 
     @Test
     fun e1_e7_a_reply_shows_its_echo_pending_then_the_confirmation() {
-        val chat = all(chatFilter(app = App.TELEGRAM)).first().chat.id
+        val chat = all(chatFilter(app = MessagingApp.TELEGRAM)).first().chat.id
         assertTrue(client.decide(chat, Outgoing.Text("hello")) is Decision.Allowed)
         val key = UUID.randomUUID().toString()
         val id = "m-$key"
@@ -136,7 +136,7 @@ class ClientTest {
 
     @Test
     fun e1_a_reply_too_long_is_refused_with_its_typed_error_and_nothing_queued() {
-        val chat = all(chatFilter(app = App.TELEGRAM)).first().chat.id
+        val chat = all(chatFilter(app = MessagingApp.TELEGRAM)).first().chat.id
         val e = assertFailsWith<RapportException.Refused> { client.sendText(chat, "a".repeat(513)) }
         val reason = e.reason as Refusal.TextTooLong
         assertEquals(512u, reason.limit)
@@ -144,7 +144,7 @@ class ClientTest {
         assertEquals("text_too_long", e.code)
         assertTrue(client.outbox().none { it.chatId == chat })
         // E1: Instagram counts bytes: 300 emoji fit in 512 characters, not in 1000 bytes.
-        val ig = all(chatFilter(app = App.INSTAGRAM)).first().chat.id
+        val ig = all(chatFilter(app = MessagingApp.INSTAGRAM)).first().chat.id
         val d = client.decide(ig, Outgoing.Text("😀".repeat(300))) as Decision.Refused
         assertEquals(LengthUnit.UTF8_BYTES, (d.reason as Refusal.TextTooLong).unit)
         assertFailsWith<RapportException.UnknownChat> { client.sendText("no-such-chat", "hi") }
@@ -153,7 +153,7 @@ class ClientTest {
     @Test
     fun d1_b8_check_action_gives_the_cores_reason_before_the_tap_and_queues_nothing() {
         eventually(15_000, "the other tests' commands sent") { client.outbox().isEmpty() }
-        val telegram = all(chatFilter(app = App.TELEGRAM))
+        val telegram = all(chatFilter(app = MessagingApp.TELEGRAM))
         val chat = telegram.first().chat.id
         // D1: only a member with conversations may be assigned.
         val unknown = assertFailsWith<RapportException.Refused> {
@@ -172,14 +172,14 @@ class ClientTest {
             client.checkAction(Action.EditMessage(tgChat, theirs, "fixed"))
         }
         assertEquals(Refusal.WrongMessage, wrong.reason)
-        val (waChat, waMessage) = all(chatFilter(app = App.WHATSAPP)).firstNotNullOf { row ->
+        val (waChat, waMessage) = all(chatFilter(app = MessagingApp.WHATSAPP)).firstNotNullOf { row ->
             client.timelinePage(row.chat.id, null, 50u).items.filterIsInstance<TimelineItem.Message>()
                 .firstOrNull()?.let { row.chat.id to it.v1.id }
         }
         val unsupported = assertFailsWith<RapportException.Refused> {
             client.checkAction(Action.DeleteMessage(waChat, waMessage))
         }
-        assertEquals(Refusal.NotSupported(App.WHATSAPP), unsupported.reason)
+        assertEquals(Refusal.NotSupported(MessagingApp.WHATSAPP), unsupported.reason)
         // B10: reading a chat is always allowed; an unknown chat is its own error.
         client.checkAction(Action.MarkRead(chat))
         assertFailsWith<RapportException.UnknownChat> { client.checkAction(Action.MarkRead("no-such-chat")) }
@@ -197,7 +197,7 @@ class ClientTest {
     @Test
     fun a5_counts_and_the_list_are_live() {
         runBlocking {
-            val chat = all(chatFilter(app = App.TELEGRAM)).last().chat.id
+            val chat = all(chatFilter(app = MessagingApp.TELEGRAM)).last().chat.id
             val subscribed = CompletableDeferred<Unit>()
             val top = async(Dispatchers.Default) {
                 client.chatList(chatFilter(), 10u)
@@ -214,7 +214,7 @@ class ClientTest {
 
     @Test
     fun s3_a_listener_that_throws_is_contained_and_the_others_go_on() {
-        val chat = all(chatFilter(app = App.TELEGRAM))[1].chat.id
+        val chat = all(chatFilter(app = MessagingApp.TELEGRAM))[1].chat.id
         var calls = 0
         val throwing = object : ChatListListener {
             override fun onDiffs(diffs: List<ChatListDiff>) {

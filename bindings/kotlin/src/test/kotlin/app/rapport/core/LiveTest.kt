@@ -69,7 +69,7 @@ class LiveTest {
         // 1. A workspace, and the WhatsApp support window that closes last in it.
         val (chat, closesAt) = TestServer(db, chats = 50, messages = 300).use { server ->
             loggedInClient(server).use { client ->
-                client.chatPage(chatFilter(app = App.WHATSAPP), null, 100u).rows.mapNotNull { row ->
+                client.chatPage(chatFilter(app = MessagingApp.WHATSAPP), null, 100u).rows.mapNotNull { row ->
                     (client.countdowns(row.chat.id).window as? WindowState.Open)?.let { row.chat.id to it.closesAt }
                 }.maxBy { it.second }
             }

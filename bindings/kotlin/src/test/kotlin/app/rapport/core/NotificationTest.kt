@@ -49,7 +49,7 @@ class NotificationTest {
 
     /** A Telegram chat: no support window to close during the test. */
     private fun telegramChat(): ChatSummary =
-        client.chatPage(chatFilter(app = App.TELEGRAM), null, 1u).rows.first()
+        client.chatPage(chatFilter(app = MessagingApp.TELEGRAM), null, 1u).rows.first()
 
     /** What FCM would hand the app for a new message in [chat]. */
     private fun push(chat: ChatSummary, seq: Long): String {
@@ -91,7 +91,7 @@ class NotificationTest {
     fun h2_a_chat_muted_in_the_app_shows_nothing_until_unmuted() {
         // Not a Telegram chat: each chat keeps its last notification, and
         // the other tests push for the first Telegram one.
-        val chat = client.chatPage(chatFilter(), null, 60u).rows.first { it.chat.app != App.TELEGRAM }
+        val chat = client.chatPage(chatFilter(), null, 60u).rows.first { it.chat.app != MessagingApp.TELEGRAM }
         val id = chat.chat.id
         assertFalse(client.isMuted(id))
         client.setMuted(id, true)
