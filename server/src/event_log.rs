@@ -12,7 +12,8 @@
 //! events get the next seqs, go into the log (one transaction, which the
 //! caller may extend with its own rows), are applied to the store, then
 //! broadcast to live streams. If the process dies between log and store,
-//! opening the workspace replays the log's tail.
+//! opening the workspace replays the log's tail; if a power loss took the
+//! log's tail but not the store's, the store is rebuilt from the log.
 
 use crate::db::{Db, HubError, HubResult, lock};
 use rapport_core::Store;
@@ -87,7 +88,25 @@ impl EventLog {
     }
 
     fn load_workspace(&self, id: &str) -> HubResult<Arc<Workspace>> {
-        let store = Arc::new(Store::open(self.store_path(id))?);
+        let path = self.store_path(id);
+        let mut store = Store::open(&path)?;
+        // Both files commit with `synchronous = NORMAL`: after a power loss
+        // the log may have lost a tail the store kept. The log is the
+        // truth, so a store ahead of it is rebuilt from it; left as it
+        // was, new events would reuse seqs the store (and clients) have.
+        let head = self.head_of(id)?;
+        let derived = store.last_seq()?;
+        if derived > head {
+            tracing::warn!(
+                workspace = id,
+                store = derived.0,
+                log = head.0,
+                "the workspace store is ahead of its log: rebuilt from the log"
+            );
+            drop(store);
+            store = Store::rebuild(&path)?;
+        }
+        let store = Arc::new(store);
         let ws = Arc::new(Workspace {
             id: id.to_owned(),
             store,
@@ -237,9 +256,13 @@ impl EventLog {
 
     /// The workspace's last seq.
     pub(crate) fn head(&self, ws: &Workspace) -> HubResult<Seq> {
+        self.head_of(&ws.id)
+    }
+
+    fn head_of(&self, id: &str) -> HubResult<Seq> {
         let n: Option<i64> = self.db.conn().query_row(
             "SELECT max(seq) FROM events WHERE workspace = ?1",
-            [&ws.id],
+            [id],
             |r| r.get(0),
         )?;
         Ok(Seq(n.unwrap_or(0) as u64))
@@ -261,5 +284,45 @@ impl EventLog {
             r.get::<_, String>(0)
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::hub::Hub;
+    use rapport_core::model::{ChatId, ChatState, EventPayload, Seq};
+    use rusqlite::Connection;
+
+    fn opened(n: usize) -> Vec<EventPayload> {
+        (0..n)
+            .map(|i| EventPayload::ChatStateChanged {
+                chat_id: ChatId::from(format!("c{i}").as_str()),
+                state: ChatState::Open,
+            })
+            .collect()
+    }
+
+    /// Issue 16, hole 7: a power loss took the log's tail but not the
+    /// workspace store's. Reopening rebuilds the store from the log, so the
+    /// next event takes the seq after the log's head and the store holds
+    /// exactly what the log says.
+    #[test]
+    fn a_store_ahead_of_its_log_is_rebuilt_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        {
+            let hub = Hub::open(&path).unwrap();
+            let ws = hub.create_workspace("w1", "One").unwrap();
+            hub.emit(&ws, opened(5)).unwrap();
+        }
+        Connection::open(&path)
+            .unwrap()
+            .execute("DELETE FROM events WHERE seq > 3", [])
+            .unwrap();
+        let hub = Hub::open(&path).unwrap();
+        let ws = hub.workspace("w1").unwrap();
+        assert_eq!(ws.store.last_seq().unwrap(), Seq(3), "back to the log");
+        assert_eq!(hub.emit(&ws, opened(1)).unwrap()[0].seq, Seq(4));
+        assert_eq!(ws.store.last_seq().unwrap(), Seq(4));
     }
 }
