@@ -63,3 +63,11 @@ impl NotificationClient {
         Ok(self.0.reply(&platform_json, &text, &key)?)
     }
 }
+
+/// H2: the chat a tapped notification opens, from what the platform handed
+/// the app (FCM's data map, APNs' userInfo, as JSON). A push that is not
+/// Rapport's, or is malformed, throws `InvalidArgument`.
+#[uniffi::export]
+pub fn chat_to_open(platform_json: String) -> Result<ChatId> {
+    push::chat_to_open(&platform_json).map_err(|e| NotificationError::Push(e).into())
+}

@@ -736,6 +736,13 @@ pub enum PushDecision {
         reason: Suppressed,
         badge: u64,
     },
+    /// B10: the chat was read on some device: cancel the notification
+    /// with this tag (a silent push, nothing to show).
+    Remove {
+        tag: String,
+        chat_id: ChatId,
+        badge: u64,
+    },
 }
 
 #[uniffi::remote(Record)]

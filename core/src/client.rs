@@ -102,6 +102,10 @@ impl From<crate::wire::LoginResponse> for LoginInfo {
     }
 }
 
+/// The secret store's entry for the device registered for pushes (its id
+/// only), so that logout unregisters it.
+const DEVICE_KEY: &str = "rapport.device";
+
 /// A fresh idempotency key: 128 random bits.
 fn new_key() -> String {
     format!("{:032x}", fastrand::u128(..))
@@ -357,17 +361,22 @@ impl Client {
         registration: crate::push::DeviceRegistration,
     ) -> ClientResult<()> {
         let backend = self.backend.clone();
-        Ok(self
-            .on_runtime(async move { backend.register_device(&registration).await })
-            .await??)
+        let id = registration.device_id.clone();
+        self.on_runtime(async move { backend.register_device(&registration).await })
+            .await??;
+        // Remembered so that logout can stop the pushes (H2).
+        Ok(self.secrets.save(DEVICE_KEY, &id)?)
     }
 
     /// H2: stops pushes to this device (before logging out).
     pub async fn unregister_device(&self, device_id: &str) -> ClientResult<()> {
         let (backend, id) = (self.backend.clone(), device_id.to_owned());
-        Ok(self
-            .on_runtime(async move { backend.unregister_device(&id).await })
-            .await??)
+        self.on_runtime(async move { backend.unregister_device(&id).await })
+            .await??;
+        if self.secrets.load(DEVICE_KEY)?.as_deref() == Some(device_id) {
+            self.secrets.delete(DEVICE_KEY)?;
+        }
+        Ok(())
     }
 
     /// H4: the member's notification settings, from the server.
@@ -397,13 +406,17 @@ impl Client {
         Ok(self.store.set_muted(chat, muted)?)
     }
 
-    /// S5: ends the session on the server (if reachable), forgets it, and
-    /// deletes the local store. The client is gone after.
+    /// S5: unregisters this device's pushes (H2: the registration
+    /// [`Client::register_device`] remembered), ends the session on the
+    /// server (if reachable), forgets it, and deletes the local store. The
+    /// client is gone after.
     pub async fn logout(self) -> ClientResult<()> {
         self.stop_sync();
         lock(&self.timers).take();
         let session = lock(&self.session).take().ok_or(ClientError::NotLoggedIn)?;
         let path = self.config.store_path.clone();
+        let device = self.secrets.load(DEVICE_KEY).ok().flatten();
+        let (backend, secrets) = (self.backend.clone(), self.secrets.clone());
         // The store's files are deleted after this client's connections
         // close: the logout runs with the client dropped.
         let handle = self.handle.clone();
@@ -411,8 +424,21 @@ impl Client {
             let mut me = self;
             me.runtime.take()
         };
+        // H2: the device registered for pushes is unregistered first, while
+        // the session still holds; offline, the logout goes on (nothing
+        // blocks the wipe).
         let result = handle
-            .spawn(async move { session.logout(&path).await })
+            .spawn(async move {
+                if let Some(id) = device {
+                    if let Err(e) = backend.unregister_device(&id).await {
+                        tracing::warn!(error = %e, "device not unregistered at logout");
+                    }
+                    if let Err(e) = secrets.delete(DEVICE_KEY) {
+                        tracing::warn!(error = %e, "device id not forgotten");
+                    }
+                }
+                session.logout(&path).await
+            })
             .await
             .map_err(|e| ClientError::Runtime(e.to_string()));
         if let Some(rt) = runtime {

@@ -120,6 +120,15 @@ struct Saved {
     session: LoginResponse,
 }
 
+/// The session saved for `server`, if any.
+fn load(secrets: &dyn SecretStore, server: &str) -> Result<Option<LoginResponse>, SecretError> {
+    let Some(json) = secrets.load(KEY)? else {
+        return Ok(None);
+    };
+    let saved: Saved = serde_json::from_str(&json).map_err(|e| SecretError(e.to_string()))?;
+    Ok((saved.server == server).then_some(saved.session))
+}
+
 /// A logged-in member on one server.
 pub struct Session {
     backend: Arc<RapportBackend>,
@@ -151,6 +160,24 @@ impl Session {
             {
                 tracing::error!(error = %e, "could not save the session");
             }
+        }));
+        // S5/H3: the notification process may refresh the pair it read
+        // here; before refreshing (and after a 401) the backend reads the
+        // secret store again and adopts a pair that differs from its own.
+        let (src_secrets, src_current, src_server) =
+            (secrets.clone(), current.clone(), server.to_owned());
+        backend.stored_session(Box::new(move || {
+            let saved = load(src_secrets.as_ref(), &src_server).ok().flatten()?;
+            let mut current = src_current.lock().unwrap_or_else(|e| e.into_inner());
+            // An older pair (our own save failed) is not adopted.
+            if saved.expires_at < current.expires_at {
+                return None;
+            }
+            if current.token != saved.token {
+                tracing::debug!("adopting the session another process refreshed");
+                *current = saved.clone();
+            }
+            Some(saved)
         }));
         Session {
             backend,
@@ -198,15 +225,11 @@ impl Session {
         secrets: Arc<dyn SecretStore>,
         server: &str,
     ) -> Result<Option<Session>, SecretError> {
-        let Some(json) = secrets.load(KEY)? else {
+        let Some(saved) = load(secrets.as_ref(), server)? else {
             return Ok(None);
         };
-        let saved: Saved = serde_json::from_str(&json).map_err(|e| SecretError(e.to_string()))?;
-        if saved.server != server {
-            return Ok(None);
-        }
-        backend.set_session(&saved.session);
-        Ok(Some(Session::wire(backend, secrets, server, saved.session)))
+        backend.set_session(&saved);
+        Ok(Some(Session::wire(backend, secrets, server, saved)))
     }
 
     pub fn info(&self) -> LoginResponse {
@@ -219,9 +242,17 @@ impl Session {
     /// Refreshes the session if its token expires within
     /// [`REFRESH_MARGIN_MS`] of `now` (server time).
     pub async fn ensure_fresh(&self, now: Timestamp) -> SyncResult<bool> {
-        let s = self.info();
-        if now.plus_millis(REFRESH_MARGIN_MS) < s.expires_at {
+        let fresh = |s: &LoginResponse| now.plus_millis(REFRESH_MARGIN_MS) < s.expires_at;
+        let mut s = self.info();
+        if fresh(&s) {
             return Ok(false);
+        }
+        // Another process may have refreshed already (S5/H3).
+        if let Some(stored) = self.backend.adopt_stored(Some(&s.token)) {
+            if fresh(&stored) {
+                return Ok(true);
+            }
+            s = stored;
         }
         self.backend.refresh(&s.refresh_token).await?;
         Ok(true)

@@ -103,6 +103,12 @@ fn notify(hub: &Hub, ws: &Workspace, events: &[Event], actor: Option<&str>) -> H
                 chat_id,
                 state: ChatState::Open,
             } if actor.is_none() => (PushKind::ChatOpened, chat_id, MessageId::from(""), None),
+            // B10: read on one device, for everyone (the unread state is
+            // the chat's): a silent push removes its notification on every
+            // device that may hold one, the reader's other devices too.
+            EventPayload::ChatRead { chat_id } => {
+                (PushKind::ChatRead, chat_id, MessageId::from(""), None)
+            }
             _ => continue,
         };
         let Some(chat) = ws.store.chat(chat_id)? else {
@@ -111,10 +117,11 @@ fn notify(hub: &Hub, ws: &Workspace, events: &[Event], actor: Option<&str>) -> H
         let who = match kind {
             // D2 is for the assigned member only.
             PushKind::ChatOpened => chat.chat.assignee.iter().map(|a| a.0.clone()).collect(),
-            PushKind::NewMessage => recipients(ws, &chat)?,
+            PushKind::NewMessage | PushKind::ChatRead => recipients(ws, &chat)?,
         };
         let db = hub.db();
-        for member in who.iter().filter(|m| Some(m.as_str()) != actor) {
+        let read = kind == PushKind::ChatRead;
+        for member in who.iter().filter(|m| read || Some(m.as_str()) != actor) {
             let settings = settings_of(&db, &ws.id, member)?;
             let payload = PushPayload {
                 v: VERSION,
@@ -124,7 +131,12 @@ fn notify(hub: &Hub, ws: &Workspace, events: &[Event], actor: Option<&str>) -> H
                 message_id: message_id.clone(),
                 seq: ev.seq,
                 sent_at: ev.at,
-                title: chat.chat.title.clone(),
+                // A silent push carries no name.
+                title: if read {
+                    String::new()
+                } else {
+                    chat.chat.title.clone()
+                },
                 preview: text
                     .as_deref()
                     .filter(|_| settings.push_preview)
@@ -153,6 +165,9 @@ fn notify(hub: &Hub, ws: &Workspace, events: &[Event], actor: Option<&str>) -> H
                         now.0,
                     )?;
                 }
+            }
+            if read {
+                continue; // nothing to email or tell the bot
             }
             if settings.notifications_bot {
                 let line = format!(
@@ -245,7 +260,7 @@ pub fn sent(hub: &Hub, ws: &str, member: &str) -> HubResult<Vec<(String, String)
     put,
     path = "/v1/devices",
     tag = "notifications",
-    summary = "H2: register this device for pushes (again when its token changes); each new subscriber message in a chat assigned to the member (or unassigned, for members with conversations access) is pushed with a payload rapport_core::push::decode reads, collapsed per chat; D2: chat_opened goes to the assignee",
+    summary = "H2: register this device for pushes (again when its token changes); each new subscriber message in a chat assigned to the member (or unassigned, for members with conversations access) is pushed with a payload rapport_core::push::decode reads, collapsed per chat; D2: chat_opened goes to the assignee; B10: chat_read, a silent push to the same members (the reader too) when the chat is read, removes its notification",
     request_body = rapport_core::wire::DeviceRegistration,
     responses((status = 200, description = "done"), crate::error::Errors),
 )]

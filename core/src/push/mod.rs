@@ -17,7 +17,16 @@
 //!   alerting again;
 //! - nothing for the chat on screen, for a muted chat, or for a message
 //!   already notified (pushes can arrive twice or late);
-//! - the badge is the number of unread chats.
+//! - the badge is the number of unread chats;
+//! - B10: a chat read on any device removes its notification everywhere.
+//!   The server sends a silent push ([`PushKind::ChatRead`]) to every member
+//!   who may hold one (the chat is read for all of them), and [`decide`]
+//!   answers [`Decision::Remove`] with the tag to cancel. A silent push,
+//!   not only a core event of the running app, because the notifications
+//!   stay on devices whose app is not running; the running app's FCM
+//!   service (or iOS background push) goes through the same decision.
+//!
+//! A tapped notification names the chat to open: [`chat_to_open`].
 
 mod reply;
 
@@ -25,6 +34,12 @@ pub use reply::{NotificationClient, NotificationError, NotificationResult, Reply
 
 use crate::model::{ChatId, MessageId, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
+
+/// H2: the chat a tapped notification opens (the app passes what the
+/// platform handed it: FCM's data map or APNs' userInfo, as JSON).
+pub fn chat_to_open(platform_json: &str) -> Result<ChatId, PushError> {
+    Ok(decode(platform_json)?.chat_id)
+}
 
 /// The payload version this build reads.
 pub const VERSION: u32 = 1;
@@ -41,6 +56,9 @@ pub enum PushKind {
     /// D2: a subscriber reached an "open chat" action in a chat assigned to
     /// the member.
     ChatOpened,
+    /// B10: the chat was read (on any device): a silent push, its
+    /// notification goes.
+    ChatRead,
 }
 
 /// What the server sends through FCM/APNs.
@@ -112,6 +130,28 @@ pub const PREVIEW_CHARS: usize = 100;
 pub fn envelope(platform: PushPlatform, token: &str, p: &PushPayload) -> serde_json::Value {
     let inner = serde_json::to_value(p).unwrap_or_default();
     let tag = format!("chat:{}", p.chat_id);
+    if p.kind == PushKind::ChatRead {
+        // Silent: data only, no alert; collapsed with the chat's pending
+        // push (which it makes moot).
+        return match platform {
+            PushPlatform::Fcm => serde_json::json!({
+                "message": {
+                    "token": token,
+                    "data": { "rapport": inner.to_string() },
+                    "android": { "priority": "normal", "collapse_key": tag },
+                }
+            }),
+            PushPlatform::Apns => serde_json::json!({
+                "token": token,
+                "headers": {
+                    "apns-collapse-id": tag,
+                    "apns-push-type": "background",
+                    "apns-priority": "5",
+                },
+                "payload": { "aps": { "content-available": 1 }, "rapport": inner },
+            }),
+        };
+    }
     match platform {
         PushPlatform::Fcm => serde_json::json!({
             "message": {
@@ -184,6 +224,12 @@ pub enum Decision {
     },
     /// Nothing to show; the badge may still change.
     Suppress { reason: Suppressed, badge: u64 },
+    /// B10: the chat was read: cancel the notification with this tag.
+    Remove {
+        tag: String,
+        chat_id: ChatId,
+        badge: u64,
+    },
 }
 
 /// H2: what to show for `p`, and the chat's new push state.
@@ -200,6 +246,22 @@ pub fn decide(
     }
     if p.seq <= state.last_seq {
         return suppress(Suppressed::AlreadyShown);
+    }
+    if p.kind == PushKind::ChatRead {
+        // Read after the last message shown (an earlier read is moot): the
+        // count starts again.
+        return (
+            Decision::Remove {
+                tag: format!("chat:{}", p.chat_id),
+                chat_id: p.chat_id.clone(),
+                badge,
+            },
+            ChatPushState {
+                last_alert_at: None,
+                last_seq: p.seq,
+                count: 0,
+            },
+        );
     }
     if ctx.viewing.as_ref() == Some(&p.chat_id) {
         return (
@@ -231,6 +293,7 @@ pub fn decide(
         .is_some_and(|t| now.0 - t.0 < BURST_MS && p.kind == PushKind::NewMessage);
     let body = match (p.kind, count, &p.preview) {
         (PushKind::ChatOpened, _, _) => "Opened a chat with you".to_owned(),
+        (PushKind::ChatRead, _, _) => String::new(), // answered above
         (_, 1, Some(text)) => text.clone(),
         (_, 1, None) => "New message".to_owned(),
         (_, n, _) => format!("{n} new messages"),
@@ -444,6 +507,111 @@ mod tests {
                 reason: Suppressed::OtherWorkspace,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn b10_h2_a_read_removes_the_notification_and_a_later_message_alerts_again() {
+        let read = |seq| PushPayload {
+            kind: PushKind::ChatRead,
+            preview: None,
+            ..payload(seq)
+        };
+        let t = Timestamp(10_000_000);
+        let (_, shown) = decide(&payload(1), &ctx(), ChatPushState::default(), t);
+        let (_, shown) = decide(&payload(2), &ctx(), shown, t.plus_millis(1_000));
+        let (d, s) = decide(&read(3), &ctx(), shown, t.plus_millis(2_000));
+        assert_eq!(
+            d,
+            Decision::Remove {
+                tag: "chat:c1".into(),
+                chat_id: ChatId::from("c1"),
+                badge: 3
+            }
+        );
+        assert_eq!((s.count, s.last_seq, s.last_alert_at), (0, Seq(3), None));
+        // Even for the chat on screen or a muted chat (nothing shows, but a
+        // notification from before may).
+        for c in [
+            PushContext {
+                viewing: Some(ChatId::from("c1")),
+                ..ctx()
+            },
+            PushContext {
+                muted: true,
+                ..ctx()
+            },
+        ] {
+            assert!(matches!(
+                decide(&read(3), &c, shown, t).0,
+                Decision::Remove { .. }
+            ));
+        }
+        // A read older than the message shown leaves it; another
+        // workspace's read is not ours.
+        assert!(matches!(
+            decide(&read(2), &ctx(), shown, t).0,
+            Decision::Suppress {
+                reason: Suppressed::AlreadyShown,
+                ..
+            }
+        ));
+        let other = PushContext {
+            workspace_id: "w2".into(),
+            ..ctx()
+        };
+        assert!(matches!(
+            decide(&read(9), &other, shown, t).0,
+            Decision::Suppress {
+                reason: Suppressed::OtherWorkspace,
+                ..
+            }
+        ));
+        // The next message, within the burst window of the old alert,
+        // alerts anew with its own preview.
+        match decide(&payload(4), &ctx(), s, t.plus_millis(3_000)).0 {
+            Decision::Show {
+                alert, count, body, ..
+            } => assert_eq!((alert, count, body.as_str()), (true, 1, "¿Hay envío hoy?")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn b10_a_read_travels_silently_and_decodes_back() {
+        let p = PushPayload {
+            kind: PushKind::ChatRead,
+            preview: None,
+            title: String::new(),
+            ..payload(4)
+        };
+        let fcm = envelope(PushPlatform::Fcm, "t", &p);
+        assert_eq!(fcm["message"]["android"]["priority"], "normal");
+        assert_eq!(decode(&fcm["message"]["data"].to_string()).unwrap(), p);
+        let apns = envelope(PushPlatform::Apns, "t", &p);
+        assert_eq!(apns["headers"]["apns-push-type"], "background");
+        assert!(apns["payload"]["aps"].get("alert").is_none());
+        assert_eq!(apns["payload"]["aps"]["content-available"], 1);
+        assert_eq!(decode(&apns["payload"].to_string()).unwrap(), p);
+    }
+
+    #[test]
+    fn h2_a_tapped_push_names_its_chat_and_a_bad_one_is_a_typed_error() {
+        let p = payload(7);
+        let fcm = envelope(PushPlatform::Fcm, "t", &p);
+        assert_eq!(
+            chat_to_open(&fcm["message"]["data"].to_string()),
+            Ok(ChatId::from("c1"))
+        );
+        let apns = envelope(PushPlatform::Apns, "t", &p);
+        assert_eq!(
+            chat_to_open(&apns["payload"].to_string()),
+            Ok(ChatId::from("c1"))
+        );
+        assert_eq!(chat_to_open("{}"), Err(PushError::NotRapport));
+        assert!(matches!(
+            chat_to_open(r#"{"rapport":{"v":1}}"#),
+            Err(PushError::Malformed(_))
         ));
     }
 

@@ -27,12 +27,17 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// in the platform's secure storage.
 pub type SessionSink = Box<dyn Fn(&LoginResponse) + Send + Sync>;
 
+/// Reads the session the secret store holds now: another process of the
+/// app (the notification process) may have refreshed it.
+pub type SessionSource = Box<dyn Fn() -> Option<LoginResponse> + Send + Sync>;
+
 pub struct RapportBackend {
     base: String,
     http: reqwest::Client,
     token: RwLock<Option<String>>,
     refresh_token: RwLock<Option<String>>,
     on_session: RwLock<Option<SessionSink>>,
+    stored_session: RwLock<Option<SessionSource>>,
     /// One refresh at a time: a refresh token is good for one use.
     refreshing: tokio::sync::Mutex<()>,
     clock: Arc<ServerClock>,
@@ -85,6 +90,7 @@ impl RapportBackend {
             token: RwLock::new(None),
             refresh_token: RwLock::new(None),
             on_session: RwLock::new(None),
+            stored_session: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             clock,
             stream_idle_timeout: Duration::from_secs(45),
@@ -114,6 +120,31 @@ impl RapportBackend {
         *self.on_session.write().unwrap_or_else(|e| e.into_inner()) = Some(sink);
     }
 
+    /// Reads the stored session before any refresh (S5/H3).
+    pub fn stored_session(&self, source: SessionSource) {
+        *self
+            .stored_session
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
+    /// S5/H3: takes the stored pair if it is not `stale` (the pair that
+    /// just failed or is about to be refreshed): another process of the app
+    /// refreshed it, and its replaced refresh token dies a minute later, so
+    /// the stored pair is adopted instead of refreshing. Whether it was.
+    pub fn adopt_stored(&self, stale: Option<&str>) -> Option<LoginResponse> {
+        let source = self
+            .stored_session
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let stored = source.as_ref().and_then(|f| f())?;
+        if Some(stored.token.as_str()) == stale {
+            return None;
+        }
+        self.set_session(&stored);
+        Some(stored)
+    }
+
     fn took(&self, s: &LoginResponse) {
         self.set_session(s);
         if let Some(sink) = self
@@ -135,6 +166,9 @@ impl RapportBackend {
         if self.token().as_deref() != failed_token {
             // Another request refreshed meanwhile.
             return Ok(self.token().is_some());
+        }
+        if self.adopt_stored(failed_token).is_some() {
+            return Ok(true);
         }
         let rt = self
             .refresh_token
@@ -202,6 +236,10 @@ impl RapportBackend {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = None;
         *self.on_session.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .stored_session
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = None;
         result.map(|_| ())
     }
 
