@@ -64,7 +64,7 @@ pub struct RapportClient {
 }
 
 impl RapportClient {
-    fn client(&self) -> Result<Arc<Client>> {
+    pub(crate) fn client(&self) -> Result<Arc<Client>> {
         self.client
             .read()
             .unwrap_or_else(|e| e.into_inner())

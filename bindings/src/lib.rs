@@ -7,7 +7,9 @@
 //!   `SecretStore` the platform implements;
 //! - [`listen`]: listener traits the apps implement and the `TaskHandle`
 //!   that ends a subscription;
-//! - [`push`]: `NotificationClient` for the short-lived notification process.
+//! - [`push`]: `NotificationClient` for the short-lived notification process;
+//! - [`screens`]: the subscriber card, deals, flows, the Viber month and
+//!   the other reads the screens need (issue 13).
 //!
 //! No panic crosses the boundary: nothing here unwraps, and UniFFI turns a
 //! panic in the core into an internal error (the profile keeps unwinding).
@@ -18,6 +20,7 @@ pub mod client;
 pub mod error;
 pub mod listen;
 pub mod push;
+pub mod screens;
 pub mod types;
 
 pub use client::{RapportClient, SecretStore};

@@ -137,7 +137,8 @@ pub enum Command {
     Show {
         /// The chat's id (`rapport chats` lists them)
         chat: String,
-        /// How many timeline items
+        /// How many timeline items (B1: older ones come from the server when
+        /// the store holds fewer, unless --offline)
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: u32,
     },

@@ -393,3 +393,73 @@ fn e2_e5_files_templates_and_tags() {
     let r = cli.run(&["send", fb.as_str(), "x", "--tag", "whenever"]);
     assert_eq!(r.code, 2);
 }
+
+/// The ids of a `show --json` timeline, oldest first.
+fn timeline_ids(show: &Value) -> Vec<String> {
+    show["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let item = i.get("message").or_else(|| i.get("note")).unwrap();
+            item["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn b1_show_limit_fetches_the_older_history_a_second_devices_snapshot_left_out() {
+    let s = common::server(4, 400);
+    // The chat with the longest history, as the server holds it.
+    let w1 = s.srv.workspace("w1");
+    let all = |chat: &rapport_core::model::ChatId| -> Vec<String> {
+        w1.store
+            .timeline_page(chat, None, 100_000)
+            .unwrap()
+            .items
+            .iter()
+            .map(|i| match i.id() {
+                rapport_core::store::TimelineItemId::Message(m) => m.0,
+                rapport_core::store::TimelineItemId::Note(n) => n.0,
+            })
+            .collect()
+    };
+    let (chat, history) = w1
+        .store
+        .chat_page(&ChatFilter::default(), None, 100)
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|r| {
+            let h = all(&r.chat.id);
+            (r.chat.id, h)
+        })
+        .max_by_key(|(_, h)| h.len())
+        .unwrap();
+    assert!(history.len() > 60, "{} items", history.len());
+    let id = chat.as_str();
+
+    // A device that logs in now gets each chat's last 20 messages.
+    let cli = Cli::new();
+    cli.login(&s.srv.url());
+    cli.ok(&["sync"]);
+    let offline = cli
+        .ok(&["show", id, "--json", "--offline", "--limit", "60"])
+        .json();
+    assert!(
+        timeline_ids(&offline).len() < 60,
+        "the snapshot holds only the latest messages"
+    );
+
+    // B1: asked for more, show fetches older pages until it has them...
+    let r = cli.ok(&["show", id, "--json", "--limit", "60"]).json();
+    assert_eq!(timeline_ids(&r), history[history.len() - 60..]);
+    // ...or until the history starts.
+    let r = cli.ok(&["show", id, "--json", "--limit", "5000"]).json();
+    assert_eq!(timeline_ids(&r), history);
+    // What it fetched stays in the store.
+    let r = cli
+        .ok(&["show", id, "--json", "--offline", "--limit", "5000"])
+        .json();
+    assert_eq!(timeline_ids(&r), history);
+}

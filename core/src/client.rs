@@ -398,6 +398,16 @@ impl Client {
             .await??)
     }
 
+    /// F6: the flows a subscriber can be started on whose name contains
+    /// `query` (case-insensitive; every flow when empty), from the server.
+    /// Starting one is `Action::EditSubscriber` with its `flow_id`.
+    pub async fn search_flows(&self, query: &str) -> ClientResult<Vec<crate::wire::Flow>> {
+        let (backend, q) = (self.backend.clone(), query.to_owned());
+        Ok(self
+            .on_runtime(async move { backend.flows(&q).await })
+            .await??)
+    }
+
     /// H2: mutes or unmutes a chat's notifications on this device (the
     /// notification process then shows nothing for it, `Suppressed::Muted`).
     /// `UnknownChat` if the store has no such chat.

@@ -81,3 +81,116 @@ fn e6_bot_initiated_viber_messages_are_counted_per_month() {
         .unwrap();
     assert_eq!(q.used_this_month, 2);
 }
+
+/// E6 through the client an app holds: the month's use of a Viber chat's
+/// bot says "N free left" or "paid", agrees with what the next message
+/// costs, and counts down with each bot-initiated message the server
+/// confirms.
+#[test]
+fn e6_the_viber_month_through_the_client_counts_down_with_each_bot_initiated_message() {
+    use rapport_core::ClientError;
+    use rapport_core::outbox::Draft;
+    use rapport_core::policy::viber::ViberMonth;
+    use rapport_tests::TestServer;
+
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    let now = srv.server.state.hub.now();
+    let two_days_ago = now.plus_millis(-2 * DAY_MS);
+    // Two Viber chats whose subscribers wrote two days ago (the 24-hour
+    // session is over): one of a bot with the free quota, one of a newer bot.
+    let chat = |id: &str, bot: &str| {
+        EventPayload::ChatUpserted(Chat {
+            id: ChatId::from(id),
+            bot_id: BotId::from(bot),
+            app: App::Viber,
+            kind: ChatKind::Personal,
+            subscriber_id: SubscriberId::from("s1"),
+            title: "Ana".into(),
+            avatar_url: None,
+            state: ChatState::Open,
+            assignee: None,
+            last_activity: two_days_ago,
+            unread_count: 0,
+            last_inbound_at: Some(two_days_ago),
+            paused_until: None,
+        })
+    };
+    srv.server
+        .state
+        .hub
+        .emit(
+            &srv.workspace("w1"),
+            vec![chat("v-free", "b-viber-0"), chat("v-paid", "b-viber-1")],
+        )
+        .expect("emit");
+    let dir = tempfile::tempdir().unwrap();
+    let c = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&c);
+
+    let free = ChatId::from("v-free");
+    let Some(ViberMonth::Free { left, used }) = c.viber_month(&free).unwrap() else {
+        panic!(
+            "b-viber-0 predates 5 February 2024: {:?}",
+            c.viber_month(&free)
+        );
+    };
+    assert_eq!(left + used, 10_000);
+    assert_eq!(
+        c.viber_bot_month(&BotId::from("b-viber-0")).unwrap(),
+        Some(ViberMonth::Free { left, used })
+    );
+    match c.decide(&free, &Outgoing::Text("hello")).unwrap() {
+        rapport_core::policy::Decision::Allowed { cost, .. } => assert_eq!(
+            cost,
+            Cost::FreeQuota {
+                remaining_after: left - 1
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    c.send(&free, Draft::Text("hello"), None).unwrap();
+    let want = ViberMonth::Free {
+        left: left - 1,
+        used: used + 1,
+    };
+    rapport_tests::wait_until("the month to count the reply", 30, || {
+        c.viber_month(&free).unwrap() == Some(want) && c.outbox().unwrap().is_empty()
+    });
+    assert_eq!(c.viber_month(&free).unwrap(), Some(want), "counted once");
+
+    // A bot created after the cutoff pays for each one.
+    let paid = c.viber_month(&ChatId::from("v-paid")).unwrap();
+    assert!(
+        matches!(
+            paid,
+            Some(ViberMonth::Paid {
+                free_quota: false,
+                ..
+            })
+        ),
+        "{paid:?}"
+    );
+    assert_eq!(c.viber_bot_month(&BotId::from("b-viber-1")).unwrap(), paid);
+    // Outside Viber there is no month to tell; an unknown chat is an error.
+    let telegram = c
+        .chat_page(
+            &rapport_core::store::ChatFilter {
+                app: Some(App::Telegram),
+                ..Default::default()
+            },
+            None,
+            1,
+        )
+        .unwrap()
+        .rows;
+    assert_eq!(c.viber_month(&telegram[0].chat.id).unwrap(), None);
+    assert_eq!(
+        c.viber_bot_month(&BotId::from("b-telegram-0")).unwrap(),
+        None
+    );
+    assert!(matches!(
+        c.viber_month(&ChatId::from("no-such-chat")),
+        Err(ClientError::UnknownChat)
+    ));
+}

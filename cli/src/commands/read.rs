@@ -120,7 +120,7 @@ pub(super) fn show(g: &Global, data: &Data, id: &str, limit: u32) -> Result<Outp
     let decision = client.decide(&c.chat.id, &Outgoing::Text("…"))?;
     let card = client.subscriber(&c.chat.subscriber_id)?;
     let deals = client.deals(&c.chat.subscriber_id)?;
-    let items = client.timeline_page(&c.chat.id, None, limit)?.items;
+    let items = timeline(g, &client, &c.chat.id, limit)?;
     let members = client.members(false)?;
 
     let mut text = String::new();
@@ -162,6 +162,46 @@ pub(super) fn show(g: &Global, data: &Data, id: &str, limit: u32) -> Result<Outp
         }),
         text,
     })
+}
+
+/// The largest page of older history asked of the server at once (its
+/// own cap is 500).
+const OLDER_PAGE: u32 = 200;
+
+/// B1: the newest `limit` timeline items. When the store holds fewer (a
+/// device whose snapshot brought each chat's last 20 messages), older pages
+/// come from the server first, as the console's `[` fetches them, until
+/// there are `limit` or the history starts. `--offline`: the store's only.
+fn timeline(
+    g: &Global,
+    client: &rapport_core::Client,
+    chat: &rapport_core::model::ChatId,
+    limit: u32,
+) -> Result<Vec<TimelineItem>, CliError> {
+    let mut items = client.timeline_page(chat, None, limit)?.items;
+    if g.offline {
+        return Ok(items);
+    }
+    let mut rt = None;
+    while (items.len() as u32) < limit {
+        let oldest = items.iter().find_map(|i| match i {
+            TimelineItem::Message(m) => Some(m.id.clone()),
+            TimelineItem::Note(_) => None,
+        });
+        let want = (limit - items.len() as u32).min(OLDER_PAGE);
+        let rt = match &mut rt {
+            Some(rt) => rt,
+            None => rt.insert(super::runtime()?),
+        };
+        let more = rt.block_on(client.load_older(chat, oldest.as_ref(), want))?;
+        let had = items.len();
+        items = client.timeline_page(chat, None, limit)?.items;
+        // The start of history, or a page that brought nothing new.
+        if !more || items.len() == had {
+            break;
+        }
+    }
+    Ok(items)
 }
 
 pub(super) fn stats(g: &Global, data: &Data) -> Result<Output, CliError> {

@@ -13,11 +13,12 @@
 
 use super::{Client, ClientError, ClientResult};
 use crate::model::{
-    Bot, BotStats, ChatId, ChatSummary, Deal, DealId, Member, MemberId, Seq, Subscriber,
-    SubscriberId,
+    App, Bot, BotId, BotStats, ChatId, ChatSummary, Deal, DealId, Member, MemberId, Seq,
+    Subscriber, SubscriberId,
 };
 use crate::observe::{ListDiff, Subscription};
 use crate::outbox::OutboxEntry;
+use crate::policy::viber::{self, ViberMonth};
 use crate::store::{
     ChatCursor, ChatFilter, ChatPage, Result as StoreResult, StatusCounts, TimelineCursor,
     TimelineItem, TimelineItemId, TimelinePage,
@@ -109,6 +110,38 @@ impl Client {
     /// G3: one deal.
     pub fn deal(&self, id: &DealId) -> StoreResult<Option<Deal>> {
         self.store.deal(id)
+    }
+}
+
+/// E6: the Viber month's use, for the composer of a Viber chat.
+impl Client {
+    /// E6: the month's use of the chat's bot now, on server time ("N free
+    /// bot-initiated messages left this month" or "paid"). `None` for a
+    /// chat outside Viber; `UnknownChat` if the store has no such chat.
+    pub fn viber_month(&self, chat: &ChatId) -> ClientResult<Option<ViberMonth>> {
+        let row = self.store.chat(chat)?.ok_or(ClientError::UnknownChat)?;
+        if row.chat.app != App::Viber {
+            return Ok(None);
+        }
+        let quota = self
+            .store
+            .viber_quota(&row.chat.bot_id, self.server_now())?;
+        Ok(Some(viber::month(quota)))
+    }
+
+    /// E6: the same for a bot; `None` if the store does not know it as a
+    /// Viber bot.
+    pub fn viber_bot_month(&self, bot: &BotId) -> StoreResult<Option<ViberMonth>> {
+        if !self
+            .store
+            .bots()?
+            .iter()
+            .any(|b| &b.id == bot && b.app == App::Viber)
+        {
+            return Ok(None);
+        }
+        let quota = self.store.viber_quota(bot, self.server_now())?;
+        Ok(Some(viber::month(quota)))
     }
 }
 

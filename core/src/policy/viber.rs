@@ -36,6 +36,38 @@ pub fn cost(q: Option<QuotaState>) -> Cost {
     }
 }
 
+/// E6: a Viber bot's month as a screen says it: "N free bot-initiated
+/// messages left this month", or "paid".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViberMonth {
+    /// `left` (1 to 10,000) more bot-initiated messages are free this UTC
+    /// month; `used` went out already.
+    Free { left: u32, used: u32 },
+    /// Each bot-initiated message is paid: the bot is newer than
+    /// 5 February 2024 (`free_quota` false), or it used this month's
+    /// 10,000 (`free_quota` true). Without quota data the core cannot
+    /// promise a free one, so that is `Paid` too.
+    Paid { free_quota: bool, used: u32 },
+}
+
+/// E6: the month's use of a bot with quota state `q`.
+pub fn month(q: Option<QuotaState>) -> ViberMonth {
+    match q {
+        Some(q) if q.free_quota && q.used_this_month < FREE_PER_MONTH => ViberMonth::Free {
+            left: FREE_PER_MONTH - q.used_this_month,
+            used: q.used_this_month,
+        },
+        Some(q) => ViberMonth::Paid {
+            free_quota: q.free_quota,
+            used: q.used_this_month,
+        },
+        None => ViberMonth::Paid {
+            free_quota: false,
+            used: 0,
+        },
+    }
+}
+
 /// The UTC calendar month of `t`, as (year, month 1-12).
 pub fn month_of(t: Timestamp) -> (i32, u32) {
     DateTime::from_timestamp_millis(t.0).map_or((1970, 1), |d| (d.year(), d.month()))
@@ -71,6 +103,61 @@ mod tests {
         assert_eq!(cost(None), Cost::Paid);
         assert!(has_free_quota(Timestamp(FREE_QUOTA_CUTOFF.0 - 1)));
         assert!(!has_free_quota(FREE_QUOTA_CUTOFF));
+    }
+
+    #[test]
+    fn e6_the_months_use_says_free_left_or_paid() {
+        let q = |free_quota, used_this_month| {
+            Some(QuotaState {
+                free_quota,
+                used_this_month,
+            })
+        };
+        assert_eq!(
+            month(q(true, 0)),
+            ViberMonth::Free {
+                left: 10_000,
+                used: 0
+            }
+        );
+        assert_eq!(
+            month(q(true, 9_999)),
+            ViberMonth::Free {
+                left: 1,
+                used: 9_999
+            }
+        );
+        assert_eq!(
+            month(q(true, 10_000)),
+            ViberMonth::Paid {
+                free_quota: true,
+                used: 10_000
+            }
+        );
+        assert_eq!(
+            month(q(false, 3)),
+            ViberMonth::Paid {
+                free_quota: false,
+                used: 3
+            }
+        );
+        assert_eq!(
+            month(None),
+            ViberMonth::Paid {
+                free_quota: false,
+                used: 0
+            }
+        );
+        // The month agrees with what the next message costs.
+        for used in [0, 1, 9_998, 9_999, 10_000] {
+            match (month(q(true, used)), cost(q(true, used))) {
+                (ViberMonth::Free { left, .. }, Cost::FreeQuota { remaining_after }) => {
+                    assert_eq!(left - 1, remaining_after)
+                }
+                (ViberMonth::Paid { .. }, Cost::Paid) => {}
+                other => panic!("{used}: {other:?}"),
+            }
+        }
     }
 
     #[test]

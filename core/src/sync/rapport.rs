@@ -274,6 +274,19 @@ impl RapportBackend {
             .await
     }
 
+    /// F6: the flows whose name contains `q` (every flow when empty).
+    pub async fn flows(&self, q: &str) -> SyncResult<Vec<crate::wire::Flow>> {
+        let query: String = reqwest::Url::parse_with_params("http://q/", [("q", q)])
+            .map_err(|e| SyncError::Malformed(e.to_string()))?
+            .query()
+            .unwrap_or_default()
+            .to_owned();
+        let list: crate::wire::FlowList = self
+            .request(Method::GET, &format!("/v1/flows?{query}"), None, None)
+            .await?;
+        Ok(list.flows)
+    }
+
     /// One request; after a 401 (the access token expired or was revoked)
     /// the session is refreshed once and the request sent again.
     async fn request<T: DeserializeOwned>(
