@@ -234,6 +234,15 @@ class RapportClientIo(private val c: RapportClient) {
     suspend fun discard(outboxId: Long) = onIo { c.discard(outboxId) }
     suspend fun setMuted(chat: ChatId, muted: Boolean) = onIo { c.setMuted(chat, muted) }
     suspend fun isMuted(chat: ChatId) = onIo { c.isMuted(chat) }
+    // The screens' reads (issue 13 §1).
+    suspend fun subscriber(id: SubscriberId) = onIo { c.subscriber(id) }
+    suspend fun deals(subscriber: SubscriberId) = onIo { c.deals(subscriber) }
+    suspend fun deal(id: DealId) = onIo { c.deal(id) }
+    suspend fun viberMonth(chat: ChatId) = onIo { c.viberMonth(chat) }
+    suspend fun viberBotMonth(bot: BotId) = onIo { c.viberBotMonth(bot) }
+    suspend fun me() = onIo { c.me() }
+    suspend fun unsentCommands() = onIo { c.unsentCommands() }
+    suspend fun timelineItem(chat: ChatId, id: TimelineItemId) = onIo { c.timelineItem(chat, id) }
 }
 
 class NotificationClientIo(private val c: NotificationClient) {

@@ -35,7 +35,7 @@ class ScreensTest {
         server.close()
     }
 
-    private fun chats(app: App? = null): List<Chat> =
+    private fun chats(app: MessagingApp? = null): List<Chat> =
         client.chatPage(chatFilter(app = app), null, 1000u).rows.map { it.chat }
 
     private fun edit(subscriber: String, changes: SubscriberChanges) {
@@ -45,10 +45,10 @@ class ScreensTest {
 
     @Test
     fun f1_f5_f6_g2_the_card_shows_what_the_agent_changes_and_flows_are_searchable() {
-        val chat = chats(App.TELEGRAM).first()
+        val chat = chats(MessagingApp.TELEGRAM).first()
         val card = assertNotNull(client.subscriber(chat.subscriberId))
         assertEquals(chat.subscriberId, card.id)
-        assertEquals(App.TELEGRAM, card.app)
+        assertEquals(MessagingApp.TELEGRAM, card.app)
         assertTrue(card.name.isNotEmpty())
         assertNull(client.subscriber("no-such-subscriber"))
 
@@ -84,16 +84,16 @@ class ScreensTest {
 
     @Test
     fun f1_f3_group_info_and_instagram_follow_state_are_on_the_card() {
-        val group = chats(App.TELEGRAM).firstOrNull { it.kind == ChatKind.GROUP }
+        val group = chats(MessagingApp.TELEGRAM).firstOrNull { it.kind == ChatKind.GROUP }
         if (group != null) assertNotNull(client.subscriber(group.subscriberId)?.group, "F1: a group's card")
-        val insta = chats(App.INSTAGRAM).first()
+        val insta = chats(MessagingApp.INSTAGRAM).first()
         assertNotNull(client.subscriber(insta.subscriberId)?.instagram, "F3: the follow state")
-        assertNull(client.subscriber(chats(App.WHATSAPP).first().subscriberId)?.instagram)
+        assertNull(client.subscriber(chats(MessagingApp.WHATSAPP).first().subscriberId)?.instagram)
     }
 
     @Test
     fun g1_g3_a_deal_added_then_moved_shows_in_the_subscribers_deals() {
-        val subscriber = chats(App.WHATSAPP).first().subscriberId
+        val subscriber = chats(MessagingApp.WHATSAPP).first().subscriberId
         val name = "Screens deal"
         val add = Action.AddDeal(
             subscriber, Named("p1", "Sales"), Named("st1", "New"), name, 12_345L, "EUR",
@@ -113,7 +113,7 @@ class ScreensTest {
 
     @Test
     fun c1_a_note_added_edited_and_deleted_reads_back_from_the_timeline() {
-        val chat = chats(App.MESSENGER).first().id
+        val chat = chats(MessagingApp.MESSENGER).first().id
         val text = "screens note ${System.nanoTime()}"
         client.runAction(Action.AddNote(chat, text))
         fun note(): Note? = client.timelinePage(chat, null, 200u).items
@@ -131,7 +131,7 @@ class ScreensTest {
 
     @Test
     fun e6_the_viber_month_says_free_left_or_paid_and_counts_a_bot_initiated_reply() {
-        val viber = chats(App.VIBER)
+        val viber = chats(MessagingApp.VIBER)
         // A chat of the bot with the free quota whose 24-hour session is over.
         val free = viber.first {
             it.botId == "b-viber-0" &&
@@ -150,7 +150,7 @@ class ScreensTest {
         val paid = client.viberBotMonth("b-viber-1")
         assertTrue(paid is ViberMonth.Paid && !paid.freeQuota, "$paid")
         viber.firstOrNull { it.botId == "b-viber-1" }?.let { assertEquals(paid, client.viberMonth(it.id)) }
-        assertNull(client.viberMonth(chats(App.TELEGRAM).first().id), "no month outside Viber")
+        assertNull(client.viberMonth(chats(MessagingApp.TELEGRAM).first().id), "no month outside Viber")
         assertNull(client.viberBotMonth("b-telegram-0"))
         assertFailsWith<RapportException.UnknownChat> { client.viberMonth("no-such-chat") }
     }
