@@ -19,7 +19,7 @@
 //!   already notified (pushes can arrive twice or late);
 //! - the badge is the number of unread chats.
 
-mod reply;
+pub(crate) mod reply;
 
 pub use reply::{NotificationClient, NotificationError, NotificationResult, ReplyOutcome};
 
