@@ -156,7 +156,7 @@ impl NotificationClient {
     ) -> NotificationResult<ReplyOutcome> {
         let q = self.queue(platform_json, text, key)?;
         let delivered = self.runtime.block_on(async {
-            tokio::time::timeout(SEND_TIMEOUT, q.send(&self.store, &*self.backend))
+            tokio::time::timeout(SEND_TIMEOUT, q.send(&self.store, &self.backend))
                 .await
                 .unwrap_or(Ok(false))
         })?;
@@ -179,7 +179,7 @@ impl NotificationClient {
         let q = self.queue(platform_json, text, key)?;
         let (store, backend, job) = (self.store.clone(), self.backend.clone(), q.clone());
         let mut task = Abort(self.runtime.spawn(async move {
-            tokio::time::timeout(SEND_TIMEOUT, job.send(&store, &*backend))
+            tokio::time::timeout(SEND_TIMEOUT, job.send(&store, &backend))
                 .await
                 .unwrap_or(Ok(false))
         }));
