@@ -35,7 +35,8 @@ exe="$target/$profile/rapport-bench"
 
 # The store: 100k chats, 2M messages.
 "$exe" all "${args[@]}" --dir "$dir" | tee "$dir/out.jsonl"
-# H3: a new process answers a push on that store.
+# H3: a new process answers a push on that store; then the app's live client answers one
+# (push_reply_warm_ms) and picks up one a second process queued (cross_process_pickup_ms).
 "$exe" push --db "$(ls "$dir"/bench-*.db | grep -v -- '-plain\.db$')" --runs "${args[5]}" | tee -a "$dir/out.jsonl"
 
 # ffi_page_us: the first page of 50 rows through the Kotlin bindings on the
@@ -60,7 +61,7 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          status_counts_p99_ms name_search_p99_ms name_search_one_letter_p99_ms \
          timeline_page_p99_ms initial_sync_s initial_sync_mb catch_up_events_per_s \
          live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
-         push_reply_peak_rss_mb ffi_page_us; do
+         push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

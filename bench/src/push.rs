@@ -2,7 +2,8 @@
 //! store, as an Android service or an iOS extension would: decode, open the
 //! store and the saved session, queue the reply and the read, send both to
 //! a local reference server, exit. Baseline: the same binary starting and
-//! exiting with nothing to do.
+//! exiting with nothing to do. Then the app's side: a reply through the
+//! running client (warm), and one another process queued, picked up.
 
 use crate::{Res, clean, emit, local_server, median, ms, peak_rss_kb};
 use rapport_core::generate::me;
@@ -84,6 +85,7 @@ async fn run_async(db: &Path, runs: usize) -> Res<()> {
     let exe = std::env::current_exe()?;
     let nonce = rapport_server::hub::now().0;
     let (url2, secrets2, db2) = (url.clone(), secrets_path.clone(), db.to_path_buf());
+    let warm_payload = payload.clone();
     let (wall, rss, noop) = tokio::task::spawn_blocking(move || -> Res<_> {
         let (mut wall, mut rss, mut noop) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..runs {
@@ -115,6 +117,85 @@ async fn run_async(db: &Path, runs: usize) -> Res<()> {
     emit("push_reply_cold_ms", median(wall), Some(median(noop)));
     let peak = rss.iter().copied().fold(0.0, f64::max);
     emit("push_reply_peak_rss_mb", peak, None);
+    let dir2 = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || warm_and_pickup(&dir2, &url, &warm_payload, runs))
+        .await
+        .map_err(|e| e.to_string())??;
+    Ok(())
+}
+
+/// The app's client alive and syncing (a small store of its own, logged in
+/// to the push workspace): `push_reply_warm_ms`, a reply through it until
+/// queued; `cross_process_pickup_ms`, a reply a second store handle (the
+/// notification process, offline) queued until the running client sent it.
+fn warm_and_pickup(dir: &Path, url: &str, payload: &str, runs: usize) -> Res<()> {
+    use rapport_core::client::{Client, ClientConfig};
+    let app_dir = dir.join("push-app");
+    let _ = std::fs::remove_dir_all(&app_dir);
+    std::fs::create_dir_all(&app_dir)?;
+    let secrets_path = app_dir.join("secrets.json");
+    let app = Client::open(
+        ClientConfig {
+            store_path: app_dir.join("rapport.db"),
+            server_url: url.to_owned(),
+        },
+        Arc::new(FileSecretStore::new(&secrets_path)),
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(app.login("agent@push.test", PASSWORD))?;
+    app.start_sync()?;
+    let drained = |what: &str| -> Res<()> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while app.unsent_commands()? > 0 {
+            if Instant::now() > deadline {
+                return Err(format!("{what}: the app's outbox did not drain").into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
+    };
+    let nonce = rapport_server::hub::now().0;
+    let mut warm = Vec::new();
+    for i in 0..runs {
+        let t = Instant::now();
+        let out =
+            rt.block_on(app.reply_push(payload, "On my way", &format!("warm-{nonce}-{i}")))?;
+        warm.push(ms(t.elapsed()));
+        if out.delivered {
+            return Err("the warm reply was sent inline, not by the outbox".into());
+        }
+        drained("warm")?;
+    }
+    emit("push_reply_warm_ms", median(warm), None);
+    // The notification process: the same file and session, no network.
+    let dead = "http://127.0.0.1:9";
+    let offline = app_dir.join("secrets-offline.json");
+    std::fs::write(
+        &offline,
+        std::fs::read_to_string(&secrets_path)?.replace(url, dead),
+    )?;
+    let nc = NotificationClient::open(
+        &app_dir.join("rapport.db"),
+        dead,
+        Arc::new(FileSecretStore::new(&offline)),
+    )?;
+    let mut pickup = Vec::new();
+    for i in 0..runs.max(20) {
+        let t = Instant::now();
+        let out = nc.reply(payload, "On my way", &format!("pick-{nonce}-{i}"))?;
+        if out.delivered {
+            return Err("the offline notification process delivered".into());
+        }
+        drained("pickup")?;
+        pickup.push(ms(t.elapsed()));
+    }
+    emit(
+        "cross_process_pickup_ms",
+        crate::percentile(pickup, 0.99),
+        None,
+    );
     Ok(())
 }
 

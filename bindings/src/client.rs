@@ -457,6 +457,40 @@ impl RapportClient {
         Ok(TaskHandle::new(self.timers.add(listener)))
     }
 
+    // H2/H3 in the app's own process (Android's FCM service): the push
+    // goes through this client, with the notification process's rules.
+
+    /// E7: the app came to the foreground: the outbox sends at once what
+    /// the notification process queued, without waiting out a backoff.
+    pub fn app_resumed(&self) -> Result<()> {
+        self.client()?.app_resumed();
+        Ok(())
+    }
+
+    /// H2: what to show for a push (as `NotificationClient.show`).
+    pub fn show_push(
+        &self,
+        platform_json: String,
+        viewing: Option<ChatId>,
+    ) -> Result<rapport_core::push::Decision> {
+        Ok(self.client()?.show_push(&platform_json, viewing.as_ref())?)
+    }
+
+    /// H3: replies to a push's chat and marks it read (as
+    /// `NotificationClient.reply`): while syncing, queued for the outbox
+    /// (`delivered: false`); else sent now.
+    pub async fn reply_push(
+        &self,
+        platform_json: String,
+        text: String,
+        key: String,
+    ) -> Result<rapport_core::push::ReplyOutcome> {
+        Ok(self
+            .client()?
+            .reply_push(&platform_json, &text, &key)
+            .await?)
+    }
+
     /// Live subscriptions of every kind (lists, timelines, counts, sync
     /// state, timers): back to its old value once handles are cancelled or
     /// dropped. For leak tests and diagnostics.

@@ -62,6 +62,26 @@ impl NotificationClient {
     pub fn reply(&self, platform_json: String, text: String, key: String) -> Result<ReplyOutcome> {
         Ok(self.0.reply(&platform_json, &text, &key)?)
     }
+
+    /// H3: `reply` without blocking a thread (suspend in Kotlin, async in
+    /// Swift). The reply and its read are queued before any network call:
+    /// a cancelled coroutine, or [`NotificationClient::cancel`], leaves
+    /// them queued for the app (never lost, never sent twice).
+    pub async fn reply_async(
+        &self,
+        platform_json: String,
+        text: String,
+        key: String,
+    ) -> Result<ReplyOutcome> {
+        Ok(self.0.reply_async(&platform_json, &text, &key).await?)
+    }
+
+    /// Stops the replies in flight (`delivered: false`, still queued) and
+    /// sends none after: Swift's `Task.cancel()` does not stop a Rust
+    /// future, so call this from `withTaskCancellationHandler`.
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
 }
 
 /// H2: the chat a tapped notification opens, from what the platform handed

@@ -475,3 +475,74 @@ impl Drop for Client {
         }
     }
 }
+
+/// H2/H3 in the app's own process (Android's FCM service runs there): a
+/// push is shown and answered through the running client, with the same
+/// rules as the notification process ([`crate::push::NotificationClient`])
+/// and no second store handle or connection. And E7's "app resumed" poke.
+impl Client {
+    /// The app came to the foreground: the outbox looks for commands at
+    /// once (the notification process may have queued some, the network
+    /// may be back) instead of waiting out a retry's backoff.
+    pub fn app_resumed(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    fn push_ids(&self) -> crate::push::NotificationResult<(String, MemberId)> {
+        use crate::push::NotificationError;
+        let workspace = lock(&self.session)
+            .as_ref()
+            .map(|s| s.info().workspace_id)
+            .ok_or(NotificationError::NotLoggedIn)?;
+        let me = self.store.me().ok_or(NotificationError::NotLoggedIn)?;
+        Ok((workspace, me))
+    }
+
+    /// H2: what to show for a push (`viewing`: the chat on screen).
+    pub fn show_push(
+        &self,
+        platform_json: &str,
+        viewing: Option<&ChatId>,
+    ) -> crate::push::NotificationResult<crate::push::Decision> {
+        let (workspace, _) = self.push_ids()?;
+        crate::push::reply::show(
+            &self.store,
+            &workspace,
+            platform_json,
+            viewing,
+            self.clock.now(),
+        )
+    }
+
+    /// H3: replies to a push's chat and marks it read. Queued first; while
+    /// sync runs, the outbox sends both (`delivered: false`: queued);
+    /// otherwise they are sent now, as the notification process would.
+    pub async fn reply_push(
+        &self,
+        platform_json: &str,
+        text: &str,
+        key: &str,
+    ) -> crate::push::NotificationResult<crate::push::ReplyOutcome> {
+        use crate::push::{NotificationError, reply};
+        let (workspace, me) = self.push_ids()?;
+        let now = self.clock.now();
+        let q = reply::queue_reply(&self.store, &workspace, me, platform_json, text, key, now)?;
+        let syncing = lock(&self.outbox_task)
+            .as_ref()
+            .is_some_and(|t| !t.is_finished());
+        if syncing {
+            self.outbox_wake.notify_one();
+            return Ok(q.outcome(false));
+        }
+        let (store, backend, job) = (self.store.clone(), self.backend.clone(), q.clone());
+        let delivered = self
+            .on_runtime(async move {
+                tokio::time::timeout(reply::SEND_TIMEOUT, job.send(&store, &backend))
+                    .await
+                    .unwrap_or(Ok(false))
+            })
+            .await
+            .map_err(|e| NotificationError::Runtime(e.to_string()))??;
+        Ok(q.outcome(delivered))
+    }
+}

@@ -386,14 +386,15 @@ fn h3_offline_the_reply_waits_for_the_app_and_bad_pushes_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let app = srv.client(dir.path(), &rt, "u0@w1.test");
     srv.sync(&app);
-    app.stop_sync();
+    // The app keeps syncing: once the server answers again, its outbox
+    // picks up what the notification process queued, with no restart.
     srv.server.state.faults.fail_next(1_000);
     let (ok, said) = reply_in_child(&srv, dir.path(), "c1", "Sent offline", "off-1");
     assert!(ok, "{said}");
     assert_eq!(said["delivered"], false);
     assert_eq!(app.unsent_commands().unwrap(), 2, "the reply and the read");
     srv.server.state.faults.clear();
-    app.start_sync().unwrap();
+    app.app_resumed();
     wait_until("the app sends them", 30, || {
         app.unsent_commands().unwrap() == 0
     });
@@ -565,6 +566,181 @@ fn d2_a_members_own_reopen_pushes_nobody() {
     set(ChatState::Closed);
     set(ChatState::Open);
     assert_eq!((opened("u0"), opened("u1")), (0, 1));
+}
+
+/// A `NotificationClient` on the app's store and session whose server is
+/// unreachable (the notification process offline while the app is not).
+fn offline_notification_client(srv: &TestServer, dir: &Path) -> NotificationClient {
+    let dead = "http://127.0.0.1:9";
+    let saved = std::fs::read_to_string(dir.join("secrets.json")).unwrap();
+    let copy = dir.join("secrets-offline.json");
+    std::fs::write(&copy, saved.replace(&srv.url(), dead)).unwrap();
+    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(copy));
+    NotificationClient::open(&dir.join("rapport.db"), dead, secrets).unwrap()
+}
+
+#[test]
+fn h3_a_reply_queued_by_another_process_goes_out_from_the_running_app_once() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    srv.subscriber_writes("c1", "q-1");
+    srv.subscriber_writes("c2", "q-2");
+    let dir = tempfile::tempdir().unwrap();
+    let app = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&app);
+    // Another store handle on the same file: another process, to SQLite.
+    let nc = offline_notification_client(&srv, dir.path());
+    for (chat, key) in [("c1", "pick-1"), ("c2", "pick-2")] {
+        let text = format!("picked up {key}");
+        let out = nc.reply(&push_for(&srv, chat), &text, key).unwrap();
+        assert!(!out.delivered, "the notification process is offline");
+        // No restart, no call on the app: its outbox notices the rows.
+        wait_until("the running app sends it", 30, || {
+            server_texts(&srv, chat, &text) == 1 && app.unsent_commands().unwrap() == 0
+        });
+        let on_server = srv
+            .workspace("w1")
+            .store
+            .chat(&ChatId::from(chat))
+            .unwrap()
+            .unwrap();
+        assert_eq!(on_server.chat.unread_count, 0, "and its read");
+    }
+    // The same tap again is the same reply; nothing goes twice.
+    let again = nc
+        .reply(&push_for(&srv, "c1"), "picked up pick-1", "pick-1")
+        .unwrap();
+    assert!(!again.delivered);
+    wait_until("the app sends the read again", 30, || {
+        app.unsent_commands().unwrap() == 0
+    });
+    assert_eq!(server_texts(&srv, "c1", "picked up pick-1"), 1);
+    assert_eq!(server_texts(&srv, "c2", "picked up pick-2"), 1);
+}
+
+#[test]
+fn h3_an_async_reply_cancelled_mid_flight_still_arrives_exactly_once() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    srv.subscriber_writes("c1", "a-1");
+    let dir = tempfile::tempdir().unwrap();
+    let app = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&app);
+    app.stop_sync();
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(FileSecretStore::new(dir.path().join("secrets.json")));
+    let nc = NotificationClient::open(&dir.path().join("rapport.db"), &srv.url(), secrets).unwrap();
+    let p = push_for(&srv, "c1");
+    // Not cancelled: delivered, from any executor.
+    let out = rt
+        .block_on(nc.reply_async(&p, "async reply", "async-1"))
+        .unwrap();
+    assert!(out.delivered);
+    assert_eq!(server_texts(&srv, "c1", "async reply"), 1);
+
+    // A slow server: the caller gives up (the future is dropped) while the
+    // reply is on the wire; it stays queued, and the app sends it once.
+    srv.server.state.faults.set_latency_ms(400);
+    let dropped = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_millis(100),
+            nc.reply_async(&p, "dropped reply", "async-2"),
+        )
+        .await
+    });
+    assert!(dropped.is_err(), "cut off before the server answered");
+    assert!(nc_entry(&dir, "async-2"), "queued before the network call");
+    // Swift's explicit cancel: the reply is queued, not delivered.
+    let canceller = std::thread::scope(|s| {
+        let h = s.spawn(|| rt.block_on(nc.reply_async(&p, "cancelled reply", "async-3")));
+        wait_until("queued", 20, || nc_entry(&dir, "async-3"));
+        nc.cancel();
+        h.join().unwrap()
+    });
+    assert!(!canceller.unwrap().delivered);
+    srv.server.state.faults.clear();
+    app.start_sync().unwrap();
+    wait_until("the app sends them", 30, || {
+        app.unsent_commands().unwrap() == 0
+    });
+    // The first send may have reached the server before it was cut off:
+    // the key makes it one message either way.
+    for text in ["dropped reply", "cancelled reply"] {
+        wait_until(text, 20, || server_texts(&srv, "c1", text) >= 1);
+        assert_eq!(server_texts(&srv, "c1", text), 1, "{text}");
+    }
+}
+
+/// Whether the store holds a command with this key, or the server has it.
+fn nc_entry(dir: &tempfile::TempDir, key: &str) -> bool {
+    let store = rapport_core::Store::open(dir.path().join("rapport.db")).unwrap();
+    store.outbox_entry(key).unwrap().is_some()
+}
+
+#[test]
+fn h2_h3_in_the_apps_process_a_push_goes_through_the_running_client() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    srv.subscriber_writes("c1", "w-1");
+    let dir = tempfile::tempdir().unwrap();
+    let app = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&app);
+    let p = push_for(&srv, "c1");
+    // H2 with the same rules as the notification process: once, then not
+    // again; nothing for the chat on screen.
+    assert!(matches!(
+        app.show_push(&p, None).unwrap(),
+        push::Decision::Show { .. }
+    ));
+    assert!(matches!(
+        app.show_push(&p, None).unwrap(),
+        push::Decision::Suppress {
+            reason: Suppressed::AlreadyShown,
+            ..
+        }
+    ));
+    srv.subscriber_writes("c2", "w-2");
+    assert!(matches!(
+        app.show_push(&push_for(&srv, "c2"), Some(&ChatId::from("c2")))
+            .unwrap(),
+        push::Decision::Suppress {
+            reason: Suppressed::Viewing,
+            ..
+        }
+    ));
+    // H3 while syncing: queued, and the running outbox sends it.
+    let out = rt
+        .block_on(app.reply_push(&p, "warm reply", "warm-1"))
+        .unwrap();
+    assert!(!out.delivered, "queued; the outbox sends it");
+    assert_eq!(out.message_id, MessageId::from("m-warm-1"));
+    wait_until("sent", 30, || {
+        server_texts(&srv, "c1", "warm reply") == 1 && app.unsent_commands().unwrap() == 0
+    });
+    // Not syncing (the app in the background): sent at once.
+    app.stop_sync();
+    let out = rt
+        .block_on(app.reply_push(&p, "background reply", "warm-2"))
+        .unwrap();
+    assert!(out.delivered);
+    assert_eq!(app.unsent_commands().unwrap(), 0);
+    assert_eq!(server_texts(&srv, "c1", "background reply"), 1);
+    // The same typed errors as the notification process.
+    assert!(matches!(
+        rt.block_on(app.reply_push("not json", "x", "warm-3")),
+        Err(NotificationError::Push(_))
+    ));
+    assert!(matches!(
+        rt.block_on(app.reply_push(&p, "x", "no spaces")),
+        Err(NotificationError::InvalidKey)
+    ));
+    let on_server = srv
+        .workspace("w1")
+        .store
+        .chat(&ChatId::from("c1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(on_server.chat.unread_count, 0, "marked read");
 }
 
 /// Issue 16, hole 1: behind a captive portal every answer is a 200 HTML

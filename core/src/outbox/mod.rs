@@ -632,13 +632,110 @@ async fn send<B: Backend>(
     backend.run(&entry.action, &entry.key).await
 }
 
+/// H3: how often the running outbox looks for commands another process
+/// (the notification process) queued in the same file: such a reply goes
+/// out within about this long, with no restart.
+pub const PICKUP_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Notices commands queued by other connections (another process) on a
+/// connection of its own: `PRAGMA data_version` moves only when another
+/// connection commits, and a change wakes the outbox only when a queued
+/// command appeared that was not queued at the last look (the keys are
+/// unique, so an id reused after a delete is not missed): the sync
+/// engine's writes and the outbox's own deletes queue nothing, so they do
+/// not cut a retry's wait short.
+struct Pickup {
+    conn: rusqlite::Connection,
+    version: i64,
+    queued: HashSet<String>,
+}
+
+impl Pickup {
+    fn open(path: &std::path::Path) -> Result<Pickup> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(1))?;
+        let mut p = Pickup {
+            conn,
+            version: 0,
+            queued: HashSet::new(),
+        };
+        p.changed()?;
+        Ok(p)
+    }
+
+    /// Whether a command was queued since the last look.
+    fn changed(&mut self) -> Result<bool> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if version == self.version {
+            return Ok(false);
+        }
+        self.version = version;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key FROM outbox WHERE state = 'queued'")?;
+        let now: HashSet<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let new = now.iter().any(|k| !self.queued.contains(k));
+        self.queued = now;
+        Ok(new)
+    }
+}
+
+/// Wakes `wake` whenever another process queues a command (checked every
+/// [`PICKUP_INTERVAL`]), until dropped.
+async fn pickup(path: std::path::PathBuf, wake: Arc<Notify>) {
+    let opened = tokio::task::spawn_blocking(move || Pickup::open(&path)).await;
+    let mut watch = match opened {
+        Ok(Ok(w)) => w,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "outbox: cannot watch for other processes");
+            return;
+        }
+        Err(_) => return,
+    };
+    let mut tick = tokio::time::interval(PICKUP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let looked = tokio::task::spawn_blocking(move || {
+            let changed = watch.changed();
+            (watch, changed)
+        })
+        .await;
+        let Ok((w, changed)) = looked else { return };
+        watch = w;
+        match changed {
+            Ok(true) => wake.notify_one(),
+            Ok(false) => {}
+            // A busy or locked file: look again at the next tick.
+            Err(e) => tracing::debug!(error = %e, "outbox: pickup look failed"),
+        }
+    }
+}
+
+/// Aborts its task with the outbox.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Commands in flight at once. At most one per chat (and one for the
 /// commands of no chat): each chat's order holds, and a day's queue drains
 /// several chats at a time.
 pub const IN_FLIGHT: usize = 4;
 
 /// Sends the outbox until the session ends (returned: log in again).
-/// `wake` is notified when a command is queued. Cancel-safe: every step is
+/// `wake` is notified when a command is queued in this process; commands
+/// other processes queue are picked up within [`PICKUP_INTERVAL`]. Cancel-safe: every step is
 /// committed, and a command cut off in flight goes again with its key.
 /// Store errors (a busy database) are retried, not fatal.
 pub async fn run<B: Backend>(
@@ -651,6 +748,10 @@ pub async fn run<B: Backend>(
         OutboxEntry,
         std::result::Result<serde_json::Value, SyncError>,
     );
+    let _pickup = AbortOnDrop(tokio::spawn(pickup(
+        store.path().to_path_buf(),
+        wake.clone(),
+    )));
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut store_backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
     let mut flying: tokio::task::JoinSet<Sent> = tokio::task::JoinSet::new();

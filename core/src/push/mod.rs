@@ -28,7 +28,7 @@
 //!
 //! A tapped notification names the chat to open: [`chat_to_open`].
 
-mod reply;
+pub(crate) mod reply;
 
 pub use reply::{NotificationClient, NotificationError, NotificationResult, ReplyOutcome};
 

@@ -87,11 +87,13 @@ pub struct ReplyOutcome {
 
 pub struct NotificationClient {
     runtime: tokio::runtime::Runtime,
-    store: Store,
+    store: Arc<Store>,
     clock: Arc<ServerClock>,
     backend: Arc<RapportBackend>,
     workspace_id: String,
     me: MemberId,
+    /// Swift cannot drop a running future: [`NotificationClient::cancel`].
+    cancel: tokio::sync::watch::Sender<bool>,
 }
 
 impl NotificationClient {
@@ -101,11 +103,15 @@ impl NotificationClient {
         server_url: &str,
         secrets: Arc<dyn SecretStore>,
     ) -> NotificationResult<NotificationClient> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // One worker: an async reply's network call runs there whatever
+        // executor awaits it (UniFFI polls on the app's thread).
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rapport-push")
             .enable_all()
             .build()
             .map_err(|e| NotificationError::Runtime(e.to_string()))?;
-        let store = Store::open(store_path)?;
+        let store = Arc::new(Store::open(store_path)?);
         let clock = Arc::new(ServerClock::default());
         let backend = Arc::new(RapportBackend::new(server_url, clock.clone())?);
         let session = Session::restore(backend.clone(), secrets, server_url)
@@ -119,6 +125,7 @@ impl NotificationClient {
             backend,
             workspace_id: info.workspace_id,
             me: info.member_id,
+            cancel: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -129,92 +136,191 @@ impl NotificationClient {
         platform_json: &str,
         viewing: Option<&ChatId>,
     ) -> NotificationResult<Decision> {
-        let p = decode(platform_json)?;
-        Ok(handle(
+        show(
             &self.store,
-            &p,
             &self.workspace_id,
+            platform_json,
             viewing,
             self.clock.now(),
-        )?)
+        )
     }
 
     /// H3: replies to the push's chat and marks it read. `key`: the
     /// idempotency key the app made when the agent tapped "send" (the same
-    /// key again is the same reply).
+    /// key again is the same reply). Blocks up to [`SEND_TIMEOUT`].
     pub fn reply(
         &self,
         platform_json: &str,
         text: &str,
         key: &str,
     ) -> NotificationResult<ReplyOutcome> {
-        let p = decode(platform_json)?;
-        if p.workspace_id != self.workspace_id {
-            return Err(NotificationError::OtherWorkspace);
-        }
-        // Its "mark read" adds 5 to the key; the composer checks the rest.
-        if key.len() > 56 {
-            return Err(NotificationError::InvalidKey);
-        }
-        let chat = &p.chat_id;
-        let now = self.clock.now();
-        // A chat the store has not synced yet has no echo: the server
-        // decides alone.
-        let composer = Composer {
-            store: &self.store,
-            me: self.me.clone(),
-            now,
-        };
-        let message_id = composer.send(chat, Draft::Text(text), key, true)?;
-        let read_key = format!("{key}-read");
-        let read = Action::MarkRead {
-            chat_id: chat.clone(),
-        };
-        self.store.enqueue(&read, &read_key, None, now)?;
+        let q = self.queue(platform_json, text, key)?;
         let delivered = self.runtime.block_on(async {
-            tokio::time::timeout(SEND_TIMEOUT, self.send_queued(chat, &[key, &read_key]))
+            tokio::time::timeout(SEND_TIMEOUT, q.send(&self.store, &self.backend))
                 .await
                 .unwrap_or(Ok(false))
         })?;
-        Ok(ReplyOutcome {
-            message_id,
+        Ok(q.outcome(delivered))
+    }
+
+    /// H3: [`NotificationClient::reply`] without blocking a thread. The
+    /// reply and its read are queued before the first network call; after
+    /// that, dropping the future (a cancelled coroutine) or
+    /// [`NotificationClient::cancel`] stops the sending and leaves both
+    /// queued for the app (`delivered: false`), and the key keeps a send
+    /// cut off mid-flight from becoming two messages.
+    pub async fn reply_async(
+        &self,
+        platform_json: &str,
+        text: &str,
+        key: &str,
+    ) -> NotificationResult<ReplyOutcome> {
+        let mut cancelled = self.cancel.subscribe();
+        let q = self.queue(platform_json, text, key)?;
+        let (store, backend, job) = (self.store.clone(), self.backend.clone(), q.clone());
+        let mut task = Abort(self.runtime.spawn(async move {
+            tokio::time::timeout(SEND_TIMEOUT, job.send(&store, &backend))
+                .await
+                .unwrap_or(Ok(false))
+        }));
+        let delivered = tokio::select! {
+            r = &mut task.0 => r.unwrap_or(Ok(false))?,
+            _ = cancelled.wait_for(|c| *c) => false,
+        };
+        Ok(q.outcome(delivered))
+    }
+
+    /// Stops the replies in flight, and sends none from now on (they are
+    /// still queued, for the app): for Swift, whose task cancellation does
+    /// not drop the future. A `NotificationClient` serves one push.
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    fn queue(&self, platform_json: &str, text: &str, key: &str) -> NotificationResult<Queued> {
+        queue_reply(
+            &self.store,
+            &self.workspace_id,
+            self.me.clone(),
+            platform_json,
+            text,
+            key,
+            self.clock.now(),
+        )
+    }
+}
+
+/// Aborts its task when dropped (a cancelled caller).
+struct Abort<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Abort<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// H2 for a push, in whichever process holds the store: the notification
+/// process or the app's own [`crate::client::Client`].
+pub(crate) fn show(
+    store: &Store,
+    workspace_id: &str,
+    platform_json: &str,
+    viewing: Option<&ChatId>,
+    now: crate::model::Timestamp,
+) -> NotificationResult<Decision> {
+    let p = decode(platform_json)?;
+    Ok(handle(store, &p, workspace_id, viewing, now)?)
+}
+
+/// A reply and its "mark read", queued.
+#[derive(Clone)]
+pub(crate) struct Queued {
+    pub(crate) chat: ChatId,
+    pub(crate) message_id: MessageId,
+    keys: [String; 2],
+}
+
+/// H3's rules for a reply, in whichever process answers the push: checked,
+/// then stored with its echo and its chat's "mark read" (the key plus
+/// `-read`) before any network call.
+pub(crate) fn queue_reply(
+    store: &Store,
+    workspace_id: &str,
+    me: MemberId,
+    platform_json: &str,
+    text: &str,
+    key: &str,
+    now: crate::model::Timestamp,
+) -> NotificationResult<Queued> {
+    let p = decode(platform_json)?;
+    if p.workspace_id != workspace_id {
+        return Err(NotificationError::OtherWorkspace);
+    }
+    // Its "mark read" adds 5 to the key; the composer checks the rest.
+    if key.len() > 56 {
+        return Err(NotificationError::InvalidKey);
+    }
+    let chat = p.chat_id;
+    // A chat the store has not synced yet has no echo: the server decides
+    // alone.
+    let composer = Composer { store, me, now };
+    let message_id = composer.send(&chat, Draft::Text(text), key, true)?;
+    let read_key = format!("{key}-read");
+    let read = Action::MarkRead {
+        chat_id: chat.clone(),
+    };
+    store.enqueue(&read, &read_key, None, now)?;
+    Ok(Queued {
+        chat,
+        message_id,
+        keys: [key.to_owned(), read_key],
+    })
+}
+
+impl Queued {
+    pub(crate) fn outcome(&self, delivered: bool) -> ReplyOutcome {
+        ReplyOutcome {
+            message_id: self.message_id.clone(),
             delivered,
-        })
+        }
     }
 
     /// Sends this chat's commands with these keys, in order, unless older
-    /// commands of the chat wait (they go first, with the app). Whether all
-    /// of them reached the server.
-    async fn send_queued(&self, chat: &ChatId, keys: &[&str]) -> NotificationResult<bool> {
-        let queue = self.store.outbox()?;
-        let first_mine = queue.iter().position(|e| keys.contains(&e.key.as_str()));
+    /// commands of the chat wait (they go first, with the app). Whether
+    /// all of them reached the server.
+    pub(crate) async fn send(
+        &self,
+        store: &Store,
+        backend: &RapportBackend,
+    ) -> NotificationResult<bool> {
+        let queue = store.outbox()?;
+        let first_mine = queue.iter().position(|e| self.keys.contains(&e.key));
         let older_waiting = queue
             .iter()
             .take(first_mine.unwrap_or(0))
-            .any(|e| e.chat_id.as_ref() == Some(chat));
+            .any(|e| e.chat_id.as_ref() == Some(&self.chat));
         if older_waiting {
             return Ok(false);
         }
-        for key in keys {
-            let Some(entry) = self.store.outbox_entry(key)? else {
+        for key in &self.keys {
+            let Some(entry) = store.outbox_entry(key)? else {
                 continue; // the app sent it already
             };
             if entry.state != OutboxState::Queued {
                 return Ok(false);
             }
-            match self.backend.run(&entry.action, &entry.key).await {
+            match backend.run(&entry.action, &entry.key).await {
                 // An unreadable 2xx (`Malformed`, e.g. a captive portal) is
                 // retryable: the reply stays queued for the app.
                 Ok(_) => {
-                    self.store.outbox_sent(entry.id)?;
+                    store.outbox_sent(entry.id)?;
                 }
                 Err(e) if e.is_retryable() || matches!(e, SyncError::Unauthorized) => {
                     tracing::debug!(error = %e, "reply left for the app");
                     return Ok(false);
                 }
                 Err(e) => {
-                    self.store
-                        .outbox_failed(entry.id, e.code(), &e.to_string())?;
+                    store.outbox_failed(entry.id, e.code(), &e.to_string())?;
                     return Ok(false);
                 }
             }

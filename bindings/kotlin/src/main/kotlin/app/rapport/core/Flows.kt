@@ -243,11 +243,15 @@ class RapportClientIo(private val c: RapportClient) {
     suspend fun me() = onIo { c.me() }
     suspend fun unsentCommands() = onIo { c.unsentCommands() }
     suspend fun timelineItem(chat: ChatId, id: TimelineItemId) = onIo { c.timelineItem(chat, id) }
+    // H2/H3 in the app's own process (one process or two).
+    suspend fun showPush(platformJson: String, viewing: ChatId?) = onIo { c.showPush(platformJson, viewing) }
+    suspend fun appResumed() = onIo { c.appResumed() }
 }
 
 class NotificationClientIo(private val c: NotificationClient) {
     suspend fun show(platformJson: String, viewing: ChatId?) = onIo { c.show(platformJson, viewing) }
     suspend fun reply(platformJson: String, text: String, key: String) = onIo { c.reply(platformJson, text, key) }
+    suspend fun cancel() = onIo { c.cancel() }
 }
 
 // Shortcuts with defaults, for the common calls.

@@ -138,6 +138,9 @@ class LayersTest {
             assertEquals("application/pdf", file.mime, "sniffed from the bytes in Rust")
             assertEquals("Your invoice", file.caption)
             eventually(20_000, "the file's message sent") { sent().delivery != Delivery.PENDING }
+            // The feed's copy can replace the echo before the command's
+            // answer takes it off the outbox: wait for that too.
+            eventually(20_000, "the outbox drained") { client.outbox().isEmpty() }
         }
         val queued = client.outbox().size
 
