@@ -290,17 +290,9 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use crate::hub::Hub;
-    use rapport_core::model::{ChatId, ChatState, EventPayload, Seq};
+    use crate::hub::tests::opened;
+    use rapport_core::model::Seq;
     use rusqlite::Connection;
-
-    fn opened(n: usize) -> Vec<EventPayload> {
-        (0..n)
-            .map(|i| EventPayload::ChatStateChanged {
-                chat_id: ChatId::from(format!("c{i}").as_str()),
-                state: ChatState::Open,
-            })
-            .collect()
-    }
 
     /// Issue 16, hole 7: a power loss took the log's tail but not the
     /// workspace store's. Reopening rebuilds the store from the log, so the

@@ -322,11 +322,12 @@ impl Hub {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rapport_core::model::{ChatId, ChatState};
 
-    fn opened(n: usize) -> Vec<EventPayload> {
+    /// `n` chats opened (c0, c1, ...): a batch of `n` events.
+    pub(crate) fn opened(n: usize) -> Vec<EventPayload> {
         (0..n)
             .map(|i| EventPayload::ChatStateChanged {
                 chat_id: ChatId::from(format!("c{i}").as_str()),

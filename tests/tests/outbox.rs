@@ -42,6 +42,19 @@ fn open_chats(srv: &TestServer) {
     srv.server.state.hub.emit(&w1, events).unwrap();
 }
 
+/// Waits until the client has the chat's window open (its subscriber's
+/// message of [`open_chats`] arrived).
+fn wait_open(c: &Client, chat: &ChatId) {
+    wait_until("the open window", 20, || {
+        c.chat(chat)
+            .unwrap()
+            .unwrap()
+            .chat
+            .last_inbound_at
+            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
+    });
+}
+
 fn client(srv: &TestServer, dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> Client {
     let c = srv.client(dir, rt, "u0@w1.test");
     srv.sync(&c);
@@ -56,14 +69,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     let chat = ChatId::from("c1");
-    wait_until("the open window", 20, || {
-        c.chat(&chat)
-            .unwrap()
-            .unwrap()
-            .chat
-            .last_inbound_at
-            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
-    });
+    wait_open(&c, &chat);
 
     let seen: Arc<Mutex<Vec<Vec<ListDiff<TimelineItem>>>>> = Arc::default();
     let s2 = seen.clone();
@@ -191,14 +197,7 @@ fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
     open_chats(&srv);
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
-    wait_until("the open windows", 20, || {
-        c.chat(&ChatId::from("c3"))
-            .unwrap()
-            .unwrap()
-            .chat
-            .last_inbound_at
-            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
-    });
+    wait_open(&c, &ChatId::from("c3"));
     // The network is down: every request fails.
     srv.server.state.faults.fail_next(1_000_000);
     for i in 0..50 {
@@ -287,14 +286,7 @@ fn e7_a_200_with_an_html_body_is_retried_with_its_key_and_delivered_once() {
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     let chat = ChatId::from("c1");
-    wait_until("the open window", 20, || {
-        c.chat(&chat)
-            .unwrap()
-            .unwrap()
-            .chat
-            .last_inbound_at
-            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
-    });
+    wait_open(&c, &chat);
     let faults = &srv.server.state.faults;
     let w1 = srv.workspace("w1");
     for (i, inject) in [
@@ -344,14 +336,7 @@ fn e7_a_server_panic_on_a_reply_is_retried_and_the_reply_arrives_once() {
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     let chat = ChatId::from("c2");
-    wait_until("the open window", 20, || {
-        c.chat(&chat)
-            .unwrap()
-            .unwrap()
-            .chat
-            .last_inbound_at
-            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
-    });
+    wait_open(&c, &chat);
     srv.server.state.faults.panic_next(2);
     c.send(&chat, Draft::Text("after-a-panic"), None).unwrap();
     wait_until("the queue drained", 60, || {
@@ -374,14 +359,7 @@ fn e7_an_undecodable_outbox_row_is_set_aside_and_the_queue_goes_on() {
     open_chats(&srv);
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
-    wait_until("the open windows", 20, || {
-        c.chat(&ChatId::from("c2"))
-            .unwrap()
-            .unwrap()
-            .chat
-            .last_inbound_at
-            .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
-    });
+    wait_open(&c, &ChatId::from("c2"));
     c.stop_sync();
     let (c1, c2) = (ChatId::from("c1"), ChatId::from("c2"));
     let bad = c.send(&c1, Draft::Text("rot-0"), None).unwrap();
@@ -439,14 +417,7 @@ fn e7_s1_a_rebuilt_store_keeps_its_unsent_commands_and_sends_each_once() {
     let picture = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR rebuilt".to_vec();
     {
         let c = client(&srv, dir.path(), &rt);
-        wait_until("the open windows", 20, || {
-            c.chat(&ChatId::from("c3"))
-                .unwrap()
-                .unwrap()
-                .chat
-                .last_inbound_at
-                .is_some_and(|t| t.0 > rapport_server::hub::now().0 - 60_000)
-        });
+        wait_open(&c, &ChatId::from("c3"));
         c.stop_sync();
         for i in 0..4 {
             c.send(&ChatId::from("c3"), Draft::Text(&format!("kept-{i}")), None)
