@@ -11,7 +11,7 @@
 //! family; exchanged again later, it was stolen, and the whole family is
 //! revoked.
 
-use crate::db::{Db, HubError, HubResult};
+use crate::db::{Db, HubError, HubResult, token_hash};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -57,11 +57,6 @@ fn random_hex(bytes: usize) -> String {
     // The OS RNG failing is unrecoverable for a server issuing tokens.
     getrandom::fill(&mut buf).expect("the OS random number generator failed");
     hex::encode(buf)
-}
-
-/// What is stored of a token.
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The salted SHA-256 of the first schema: still checked, and replaced by
@@ -343,34 +338,4 @@ fn issue_on(
         },
         refresh_token,
     })
-}
-
-/// Schema step 2's data: the tokens of sessions issued before it are
-/// replaced by their hashes (each old session is its own family), and the
-/// refresh tokens replaced within the grace period move to `used_refresh`.
-/// Deterministic, so an upgraded file equals one created at step 2.
-pub(crate) fn hash_stored_tokens(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let old: Vec<(String, String)> = tx
-        .prepare("SELECT token, refresh_token FROM sessions")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (token, refresh) in old {
-        let hashed = token_hash(&token);
-        tx.execute(
-            "UPDATE sessions SET token = ?2, refresh_token = ?3, family = ?2 WHERE token = ?1",
-            params![token, hashed, token_hash(&refresh)],
-        )?;
-    }
-    let replaced: Vec<(String, String, i64)> = tx
-        .prepare("SELECT refresh_token, token, replaced_at FROM replaced_refresh")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (refresh, token, at) in replaced {
-        tx.execute(
-            "INSERT OR IGNORE INTO used_refresh (refresh_token, family, used_at, forget_at)
-             SELECT ?1, family, ?3, refresh_expires_at FROM sessions WHERE token = ?2",
-            params![token_hash(&refresh), token_hash(&token), at],
-        )?;
-    }
-    tx.execute_batch("DROP TABLE replaced_refresh;")
 }

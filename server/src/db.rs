@@ -23,7 +23,7 @@
 //! Rules for changing them: never edit a released step; add a step at the
 //! end, and the upgrade test checks it.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -123,7 +123,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 /// refresh token already exchanged is remembered in `used_refresh` until
 /// its family could have expired: presented again within the grace period
 /// it gets another pair of the family, after it the family is revoked.
-/// The hook (`accounts::hash_stored_tokens`) hashes the tokens already
+/// The hook (`hash_stored_tokens`) hashes the tokens already
 /// stored, moves `replaced_refresh` over and drops it.
 const V2: &str = "
 ALTER TABLE sessions ADD COLUMN family TEXT NOT NULL DEFAULT '';
@@ -138,9 +138,46 @@ pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
         M::up_with_hook(V2, |tx: &rusqlite::Transaction<'_>| {
-            crate::accounts::hash_stored_tokens(tx).map_err(Into::into)
+            hash_stored_tokens(tx).map_err(Into::into)
         }),
     ])
+}
+
+/// What `sessions` stores of a token: its SHA-256 (tokens are 256 random
+/// bits, so a fast hash suffices).
+pub(crate) fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Schema step 2's data (a step of the schema, so here with the steps): the tokens of sessions issued before it are
+/// replaced by their hashes (each old session is its own family), and the
+/// refresh tokens replaced within the grace period move to `used_refresh`.
+/// Deterministic, so an upgraded file equals one created at step 2.
+fn hash_stored_tokens(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let old: Vec<(String, String)> = tx
+        .prepare("SELECT token, refresh_token FROM sessions")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (token, refresh) in old {
+        let hashed = token_hash(&token);
+        tx.execute(
+            "UPDATE sessions SET token = ?2, refresh_token = ?3, family = ?2 WHERE token = ?1",
+            params![token, hashed, token_hash(&refresh)],
+        )?;
+    }
+    let replaced: Vec<(String, String, i64)> = tx
+        .prepare("SELECT refresh_token, token, replaced_at FROM replaced_refresh")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (refresh, token, at) in replaced {
+        tx.execute(
+            "INSERT OR IGNORE INTO used_refresh (refresh_token, family, used_at, forget_at)
+             SELECT ?1, family, ?3, refresh_expires_at FROM sessions WHERE token = ?2",
+            params![token_hash(&refresh), token_hash(&token), at],
+        )?;
+    }
+    tx.execute_batch("DROP TABLE replaced_refresh;")
 }
 
 /// The newest schema version this build knows.

@@ -16,9 +16,13 @@ use std::time::Duration;
 const RETAIN_AFTER: usize = 10_000;
 
 pub struct LoginLimits {
+    buckets: std::sync::RwLock<Buckets>,
+    clock: DefaultClock,
+}
+
+struct Buckets {
     by_account: DefaultKeyedRateLimiter<String>,
     by_address: DefaultKeyedRateLimiter<IpAddr>,
-    clock: DefaultClock,
 }
 
 fn n(v: u32) -> NonZeroU32 {
@@ -41,10 +45,22 @@ impl LoginLimits {
                 .allow_burst(n(burst))
         };
         LoginLimits {
-            by_account: DefaultKeyedRateLimiter::keyed(quota(account_burst, account_every)),
-            by_address: DefaultKeyedRateLimiter::keyed(quota(address_burst, address_every)),
+            buckets: std::sync::RwLock::new(Buckets {
+                by_account: DefaultKeyedRateLimiter::keyed(quota(account_burst, account_every)),
+                by_address: DefaultKeyedRateLimiter::keyed(quota(address_burst, address_every)),
+            }),
             clock: DefaultClock::default(),
         }
+    }
+
+    /// Replaces the limits (and forgets every bucket): an operator's
+    /// setting, and tests that need a small budget.
+    pub fn reconfigure(&self, limits: LoginLimits) {
+        let fresh = limits
+            .buckets
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        *self.buckets.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
     /// Ten attempts per account, then one every six seconds (ten a
@@ -59,20 +75,21 @@ impl LoginLimits {
     /// case (the account is the same whatever the case typed).
     pub fn attempt(&self, email: &str, address: Option<IpAddr>) -> Result<(), Duration> {
         let now = self.clock.now();
+        let b = self.buckets.read().unwrap_or_else(|e| e.into_inner());
         if let Some(ip) = address {
-            self.by_address
+            b.by_address
                 .check_key(&ip)
                 .map_err(|w| w.wait_time_from(now))?;
         }
         let account = email.trim().to_lowercase();
-        self.by_account
+        b.by_account
             .check_key(&account)
             .map_err(|w| w.wait_time_from(now))?;
-        if self.by_account.len() > RETAIN_AFTER {
-            self.by_account.retain_recent();
+        if b.by_account.len() > RETAIN_AFTER {
+            b.by_account.retain_recent();
         }
-        if self.by_address.len() > RETAIN_AFTER {
-            self.by_address.retain_recent();
+        if b.by_address.len() > RETAIN_AFTER {
+            b.by_address.retain_recent();
         }
         Ok(())
     }

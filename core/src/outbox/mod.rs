@@ -221,6 +221,24 @@ pub enum Enqueued {
 }
 
 impl Store {
+    /// Deletes the store's files and opens a fresh, empty store at `path`
+    /// (its last seq is 0, so the next sync starts from a snapshot). The way
+    /// out of [`StoreError::Corrupt`](crate::StoreError::Corrupt) and
+    /// [`StoreError::Decode`](crate::StoreError::Decode). The outbox
+    /// survives: every command not yet confirmed (and its file) is read from
+    /// the old file first, where it can be read, and stored again in the
+    /// new one, in order, with its key, so nothing the agent sent is lost
+    /// and nothing is sent twice. (Here rather than with the store's files:
+    /// what survives is the outbox's.)
+    pub fn rebuild(path: impl AsRef<std::path::Path>) -> Result<Store> {
+        tracing::warn!("rebuilding the local store");
+        let kept = salvage(path.as_ref());
+        Store::wipe(path.as_ref())?;
+        let store = Store::open(path)?;
+        store.outbox_restore(&kept)?;
+        Ok(store)
+    }
+
     /// E7: stores a command, and its local echo if it sends a message, in
     /// one transaction, before any network call.
     pub fn enqueue(

@@ -140,22 +140,6 @@ impl Store {
         })
     }
 
-    /// Deletes the store's files and opens a fresh, empty store at `path`
-    /// (its last seq is 0, so the next sync starts from a snapshot). The way
-    /// out of [`StoreError::Corrupt`] and [`StoreError::Decode`]. The
-    /// outbox survives: every command not yet confirmed (and its file) is
-    /// read from the old file first, where it can be read, and stored again
-    /// in the new one, in order, with its key, so nothing the agent sent is
-    /// lost and nothing is sent twice.
-    pub fn rebuild(path: impl AsRef<Path>) -> Result<Store> {
-        tracing::warn!("rebuilding the local store");
-        let kept = crate::outbox::salvage(path.as_ref());
-        Store::wipe(path.as_ref())?;
-        let store = Store::open(path)?;
-        store.outbox_restore(&kept)?;
-        Ok(store)
-    }
-
     /// Deletes the store's files (S5 logout). Close every `Store` on the
     /// file first.
     pub fn wipe(path: &Path) -> Result<()> {
