@@ -99,8 +99,8 @@ pub async fn open(
     let db = state.hub.db();
     let ws = &caller.workspace.id;
     db.execute(
-        "INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT DO NOTHING",
         params![
             ws,
             up.id,
@@ -233,8 +233,91 @@ pub(crate) fn complete(hub: &Hub, ws: &Workspace, me: &MemberId, id: &str) -> Ap
             "the file does not match its sha256",
         ));
     }
+    // From here on a message may link to it: never pruned (a command
+    // refused after this keeps its file, as a retry would want it).
+    db.execute(
+        "UPDATE uploads SET attached = 1 WHERE workspace = ?1 AND id = ?2",
+        params![ws.id, id],
+    )?;
     Ok(File {
         name: r.name,
         bytes,
     })
+}
+
+/// How long an upload never sent as a message is kept (issue 16 hole 4):
+/// a client resumes within hours; a day later it has given up.
+pub const KEEP_UNSENT_MS: i64 = 86_400_000;
+
+/// Deletes uploads never attached to a message that are older than
+/// [`KEEP_UNSENT_MS`], with their parts. Age counts from the first run
+/// that saw the upload (`at` 0 until then). Returns how many went.
+pub(crate) fn prune(
+    hub: &Hub,
+    now: rapport_core::model::Timestamp,
+) -> crate::hub::HubResult<usize> {
+    let mut db = hub.db();
+    let tx = db.transaction()?;
+    tx.execute(
+        "UPDATE uploads SET at = ?1 WHERE at = 0 AND attached = 0",
+        [now.0.max(1)],
+    )?;
+    let cutoff = now.0 - KEEP_UNSENT_MS;
+    tx.execute(
+        "DELETE FROM upload_parts WHERE (workspace, id) IN (
+             SELECT workspace, id FROM uploads WHERE attached = 0 AND at <= ?1)",
+        [cutoff],
+    )?;
+    let n = tx.execute(
+        "DELETE FROM uploads WHERE attached = 0 AND at <= ?1",
+        [cutoff],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_core::model::Timestamp;
+    use rapport_core::timers::ManualClock;
+
+    fn count(hub: &Hub, sql: &str) -> i64 {
+        hub.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// E2 / issue 16 hole 4: an upload never sent goes with its parts a day
+    /// after the first pruning run saw it; a sent one (or one from before
+    /// step 3, which may be) stays.
+    #[test]
+    fn e2_unsent_uploads_expire_after_a_day_with_their_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp(5_000_000)));
+        let hub = Hub::open_with_clock(dir.path().join("server.db"), clock.clone()).unwrap();
+        hub.db()
+            .execute_batch(
+                "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
+                 VALUES ('w1', 'unsent', 'u1', 'a.pdf', 3, 'x', 0),
+                        ('w1', 'sent', 'u1', 'b.pdf', 3, 'x', 1);
+                 INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
+                 VALUES ('w1', 'older', 'u1', 'c.pdf', 3, 'x');
+                 INSERT INTO upload_parts VALUES ('w1', 'unsent', 0, x'010203'),
+                        ('w1', 'sent', 0, x'010203'), ('w1', 'older', 0, x'010203');",
+            )
+            .unwrap();
+        assert_eq!(hub.prune().unwrap().uploads, 0);
+        clock.advance_ms(KEEP_UNSENT_MS - 1);
+        assert_eq!(hub.prune().unwrap().uploads, 0);
+        clock.advance_ms(1);
+        assert_eq!(hub.prune().unwrap().uploads, 1);
+        assert_eq!(count(&hub, "SELECT count(*) FROM uploads"), 2);
+        assert_eq!(
+            count(
+                &hub,
+                "SELECT count(*) FROM upload_parts WHERE id = 'unsent'"
+            ),
+            0
+        );
+        assert_eq!(count(&hub, "SELECT count(*) FROM upload_parts"), 2);
+    }
 }
