@@ -98,6 +98,9 @@ pub async fn open(
     let me = caller.member_id();
     let db = state.hub.db();
     let ws = &caller.workspace.id;
+    if row(&db, ws, &up.id)?.is_none() {
+        within_quota(&db, ws, &me, up.size_bytes)?;
+    }
     db.execute(
         "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT DO NOTHING",
@@ -119,6 +122,39 @@ pub async fn open(
         ));
     }
     Ok(status(&up.id, &r))
+}
+
+/// Issue 16 hole 4: what one member may hold in uploads not yet sent
+/// (five files of the largest size), and what every upload on the server
+/// may hold together, by their announced sizes.
+pub const MEMBER_UNSENT_BYTES: u64 = 100 * 1024 * 1024;
+pub const TOTAL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// A new upload of `size` bytes fits the member's quota (else 413
+/// `upload_quota`) and the server's (else 507 `storage_full`). An upload
+/// already open is never refused here: resuming takes no more room.
+fn within_quota(db: &rusqlite::Connection, ws: &str, me: &MemberId, size: u64) -> ApiResult<()> {
+    let (mine, all): (i64, i64) = db.query_row(
+        "SELECT coalesce(sum(CASE WHEN workspace = ?1 AND member_id = ?2 AND attached = 0
+                              THEN size END), 0),
+                coalesce(sum(size), 0)
+         FROM uploads",
+        params![ws, me.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if mine.unsigned_abs() + size > MEMBER_UNSENT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UploadQuota,
+            format!(
+                "{mine} bytes of unsent uploads; at most {MEMBER_UNSENT_BYTES} may wait to be sent"
+            ),
+        ));
+    }
+    if all.unsigned_abs() + size > TOTAL_BYTES {
+        return Err(ApiError::storage_full());
+    }
+    Ok(())
 }
 
 /// `PUT /v1/uploads/{id}/content?offset=N`: the bytes from `offset`.
@@ -319,5 +355,47 @@ mod tests {
             0
         );
         assert_eq!(count(&hub, "SELECT count(*) FROM upload_parts"), 2);
+    }
+
+    /// E2 / issue 16 hole 4: a member's unsent uploads stop at their quota
+    /// (413 `upload_quota`), sent ones do not count, and the server's total
+    /// stops everyone (507 `storage_full`); an open upload is kept.
+    #[test]
+    fn e2_uploads_stop_at_the_members_and_the_servers_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(dir.path().join("server.db")).unwrap();
+        let db = hub.db();
+        let me = MemberId("u1".into());
+        let add = |id: &str, member: &str, size: u64, attached: i64| {
+            db.execute(
+                "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
+                 VALUES ('w1', ?1, ?2, 'a.pdf', ?3, 'x', ?4)",
+                params![id, member, size as i64, attached],
+            )
+            .unwrap();
+        };
+        add("a", "u1", MEMBER_UNSENT_BYTES - 10, 0);
+        assert!(within_quota(&db, "w1", &me, 10).is_ok());
+        let over = within_quota(&db, "w1", &me, 11).unwrap_err();
+        assert_eq!(
+            (over.status, over.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::UploadQuota)
+        );
+        // Another member's, and the member's own sent files, do not count.
+        let other = MemberId("u2".into());
+        assert!(within_quota(&db, "w1", &other, MEMBER_UNSENT_BYTES).is_ok());
+        add("sent", "u2", TOTAL_BYTES - MEMBER_UNSENT_BYTES - 5, 1);
+        assert!(within_quota(&db, "w1", &other, 15).is_ok());
+        let full = within_quota(&db, "w1", &other, 16).unwrap_err();
+        assert_eq!(
+            (full.status, full.code),
+            (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::StorageFull)
+        );
+        assert_eq!(count_rows(&db), 2, "nothing accepted is lost");
+    }
+
+    fn count_rows(db: &rusqlite::Connection) -> i64 {
+        db.query_row("SELECT count(*) FROM uploads", [], |r| r.get(0))
+            .unwrap()
     }
 }

@@ -78,6 +78,13 @@ error_codes! {
     UploadCorrupt = "upload_corrupt",
     /// The client's copy of a queued file is gone (never sent by a server).
     FileMissing = "file_missing",
+    /// 413: the member's uploads not yet sent would pass their quota;
+    /// send or abandon some (unsent ones expire after a day).
+    UploadQuota = "upload_quota",
+    // Storage.
+    /// 507: the server has no room for this; nothing already accepted is
+    /// lost, and retrying later may succeed.
+    StorageFull = "storage_full",
     // The rules (policy::Refusal, SPEC E, B7/B8, C1, D1).
     TextEmpty = "text_empty",
     TextTooLong = "text_too_long",
