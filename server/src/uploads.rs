@@ -85,6 +85,7 @@ pub async fn open(
     if up.sha256.len() != 64 || !up.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("sha256: 64 hex digits"));
     }
+    up.check_fields()?;
     if up.size_bytes == 0 {
         return Err(Refusal::FileEmpty.into());
     }

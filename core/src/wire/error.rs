@@ -96,6 +96,8 @@ error_codes! {
     NotSupported = "not_supported",
     WrongMessage = "wrong_message",
     TooOld = "too_old",
+    /// A free-form field over its bound (policy::fields).
+    FieldTooLong = "field_too_long",
 }
 
 /// A refusal's code (here rather than in `policy`, so the rules know
@@ -120,6 +122,7 @@ impl crate::policy::Refusal {
             R::NotSupported { .. } => ErrorCode::NotSupported,
             R::WrongMessage => ErrorCode::WrongMessage,
             R::TooOld { .. } => ErrorCode::TooOld,
+            R::FieldTooLong { .. } => ErrorCode::FieldTooLong,
         }
     }
 }
@@ -210,6 +213,12 @@ mod tests {
             Refusal::WrongMessage,
             Refusal::TooOld {
                 deadline: crate::model::Timestamp(0),
+            },
+            Refusal::FieldTooLong {
+                field: "emoji".into(),
+                limit: 32,
+                actual: 33,
+                unit: LengthUnit::Utf8Bytes,
             },
         ];
         for r in all {
