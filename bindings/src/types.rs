@@ -332,6 +332,12 @@ pub enum Refusal {
     TooOld {
         deadline: Timestamp,
     },
+    FieldTooLong {
+        field: String,
+        limit: u32,
+        actual: u32,
+        unit: LengthUnit,
+    },
 }
 
 #[uniffi::remote(Enum)]

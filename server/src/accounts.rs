@@ -251,6 +251,21 @@ impl Accounts {
         Ok(issued)
     }
 
+    /// Forgets sessions whose refresh token has expired (nothing can use
+    /// them any more) and exchanged refresh tokens past their `forget_at`
+    /// (issue 16 hole 4). Returns how many rows went.
+    pub(crate) fn prune(&self, now: Timestamp) -> HubResult<usize> {
+        let mut db = self.db.conn();
+        let tx = db.transaction()?;
+        let mut n = tx.execute(
+            "DELETE FROM sessions WHERE refresh_expires_at <= ?1",
+            [now.0],
+        )?;
+        n += tx.execute("DELETE FROM used_refresh WHERE forget_at <= ?1", [now.0])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Ends the session of an access token, and every pair of its family
     /// (a pair the notification process got in the grace period included).
     pub(crate) fn revoke(&self, token: &str) -> HubResult<()> {
@@ -338,4 +353,34 @@ fn issue_on(
         },
         refresh_token,
     })
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use crate::hub::Hub;
+    use rapport_core::model::Timestamp;
+    use rapport_core::timers::ManualClock;
+    use std::sync::Arc;
+
+    /// S5 / issue 16 hole 4: a session whose refresh token expired, and a
+    /// refresh token exchanged and past its `forget_at`, are pruned; a live
+    /// session is not.
+    #[test]
+    fn s5_dead_sessions_and_exchanged_refresh_tokens_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let hub = Hub::open_with_clock(dir.path().join("server.db"), clock.clone()).unwrap();
+        let first = hub.issue("w1", "u1").unwrap();
+        // Exchanged: its old pair goes, the token is remembered as used.
+        let second = hub.refresh(&first.refresh_token).unwrap().unwrap();
+        assert_eq!(hub.prune().unwrap().sessions, 0);
+        clock.advance_ms(hub.refresh_ttl_ms - 1);
+        let live = hub.issue("w1", "u2").unwrap();
+        assert_eq!(hub.prune().unwrap().sessions, 0);
+        clock.advance_ms(1);
+        // The exchanged token and the second pair (both from the start).
+        assert_eq!(hub.prune().unwrap().sessions, 2);
+        assert!(hub.refresh(&second.refresh_token).unwrap().is_none());
+        assert!(hub.refresh(&live.refresh_token).unwrap().is_some());
+    }
 }

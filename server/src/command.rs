@@ -115,7 +115,7 @@ impl Ctx<'_> {
         let events = self
             .hub
             .emit_locked(self.ws, payloads)
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
         Ok(events.last().map_or(Seq(0), |e| e.seq))
     }
 
@@ -158,7 +158,7 @@ impl<B: Send + 'static> Command<B> {
         let result = tokio::task::spawn_blocking(move || {
             let hub = &state.hub;
             hub.exclusive_as(&ws, &me, Some(&scope), || -> ApiResult<(u16, String)> {
-                if let Some(first) = hub.idempotent(&ws.id, &scope).map_err(ApiError::internal)? {
+                if let Some(first) = hub.idempotent(&ws.id, &scope).map_err(ApiError::from)? {
                     return Ok(first);
                 }
                 let ctx = Ctx {
@@ -178,7 +178,7 @@ impl<B: Send + 'static> Command<B> {
                     ),
                 };
                 hub.remember(&ws.id, &scope, status.as_u16(), &body)
-                    .map_err(ApiError::internal)?;
+                    .map_err(ApiError::from)?;
                 Ok((status.as_u16(), body))
             })
         })

@@ -12,6 +12,7 @@ use axum::response::Response;
 use rapport_core::model::*;
 use rapport_core::policy::access::Assignee;
 use rapport_core::policy::act::{self, Act, Target};
+use rapport_core::policy::fields::{self, Field};
 use rapport_core::policy::{Outgoing, delivery, pause};
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::wire::{
@@ -47,6 +48,9 @@ fn check(cx: &Ctx<'_>, chat: &Chat, act: &Act<'_>) -> ApiResult<rapport_core::po
 )]
 pub async fn send(Path(chat_id): Path<String>, cmd: Command<SendMessage>) -> Response {
     cmd.run(move |cx, body| {
+        if let Some(name) = &body.template {
+            fields::check(Field::Template, name)?;
+        }
         let chat = cx.chat(&chat_id)?;
         let (out, content) = match (&body.template, &body.tag, &body.text) {
             (Some(name), _, _) => (
@@ -353,6 +357,9 @@ pub async fn react(
     cmd: Command<React>,
 ) -> Response {
     cmd.run(move |cx, body| {
+        if let Some(e) = &body.emoji {
+            fields::check(Field::Emoji, e)?;
+        }
         let chat = cx.chat(&chat_id)?;
         let m = cx.message(&chat, &message_id)?;
         check(
@@ -496,6 +503,7 @@ pub async fn edit_subscriber(
     cmd: Command<SubscriberEdit>,
 ) -> Response {
     cmd.run(move |cx, body| {
+        body.check_fields()?;
         let mut s = cx
             .ws
             .store
@@ -582,6 +590,7 @@ pub async fn flows(
 )]
 pub async fn add_deal(cmd: Command<DealFields>) -> Response {
     cmd.run(move |cx, b| {
+        b.check_fields()?;
         let (Some(subscriber_id), Some(pipeline), Some(stage), Some(name)) =
             (b.subscriber_id, b.pipeline, b.stage, b.name)
         else {
@@ -622,6 +631,7 @@ pub async fn add_deal(cmd: Command<DealFields>) -> Response {
 )]
 pub async fn edit_deal(Path(deal_id): Path<String>, cmd: Command<DealFields>) -> Response {
     cmd.run(move |cx, b| {
+        b.check_fields()?;
         let mut deal = cx
             .ws
             .store

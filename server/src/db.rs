@@ -134,12 +134,26 @@ CREATE TABLE used_refresh (
 ) WITHOUT ROWID;
 ";
 
+/// Step 3 (issue 16 hole 4): what the pruners need. `at` is when the
+/// pruner first saw an idempotency row or an upload (0: not seen yet; the
+/// pruner runs every minute, so that is within a minute of its writing,
+/// and rows from before this step are stamped on the first run rather
+/// than taken for ancient). `attached` says an upload was sent as a
+/// message: rows from before this step count as sent (they may be), new
+/// uploads start at 0 and only those are pruned when left unsent.
+const V3: &str = "
+ALTER TABLE idempotency ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE uploads ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE uploads ADD COLUMN attached INTEGER NOT NULL DEFAULT 1;
+";
+
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
         M::up_with_hook(V2, |tx: &rusqlite::Transaction<'_>| {
             hash_stored_tokens(tx).map_err(Into::into)
         }),
+        M::up(V3),
     ])
 }
 
@@ -181,7 +195,7 @@ fn hash_stored_tokens(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 2;
+pub(crate) const LATEST: i64 = 3;
 
 /// Settings of the connection (outside the steps: `journal_mode` cannot
 /// change inside a transaction, and they are not part of the file's shape).
@@ -271,11 +285,17 @@ mod tests {
             "INSERT INTO pending_emails VALUES ('w1', 'u0', 'c1', '{}')",
             "INSERT INTO sent_notifications (workspace, member_id, channel, body, at)
              VALUES ('w1', 'u0', 'bot', 'line', 7)",
-            "INSERT INTO idempotency VALUES ('w1', 'k', 200, '{\"seq\":1}')",
+            "INSERT INTO idempotency (workspace, key, status, body)
+             VALUES ('w1', 'k', 200, '{\"seq\":1}')",
         ],
         &[
             "INSERT INTO sessions VALUES ('th', 'rh', 'w1', 'u0', 10, 20, 'f1')",
             "INSERT INTO used_refresh VALUES ('old', 'f1', 5, 20)",
+        ],
+        &[
+            "INSERT INTO idempotency VALUES ('w1', 'k3', 200, '{}', 9)",
+            "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, at, attached)
+             VALUES ('w1', 'up3', 'u0', 'b.pdf', 3, 'abc', 9, 0)",
         ],
     ];
 
@@ -377,13 +397,24 @@ CREATE TABLE IF NOT EXISTS idempotency (
             }
         }
         let before = data(&Connection::open(&path).unwrap());
+        // The same rows written at the latest version (later steps' new
+        // columns take their defaults).
+        let expected = {
+            let mut fresh = Connection::open_in_memory().unwrap();
+            migrations().to_latest(&mut fresh).unwrap();
+            for w in WRITES_AFTER_STEP[0] {
+                fresh.execute(w, []).unwrap();
+            }
+            data(&fresh)
+        };
+        assert_eq!(before.len(), expected.len());
         let db = Db::open(&path).unwrap();
         let adopted = db.conn();
         let v: i64 = adopted
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, LATEST);
-        assert_eq!(data(&adopted), before, "no row lost or changed");
+        assert_eq!(data(&adopted), expected, "no row lost or changed");
         let mut fresh = Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut fresh).unwrap();
         assert_eq!(shape(&adopted), shape(&fresh));
@@ -391,7 +422,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
         // And it opens again as it is.
         drop(db);
         let again = Db::open(&path).unwrap();
-        assert_eq!(data(&again.conn()), before);
+        assert_eq!(data(&again.conn()), expected);
     }
 
     #[test]

@@ -76,9 +76,35 @@ impl From<rapport_core::StoreError> for ApiError {
     }
 }
 
+/// Issue 16 hole 4: a full disk (or `server.db` at its page limit) is
+/// told as such, 507 `storage_full`, not as a 500: the statement's
+/// transaction rolled back, so nothing already accepted is lost.
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return ApiError::storage_full();
+        }
         ApiError::internal(e)
+    }
+}
+
+impl From<crate::hub::HubError> for ApiError {
+    fn from(e: crate::hub::HubError) -> Self {
+        match e {
+            crate::hub::HubError::Sqlite(e) => e.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn storage_full() -> Self {
+        tracing::warn!("storage full");
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            ErrorCode::StorageFull,
+            "the server has no room for this; try again later",
+        )
     }
 }
 
@@ -134,7 +160,44 @@ pub enum Errors {
     /// Too many requests: wait for Retry-After (rate_limited).
     #[response(status = 429)]
     RateLimited(ErrorBody),
+    /// An upload over the member's quota of unsent files (upload_quota).
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
     /// Down for a moment: wait for Retry-After (unavailable).
     #[response(status = 503)]
     Unavailable(ErrorBody),
+    /// No room on the server (storage_full); nothing accepted is lost.
+    #[response(status = 507)]
+    StorageFull(ErrorBody),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16 hole 4: `server.db` at its page limit answers 507
+    /// `storage_full`, and the rows written before are all there.
+    #[test]
+    fn a_full_database_answers_storage_full_and_keeps_what_it_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
+        db.execute_batch("CREATE TABLE t (data BLOB NOT NULL)")
+            .unwrap();
+        db.pragma_update(None, "max_page_count", 16).unwrap();
+        let part = vec![7u8; 4096];
+        let mut kept = 0;
+        let err = loop {
+            match db.execute("INSERT INTO t VALUES (?1)", [&part]) {
+                Ok(_) => kept += 1,
+                Err(e) => break ApiError::from(e),
+            }
+        };
+        assert!(kept > 0);
+        assert_eq!(err.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(err.code, ErrorCode::StorageFull);
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, kept);
+    }
 }

@@ -6,7 +6,7 @@
 //! the route); to this module it is an opaque string and never parsed.
 
 use crate::db::{Db, HubError, HubResult};
-use rapport_core::model::Seq;
+use rapport_core::model::{Seq, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 
@@ -44,6 +44,32 @@ impl Idempotency {
     }
 }
 
+/// How long an answer is kept (issue 16 hole 4): a client retries a
+/// command within minutes, or after days offline at most; an outbox older
+/// than this has long been sent or failed.
+pub(crate) const KEEP_ANSWERS_MS: i64 = 7 * 86_400_000;
+
+impl Idempotency {
+    /// Forgets answers older than [`KEEP_ANSWERS_MS`]. A row's age counts
+    /// from the first run that saw it (`at` 0 until then: writing it needs
+    /// no clock, and rows from before step 3 are not taken for ancient).
+    /// Returns how many were forgotten.
+    pub(crate) fn prune(&self, now: Timestamp) -> HubResult<usize> {
+        let mut db = self.db.conn();
+        let tx = db.transaction()?;
+        tx.execute(
+            "UPDATE idempotency SET at = ?1 WHERE at = 0",
+            [now.0.max(1)],
+        )?;
+        let n = tx.execute(
+            "DELETE FROM idempotency WHERE at <= ?1",
+            [now.0 - KEEP_ANSWERS_MS],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
 /// A first answer for `key` (the command's last seq), written in the
 /// transaction `tx` that logs the command's events: a command whose events
 /// are in the log is never run again, even if the process dies before it
@@ -60,4 +86,30 @@ pub(crate) fn first_answer(tx: &Connection, ws: &str, key: &str, last: Seq) -> H
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Hub;
+    use rapport_core::timers::ManualClock;
+
+    /// E7 / issue 16 hole 4: an answer is kept a week from the first
+    /// pruning run that saw it, then forgotten; a newer one stays.
+    #[test]
+    fn e7_answers_are_forgotten_a_week_after_first_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let hub = Hub::open_with_clock(dir.path().join("server.db"), clock.clone()).unwrap();
+        hub.remember("w1", "old", 200, "{}").unwrap();
+        assert_eq!(hub.prune().unwrap().answers, 0);
+        clock.advance_ms(KEEP_ANSWERS_MS - 1);
+        hub.remember("w1", "new", 200, "{}").unwrap();
+        assert_eq!(hub.prune().unwrap().answers, 0);
+        assert!(hub.idempotent("w1", "old").unwrap().is_some());
+        clock.advance_ms(1);
+        assert_eq!(hub.prune().unwrap().answers, 1);
+        assert_eq!(hub.idempotent("w1", "old").unwrap(), None);
+        assert!(hub.idempotent("w1", "new").unwrap().is_some());
+    }
 }

@@ -184,6 +184,11 @@ pub async fn start(
                 every.tick().await;
                 let st = emails.clone();
                 let _ = tokio::task::spawn_blocking(move || {
+                    // Issue 16 hole 4: storage with bounds.
+                    match st.hub.prune() {
+                        Ok(p) => tracing::debug!(?p, "pruned"),
+                        Err(e) => tracing::warn!(error = %e, "not pruned"),
+                    }
                     for ws in st.hub.workspace_ids() {
                         if let Err(e) = notify::flush_emails(&st.hub, &ws) {
                             tracing::warn!(error = %e, "emails not flushed");

@@ -241,6 +241,22 @@ pub fn flush_emails(hub: &Hub, ws: &str) -> HubResult<u32> {
     Ok(due.len() as u32)
 }
 
+/// How many sent notifications the test sink keeps (issue 16 hole 4): it
+/// stands in for FCM, APNs, mail and the bot, which keep nothing here;
+/// tests read the newest few.
+pub const KEEP_SENT: usize = 10_000;
+
+/// Keeps the newest `keep` rows of the test sink, across workspaces.
+/// Returns how many went.
+pub fn prune_sent(hub: &Hub, keep: usize) -> HubResult<usize> {
+    let db = hub.db();
+    Ok(db.execute(
+        "DELETE FROM sent_notifications WHERE id <= (
+             SELECT id FROM sent_notifications ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        [keep as i64],
+    )?)
+}
+
 /// What the test sink holds for a member: (channel, body), oldest first.
 /// Channels: `fcm`, `apns`, `email`, `bot`.
 pub fn sent(hub: &Hub, ws: &str, member: &str) -> HubResult<Vec<(String, String)>> {
@@ -361,4 +377,28 @@ pub async fn set_settings(
         )?;
     }
     Ok(Json(s))
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+
+    /// H2 / issue 16 hole 4: the test sink keeps its newest rows only.
+    #[test]
+    fn h2_the_test_sink_keeps_its_newest_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(dir.path().join("server.db")).unwrap();
+        for i in 0..5 {
+            record(&hub.db(), "w1", "u1", "bot", &format!("n{i}"), i).unwrap();
+        }
+        assert_eq!(prune_sent(&hub, 5).unwrap(), 0);
+        assert_eq!(prune_sent(&hub, 2).unwrap(), 3);
+        let bodies: Vec<String> = sent(&hub, "w1", "u1")
+            .unwrap()
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(bodies, ["n3", "n4"]);
+        assert_eq!(prune_sent(&hub, 0).unwrap(), 2);
+    }
 }

@@ -85,6 +85,7 @@ pub async fn open(
     if up.sha256.len() != 64 || !up.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("sha256: 64 hex digits"));
     }
+    up.check_fields()?;
     if up.size_bytes == 0 {
         return Err(Refusal::FileEmpty.into());
     }
@@ -98,9 +99,12 @@ pub async fn open(
     let me = caller.member_id();
     let db = state.hub.db();
     let ws = &caller.workspace.id;
+    if row(&db, ws, &up.id)?.is_none() {
+        within_quota(&db, ws, &me, up.size_bytes)?;
+    }
     db.execute(
-        "INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT DO NOTHING",
         params![
             ws,
             up.id,
@@ -119,6 +123,39 @@ pub async fn open(
         ));
     }
     Ok(status(&up.id, &r))
+}
+
+/// Issue 16 hole 4: what one member may hold in uploads not yet sent
+/// (five files of the largest size), and what every upload on the server
+/// may hold together, by their announced sizes.
+pub const MEMBER_UNSENT_BYTES: u64 = 100 * 1024 * 1024;
+pub const TOTAL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// A new upload of `size` bytes fits the member's quota (else 413
+/// `upload_quota`) and the server's (else 507 `storage_full`). An upload
+/// already open is never refused here: resuming takes no more room.
+fn within_quota(db: &rusqlite::Connection, ws: &str, me: &MemberId, size: u64) -> ApiResult<()> {
+    let (mine, all): (i64, i64) = db.query_row(
+        "SELECT coalesce(sum(CASE WHEN workspace = ?1 AND member_id = ?2 AND attached = 0
+                              THEN size END), 0),
+                coalesce(sum(size), 0)
+         FROM uploads",
+        params![ws, me.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if mine.unsigned_abs() + size > MEMBER_UNSENT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UploadQuota,
+            format!(
+                "{mine} bytes of unsent uploads; at most {MEMBER_UNSENT_BYTES} may wait to be sent"
+            ),
+        ));
+    }
+    if all.unsigned_abs() + size > TOTAL_BYTES {
+        return Err(ApiError::storage_full());
+    }
+    Ok(())
 }
 
 /// `PUT /v1/uploads/{id}/content?offset=N`: the bytes from `offset`.
@@ -233,8 +270,133 @@ pub(crate) fn complete(hub: &Hub, ws: &Workspace, me: &MemberId, id: &str) -> Ap
             "the file does not match its sha256",
         ));
     }
+    // From here on a message may link to it: never pruned (a command
+    // refused after this keeps its file, as a retry would want it).
+    db.execute(
+        "UPDATE uploads SET attached = 1 WHERE workspace = ?1 AND id = ?2",
+        params![ws.id, id],
+    )?;
     Ok(File {
         name: r.name,
         bytes,
     })
+}
+
+/// How long an upload never sent as a message is kept (issue 16 hole 4):
+/// a client resumes within hours; a day later it has given up.
+pub const KEEP_UNSENT_MS: i64 = 86_400_000;
+
+/// Deletes uploads never attached to a message that are older than
+/// [`KEEP_UNSENT_MS`], with their parts. Age counts from the first run
+/// that saw the upload (`at` 0 until then). Returns how many went.
+pub(crate) fn prune(
+    hub: &Hub,
+    now: rapport_core::model::Timestamp,
+) -> crate::hub::HubResult<usize> {
+    let mut db = hub.db();
+    let tx = db.transaction()?;
+    tx.execute(
+        "UPDATE uploads SET at = ?1 WHERE at = 0 AND attached = 0",
+        [now.0.max(1)],
+    )?;
+    let cutoff = now.0 - KEEP_UNSENT_MS;
+    tx.execute(
+        "DELETE FROM upload_parts WHERE (workspace, id) IN (
+             SELECT workspace, id FROM uploads WHERE attached = 0 AND at <= ?1)",
+        [cutoff],
+    )?;
+    let n = tx.execute(
+        "DELETE FROM uploads WHERE attached = 0 AND at <= ?1",
+        [cutoff],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_core::model::Timestamp;
+    use rapport_core::timers::ManualClock;
+
+    fn count(hub: &Hub, sql: &str) -> i64 {
+        hub.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// E2 / issue 16 hole 4: an upload never sent goes with its parts a day
+    /// after the first pruning run saw it; a sent one (or one from before
+    /// step 3, which may be) stays.
+    #[test]
+    fn e2_unsent_uploads_expire_after_a_day_with_their_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp(5_000_000)));
+        let hub = Hub::open_with_clock(dir.path().join("server.db"), clock.clone()).unwrap();
+        hub.db()
+            .execute_batch(
+                "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
+                 VALUES ('w1', 'unsent', 'u1', 'a.pdf', 3, 'x', 0),
+                        ('w1', 'sent', 'u1', 'b.pdf', 3, 'x', 1);
+                 INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
+                 VALUES ('w1', 'older', 'u1', 'c.pdf', 3, 'x');
+                 INSERT INTO upload_parts VALUES ('w1', 'unsent', 0, x'010203'),
+                        ('w1', 'sent', 0, x'010203'), ('w1', 'older', 0, x'010203');",
+            )
+            .unwrap();
+        assert_eq!(hub.prune().unwrap().uploads, 0);
+        clock.advance_ms(KEEP_UNSENT_MS - 1);
+        assert_eq!(hub.prune().unwrap().uploads, 0);
+        clock.advance_ms(1);
+        assert_eq!(hub.prune().unwrap().uploads, 1);
+        assert_eq!(count(&hub, "SELECT count(*) FROM uploads"), 2);
+        assert_eq!(
+            count(
+                &hub,
+                "SELECT count(*) FROM upload_parts WHERE id = 'unsent'"
+            ),
+            0
+        );
+        assert_eq!(count(&hub, "SELECT count(*) FROM upload_parts"), 2);
+    }
+
+    /// E2 / issue 16 hole 4: a member's unsent uploads stop at their quota
+    /// (413 `upload_quota`), sent ones do not count, and the server's total
+    /// stops everyone (507 `storage_full`); an open upload is kept.
+    #[test]
+    fn e2_uploads_stop_at_the_members_and_the_servers_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(dir.path().join("server.db")).unwrap();
+        let db = hub.db();
+        let me = MemberId("u1".into());
+        let add = |id: &str, member: &str, size: u64, attached: i64| {
+            db.execute(
+                "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
+                 VALUES ('w1', ?1, ?2, 'a.pdf', ?3, 'x', ?4)",
+                params![id, member, size as i64, attached],
+            )
+            .unwrap();
+        };
+        add("a", "u1", MEMBER_UNSENT_BYTES - 10, 0);
+        assert!(within_quota(&db, "w1", &me, 10).is_ok());
+        let over = within_quota(&db, "w1", &me, 11).unwrap_err();
+        assert_eq!(
+            (over.status, over.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::UploadQuota)
+        );
+        // Another member's, and the member's own sent files, do not count.
+        let other = MemberId("u2".into());
+        assert!(within_quota(&db, "w1", &other, MEMBER_UNSENT_BYTES).is_ok());
+        add("sent", "u2", TOTAL_BYTES - MEMBER_UNSENT_BYTES - 5, 1);
+        assert!(within_quota(&db, "w1", &other, 15).is_ok());
+        let full = within_quota(&db, "w1", &other, 16).unwrap_err();
+        assert_eq!(
+            (full.status, full.code),
+            (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::StorageFull)
+        );
+        assert_eq!(count_rows(&db), 2, "nothing accepted is lost");
+    }
+
+    fn count_rows(db: &rusqlite::Connection) -> i64 {
+        db.query_row("SELECT count(*) FROM uploads", [], |r| r.get(0))
+            .unwrap()
+    }
 }

@@ -145,3 +145,70 @@ async fn b7_b8_message_table_on_the_server() {
         }
     }
 }
+
+/// Issue 16 hole 4: every free-form field that reaches the event log is
+/// bounded on the server (policy::fields): one over its limit is refused
+/// with 422 `field_too_long` naming the field, and nothing is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b7_e2_e5_f5_f8_g1_fields_over_their_bounds_are_refused_on_the_server() {
+    use reqwest::Method;
+    use serde_json::json;
+    let (srv, _clock, token) = setup().await;
+    let head = srv.head("w1");
+    let a = |n: usize| "a".repeat(n);
+    let cases = [
+        (
+            Method::POST,
+            "/v1/chats/c1/messages",
+            json!({ "template": a(257) }),
+            "template",
+        ),
+        (
+            Method::POST,
+            "/v1/chats/c1/messages/m1/reactions",
+            json!({ "emoji": a(33) }),
+            "emoji",
+        ),
+        (
+            Method::PATCH,
+            "/v1/subscribers/s1",
+            json!({ "add_tags": [a(257)] }),
+            "tag",
+        ),
+        (
+            Method::PATCH,
+            "/v1/subscribers/s1",
+            json!({ "variables": { a(129): "v" } }),
+            "variable_name",
+        ),
+        (
+            Method::PATCH,
+            "/v1/subscribers/s1",
+            json!({ "variables": { "k": a(4_097) } }),
+            "variable_value",
+        ),
+        (
+            Method::POST,
+            "/v1/deals",
+            json!({ "subscriber_id": "s1", "pipeline": { "id": "p", "name": "P" },
+                    "stage": { "id": "s", "name": "S" }, "name": a(1_025) }),
+            "deal",
+        ),
+        (
+            Method::POST,
+            "/v1/uploads",
+            json!({ "id": "up-long", "name": a(256), "size_bytes": 10, "sha256": "0".repeat(64) }),
+            "file_name",
+        ),
+    ];
+    for (i, (method, path, body, field)) in cases.into_iter().enumerate() {
+        let (status, err) = call(&srv, &token, method, path, body, &format!("long-{i}")).await;
+        assert_eq!(status, 422, "{path} {field}: {err}");
+        assert_eq!(err["code"], "field_too_long", "{path}");
+        assert!(
+            err["message"].as_str().unwrap_or("").starts_with(field),
+            "{path}: {err}"
+        );
+    }
+    assert_eq!(srv.head("w1"), head, "nothing logged");
+}

@@ -90,6 +90,7 @@ impl Composer<'_> {
         }
         let message_id = MessageId(format!("m-{key}"));
         let (act, content, action, file) = self.build(chat, draft, key, &message_id)?;
+        action.check_fields()?;
         if let Some(ctx) = &ctx {
             act::check(&act, ctx)?;
         }
@@ -191,6 +192,7 @@ impl Composer<'_> {
         if !valid_key(key) {
             return Err(ComposeError::InvalidKey);
         }
+        action.check_fields()?;
         self.check(action)?;
         self.store.enqueue(action, key, None, self.now)?;
         Ok(())

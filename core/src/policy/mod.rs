@@ -12,7 +12,8 @@
 //! - [`pause`]: E3/F7, the 60-minute bot pause;
 //! - [`edit`]: B7/B8, reacting to, editing and deleting Telegram messages;
 //! - [`access`]: D1, who may be assigned a chat;
-//! - [`delivery`]: B5, which apps report delivery ticks.
+//! - [`delivery`]: B5, which apps report delivery ticks;
+//! - [`fields`]: the bounds of free-form fields (issue 16 hole 4).
 //!
 //! [`decide`] combines them for one outgoing message (with the window's
 //! countdown and the alternatives, for the composer); [`act::check`] is the
@@ -25,6 +26,7 @@ pub mod attachment;
 pub mod cases;
 pub mod delivery;
 pub mod edit;
+pub mod fields;
 pub mod pause;
 pub mod text;
 pub mod viber;
@@ -82,6 +84,14 @@ pub enum Refusal {
     /// B8: past the 48-hour limit.
     #[error("the message is too old (the limit passed at {deadline:?})")]
     TooOld { deadline: Timestamp },
+    /// A free-form field over its bound ([`fields`]): `field` names it.
+    #[error("{field} is {actual} {unit} long; at most {limit} are allowed")]
+    FieldTooLong {
+        field: String,
+        limit: u32,
+        actual: u32,
+        unit: text::LengthUnit,
+    },
 }
 
 /// What an agent wants to send.

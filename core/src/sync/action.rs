@@ -147,6 +147,42 @@ impl Action {
     }
 }
 
+impl Action {
+    /// Issue 16 hole 4: its free-form fields within their bounds
+    /// ([`crate::policy::fields`]), the checks the server runs on the same
+    /// bodies. Messages' texts have their own rules (E1).
+    pub fn check_fields(&self) -> Result<(), crate::policy::Refusal> {
+        use crate::policy::fields::{Field, check};
+        match self {
+            Action::SendTemplate { name, .. } => check(Field::Template, name),
+            Action::SendAttachment { upload, .. } => upload.check_fields(),
+            Action::React { emoji: Some(e), .. } => check(Field::Emoji, e),
+            Action::EditSubscriber { edit, .. } => edit.check_fields(),
+            Action::AddDeal {
+                pipeline,
+                stage,
+                name,
+                currency,
+                ..
+            } => DealFields {
+                pipeline: Some(pipeline.clone()),
+                stage: Some(stage.clone()),
+                name: Some(name.clone()),
+                currency: Some(currency.clone()),
+                ..DealFields::default()
+            }
+            .check_fields(),
+            Action::EditDeal { stage, name, .. } => DealFields {
+                stage: stage.clone(),
+                name: name.clone(),
+                ..DealFields::default()
+            }
+            .check_fields(),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// How an action travels on the Rapport API.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct CommandRequest {
@@ -334,6 +370,74 @@ pub(super) fn command_request(action: &Action) -> CommandRequest {
 mod tests {
     use super::*;
     use crate::policy::window::MessageTag;
+
+    /// Issue 16 hole 4: the app refuses what the server would, before
+    /// queueing: each bounded field of each action.
+    #[test]
+    fn b7_e2_e5_f5_f8_g1_actions_check_their_bounded_fields() {
+        let code = |a: Action| a.check_fields().err().map(|r| r.code());
+        let chat_id = ChatId::from("c1");
+        let long = |n: usize| "a".repeat(n);
+        let react = |e: &str| Action::React {
+            chat_id: chat_id.clone(),
+            message_id: MessageId::from("m1"),
+            emoji: Some(e.into()),
+        };
+        assert_eq!(code(react("👍")), None);
+        assert_eq!(code(react(&long(33))), Some("field_too_long"));
+        let template = |n| Action::SendTemplate {
+            chat_id: chat_id.clone(),
+            name: long(n),
+            message_id: None,
+        };
+        assert_eq!(code(template(256)), None);
+        assert_eq!(code(template(257)), Some("field_too_long"));
+        let edit = |edit: SubscriberEdit| Action::EditSubscriber {
+            subscriber_id: SubscriberId("s1".into()),
+            edit,
+        };
+        assert_eq!(
+            code(edit(SubscriberEdit {
+                remove_tags: vec![long(257)],
+                ..SubscriberEdit::default()
+            })),
+            Some("field_too_long")
+        );
+        assert_eq!(
+            code(edit(SubscriberEdit {
+                variables: [("k".to_owned(), long(4_097))].into(),
+                ..SubscriberEdit::default()
+            })),
+            Some("field_too_long")
+        );
+        let named = Named {
+            id: "p".into(),
+            name: "P".into(),
+        };
+        let deal = |currency: String| Action::AddDeal {
+            subscriber_id: SubscriberId("s1".into()),
+            pipeline: named.clone(),
+            stage: named.clone(),
+            name: "Deal".into(),
+            amount_minor: 1,
+            currency,
+        };
+        assert_eq!(code(deal("EUR".into())), None);
+        assert_eq!(code(deal(long(1_025))), Some("field_too_long"));
+        let file = |n| Action::SendAttachment {
+            chat_id: chat_id.clone(),
+            upload: UploadRef {
+                id: "u".into(),
+                name: long(n),
+                size_bytes: 1,
+                sha256: String::new(),
+            },
+            caption: None,
+            message_id: None,
+        };
+        assert_eq!(code(file(255)), None);
+        assert_eq!(code(file(256)), Some("field_too_long"));
+    }
 
     #[test]
     fn bodies_keep_the_shape_the_server_reads() {

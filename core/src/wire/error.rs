@@ -78,6 +78,13 @@ error_codes! {
     UploadCorrupt = "upload_corrupt",
     /// The client's copy of a queued file is gone (never sent by a server).
     FileMissing = "file_missing",
+    /// 413: the member's uploads not yet sent would pass their quota;
+    /// send or abandon some (unsent ones expire after a day).
+    UploadQuota = "upload_quota",
+    // Storage.
+    /// 507: the server has no room for this; nothing already accepted is
+    /// lost, and retrying later may succeed.
+    StorageFull = "storage_full",
     // The rules (policy::Refusal, SPEC E, B7/B8, C1, D1).
     TextEmpty = "text_empty",
     TextTooLong = "text_too_long",
@@ -89,6 +96,8 @@ error_codes! {
     NotSupported = "not_supported",
     WrongMessage = "wrong_message",
     TooOld = "too_old",
+    /// A free-form field over its bound (policy::fields).
+    FieldTooLong = "field_too_long",
 }
 
 /// A refusal's code (here rather than in `policy`, so the rules know
@@ -113,6 +122,7 @@ impl crate::policy::Refusal {
             R::NotSupported { .. } => ErrorCode::NotSupported,
             R::WrongMessage => ErrorCode::WrongMessage,
             R::TooOld { .. } => ErrorCode::TooOld,
+            R::FieldTooLong { .. } => ErrorCode::FieldTooLong,
         }
     }
 }
@@ -203,6 +213,12 @@ mod tests {
             Refusal::WrongMessage,
             Refusal::TooOld {
                 deadline: crate::model::Timestamp(0),
+            },
+            Refusal::FieldTooLong {
+                field: "emoji".into(),
+                limit: 32,
+                actual: 33,
+                unit: LengthUnit::Utf8Bytes,
             },
         ];
         for r in all {

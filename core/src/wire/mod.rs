@@ -271,3 +271,45 @@ impl Default for NotificationSettings {
         }
     }
 }
+
+// ---- issue 16 hole 4: the bounded fields of the bodies ----------------------
+
+use crate::policy::fields::{Field, check_all};
+
+impl SubscriberEdit {
+    /// F5/F6/F8: its tags, flow and variables within their bounds.
+    pub fn check_fields(&self) -> Result<(), crate::policy::Refusal> {
+        let tags = self.add_tags.iter().chain(&self.remove_tags);
+        check_all(
+            tags.map(|t| (Field::Tag, t.as_str()))
+                .chain(self.flow_id.iter().map(|f| (Field::Flow, f.as_str())))
+                .chain(self.variables.iter().flat_map(|(k, v)| {
+                    [
+                        (Field::VariableName, k.as_str()),
+                        (Field::VariableValue, v.as_str()),
+                    ]
+                })),
+        )
+    }
+}
+
+impl DealFields {
+    /// G1/G3: its name, currency, pipeline and stage within their bound.
+    pub fn check_fields(&self) -> Result<(), crate::policy::Refusal> {
+        let named = self.pipeline.iter().chain(&self.stage);
+        check_all(
+            named
+                .flat_map(|n| [n.id.as_str(), n.name.as_str()])
+                .chain(self.name.as_deref())
+                .chain(self.currency.as_deref())
+                .map(|v| (Field::Deal, v)),
+        )
+    }
+}
+
+impl UploadRef {
+    /// E2: its file name within its bound.
+    pub fn check_fields(&self) -> Result<(), crate::policy::Refusal> {
+        crate::policy::fields::check(Field::FileName, &self.name)
+    }
+}
