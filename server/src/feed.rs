@@ -14,8 +14,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use rapport_core::model::{ChatId, Event, MessageId, Seq};
 use rapport_core::wire::{
-    ErrorCode, HistoryPage, HistoryQuery, STREAM_CLOSED_FORBIDDEN, STREAM_CLOSED_SESSION_ENDED,
-    StreamFrame, StreamQuery, SyncPage, SyncQuery, events_to_raw,
+    ErrorCode, HistoryPage, HistoryQuery, STREAM_CLOSED_FORBIDDEN, STREAM_CLOSED_RESYNC,
+    STREAM_CLOSED_SESSION_ENDED, StreamFrame, StreamQuery, SyncPage, SyncQuery, events_to_raw,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +29,7 @@ const MAX_PAGE: u32 = 20_000;
     get,
     path = "/v1/sync",
     tag = "feed",
-    summary = "S2: since=0 answers a snapshot (chats with their latest 20 messages); since>0 up to `limit` events after it and the head",
+    summary = "S2: since=0 answers a snapshot (chats with their latest 20 messages); since>0 up to `limit` events after it and the head; a since ahead of the head (the log lost its tail) a fresh snapshot",
     params(rapport_core::wire::SyncQuery),
     responses((status = 200, description = "done", body = rapport_core::wire::SyncPage), crate::error::Errors),
 )]
@@ -41,19 +41,23 @@ pub async fn sync(
     caller.require_conversations()?;
     let ws = caller.workspace.clone();
     let page = tokio::task::spawn_blocking(move || -> ApiResult<SyncPage> {
-        if q.since == 0 {
+        let head = if q.since == 0 {
+            None
+        } else {
+            Some(state.hub.head(&ws).map_err(ApiError::internal)?)
+        };
+        // Issue 16 hole 7: a since ahead of the head means this server lost
+        // its log's tail (a crash) after the client applied it: the client
+        // starts again from the workspace as it is now.
+        let Some(head) = head.filter(|h| q.since <= h.0) else {
+            if q.since != 0 {
+                tracing::info!(since = q.since, "since ahead of the head: fresh snapshot");
+            }
             return Ok(SyncPage::Snapshot(
                 ws.store.snapshot(SNAPSHOT_MESSAGES_PER_CHAT)?,
             ));
-        }
+        };
         let limit = q.limit.unwrap_or(1000).clamp(1, MAX_PAGE);
-        let head = state.hub.head(&ws).map_err(ApiError::internal)?;
-        if q.since > head.0 {
-            return Err(ApiError::bad_request(format!(
-                "since={} is ahead of the feed's head {}",
-                q.since, head.0
-            )));
-        }
         let events = state
             .hub
             .events_after_raw(&ws, Seq(q.since), limit)
@@ -108,7 +112,7 @@ pub async fn history(
     get,
     path = "/v1/stream",
     tag = "feed",
-    summary = "S2: WebSocket. Frames {kind:events, events:[...]} with every event after `since`, then live; {kind:heartbeat, head, server_time} when idle",
+    summary = "S2: WebSocket. Frames {kind:events, events:[...]} with every event after `since`, then live; {kind:heartbeat, head, server_time} when idle; a since ahead of the head closes with 4409 (resync: pull /v1/sync for a snapshot)",
     params(rapport_core::wire::StreamQuery),
     responses((status = 200, description = "done"), (status = 101, description = "the WebSocket"), crate::error::Errors),
 )]
@@ -248,6 +252,25 @@ async fn run_stream(
     let ws = caller.workspace.clone();
     // Subscribe before reading the backlog: nothing falls between them.
     let mut live = ws.feed.subscribe();
+    // Issue 16 hole 7: a since ahead of the head (the log lost its tail)
+    // has nothing to resume from: the client pulls /v1/sync, which answers
+    // a fresh snapshot.
+    let (st, ws2) = (state.clone(), ws.clone());
+    let head = tokio::task::spawn_blocking(move || st.hub.head(&ws2))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    if since > head {
+        let close = CloseFrame {
+            code: STREAM_CLOSED_RESYNC,
+            reason: "resync".into(),
+        };
+        let _ = socket.send(WsMessage::Close(Some(close))).await;
+        return Err(format!(
+            "closed: since {} ahead of head {}",
+            since.0, head.0
+        ));
+    }
     let mut last = since;
     let mut sent: u64 = 0;
     drain_log(&state, &ws, &mut socket, &mut last, &mut sent).await?;

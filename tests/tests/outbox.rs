@@ -465,3 +465,155 @@ fn e7_s1_a_rebuilt_store_keeps_its_unsent_commands_and_sends_each_once() {
         .count();
     assert_eq!(files, 1, "the file went up once");
 }
+
+/// The texts of a chat's messages starting with `prefix`, as the client's
+/// store has them (oldest first).
+fn client_texts(c: &Client, chat: &str, prefix: &str) -> Vec<String> {
+    c.timeline_page(&ChatId::from(chat), None, 1_000)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|i| match i {
+            TimelineItem::Message(m) => match m.content {
+                Content::Text { text } if text.starts_with(prefix) => Some(text),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 16 hole 7 (S2/E7): the server crashed and lost its log's tail
+/// after the client applied it, so the client's seq is ahead of the head.
+/// The feed answers it a fresh snapshot; the client replaces its store with
+/// it, keeping its queued reply (and the reply's echo), which then arrives
+/// exactly once; the store equals the server's state and a chat list
+/// subscription shows it.
+#[test]
+fn s2_e7_a_seq_ahead_of_the_servers_head_resyncs_from_a_snapshot_keeping_the_outbox() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 50));
+    open_chats(&srv);
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&srv, dir.path(), &rt);
+    let kept_head = srv.head("w1");
+    // Events the client applies and the server then loses.
+    let now = rapport_server::hub::now();
+    let lost: Vec<EventPayload> = (0..3)
+        .map(|i| {
+            EventPayload::MessageUpserted(rapport_tests::message(
+                "c1",
+                &format!("lost-{i}"),
+                Sender::Subscriber,
+                &format!("lost-{i}"),
+                now,
+            ))
+        })
+        .collect();
+    srv.server
+        .state
+        .hub
+        .emit(&srv.workspace("w1"), lost)
+        .unwrap();
+    let ahead = srv.head("w1");
+    wait_until("the client applied the tail", 30, || {
+        c.last_seq().unwrap() >= ahead
+    });
+    assert_eq!(client_texts(&c, "c1", "lost-").len(), 3);
+    // A reply queued while the server is down.
+    c.stop_sync();
+    c.send(&ChatId::from("c3"), Draft::Text("resync-reply"), None)
+        .unwrap();
+    assert_eq!(c.unsent_commands().unwrap(), 1);
+    drop(c);
+
+    // The server crashes and loses its log's tail, then starts again on
+    // the same file (its store is rebuilt from the log).
+    let TestServer {
+        server, dir: sdir, ..
+    } = srv;
+    drop(server);
+    let db = sdir.path().join("server.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM events WHERE seq > ?1", [kept_head.0 as i64])
+        .unwrap();
+    let server = rt
+        .block_on(rapport_server::start(rapport_server::ServerConfig {
+            db,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            heartbeat_ms: 300,
+            clock: None,
+        }))
+        .unwrap();
+    let srv = TestServer {
+        server,
+        dir: sdir,
+        generator: None,
+    };
+    assert_eq!(srv.head("w1"), kept_head, "the log lost its tail");
+    assert!(ahead > kept_head);
+
+    let c = srv.client(dir.path(), &rt, "u0@w1.test");
+    assert_eq!(c.last_seq().unwrap(), ahead, "the client is ahead");
+    let list: Arc<Mutex<Vec<ChatSummary>>> = Arc::default();
+    let sub = c
+        .subscribe_chat_list(rapport_core::store::ChatFilter::default(), 100, {
+            let list = list.clone();
+            move |diffs| {
+                let mut l = list.lock().unwrap();
+                for d in diffs {
+                    // A diff that does not fit leaves the list wrong, which
+                    // the comparison below catches.
+                    d.apply(&mut l);
+                }
+            }
+        })
+        .unwrap();
+    c.start_sync().unwrap();
+    wait_until("the queued reply sent", 60, || {
+        c.unsent_commands().unwrap() == 0
+    });
+    let head = srv.head("w1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.last_seq().unwrap() != head {
+        assert!(
+            Instant::now() < deadline,
+            "the client at {:?}, the server's head {head:?} (was {kept_head:?}, the client {ahead:?}): {:?}",
+            c.last_seq(),
+            *c.sync_state().borrow()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let w1 = srv.workspace("w1");
+    assert_eq!(
+        texts_with_prefix(&w1.store, "c3", "resync-"),
+        vec!["resync-reply".to_owned()],
+        "the reply arrived once"
+    );
+    assert_eq!(
+        client_texts(&c, "c3", "resync-"),
+        vec!["resync-reply".to_owned()],
+        "the client shows it once"
+    );
+    assert!(
+        client_texts(&c, "c1", "lost-").is_empty(),
+        "the lost tail is gone"
+    );
+    let all = |page: rapport_core::store::ChatPage| page.rows;
+    let server_rows = all(w1
+        .store
+        .chat_page(&rapport_core::store::ChatFilter::default(), None, u32::MAX)
+        .unwrap());
+    let client_rows = all(c
+        .chat_page(&rapport_core::store::ChatFilter::default(), None, u32::MAX)
+        .unwrap());
+    assert_eq!(
+        client_rows, server_rows,
+        "the client's chats are the server's"
+    );
+    wait_until("the subscription shows the server's chats", 10, || {
+        *list.lock().unwrap() == server_rows
+    });
+    drop(sub);
+}

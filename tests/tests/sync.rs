@@ -377,7 +377,6 @@ async fn s5_auth_and_isolation_answer_401_403_404_with_stable_codes() {
     for (m, path, body) in [
         (Method::GET, "/v1/sync?since=abc", None),
         (Method::GET, "/v1/sync", None),
-        (Method::GET, "/v1/sync?since=999999999", None),
         (Method::GET, "/v1/stream?since=0", None),
         (Method::POST, "/v1/chats/c1/messages", Some("{not json")),
         (
@@ -755,4 +754,46 @@ async fn s5_d1_a_busy_stream_ends_on_logout_and_when_the_role_loses_access() {
     assert!(events > 0, "the stream was busy");
     assert!(matches!(end, SyncError::Forbidden(_)), "{end:?}");
     drop(sim);
+}
+
+/// Issue 16 hole 7: a `since` ahead of the feed's head (the server lost
+/// its log's tail) is answered a fresh snapshot by `GET /v1/sync`, and the
+/// live stream opened with it closes at once with 4409 (`resync`) instead
+/// of waiting silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_a_since_ahead_of_the_head_gets_a_snapshot_and_the_stream_closes_with_resync() {
+    use futures_util::StreamExt;
+    let srv = TestServer::start(10, 50).await;
+    let backend = RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap();
+    backend.login("u0@w1.test", PASSWORD).await.unwrap();
+    let head = srv.head("w1");
+    let ahead = Seq(head.0 + 100);
+    match backend.pull(ahead, 100).await.unwrap() {
+        rapport_core::sync::Pulled::Snapshot(s) => {
+            assert_eq!(s.seq, head);
+            assert_eq!(
+                s.chats.len(),
+                srv.workspace("w1").store.snapshot(20).unwrap().chats.len()
+            );
+        }
+        other => panic!("not a snapshot: {other:?}"),
+    }
+    let end = match backend.stream(ahead).await {
+        Err(e) => e,
+        Ok(mut stream) => {
+            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                Ok(Some(Err(e))) => e,
+                other => panic!("the stream did not close with a reason: {other:?}"),
+            }
+        }
+    };
+    assert!(
+        matches!(&end, SyncError::Network(m) if m.contains("resync")),
+        "{end:?}"
+    );
+    // Up to the head, the feed answers events as before.
+    assert!(matches!(
+        backend.pull(head, 100).await.unwrap(),
+        rapport_core::sync::Pulled::Events { .. }
+    ));
 }

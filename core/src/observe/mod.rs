@@ -324,6 +324,19 @@ fn compute(subs: &mut Subs, conn: &Connection, changes: &Changes, store: &Store)
         }
     }
     for s in subs.timelines.values_mut() {
+        if changes.resync {
+            // Rebuilt from a snapshot: the chat's local key changed (or the
+            // chat is gone): the window is read again whole.
+            let result = timeline_rows::chat_rid(conn, &s.chat).and_then(|rid| {
+                s.chat_rid = rid.unwrap_or(-1);
+                timeline_rows::page(conn, s.chat_rid, &s.chat, None, s.window.limit() as u32)
+            });
+            match result {
+                Ok(rows) => out.push(deliver(&s.listener, vec![s.window.reset(rows)])),
+                Err(e) => tracing::error!(error = %e, "timeline window not updated"),
+            }
+            continue;
+        }
         let Some(items) = changes.timelines.get(&s.chat) else {
             continue;
         };

@@ -34,6 +34,9 @@ pub struct Changes {
     pub all_chats: bool,
     /// I1 statistics moved.
     pub stats: bool,
+    /// The store was rebuilt from a fresh snapshot (issue 16 hole 7): every
+    /// window, timelines included, is read again whole.
+    pub resync: bool,
     /// Who "me" became, if this write changed it.
     pub me: Option<MemberId>,
     /// Events applied.
@@ -55,6 +58,7 @@ impl Changes {
             && !self.counts
             && !self.all_chats
             && !self.stats
+            && !self.resync
     }
 
     pub(crate) fn timeline(&mut self, chat: &ChatId, item: TimelineItemId) {

@@ -221,6 +221,17 @@ impl Store {
         self.write(|tx, changes, me| apply::apply_snapshot(tx, me, snapshot, changes))
     }
 
+    /// Issue 16 hole 7: the feed answered a snapshot to a `since` ahead of
+    /// its head (the server lost its log's tail). Replaces everything
+    /// derived from the feed with the snapshot in one transaction, keeping
+    /// the outbox, its files, the local settings and the echoes of queued
+    /// commands; the last seq becomes the snapshot's (even below the old
+    /// one). Observers get every window again whole ([`Changes::resync`]).
+    #[tracing::instrument(level = "debug", skip_all, fields(chats = snapshot.chats.len()))]
+    pub fn resync(&self, snapshot: &crate::model::Snapshot) -> Result<Changes> {
+        self.write(|tx, changes, me| apply::resync(tx, me, snapshot, changes))
+    }
+
     /// Stores messages fetched outside the change feed (older history, B1;
     /// a snapshot's latest messages). They never count as unread.
     #[tracing::instrument(level = "debug", skip_all, fields(messages = messages.len()))]
@@ -396,6 +407,100 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// Issue 16 hole 7: a store ahead of the server's feed takes a fresh
+    /// snapshot in place of everything it derived, keeps its outbox, the
+    /// queued reply's echo, its mutes and "me", moves its last seq back to
+    /// the snapshot's, and an open timeline is read again whole.
+    #[test]
+    fn s2_resync_replaces_the_derived_state_and_keeps_the_outbox() {
+        use crate::generate::{GenConfig, Generator};
+        use crate::model::{MessageId, Timestamp};
+        let dir = tempfile::tempdir().unwrap();
+        let server = Store::open(dir.path().join("server.db")).unwrap();
+        let client = Store::open(dir.path().join("client.db")).unwrap();
+        let mut generator = Generator::new(GenConfig::new(5, 60));
+        let common = generator.batch(40);
+        server.apply(&common).unwrap();
+        client.apply(&common).unwrap();
+        // The tail the server then lost.
+        client.apply(&generator.batch(20)).unwrap();
+        assert!(client.last_seq().unwrap() > server.last_seq().unwrap());
+        client.set_me(MemberId::from("m1")).unwrap();
+        let chat = server
+            .chat_page(&ChatFilter::default(), None, 1)
+            .unwrap()
+            .rows[0]
+            .chat
+            .id
+            .clone();
+        client.set_muted(&chat, true).unwrap();
+        let echo_id = MessageId::from("echo-1");
+        let action = crate::sync::Action::SendText {
+            chat_id: chat.clone(),
+            text: "queued".into(),
+            message_id: Some(echo_id.clone()),
+        };
+        let echo = crate::outbox::echo(
+            echo_id.clone(),
+            &chat,
+            MemberId::from("m1"),
+            crate::model::Content::Text {
+                text: "queued".into(),
+            },
+            Timestamp(4_000_000_000_000),
+        );
+        client
+            .enqueue(&action, "k1", Some(&echo), Timestamp(1))
+            .unwrap();
+        let client = Arc::new(client);
+        let observer = crate::observe::Observer::new(client.clone());
+        let resets = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let _sub = observer
+            .subscribe_timeline(chat.clone(), 50, {
+                let resets = resets.clone();
+                move |diffs| {
+                    for d in diffs {
+                        if matches!(d, crate::observe::ListDiff::Reset { .. }) {
+                            resets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+            .unwrap();
+        let before = resets.load(std::sync::atomic::Ordering::SeqCst);
+
+        let changes = client.resync(&server.snapshot(20).unwrap()).unwrap();
+        assert!(changes.resync);
+        assert_eq!(client.last_seq().unwrap(), server.last_seq().unwrap());
+        assert_eq!(client.me(), Some(MemberId::from("m1")));
+        assert_eq!(client.unsent_commands().unwrap(), 1, "the outbox kept");
+        assert!(client.has_message(&echo_id).unwrap(), "the echo kept");
+        let muted: bool = client
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM chat_muted WHERE chat_id = ?1)",
+                    [chat.as_str()],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert!(muted, "the mute kept");
+        assert!(
+            resets.load(std::sync::atomic::Ordering::SeqCst) > before,
+            "the timeline read again whole"
+        );
+        // Every other chat is the server's, row for row.
+        let rows = |s: &Store| -> Vec<_> {
+            s.chat_page(&ChatFilter::default(), None, u32::MAX)
+                .unwrap()
+                .rows
+                .into_iter()
+                .filter(|r| r.chat.id != chat)
+                .collect()
+        };
+        assert_eq!(rows(&client), rows(&server));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! live after any failure, without missing or repeating an event.
 //!
 //! Lifecycle ([`SyncState`]):
-//! `Idle` -> `Snapshot` (only when the store has nothing: last seq 0) ->
+//! `Idle` -> `Snapshot` (when the store has nothing: last seq 0; or when
+//! the feed answers a snapshot to a seq ahead of its head, after the server
+//! lost its log's tail: the store is then replaced, keeping the outbox) ->
 //! `CatchingUp` (pages of the feed until the head) -> `Live` (the stream
 //! from the last applied seq) -> on any retryable failure `Offline` (wait
 //! with exponential backoff and full jitter, or the server's Retry-After)
@@ -183,13 +185,27 @@ impl<B: Backend> SyncEngine<B> {
             let page = next
                 .await
                 .map_err(|e| SyncError::Network(format!("pull task: {e}")))??;
-            let Pulled::Events {
-                events,
-                malformed,
-                head,
-            } = page
-            else {
-                return Err(SyncError::Malformed("since>0 answered a snapshot".into()));
+            let (events, malformed, head) = match page {
+                Pulled::Events {
+                    events,
+                    malformed,
+                    head,
+                } => (events, malformed, head),
+                // Issue 16 hole 7: our seq is ahead of the feed's head (the
+                // server lost its log's tail): start again from the
+                // workspace as it is now, keeping the outbox.
+                Pulled::Snapshot(s) => {
+                    tracing::info!(
+                        at = at.0,
+                        seq = s.seq.0,
+                        "the feed answered a snapshot: resync"
+                    );
+                    self.set(SyncState::Snapshot);
+                    at = s.seq;
+                    self.blocking(move |st| st.resync(&s)).await?;
+                    next = self.pull_task(at);
+                    continue;
+                }
             };
             self.set(SyncState::CatchingUp { at, head });
             let last = events

@@ -386,6 +386,11 @@ fn stream_closed(code: Option<u16>) -> SyncError {
         Some(crate::wire::STREAM_CLOSED_SESSION_ENDED) => {
             SyncError::Network("stream closed: the session ended".into())
         }
+        // Our seq is ahead of the feed's head: the catch-up that follows
+        // the reconnect gets a fresh snapshot.
+        Some(crate::wire::STREAM_CLOSED_RESYNC) => {
+            SyncError::Network("stream closed: resync".into())
+        }
         _ => SyncError::Network("stream closed".into()),
     }
 }
@@ -509,7 +514,21 @@ impl Backend for RapportBackend {
             let s: Snapshot = self.request(Method::GET, &path, None, None).await?;
             return Ok(Pulled::Snapshot(s));
         }
-        let page: EventsPageIn = self.request(Method::GET, &path, None, None).await?;
+        // Issue 16 hole 7: a since ahead of the feed's head (the server lost
+        // its log's tail) is answered a snapshot: the page's kind says which.
+        let raw: Box<serde_json::value::RawValue> =
+            self.request(Method::GET, &path, None, None).await?;
+        #[derive(serde::Deserialize)]
+        struct Kind {
+            kind: String,
+        }
+        let bad = |e: serde_json::Error| SyncError::Malformed(e.to_string());
+        let kind: Kind = serde_json::from_str(raw.get()).map_err(bad)?;
+        if kind.kind == "snapshot" {
+            let s: Snapshot = serde_json::from_str(raw.get()).map_err(bad)?;
+            return Ok(Pulled::Snapshot(s));
+        }
+        let page: EventsPageIn = serde_json::from_str(raw.get()).map_err(bad)?;
         let (events, malformed) = decode(page.events);
         Ok(Pulled::Events {
             events,

@@ -55,9 +55,11 @@ pub struct RefreshRequest {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SyncPage {
-    /// `since=0`: the workspace now.
+    /// `since=0`, or a `since` ahead of the feed's head: the workspace now
+    /// (the client replaces what it derived from the feed with it).
     Snapshot(Snapshot),
-    /// `since>0`: the events after it, in order, and the feed's head.
+    /// `since>0` up to the head: the events after it, in order, and the
+    /// feed's head.
     Events {
         /// Each `{seq, at, type, data}` (docs/events.md).
         #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
@@ -73,6 +75,11 @@ pub const STREAM_CLOSED_SESSION_ENDED: u16 = 4401;
 /// The close code of a live stream whose member lost conversations access
 /// (D1: a role change): reconnecting will not help.
 pub const STREAM_CLOSED_FORBIDDEN: u16 = 4403;
+/// The close code of a live stream opened with a `since` ahead of the
+/// feed's head (the server lost its log's tail in a crash, issue 16 hole
+/// 7): the client pulls `GET /v1/sync` with the same `since`, which answers
+/// a fresh snapshot. The close reason is `resync`.
+pub const STREAM_CLOSED_RESYNC: u16 = 4409;
 
 /// One frame of `GET /v1/stream` (a WebSocket text message).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

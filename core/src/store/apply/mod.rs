@@ -181,6 +181,78 @@ pub(super) fn apply_snapshot(
     Ok(())
 }
 
+/// Issue 16 hole 7: replaces everything derived from the feed with a
+/// fresh snapshot (the server lost the log's tail this store applied, so
+/// its seqs now mean other events). Kept: the outbox and its files, the
+/// local settings (mutes, notification state, "me" and the other meta
+/// facts), the malformed events at or below the snapshot's seq; and the
+/// pending echoes of queued commands, stored again over the snapshot unless
+/// the server already has their message.
+pub(super) fn resync(
+    conn: &Connection,
+    me: Option<&MemberId>,
+    snapshot: &Snapshot,
+    changes: &mut Changes,
+) -> Result<()> {
+    let echoes: Vec<Message> = {
+        let cols = codec::MESSAGE_COLS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {cols}, c.id FROM messages m JOIN chats c ON c.rid = m.chat_rid
+             WHERE m.delivery = ?1 AND m.id IN (SELECT echo_id FROM outbox)
+             ORDER BY m.rid"
+        ))?;
+        let mut rows = stmt.query([crate::model::Delivery::Pending.code()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let chat = ChatId(row.get(12)?);
+            out.push(codec::message_from_row(row, &chat)?);
+        }
+        out
+    };
+    {
+        let mut stmt = conn.prepare("SELECT id FROM chats")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for id in ids {
+            changes.chats.insert(ChatId(id?));
+        }
+    }
+    let seq = i64::try_from(snapshot.seq.0).unwrap_or(i64::MAX);
+    conn.execute_batch(
+        "DELETE FROM bots; DELETE FROM members; DELETE FROM subscribers;
+         DELETE FROM chats; DELETE FROM chat_counts; DELETE FROM chat_words;
+         DELETE FROM bot_stats; DELETE FROM viber_usage; DELETE FROM messages;
+         DELETE FROM notes; DELETE FROM deals;
+         DELETE FROM meta WHERE key = 'last_seq';",
+    )?;
+    conn.execute(
+        "DELETE FROM kept_events WHERE reason <> 'malformed' OR seq > ?1",
+        [seq],
+    )?;
+    apply_snapshot(conn, me, snapshot, changes)?;
+    meta_set(conn, "last_seq", &snapshot.seq.0.to_string())?;
+    changes.last_seq = Some(snapshot.seq);
+    let mut batch = Batch::new(conn, me);
+    for echo in &echoes {
+        let taken: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
+            .query_row([echo.id.as_str()], |r| r.get(0))?;
+        if !taken && batch.load(&echo.chat_id)? {
+            batch.upsert_message(echo, true, changes)?;
+        }
+    }
+    batch.flush(changes)?;
+    recount(conn)?;
+    changes.resync = true;
+    changes.all_chats = true;
+    changes.counts = true;
+    changes.stats = true;
+    Ok(())
+}
+
 pub(super) fn keep_malformed(
     conn: &Connection,
     malformed: &[(Option<Seq>, String, String)],
