@@ -82,6 +82,12 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
+impl From<crate::db::HubError> for ApiError {
+    fn from(e: crate::db::HubError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl ApiError {
     /// What the client reads.
     pub fn body(&self) -> ErrorBody {
