@@ -22,6 +22,7 @@ if [ "${1:-}" = "--smoke" ]; then
   args=(--chats 1000 --messages 20000 --runs 3)
   ffi_args=(--warmup 20 --runs 50)
   sync_args=(--chats 300 --messages 3000 --behind 3000 --live-seconds 1)
+  noisy_args=(--rounds 1 --file-mb 4 --light 30)
 else
   cargo build -q --locked --release -p rapport-bench
   cargo build -q --locked --release -p rapport-ffi
@@ -30,6 +31,7 @@ else
   ffi_args=(--warmup 300 --runs "${FFI_RUNS:-1000}")
   sync_args=(--chats "${SYNC_CHATS:-10000}" --messages "${SYNC_MESSAGES:-300000}" \
              --behind "${SYNC_BEHIND:-200000}" --live-seconds "${LIVE_SECONDS:-10}")
+  noisy_args=(--rounds "${NOISY_ROUNDS:-5}" --file-mb 20 --light 200)
 fi
 exe="$target/$profile/rapport-bench"
 
@@ -54,6 +56,9 @@ awk -v v="$(cat "$dir/ffi.txt")" -v b="$base" 'BEGIN {
   | tee -a "$dir/out.jsonl"
 # Sync against an in-process reference server on loopback.
 "$exe" sync "${sync_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
+# Issue 16 hole 5: one workspace's 8 parallel 20 MB downloads and upload
+# parts against another's light requests (p99 under load / idle p99).
+"$exe" noisy "${noisy_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
 
 missing=0
 for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after_checkpoint \
@@ -61,7 +66,8 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          status_counts_p99_ms name_search_p99_ms name_search_one_letter_p99_ms \
          timeline_page_p99_ms initial_sync_s initial_sync_mb catch_up_events_per_s \
          live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
-         push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us; do
+         push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us \
+         noisy_neighbour_p99_ratio; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

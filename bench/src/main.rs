@@ -8,6 +8,8 @@
 //!   rapport-bench first-page --db FILE            (child: the core, cold)
 //!   rapport-bench baseline-first-page --db FILE   (child: plain rusqlite)
 //!   rapport-bench push --db FILE [--runs R]       (H3 on that store)
+//!   rapport-bench noisy --dir D [--rounds R] [--file-mb M] [--light N]
+//!                                                 (issue 16 hole 5: noisy neighbour)
 //!   rapport-bench push-reply ...                  (child: one push answered)
 //!   rapport-bench ffi-page-baseline --db FILE --warmup W --runs R
 //!                                                 (ffi_page_us: the Rust side)
@@ -21,6 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod ffi;
+mod noisy;
 mod push;
 mod sync;
 
@@ -71,6 +74,18 @@ fn main() {
                 num("--live-seconds", 10) as u64,
             )
         }
+        Some("noisy") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let dir = arg("--dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            noisy::run(
+                &dir,
+                num("--rounds", 5),
+                num("--file-mb", 20),
+                num("--light", 200),
+            )
+        }
         Some("push") => push::run(
             Path::new(&arg("--db").unwrap_or_default()),
             arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(15),
@@ -86,7 +101,7 @@ fn main() {
         // starts and exits.
         Some("noop") => Ok(()),
                 _ => Err(
-            "usage: rapport-bench all|apply|sync|push|first-page|baseline-first-page|ffi-page-baseline ..."
+            "usage: rapport-bench all|apply|sync|noisy|push|first-page|baseline-first-page|ffi-page-baseline ..."
                 .into(),
         ),
     };

@@ -192,9 +192,10 @@ impl Accounts {
 
     /// The session of a valid, unexpired access token.
     pub(crate) fn session(&self, token: &str, now: Timestamp) -> HubResult<Option<Session>> {
+        // A token check reads a reader: it never waits for a write.
         let row: Option<(String, String, String, i64)> = self
             .db
-            .conn()
+            .read()?
             .query_row(
                 "SELECT family, workspace, member_id, expires_at FROM sessions
                  WHERE token = ?1",

@@ -12,20 +12,26 @@
 //! | `uploads`, `upload_parts` | `uploads` |
 //! | `devices`, `member_settings`, `pending_emails`, `sent_notifications` | `notify` |
 //!
-//! The owners share one connection (one file, one writer: SQLite
+//! The owners share one writer connection (one file, one writer: SQLite
 //! serialises writers anyway, and a command's events and its first answer
 //! must commit in one transaction across two owners). [`Db::conn`] hands it
-//! out; a test below checks that only the owner modules take it and that
-//! each table's SQL is written only in its owner.
+//! out. Reads that need not see an open write (token checks, downloads,
+//! settings) take a read-only connection from a small pool instead,
+//! [`Db::read`]: in WAL mode they never wait for the writer, nor the writer
+//! for them. A test below checks that only the owner modules take either
+//! and that each table's SQL is written only in its owner.
+//!
+//! Both are blocking: callers run them off the async workers
+//! (`spawn_blocking`), and hold the writer for one short transaction.
 //!
 //! The table definitions are here rather than in their owners because the
 //! steps are one ordered list for one file (`PRAGMA user_version`).
 //! Rules for changing them: never edit a released step; add a step at the
 //! end, and the upgrade test checks it.
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OpenFlags, Transaction, params};
 use rusqlite_migration::{M, Migrations};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 #[derive(Debug, thiserror::Error)]
@@ -212,9 +218,39 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// The shared `server.db` connection.
+/// Idle read-only connections kept for reuse; more are opened when
+/// every kept one is in use (and closed when handed back to a full pool).
+const READERS_KEPT: usize = 8;
+
+/// The shared `server.db` writer connection, and the pool of readers.
 pub(crate) struct Db {
     conn: Mutex<Connection>,
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// A read-only connection from [`Db::read`]; back to the pool on drop.
+pub(crate) struct Reader<'a> {
+    db: &'a Db,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("taken only on drop")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut kept = lock(&self.db.readers);
+            if kept.len() < READERS_KEPT {
+                kept.push(c);
+            }
+        }
+    }
 }
 
 impl Db {
@@ -233,6 +269,30 @@ impl Db {
         migrations().to_latest(&mut conn)?;
         Ok(Db {
             conn: Mutex::new(conn),
+            path: path.to_owned(),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A read-only connection, for the owner modules' reads that need not
+    /// see the writer's open transaction: it sees the last commit, and
+    /// neither waits for the writer nor holds it.
+    pub(crate) fn read(&self) -> HubResult<Reader<'_>> {
+        let kept = lock(&self.readers).pop();
+        let conn = match kept {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c
+            }
+        };
+        Ok(Reader {
+            db: self,
+            conn: Some(conn),
         })
     }
 
@@ -577,11 +637,14 @@ CREATE TABLE IF NOT EXISTS idempotency (
             );
         }
         for (file, src) in OTHERS {
-            // `.conn()` is how a module takes the connection (directly or
-            // through `Hub::db`); hub.rs only hands it on.
+            // `.conn()` and `.read()` are how a module takes a connection
+            // (directly or through `Hub::db`, `Hub::reader`); hub.rs only
+            // hands them on.
             if *file != "hub.rs" {
                 assert!(!src.contains(".conn()"), "{file} takes the connection");
                 assert!(!src.contains(".db()"), "{file} takes the connection");
+                assert!(!src.contains(".read()"), "{file} takes a reader");
+                assert!(!src.contains(".reader()"), "{file} takes a reader");
             }
             for table in &all_tables {
                 assert!(!names_table(src, table), "{file} runs SQL on {table}");

@@ -137,6 +137,12 @@ impl Hub {
         self.db.conn()
     }
 
+    /// A read-only `server.db` connection that does not queue behind the
+    /// writer, for the same modules' reads (downloads, settings); see `db`.
+    pub(crate) fn reader(&self) -> HubResult<crate::db::Reader<'_>> {
+        self.db.read()
+    }
+
     pub fn create_workspace(&self, id: &str, name: &str) -> HubResult<Arc<Workspace>> {
         self.log.create_workspace(id, name)
     }

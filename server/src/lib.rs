@@ -34,6 +34,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
 /// What every handler shares.
 pub struct AppState {
@@ -63,7 +64,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         // gzip at its fastest level: dynamic JSON compresses about 8:1
         // even so, and the default level costs the server (and the first
         // sync) several times the CPU for a few per cent fewer bytes.
-        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
+        // Files (`application/octet-stream`, E2) are not compressed: they
+        // are mostly compressed already, and gzip of a 20 MB download runs
+        // on the async workers, stalling every other workspace's requests.
+        .layer(
+            CompressionLayer::new()
+                .quality(tower_http::CompressionLevel::Fastest)
+                .compress_when(
+                    DefaultPredicate::new()
+                        .and(NotForContentType::const_new("application/octet-stream")),
+                ),
+        )
         .with_state(state)
 }
 

@@ -294,19 +294,30 @@ pub async fn register(
         PushPlatform::Fcm => "fcm",
         PushPlatform::Apns => "apns",
     };
-    state.hub.db().execute(
-        "INSERT INTO devices (workspace, member_id, device_id, platform, token)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT DO UPDATE SET platform = excluded.platform, token = excluded.token",
-        params![
-            caller.workspace.id,
-            caller.session.member_id,
-            d.device_id,
-            platform,
-            d.token
-        ],
-    )?;
+    let (ws, me) = (
+        caller.workspace.id.clone(),
+        caller.session.member_id.clone(),
+    );
+    blocking(move || {
+        state.hub.db().execute(
+            "INSERT INTO devices (workspace, member_id, device_id, platform, token)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO UPDATE SET platform = excluded.platform, token = excluded.token",
+            params![ws, me, d.device_id, platform, d.token],
+        )?;
+        Ok(())
+    })
+    .await?;
     Ok(Json(rapport_core::wire::NoBody {}))
+}
+
+/// Runs `f` (SQLite work) on the blocking pool, off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// `DELETE /v1/devices/{id}`: no more pushes to that device (at logout).
@@ -323,10 +334,18 @@ pub async fn unregister(
     caller: Caller,
     Path(device_id): Path<String>,
 ) -> ApiResult<Json<rapport_core::wire::NoBody>> {
-    state.hub.db().execute(
-        "DELETE FROM devices WHERE workspace = ?1 AND member_id = ?2 AND device_id = ?3",
-        params![caller.workspace.id, caller.session.member_id, device_id],
-    )?;
+    let (ws, me) = (
+        caller.workspace.id.clone(),
+        caller.session.member_id.clone(),
+    );
+    blocking(move || {
+        state.hub.db().execute(
+            "DELETE FROM devices WHERE workspace = ?1 AND member_id = ?2 AND device_id = ?3",
+            params![ws, me, device_id],
+        )?;
+        Ok(())
+    })
+    .await?;
     Ok(Json(rapport_core::wire::NoBody {}))
 }
 
@@ -342,11 +361,17 @@ pub async fn settings(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<Json<NotificationSettings>> {
-    let db = state.hub.db();
-    Ok(Json(
-        settings_of(&db, &caller.workspace.id, &caller.session.member_id)
-            .map_err(ApiError::internal)?,
-    ))
+    let (ws, me) = (
+        caller.workspace.id.clone(),
+        caller.session.member_id.clone(),
+    );
+    // A reader: settings never wait for another workspace's writes.
+    let s = blocking(move || {
+        let db = state.hub.reader()?;
+        settings_of(&db, &ws, &me).map_err(ApiError::internal)
+    })
+    .await?;
+    Ok(Json(s))
 }
 
 /// `PUT /v1/settings` (H4): replaces the member's settings.
@@ -364,18 +389,29 @@ pub async fn set_settings(
     Json(s): Json<NotificationSettings>,
 ) -> ApiResult<Json<NotificationSettings>> {
     let json = serde_json::to_string(&s).map_err(ApiError::internal)?;
-    let db = state.hub.db();
-    db.execute(
-        "INSERT INTO member_settings (workspace, member_id, settings) VALUES (?1, ?2, ?3)
-         ON CONFLICT DO UPDATE SET settings = excluded.settings",
-        params![caller.workspace.id, caller.session.member_id, json],
-    )?;
-    if !s.email {
-        db.execute(
-            "DELETE FROM pending_emails WHERE workspace = ?1 AND member_id = ?2",
-            params![caller.workspace.id, caller.session.member_id],
+    let (ws, me, email) = (
+        caller.workspace.id.clone(),
+        caller.session.member_id.clone(),
+        s.email,
+    );
+    blocking(move || {
+        let mut db = state.hub.db();
+        let tx = db.transaction()?;
+        tx.execute(
+            "INSERT INTO member_settings (workspace, member_id, settings) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO UPDATE SET settings = excluded.settings",
+            params![ws, me, json],
         )?;
-    }
+        if !email {
+            tx.execute(
+                "DELETE FROM pending_emails WHERE workspace = ?1 AND member_id = ?2",
+                params![ws, me],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    })
+    .await?;
     Ok(Json(s))
 }
 

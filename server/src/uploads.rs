@@ -4,13 +4,18 @@
 //! learn where to go on: nothing is sent twice, and the message that
 //! carries the file is a separate, idempotent command
 //! (`POST /v1/chats/{id}/attachments`).
+//!
+//! Every SQLite call runs off the async workers (`spawn_blocking`). A
+//! part is one short write transaction; a download streams the file part
+//! by part, each read from a reader connection (`Hub::reader`), so a large
+//! file never holds the writer nor a worker for long.
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::{Hub, Workspace};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +26,15 @@ use rapport_core::wire::{ErrorCode, PartQuery, UploadStatus, valid_message_id};
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+
+/// Runs `f` (SQLite work) on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
 
 struct Row {
     member_id: String,
@@ -97,32 +111,37 @@ pub async fn open(
         .into());
     }
     let me = caller.member_id();
-    let db = state.hub.db();
-    let ws = &caller.workspace.id;
-    if row(&db, ws, &up.id)?.is_none() {
-        within_quota(&db, ws, &me, up.size_bytes)?;
-    }
-    db.execute(
-        "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT DO NOTHING",
-        params![
-            ws,
-            up.id,
-            me.as_str(),
-            up.name,
-            up.size_bytes as i64,
-            up.sha256.to_ascii_lowercase()
-        ],
-    )?;
-    let r = own(&db, ws, &me, &up.id)?;
-    if r.size != up.size_bytes || r.sha256 != up.sha256.to_ascii_lowercase() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::UploadConflict,
-            "an upload with this id holds another file",
-        ));
-    }
-    Ok(status(&up.id, &r))
+    let ws = caller.workspace.id.clone();
+    let id = up.id.clone();
+    let r = blocking(move || {
+        let db = state.hub.db();
+        if row(&db, &ws, &up.id)?.is_none() {
+            within_quota(&db, &ws, &me, up.size_bytes)?;
+        }
+        db.execute(
+            "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, attached)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT DO NOTHING",
+            params![
+                ws,
+                up.id,
+                me.as_str(),
+                up.name,
+                up.size_bytes as i64,
+                up.sha256.to_ascii_lowercase()
+            ],
+        )?;
+        let r = own(&db, &ws, &me, &up.id)?;
+        if r.size != up.size_bytes || r.sha256 != up.sha256.to_ascii_lowercase() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::UploadConflict,
+                "an upload with this id holds another file",
+            ));
+        }
+        Ok(r)
+    })
+    .await?;
+    Ok(status(&id, &r))
 }
 
 /// Issue 16 hole 4: what one member may hold in uploads not yet sent
@@ -177,33 +196,39 @@ pub async fn part(
 ) -> ApiResult<Json<UploadStatus>> {
     caller.require_conversations()?;
     let me = caller.member_id();
-    let ws = &caller.workspace.id;
-    let mut db = state.hub.db();
-    let tx = db.transaction()?;
-    let mut r = own(&tx, ws, &me, &id)?;
-    if q.offset != r.received {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::UploadOffset,
-            format!("the upload has {} bytes; send from there", r.received),
-        ));
-    }
-    if bytes.is_empty() || r.received + bytes.len() as u64 > r.size {
-        return Err(ApiError::bad_request(format!(
-            "a part must hold 1 to {} bytes",
-            r.size - r.received
-        )));
-    }
-    tx.execute(
-        "INSERT INTO upload_parts (workspace, id, offset, data) VALUES (?1, ?2, ?3, ?4)",
-        params![ws, id, r.received as i64, &bytes[..]],
-    )?;
-    r.received += bytes.len() as u64;
-    tx.execute(
-        "UPDATE uploads SET received = ?3 WHERE workspace = ?1 AND id = ?2",
-        params![ws, id, r.received as i64],
-    )?;
-    tx.commit()?;
+    let ws = caller.workspace.id.clone();
+    let id2 = id.clone();
+    let r = blocking(move || {
+        let (ws, id) = (&ws, &id2);
+        let mut db = state.hub.db();
+        let tx = db.transaction()?;
+        let mut r = own(&tx, ws, &me, id)?;
+        if q.offset != r.received {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::UploadOffset,
+                format!("the upload has {} bytes; send from there", r.received),
+            ));
+        }
+        if bytes.is_empty() || r.received + bytes.len() as u64 > r.size {
+            return Err(ApiError::bad_request(format!(
+                "a part must hold 1 to {} bytes",
+                r.size - r.received
+            )));
+        }
+        tx.execute(
+            "INSERT INTO upload_parts (workspace, id, offset, data) VALUES (?1, ?2, ?3, ?4)",
+            params![ws, id, r.received as i64, &bytes[..]],
+        )?;
+        r.received += bytes.len() as u64;
+        tx.execute(
+            "UPDATE uploads SET received = ?3 WHERE workspace = ?1 AND id = ?2",
+            params![ws, id, r.received as i64],
+        )?;
+        tx.commit()?;
+        Ok(r)
+    })
+    .await?;
     Ok(status(&id, &r))
 }
 
@@ -236,14 +261,55 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require_conversations()?;
-    let ws = &caller.workspace.id;
-    let db = state.hub.db();
-    let r = row(&db, ws, &id)?.ok_or_else(|| ApiError::not_found("upload"))?;
+    let ws = caller.workspace.id.clone();
+    let (st, ws2, id2) = (state.clone(), ws.clone(), id.clone());
+    let r = blocking(move || {
+        let db = st.hub.reader()?;
+        row(&db, &ws2, &id2)
+    })
+    .await?;
+    let r = r.ok_or_else(|| ApiError::not_found("upload"))?;
     if r.received < r.size {
         return Err(ApiError::not_found("upload"));
     }
-    let body = bytes(&db, ws, &id)?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+    // A complete upload's parts no longer change: each is read on its own,
+    // from the offset the previous one ended at.
+    let size = r.size;
+    let parts = futures_util::stream::try_unfold(0u64, move |at| {
+        let (st, ws, id) = (state.clone(), ws.clone(), id.clone());
+        async move {
+            if at >= size {
+                return Ok(None);
+            }
+            let data = blocking(move || {
+                let db = st.hub.reader()?;
+                part_at(&db, &ws, &id, at)
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.message))?;
+            let next = at + data.len() as u64;
+            Ok::<_, std::io::Error>(Some((Bytes::from(data), next)))
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, size.to_string()),
+        ],
+        Body::from_stream(parts),
+    )
+        .into_response())
+}
+
+/// The part of a complete upload that starts at `offset`.
+fn part_at(db: &rusqlite::Connection, ws: &str, id: &str, offset: u64) -> ApiResult<Vec<u8>> {
+    db.prepare_cached(
+        "SELECT data FROM upload_parts WHERE workspace = ?1 AND id = ?2 AND offset = ?3",
+    )?
+    .query_row(params![ws, id, offset as i64], |r| r.get::<_, Vec<u8>>(0))
+    .optional()?
+    .filter(|d| !d.is_empty())
+    .ok_or_else(|| ApiError::internal(format!("upload {id}: no part at {offset}")))
 }
 
 /// A complete upload of this member's, checked against its hash.
@@ -253,7 +319,9 @@ pub struct File {
 }
 
 pub(crate) fn complete(hub: &Hub, ws: &Workspace, me: &MemberId, id: &str) -> ApiResult<File> {
-    let db = hub.db();
+    // Read from a reader: a complete upload no longer changes, and the
+    // writer (held by the command calling this) is not held for 20 MB.
+    let db = hub.reader()?;
     let r = own(&db, &ws.id, me, id)?;
     if r.received < r.size {
         return Err(ApiError::new(
@@ -271,8 +339,10 @@ pub(crate) fn complete(hub: &Hub, ws: &Workspace, me: &MemberId, id: &str) -> Ap
         ));
     }
     // From here on a message may link to it: never pruned (a command
-    // refused after this keeps its file, as a retry would want it).
-    db.execute(
+    // refused after this keeps its file, as a retry would want it). The
+    // reader is read-only: the flag goes through the writer.
+    drop(db);
+    hub.db().execute(
         "UPDATE uploads SET attached = 1 WHERE workspace = ?1 AND id = ?2",
         params![ws.id, id],
     )?;
