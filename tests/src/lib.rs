@@ -194,6 +194,15 @@ impl TestServer {
         self.server.url()
     }
 
+    /// A backend of this server with no session yet (each is one device).
+    pub fn backend(&self) -> rapport_core::sync::RapportBackend {
+        rapport_core::sync::RapportBackend::new(
+            &self.url(),
+            Arc::new(rapport_core::timers::ServerClock::default()),
+        )
+        .expect("backend")
+    }
+
     pub fn workspace(&self, id: &str) -> std::sync::Arc<rapport_server::hub::Workspace> {
         self.server.state.hub.workspace(id).expect("workspace")
     }

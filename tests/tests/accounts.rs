@@ -4,16 +4,11 @@
 //! address (429 with Retry-After), and a refresh token presented again
 //! after its grace period revokes its whole session family.
 
-use rapport_core::sync::{Backend, RapportBackend, SyncError};
-use rapport_core::timers::ServerClock;
+use rapport_core::sync::{Backend, SyncError};
 use rapport_tests::{PASSWORD, TestServer};
 use sha2::Digest;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn backend(srv: &TestServer) -> RapportBackend {
-    RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap()
-}
 
 fn db(srv: &TestServer) -> rusqlite::Connection {
     rusqlite::Connection::open(srv.dir.path().join("server.db")).unwrap()
@@ -38,7 +33,7 @@ async fn login_status(srv: &TestServer, email: &str, password: &str) -> (u16, Op
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s5_passwords_are_argon2id_and_tokens_are_stored_as_hashes_only() {
     let srv = TestServer::start(3, 10).await;
-    let login = backend(&srv).login("u0@w1.test", PASSWORD).await.unwrap();
+    let login = srv.backend().login("u0@w1.test", PASSWORD).await.unwrap();
     let c = db(&srv);
     let hash: String = c
         .query_row(
@@ -82,7 +77,7 @@ async fn s5_an_old_sha256_password_still_logs_in_and_is_rehashed_with_argon2id()
         .unwrap();
     assert_eq!(login_status(&srv, "u1@w1.test", "wrong").await.0, 401);
     assert!(
-        backend(&srv)
+        srv.backend()
             .login("u1@w1.test", "old secret")
             .await
             .is_ok()
@@ -96,7 +91,7 @@ async fn s5_an_old_sha256_password_still_logs_in_and_is_rehashed_with_argon2id()
         .unwrap();
     assert!(hash.starts_with("$argon2id$"), "rehashed: {hash}");
     assert!(
-        backend(&srv)
+        srv.backend()
             .login("u1@w1.test", "old secret")
             .await
             .is_ok()
@@ -115,7 +110,7 @@ async fn s5_login_attempts_are_limited_per_account_and_per_address() {
     let secs: u64 = retry.expect("Retry-After").parse().unwrap();
     assert!((1..=6).contains(&secs), "{secs}");
     // Another account is not held up by it.
-    assert!(backend(&srv).login("u1@w1.test", PASSWORD).await.is_ok());
+    assert!(srv.backend().login("u1@w1.test", PASSWORD).await.is_ok());
     // Spraying many accounts from one address ends too. The address's
     // budget is set small here (the standard one refills two a second, which
     // a loaded machine's sequential attempts could not outrun).
@@ -148,16 +143,16 @@ async fn s5_a_refresh_token_used_again_after_its_grace_revokes_the_family() {
         rapport_server::hub::now(),
     ));
     let srv = TestServer::start_with_clock(3, 10, Some(clock.clone())).await;
-    let app = backend(&srv);
+    let app = srv.backend();
     let first = app.login("u0@w1.test", PASSWORD).await.unwrap();
     let second = app.refresh(&first.refresh_token).await.unwrap();
     assert!(app.stats().await.is_ok(), "the new pair works");
     // Another login of the same member is another family.
-    let other = backend(&srv);
+    let other = srv.backend();
     let other_login = other.login("u0@w1.test", PASSWORD).await.unwrap();
     // A thief replays the first refresh token later.
     clock.advance_ms(rapport_server::hub::REFRESH_GRACE_MS + 1_000);
-    let thief = backend(&srv);
+    let thief = srv.backend();
     assert!(matches!(
         thief.refresh(&first.refresh_token).await,
         Err(SyncError::Unauthorized)

@@ -4,14 +4,13 @@ use rapport_core::model::*;
 use rapport_core::session::{FileSecretStore, SecretStore, Session};
 use rapport_core::store::Store;
 use rapport_core::sync::{Backend, RapportBackend, SyncEngine, SyncError};
-use rapport_core::timers::ServerClock;
 use rapport_tests::{PASSWORD, TempStore, TestServer};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 fn backend(srv: &TestServer) -> Arc<RapportBackend> {
-    Arc::new(RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap())
+    Arc::new(srv.backend())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -399,7 +399,7 @@ async fn s5_auth_and_isolation_answer_401_403_404_with_stable_codes() {
         assert!(b["code"].is_string(), "{m} {path}: {b}");
     }
     // Refresh replaces the pair and revokes the old one; logout revokes it.
-    let b = RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap();
+    let b = srv.backend();
     let first = b.login("u0@w1.test", PASSWORD).await.unwrap();
     let second = b.refresh(&first.refresh_token).await.unwrap();
     assert_ne!(first.token, second.token);
@@ -689,9 +689,8 @@ async fn s5_d1_a_busy_stream_ends_on_logout_and_when_the_role_loses_access() {
         100.0,
     );
     let open = |email: &'static str| {
-        let url = srv.url();
+        let backend = srv.backend();
         async move {
-            let backend = RapportBackend::new(&url, Arc::new(ServerClock::default())).unwrap();
             let login = backend.login(email, PASSWORD).await.unwrap();
             (backend, login)
         }
