@@ -346,28 +346,8 @@ impl Store {
 
     /// Sets an undecodable command aside (see [`Store::outbox_rows`]).
     fn outbox_set_aside(&self, id: i64, reason: &str) -> Result<Changes> {
-        self.write(|tx, changes, _| {
-            let echo: Option<(Option<String>, Option<String>)> = tx
-                .query_row(
-                    "UPDATE outbox SET state = 'corrupt', error_code = 'corrupt',
-                            error_message = ?2
-                     WHERE id = ?1 RETURNING chat_id, echo_id",
-                    params![id, format!("this command cannot be read: {reason}")],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((Some(chat), Some(echo))) = echo {
-                set_echo_delivery(
-                    tx,
-                    &ChatId(chat),
-                    &MessageId(echo),
-                    Delivery::Pending,
-                    Delivery::Failed,
-                    changes,
-                )?;
-            }
-            Ok(())
-        })
+        let message = format!("this command cannot be read: {reason}");
+        self.outbox_set_state(id, "corrupt", Some(("corrupt", &message)))
     }
 
     /// Stores a salvaged outbox again (see [`salvage`]), in its order. The
@@ -494,19 +474,25 @@ impl Store {
 
     /// The command was refused: kept, failed, with its reason.
     pub fn outbox_failed(&self, id: i64, code: &str, message: &str) -> Result<Changes> {
-        self.outbox_set_state(id, Some((code, message)))
+        self.outbox_set_state(id, "failed", Some((code, message)))
     }
 
     /// The agent retries a failed command: queued again, the echo pending.
     pub fn outbox_retry(&self, id: i64) -> Result<Changes> {
-        self.outbox_set_state(id, None)
+        self.outbox_set_state(id, "queued", None)
     }
 
-    /// Failed with a reason, or queued again; the echo follows.
-    fn outbox_set_state(&self, id: i64, failed: Option<(&str, &str)>) -> Result<Changes> {
-        let (state, (from, to)) = match failed {
-            Some(_) => ("failed", (Delivery::Pending, Delivery::Failed)),
-            None => ("queued", (Delivery::Failed, Delivery::Pending)),
+    /// Queued again, or out of the queue (`failed`, `corrupt`) with a code
+    /// and a reason; the echo follows (pending, or failed).
+    fn outbox_set_state(
+        &self,
+        id: i64,
+        state: &'static str,
+        failed: Option<(&str, &str)>,
+    ) -> Result<Changes> {
+        let (from, to) = match state {
+            "queued" => (Delivery::Failed, Delivery::Pending),
+            _ => (Delivery::Pending, Delivery::Failed),
         };
         self.write(|tx, changes, _| {
             let echo: Option<(Option<String>, Option<String>)> = tx
