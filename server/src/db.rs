@@ -331,7 +331,7 @@ mod tests {
     /// Rows written right after step N (index N - 1), with the columns
     /// that step knows: an upgraded file must carry them.
     /// (Step 2 rewrites step 1's sessions, so those are tested on their
-    /// own: `step_2_hashes_the_tokens_already_stored`.)
+    /// own: `s5_step_2_hashes_the_tokens_already_stored`.)
     const WRITES_AFTER_STEP: &[&[&str]] = &[
         &[
             "INSERT INTO workspaces VALUES ('w1', 'Workspace one')",
@@ -571,7 +571,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     /// Step 2 on a file with sessions: their tokens are hashed in place,
     /// and both the access and the refresh token still work.
     #[test]
-    fn step_2_hashes_the_tokens_already_stored() {
+    fn s5_step_2_hashes_the_tokens_already_stored() {
         use crate::accounts::{Accounts, Lifetimes};
         use rapport_core::model::Timestamp;
         let dir = tempfile::tempdir().unwrap();

@@ -299,7 +299,7 @@ mod tests {
     /// next event takes the seq after the log's head and the store holds
     /// exactly what the log says.
     #[test]
-    fn a_store_ahead_of_its_log_is_rebuilt_from_the_log() {
+    fn s2_a_store_ahead_of_its_log_is_rebuilt_from_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.db");
         {
