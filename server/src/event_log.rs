@@ -17,9 +17,9 @@
 
 use crate::db::{Db, HubError, HubResult, lock};
 use rapport_core::Store;
-use rapport_core::model::{Event, EventPayload, MemberId, Seq};
+use rapport_core::model::{Cursor, Event, EventPayload, MemberId, Seq, Timestamp};
 use rapport_core::timers::Clock;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -266,6 +266,37 @@ impl EventLog {
             |r| r.get(0),
         )?;
         Ok(Seq(n.unwrap_or(0) as u64))
+    }
+
+    /// The head, if a client at `cursor` can resume from the log: its seq is
+    /// not past the head and, when it says, the log's event there has its
+    /// time. `None`: the log lost the client's tail in a crash (and may have
+    /// given its seqs to new events), so it needs a fresh snapshot (issue 16
+    /// hole 7).
+    pub(crate) fn resumes(&self, ws: &Workspace, cursor: Cursor) -> HubResult<Option<Seq>> {
+        let head = self.head(ws)?;
+        if cursor.seq > head {
+            return Ok(None);
+        }
+        let Some(at) = cursor.at.filter(|_| cursor.seq > Seq(0)) else {
+            return Ok(Some(head));
+        };
+        Ok((self.event_at(ws, cursor.seq)? == Some(at)).then_some(head))
+    }
+
+    /// The time of the event at `seq`, as the log holds it.
+    pub(crate) fn event_at(&self, ws: &Workspace, seq: Seq) -> HubResult<Option<Timestamp>> {
+        #[derive(serde::Deserialize)]
+        struct AtOnly {
+            at: Timestamp,
+        }
+        let logged: Option<String> = self
+            .db
+            .conn()
+            .prepare_cached("SELECT event FROM events WHERE workspace = ?1 AND seq = ?2")?
+            .query_row(params![ws.id, seq.0 as i64], |r| r.get(0))
+            .optional()?;
+        Ok(logged.and_then(|j| serde_json::from_str::<AtOnly>(&j).ok().map(|a| a.at)))
     }
 
     /// Up to `limit` events after `since`, in order, as the log holds them

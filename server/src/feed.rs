@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use rapport_core::model::{ChatId, Event, MessageId, Seq};
+use rapport_core::model::{ChatId, Cursor, Event, MessageId, Seq, Timestamp};
 use rapport_core::wire::{
     ErrorCode, HistoryPage, HistoryQuery, STREAM_CLOSED_FORBIDDEN, STREAM_CLOSED_RESYNC,
     STREAM_CLOSED_SESSION_ENDED, StreamFrame, StreamQuery, SyncPage, SyncQuery, events_to_raw,
@@ -29,7 +29,7 @@ const MAX_PAGE: u32 = 20_000;
     get,
     path = "/v1/sync",
     tag = "feed",
-    summary = "S2: since=0 answers a snapshot (chats with their latest 20 messages); since>0 up to `limit` events after it and the head; a since ahead of the head (the log lost its tail) a fresh snapshot",
+    summary = "S2: since=0 answers a snapshot (chats with their latest 20 messages); since>0 up to `limit` events after it and the head; a since ahead of the head, or a since_at other than the logged time of the event at since (the log lost its tail), a fresh snapshot",
     params(rapport_core::wire::SyncQuery),
     responses((status = 200, description = "done", body = rapport_core::wire::SyncPage), crate::error::Errors),
 )]
@@ -41,21 +41,27 @@ pub async fn sync(
     caller.require_conversations()?;
     let ws = caller.workspace.clone();
     let page = tokio::task::spawn_blocking(move || -> ApiResult<SyncPage> {
+        let cursor = Cursor {
+            seq: Seq(q.since),
+            at: q.since_at.map(Timestamp),
+        };
         let head = if q.since == 0 {
             None
         } else {
-            Some(state.hub.head(&ws).map_err(ApiError::internal)?)
+            state.hub.resumes(&ws, cursor).map_err(ApiError::internal)?
         };
-        // Issue 16 hole 7: a since ahead of the head means this server lost
-        // its log's tail (a crash) after the client applied it: the client
-        // starts again from the workspace as it is now.
-        let Some(head) = head.filter(|h| q.since <= h.0) else {
+        // Issue 16 hole 7: a since ahead of the head, or whose event has
+        // another time in the log, means this server lost its log's tail
+        // (a crash) after the client applied it: the client starts again
+        // from the workspace as it is now.
+        let Some(head) = head else {
             if q.since != 0 {
-                tracing::info!(since = q.since, "since ahead of the head: fresh snapshot");
+                tracing::info!(
+                    since = q.since,
+                    "the log lost the client's tail: fresh snapshot"
+                );
             }
-            return Ok(SyncPage::Snapshot(
-                ws.store.snapshot(SNAPSHOT_MESSAGES_PER_CHAT)?,
-            ));
+            return Ok(SyncPage::Snapshot(Box::new(snapshot(&state, &ws)?)));
         };
         let limit = q.limit.unwrap_or(1000).clamp(1, MAX_PAGE);
         let events = state
@@ -70,6 +76,17 @@ pub async fn sync(
     .await
     .map_err(ApiError::internal)??;
     Ok(Json(page))
+}
+
+/// The workspace now, with the time of the event it was read at (the
+/// client's [`Cursor`] after applying it) as the log has it: a store made
+/// before it kept that time knows only the seq.
+fn snapshot(state: &AppState, ws: &Workspace) -> ApiResult<rapport_core::model::Snapshot> {
+    let mut s = ws.store.snapshot(SNAPSHOT_MESSAGES_PER_CHAT)?;
+    if s.at.is_none() {
+        s.at = state.hub.event_at(ws, s.seq).map_err(ApiError::internal)?;
+    }
+    Ok(s)
 }
 
 #[utoipa::path(
@@ -112,7 +129,7 @@ pub async fn history(
     get,
     path = "/v1/stream",
     tag = "feed",
-    summary = "S2: WebSocket. Frames {kind:events, events:[...]} with every event after `since`, then live; {kind:heartbeat, head, server_time} when idle; a since ahead of the head closes with 4409 (resync: pull /v1/sync for a snapshot)",
+    summary = "S2: WebSocket. Frames {kind:events, events:[...]} with every event after `since`, then live; {kind:heartbeat, head, server_time} when idle; a since ahead of the head or a since_at that does not match the log closes with 4409 (resync: pull /v1/sync for a snapshot)",
     params(rapport_core::wire::StreamQuery),
     responses((status = 200, description = "done"), (status = 101, description = "the WebSocket"), crate::error::Errors),
 )]
@@ -126,7 +143,11 @@ pub async fn stream(
         return e.into_response();
     }
     upgrade.on_upgrade(move |socket| async move {
-        if let Err(e) = run_stream(state, caller, Seq(q.since), socket).await {
+        let since = Cursor {
+            seq: Seq(q.since),
+            at: q.since_at.map(Timestamp),
+        };
+        if let Err(e) = run_stream(state, caller, since, socket).await {
             tracing::debug!(error = %e, "stream ended");
         }
     })
@@ -246,32 +267,32 @@ async fn still_allowed(
 async fn run_stream(
     state: Arc<AppState>,
     caller: Caller,
-    since: Seq,
+    since: Cursor,
     mut socket: WebSocket,
 ) -> Result<(), String> {
     let ws = caller.workspace.clone();
     // Subscribe before reading the backlog: nothing falls between them.
     let mut live = ws.feed.subscribe();
-    // Issue 16 hole 7: a since ahead of the head (the log lost its tail)
-    // has nothing to resume from: the client pulls /v1/sync, which answers
-    // a fresh snapshot.
+    // Issue 16 hole 7: a cursor the log cannot resume from (it lost its
+    // tail) has nothing to stream: the client pulls /v1/sync, which
+    // answers a fresh snapshot.
     let (st, ws2) = (state.clone(), ws.clone());
-    let head = tokio::task::spawn_blocking(move || st.hub.head(&ws2))
+    let resumes = tokio::task::spawn_blocking(move || st.hub.resumes(&ws2, since))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    if since > head {
+    if resumes.is_none() {
         let close = CloseFrame {
             code: STREAM_CLOSED_RESYNC,
             reason: "resync".into(),
         };
         let _ = socket.send(WsMessage::Close(Some(close))).await;
         return Err(format!(
-            "closed: since {} ahead of head {}",
-            since.0, head.0
+            "closed: the log cannot resume from {}",
+            since.seq.0
         ));
     }
-    let mut last = since;
+    let mut last = since.seq;
     let mut sent: u64 = 0;
     drain_log(&state, &ws, &mut socket, &mut last, &mut sent).await?;
     let heartbeat = Duration::from_millis(state.heartbeat_ms);

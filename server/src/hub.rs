@@ -22,7 +22,7 @@ use crate::accounts::{Accounts, Lifetimes};
 use crate::db::{Db, lock};
 use crate::event_log::EventLog;
 use crate::idempotency::{self, Idempotency};
-use rapport_core::model::{Event, EventPayload, Member, MemberId, Seq, Timestamp};
+use rapport_core::model::{Cursor, Event, EventPayload, Member, MemberId, Seq, Timestamp};
 use rapport_core::timers::Clock;
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -328,6 +328,17 @@ impl Hub {
     /// The workspace's last seq.
     pub fn head(&self, ws: &Workspace) -> HubResult<Seq> {
         self.log.head(ws)
+    }
+
+    /// The head, if a client at `cursor` can resume from the log; `None`
+    /// when it needs a fresh snapshot (issue 16 hole 7).
+    pub fn resumes(&self, ws: &Workspace, cursor: Cursor) -> HubResult<Option<Seq>> {
+        self.log.resumes(ws, cursor)
+    }
+
+    /// The time of the logged event at `seq`.
+    pub fn event_at(&self, ws: &Workspace, seq: Seq) -> HubResult<Option<Timestamp>> {
+        self.log.event_at(ws, seq)
     }
 
     /// Up to `limit` events after `since`, in order, as the log holds them

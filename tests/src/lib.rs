@@ -194,6 +194,34 @@ impl TestServer {
         self.server.url()
     }
 
+    /// The server stopped and started again on the same files (on a new
+    /// port), after `offline` ran on `server.db`'s path while it was down:
+    /// what a crash or a power loss left behind, say. Stop the clients of
+    /// the old one first: its open connections keep it alive.
+    pub async fn restarted(self, offline: impl FnOnce(&std::path::Path)) -> TestServer {
+        let TestServer {
+            server,
+            dir,
+            generator,
+        } = self;
+        drop(server);
+        let db = dir.path().join("server.db");
+        offline(&db);
+        let server = rapport_server::start(rapport_server::ServerConfig {
+            db,
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            heartbeat_ms: 300,
+            clock: None,
+        })
+        .await
+        .expect("server restarts");
+        TestServer {
+            server,
+            dir,
+            generator,
+        }
+    }
+
     /// A backend of this server with no session yet (each is one device).
     pub fn backend(&self) -> rapport_core::sync::RapportBackend {
         rapport_core::sync::RapportBackend::new(

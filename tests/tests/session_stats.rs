@@ -63,7 +63,7 @@ async fn s5_session_is_kept_in_the_secret_store_refreshed_and_wiped_on_logout() 
     assert_ne!(second.token, first.token);
     // After expiry: the server answers 401 and the backend refreshes by itself.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    b.pull(Seq(1), 5).await.unwrap();
+    b.pull(Seq(1).into(), 5).await.unwrap();
     let third = session.info();
     assert_ne!(third.token, second.token);
     assert!(
@@ -75,7 +75,7 @@ async fn s5_session_is_kept_in_the_secret_store_refreshed_and_wiped_on_logout() 
     );
     // Two requests failing together refresh once and both succeed.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (x, y) = tokio::join!(b.pull(Seq(1), 5), b.pull(Seq(2), 5));
+    let (x, y) = tokio::join!(b.pull(Seq(1).into(), 5), b.pull(Seq(2).into(), 5));
     x.unwrap();
     y.unwrap();
     let third = session.info();

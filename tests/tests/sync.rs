@@ -418,7 +418,7 @@ async fn s5_auth_and_isolation_answer_401_403_404_with_stable_codes() {
     // accounts.rs).
     let again = b.refresh(&first.refresh_token).await.unwrap();
     assert_ne!(again.token, second.token, "another pair, not the same one");
-    b.pull(Seq(1), 10).await.unwrap();
+    b.pull(Seq(1).into(), 10).await.unwrap();
     b.logout().await.unwrap();
     let (s, _) = raw(
         &srv,
@@ -431,7 +431,7 @@ async fn s5_auth_and_isolation_answer_401_403_404_with_stable_codes() {
     .await;
     assert_eq!(s, 401);
     assert!(matches!(
-        b.pull(Seq(1), 10).await,
+        b.pull(Seq(1).into(), 10).await,
         Err(SyncError::Unauthorized)
     ));
 }
@@ -721,7 +721,7 @@ async fn s5_d1_a_busy_stream_ends_on_logout_and_when_the_role_loses_access() {
 
     // Logout: the session is revoked while events keep coming.
     let (a, login_a) = open("u0@w1.test").await;
-    let mut stream = a.stream(srv.head("w1")).await.unwrap();
+    let mut stream = a.stream(srv.head("w1").into()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     srv.server.state.hub.revoke(&login_a.token).unwrap();
     let (events, end) = until_end(&mut stream, 5).await;
@@ -733,7 +733,7 @@ async fn s5_d1_a_busy_stream_ends_on_logout_and_when_the_role_loses_access() {
 
     // A role change: u1 loses conversations access.
     let (b, login_b) = open("u1@w1.test").await;
-    let mut stream = b.stream(srv.head("w1")).await.unwrap();
+    let mut stream = b.stream(srv.head("w1").into()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let w1 = srv.workspace("w1");
     let mut member = w1
@@ -767,7 +767,7 @@ async fn s2_a_since_ahead_of_the_head_gets_a_snapshot_and_the_stream_closes_with
     backend.login("u0@w1.test", PASSWORD).await.unwrap();
     let head = srv.head("w1");
     let ahead = Seq(head.0 + 100);
-    match backend.pull(ahead, 100).await.unwrap() {
+    match backend.pull(ahead.into(), 100).await.unwrap() {
         rapport_core::sync::Pulled::Snapshot(s) => {
             assert_eq!(s.seq, head);
             assert_eq!(
@@ -777,7 +777,7 @@ async fn s2_a_since_ahead_of_the_head_gets_a_snapshot_and_the_stream_closes_with
         }
         other => panic!("not a snapshot: {other:?}"),
     }
-    let end = match backend.stream(ahead).await {
+    let end = match backend.stream(ahead.into()).await {
         Err(e) => e,
         Ok(mut stream) => {
             match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
@@ -792,7 +792,92 @@ async fn s2_a_since_ahead_of_the_head_gets_a_snapshot_and_the_stream_closes_with
     );
     // Up to the head, the feed answers events as before.
     assert!(matches!(
-        backend.pull(head, 100).await.unwrap(),
+        backend.pull(head.into(), 100).await.unwrap(),
         rapport_core::sync::Pulled::Events { .. }
     ));
+}
+
+/// Issue 16 hole 7, the rest of it: a power loss took the log's tail, and
+/// the log then grew past the client's seq before the client came back. By
+/// seq alone the client looks merely behind; the time of its event at that
+/// seq is not the log's, so the stream closes with 4409 and the pull answers
+/// a fresh snapshot: the client ends equal to the server, with nothing of
+/// the lost tail left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_a_log_that_lost_its_tail_then_grew_past_the_client_sends_it_a_fresh_snapshot() {
+    use futures_util::StreamExt;
+    let srv = TestServer::start(10, 50).await;
+    let chat = srv
+        .workspace("w1")
+        .store
+        .chat_page(&ChatFilter::default(), None, 1)
+        .unwrap()
+        .rows[0]
+        .chat
+        .id
+        .clone();
+    let (t, engine) = client(&srv, "u0@w1.test").await;
+    engine.catch_up().await.unwrap();
+    // Two events the client applies and the log then loses.
+    let kept = srv.head("w1");
+    srv.subscriber_writes(chat.as_str(), "lost-1");
+    srv.subscriber_writes(chat.as_str(), "lost-2");
+    let head = srv.head("w1");
+    engine.catch_up().await.unwrap();
+    let cursor = t.store.cursor().unwrap();
+    assert_eq!(cursor.seq, head);
+    assert!(cursor.at.is_some(), "the store keeps its event's time");
+    drop(engine);
+
+    let srv = srv
+        .restarted(|db| {
+            rusqlite::Connection::open(db)
+                .unwrap()
+                .execute("DELETE FROM events WHERE seq > ?1", [kept.0 as i64])
+                .unwrap();
+        })
+        .await;
+    // The log grows past the client's seq with other events.
+    for i in 0..4 {
+        srv.subscriber_writes(chat.as_str(), &format!("new-{i}"));
+    }
+    assert!(srv.head("w1") > head);
+
+    let backend = srv.backend();
+    backend.login("u0@w1.test", PASSWORD).await.unwrap();
+    let end = match backend.stream(cursor).await {
+        Err(e) => e,
+        Ok(mut stream) => {
+            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                Ok(Some(Err(e))) => e,
+                other => panic!("the stream did not close with a reason: {other:?}"),
+            }
+        }
+    };
+    assert!(
+        matches!(&end, SyncError::Network(m) if m.contains("resync")),
+        "{end:?}"
+    );
+    let engine = SyncEngine::new(t.store.clone(), Arc::new(backend));
+    engine.catch_up().await.unwrap();
+    let server = &srv.workspace("w1").store;
+    assert_eq!(t.store.last_seq().unwrap(), server.last_seq().unwrap());
+    assert_same(&t.store, server);
+    let ids: Vec<String> = messages(&t.store, &chat)
+        .into_iter()
+        .map(|m| m.id.0)
+        .collect();
+    assert!(!ids.iter().any(|id| id.starts_with("lost-")), "{ids:?}");
+    assert_eq!(ids.iter().filter(|id| id.starts_with("new-")).count(), 4);
+    // From the new cursor the feed resumes as usual.
+    assert!(matches!(
+        backend_pull(&srv, t.store.cursor().unwrap()).await,
+        rapport_core::sync::Pulled::Events { .. }
+    ));
+}
+
+async fn backend_pull(srv: &TestServer, at: Cursor) -> rapport_core::sync::Pulled {
+    let b = srv.backend();
+    b.login("u0@w1.test", PASSWORD).await.unwrap();
+    b.pull(at, 100).await.unwrap()
 }

@@ -21,6 +21,25 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Seq(pub u64);
 
+/// Where a client stands in the change feed: the seq of the last event it
+/// applied and that event's `at`. The server checks the pair against its
+/// log (issue 16 hole 7): after a crash that lost the log's tail, new
+/// events reuse seqs a client may already hold, and only the time tells
+/// the client's event from the new one that took its number. `at` is
+/// `None` when unknown (a store from before this field, or a last event
+/// this version could not decode): then only the seq is checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub seq: Seq,
+    pub at: Option<Timestamp>,
+}
+
+impl From<Seq> for Cursor {
+    fn from(seq: Seq) -> Self {
+        Cursor { seq, at: None }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     pub seq: Seq,

@@ -17,7 +17,7 @@ mod time;
 
 pub use app::{App, ChatKind};
 pub use chat::{Chat, ChatState, ChatStatus, ChatSummary, Preview};
-pub use event::{DecodeError, Event, EventPayload, Seq};
+pub use event::{Cursor, DecodeError, Event, EventPayload, Seq};
 pub use ids::{BotId, ChatId, DealId, MemberId, MessageId, NoteId, SubscriberId};
 pub use member::{Bot, Member};
 pub use message::{

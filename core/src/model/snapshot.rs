@@ -22,6 +22,10 @@ pub struct Snapshot {
     /// E6: Viber bot-initiated messages per bot and month.
     #[serde(default)]
     pub viber_usage: Vec<ViberUse>,
+    /// The `at` of the event at `seq` (see [`super::Cursor`]); absent from
+    /// servers before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<super::Timestamp>,
 }
 
 /// E6: one bot's bot-initiated Viber messages in one UTC calendar month.

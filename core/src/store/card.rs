@@ -200,6 +200,9 @@ fn read_snapshot(c: &rusqlite::Connection, per_chat: u32) -> Result<Snapshot> {
         deals: all_json(c, "deals", "deal")?,
         stats: super::stats::recount(c)?.bots,
         viber_usage: super::stats::viber_usage(c)?,
+        at: super::meta_get(c, "last_at")?
+            .and_then(|s| s.parse().ok())
+            .map(crate::model::Timestamp),
     })
 }
 

@@ -192,6 +192,20 @@ impl Store {
         })
     }
 
+    /// Where the change feed resumes, with the time of the event there: the
+    /// server checks both (issue 16 hole 7, [`crate::model::Cursor`]).
+    pub fn cursor(&self) -> Result<crate::model::Cursor> {
+        self.read(|c| {
+            let seq = Seq(meta_get(c, "last_seq")?
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0));
+            let at = meta_get(c, "last_at")?
+                .and_then(|s| s.parse().ok())
+                .map(crate::model::Timestamp);
+            Ok(crate::model::Cursor { seq, at })
+        })
+    }
+
     /// Writes a batch of server events in one transaction and reports what
     /// changed. Events whose seq was already applied change nothing.
     #[tracing::instrument(level = "debug", skip_all, fields(events = events.len()))]
@@ -366,6 +380,44 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         schema::migrations().validate().unwrap();
+    }
+
+    /// Issue 16 hole 7: the cursor the client resumes from is the last
+    /// event's seq and time; an undecodable last event has no known time, a
+    /// snapshot brings its own.
+    #[test]
+    fn s2_the_cursor_is_the_last_events_seq_and_time() {
+        use crate::model::{Bot, BotId, Cursor, EventPayload, Snapshot, Timestamp};
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().join("s.db")).unwrap();
+        assert_eq!(s.cursor().unwrap(), Cursor::default());
+        let bot = |seq: u64, at: i64| Event {
+            seq: Seq(seq),
+            at: Timestamp(at),
+            payload: EventPayload::BotUpserted(Bot {
+                id: BotId::from("b1"),
+                app: crate::model::App::Telegram,
+                name: "Bot".into(),
+                created_at: Timestamp(0),
+            }),
+        };
+        s.apply(&[bot(2, 20), bot(1, 10)]).unwrap();
+        let c = s.cursor().unwrap();
+        assert_eq!((c.seq, c.at), (Seq(2), Some(Timestamp(20))));
+        // A duplicate below the cursor moves nothing.
+        s.apply(&[bot(1, 99)]).unwrap();
+        assert_eq!(s.cursor().unwrap().at, Some(Timestamp(20)));
+        s.apply_with_malformed(&[], &[(Some(Seq(3)), "{}".into(), "bad".into())])
+            .unwrap();
+        assert_eq!(s.cursor().unwrap(), Cursor::from(Seq(3)));
+        let snap = Snapshot {
+            seq: Seq(9),
+            at: Some(Timestamp(90)),
+            ..Snapshot::default()
+        };
+        s.resync(&snap).unwrap();
+        let c = s.cursor().unwrap();
+        assert_eq!((c.seq, c.at), (Seq(9), Some(Timestamp(90))));
     }
 
     #[test]

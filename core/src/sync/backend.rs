@@ -4,7 +4,7 @@
 //! states what it can do and the UI hides the rest.
 
 use super::SyncResult;
-use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot, StatsAt};
+use crate::model::{ChatId, Cursor, Event, Message, MessageId, Seq, Snapshot, StatsAt};
 use futures_util::stream::BoxStream;
 use std::future::Future;
 
@@ -57,13 +57,15 @@ pub enum Live {
 pub trait Backend: Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities;
 
-    /// `since == 0`: a snapshot; else up to `limit` events after `since`.
-    fn pull(&self, since: Seq, limit: u32) -> impl Future<Output = SyncResult<Pulled>> + Send;
+    /// `since.seq == 0`: a snapshot; else up to `limit` events after it, or
+    /// a fresh snapshot when the feed cannot resume from `since` (it lost
+    /// the events the client holds: issue 16 hole 7).
+    fn pull(&self, since: Cursor, limit: u32) -> impl Future<Output = SyncResult<Pulled>> + Send;
 
     /// Events after `since`, live, until the stream ends or fails.
     fn stream(
         &self,
-        since: Seq,
+        since: Cursor,
     ) -> impl Future<Output = SyncResult<BoxStream<'static, SyncResult<Live>>>> + Send;
 
     /// Runs an agent action once per idempotency key (a repeat gets the

@@ -20,7 +20,7 @@
 use super::backend::{Backend, Live, Malformed, Pulled};
 use super::{SyncError, SyncResult};
 use crate::Store;
-use crate::model::{ChatId, Event, MessageId, Seq};
+use crate::model::{ChatId, Cursor, Event, MessageId, Seq};
 use crate::store::Changes;
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ impl<B: Backend> SyncEngine<B> {
             .map_err(SyncError::from)
     }
 
-    fn pull_task(&self, at: Seq) -> tokio::task::JoinHandle<SyncResult<Pulled>> {
+    fn pull_task(&self, at: Cursor) -> tokio::task::JoinHandle<SyncResult<Pulled>> {
         let backend = self.backend.clone();
         tokio::spawn(async move { backend.pull(at, CATCH_UP_PAGE).await })
     }
@@ -165,12 +165,15 @@ impl<B: Backend> SyncEngine<B> {
     /// next page is fetched while this one is applied.
     pub async fn catch_up(&self) -> SyncResult<Seq> {
         let _one = self.catching_up.lock().await;
-        let mut at = self.store.last_seq()?;
-        if at == Seq(0) {
+        let mut at = self.store.cursor()?;
+        if at.seq == Seq(0) {
             self.set(SyncState::Snapshot);
-            match self.backend.pull(Seq(0), CATCH_UP_PAGE).await? {
+            match self.backend.pull(at, CATCH_UP_PAGE).await? {
                 Pulled::Snapshot(s) => {
-                    at = s.seq;
+                    at = Cursor {
+                        seq: s.seq,
+                        at: s.at,
+                    };
                     self.blocking(move |st| st.apply_snapshot(&s)).await?;
                 }
                 Pulled::Events { .. } => {
@@ -191,30 +194,38 @@ impl<B: Backend> SyncEngine<B> {
                     malformed,
                     head,
                 } => (events, malformed, head),
-                // Issue 16 hole 7: our seq is ahead of the feed's head (the
-                // server lost its log's tail): start again from the
+                // Issue 16 hole 7: the feed cannot resume from our cursor
+                // (the server lost its log's tail): start again from the
                 // workspace as it is now, keeping the outbox.
                 Pulled::Snapshot(s) => {
                     tracing::info!(
-                        at = at.0,
+                        at = at.seq.0,
                         seq = s.seq.0,
                         "the feed answered a snapshot: resync"
                     );
                     self.set(SyncState::Snapshot);
-                    at = s.seq;
+                    at = Cursor {
+                        seq: s.seq,
+                        at: s.at,
+                    };
                     self.blocking(move |st| st.resync(&s)).await?;
                     next = self.pull_task(at);
                     continue;
                 }
             };
-            self.set(SyncState::CatchingUp { at, head });
+            self.set(SyncState::CatchingUp { at: at.seq, head });
+            // Where the store will stand after this page (as `apply`
+            // records it: an undecodable last event has no known time).
             let last = events
                 .iter()
-                .map(|e| e.seq)
-                .chain(malformed.iter().filter_map(|m| m.seq))
-                .max();
-            let more = last.is_some_and(|l| l > at && l < head);
-            if let Some(l) = last.filter(|l| *l > at) {
+                .map(|e| Cursor {
+                    seq: e.seq,
+                    at: Some(e.at),
+                })
+                .chain(malformed.iter().filter_map(|m| m.seq).map(Cursor::from))
+                .max_by_key(|c| (c.seq, c.at.is_none()));
+            let more = last.is_some_and(|l| l.seq > at.seq && l.seq < head);
+            if let Some(l) = last.filter(|l| l.seq > at.seq) {
                 at = l;
             }
             next = self.pull_task(at);
@@ -227,13 +238,14 @@ impl<B: Backend> SyncEngine<B> {
             }
         }
         self.blocking(|st| st.checkpoint()).await?;
-        Ok(at)
+        Ok(at.seq)
     }
 
     /// Follows the live stream until it fails.
     async fn live(&self, backoff: &mut Backoff) -> SyncResult<()> {
-        let mut at = self.store.last_seq()?;
-        let mut stream = self.backend.stream(at).await?;
+        let cursor = self.store.cursor()?;
+        let mut at = cursor.seq;
+        let mut stream = self.backend.stream(cursor).await?;
         self.set(SyncState::Live { at });
         while let Some(item) = stream.next().await {
             match item? {

@@ -4,7 +4,7 @@
 
 use super::backend::{Backend, Capabilities, Live, Malformed, Pulled};
 use super::{SyncError, SyncResult, UploadRef};
-use crate::model::{ChatId, Event, Message, MessageId, Seq, Snapshot, StatsAt, Timestamp};
+use crate::model::{ChatId, Cursor, Event, Message, MessageId, Seq, Snapshot, StatsAt, Timestamp};
 use crate::timers::ServerClock;
 use crate::wire::{
     ErrorBody, ErrorCode, EventsPageIn, HistoryPage, IDEMPOTENCY_HEADER, LoginRequest,
@@ -374,6 +374,14 @@ impl RapportBackend {
     }
 }
 
+/// `since=` and, when known, `since_at=` (issue 16 hole 7).
+fn cursor_query(c: Cursor) -> String {
+    match c.at {
+        Some(at) => format!("since={}&since_at={}", c.seq.0, at.0),
+        None => format!("since={}", c.seq.0),
+    }
+}
+
 /// Why the server closed a live stream, from its close code: a role that
 /// lost conversations access ends sync (D1); anything else, a session that
 /// ended included, is a reconnect, whose request refreshes the token or
@@ -396,10 +404,10 @@ fn stream_closed(code: Option<u16>) -> SyncError {
 }
 
 impl RapportBackend {
-    async fn stream_once(&self, since: Seq) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
+    async fn stream_once(&self, since: Cursor) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
         use tungstenite::client::IntoClientRequest;
         let mut req = self
-            .ws_url(&format!("/v1/stream?since={}", since.0))
+            .ws_url(&format!("/v1/stream?{}", cursor_query(since)))
             .into_client_request()
             .map_err(|e| SyncError::Network(e.to_string()))?;
         let token = self.token().ok_or(SyncError::Unauthorized)?;
@@ -507,15 +515,15 @@ impl Backend for RapportBackend {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    async fn pull(&self, since: Seq, limit: u32) -> SyncResult<Pulled> {
-        let path = format!("/v1/sync?since={}&limit={limit}", since.0);
-        if since == Seq(0) {
+    async fn pull(&self, since: Cursor, limit: u32) -> SyncResult<Pulled> {
+        let path = format!("/v1/sync?{}&limit={limit}", cursor_query(since));
+        if since.seq == Seq(0) {
             // The page's `kind` field is ignored: we asked for a snapshot.
             let s: Snapshot = self.request(Method::GET, &path, None, None).await?;
             return Ok(Pulled::Snapshot(s));
         }
-        // Issue 16 hole 7: a since ahead of the feed's head (the server lost
-        // its log's tail) is answered a snapshot: the page's kind says which.
+        // Issue 16 hole 7: a cursor the feed cannot resume from (the server
+        // lost its log's tail) is answered a snapshot: the kind says which.
         let raw: Box<serde_json::value::RawValue> =
             self.request(Method::GET, &path, None, None).await?;
         #[derive(serde::Deserialize)]
@@ -538,7 +546,7 @@ impl Backend for RapportBackend {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    async fn stream(&self, since: Seq) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
+    async fn stream(&self, since: Cursor) -> SyncResult<BoxStream<'static, SyncResult<Live>>> {
         let used = self.token();
         match self.stream_once(since).await {
             Err(SyncError::Unauthorized) => {

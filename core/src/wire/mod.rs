@@ -55,9 +55,11 @@ pub struct RefreshRequest {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SyncPage {
-    /// `since=0`, or a `since` ahead of the feed's head: the workspace now
-    /// (the client replaces what it derived from the feed with it).
-    Snapshot(Snapshot),
+    /// `since=0`, or a cursor the feed cannot resume from (a `since` ahead
+    /// of the head, or a `since_at` the log's event there does not have):
+    /// the workspace now (the client replaces what it derived from the feed
+    /// with it).
+    Snapshot(Box<Snapshot>),
     /// `since>0` up to the head: the events after it, in order, and the
     /// feed's head.
     Events {
@@ -76,9 +78,10 @@ pub const STREAM_CLOSED_SESSION_ENDED: u16 = 4401;
 /// (D1: a role change): reconnecting will not help.
 pub const STREAM_CLOSED_FORBIDDEN: u16 = 4403;
 /// The close code of a live stream opened with a `since` ahead of the
-/// feed's head (the server lost its log's tail in a crash, issue 16 hole
-/// 7): the client pulls `GET /v1/sync` with the same `since`, which answers
-/// a fresh snapshot. The close reason is `resync`.
+/// feed's head, or whose `since_at` is not the time of the log's event at
+/// `since` (the server lost its log's tail in a crash, issue 16 hole 7):
+/// the client pulls `GET /v1/sync` with the same cursor, which answers a
+/// fresh snapshot. The close reason is `resync`.
 pub const STREAM_CLOSED_RESYNC: u16 = 4409;
 
 /// One frame of `GET /v1/stream` (a WebSocket text message).
@@ -183,6 +186,10 @@ pub struct UploadRef {
 pub struct SyncQuery {
     /// `0`: a snapshot; otherwise the events after this seq.
     pub since: u64,
+    /// The `at` (ms) of the client's event at `since`: when the log's event
+    /// there has another time (the server lost its tail in a crash and gave
+    /// the seq to a new event), the answer is a fresh snapshot.
+    pub since_at: Option<i64>,
     /// Events per page.
     pub limit: Option<u32>,
 }
@@ -193,6 +200,9 @@ pub struct SyncQuery {
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct StreamQuery {
     pub since: u64,
+    /// As in [`SyncQuery::since_at`]; a mismatch closes with
+    /// [`STREAM_CLOSED_RESYNC`].
+    pub since_at: Option<i64>,
 }
 
 /// `GET /v1/chats/{id}/messages?before=&limit=` (B1: older history).

@@ -86,6 +86,7 @@ pub(super) fn apply_events(
     order.sort_by_key(|e| e.seq);
     let mut batch = Batch::new(conn, me);
     let mut high = last;
+    let mut high_at = None;
     for ev in order {
         if ev.seq <= high {
             changes.duplicates += 1;
@@ -93,14 +94,28 @@ pub(super) fn apply_events(
         }
         batch.apply(ev, changes)?;
         high = ev.seq;
+        high_at = Some(ev.at);
         changes.applied += 1;
     }
     batch.flush(changes)?;
     if high > last {
         meta_set(conn, "last_seq", &high.0.to_string())?;
+        set_last_at(conn, high_at)?;
         changes.last_seq = Some(high);
     }
     Ok(())
+}
+
+/// The `at` of the event at `last_seq` ([`crate::model::Cursor`]), or
+/// none when it is unknown.
+fn set_last_at(conn: &Connection, at: Option<Timestamp>) -> Result<()> {
+    match at {
+        Some(at) => meta_set(conn, "last_at", &at.0.to_string()),
+        None => {
+            conn.execute("DELETE FROM meta WHERE key = 'last_at'", [])?;
+            Ok(())
+        }
+    }
 }
 
 /// Applies a snapshot taken at `snapshot.seq`: every record as the server
@@ -175,6 +190,7 @@ pub(super) fn apply_snapshot(
         .map_or(Seq(0), Seq);
     if snapshot.seq > last {
         meta_set(conn, "last_seq", &snapshot.seq.0.to_string())?;
+        set_last_at(conn, snapshot.at)?;
         changes.last_seq = Some(snapshot.seq);
     }
     changes.applied += 1;
@@ -226,7 +242,7 @@ pub(super) fn resync(
          DELETE FROM chats; DELETE FROM chat_counts; DELETE FROM chat_words;
          DELETE FROM bot_stats; DELETE FROM viber_usage; DELETE FROM messages;
          DELETE FROM notes; DELETE FROM deals;
-         DELETE FROM meta WHERE key = 'last_seq';",
+         DELETE FROM meta WHERE key IN ('last_seq', 'last_at');",
     )?;
     conn.execute(
         "DELETE FROM kept_events WHERE reason <> 'malformed' OR seq > ?1",
@@ -234,6 +250,7 @@ pub(super) fn resync(
     )?;
     apply_snapshot(conn, me, snapshot, changes)?;
     meta_set(conn, "last_seq", &snapshot.seq.0.to_string())?;
+    set_last_at(conn, snapshot.at)?;
     changes.last_seq = Some(snapshot.seq);
     let mut batch = Batch::new(conn, me);
     for echo in &echoes {
@@ -278,7 +295,9 @@ pub(super) fn keep_malformed(
     if let Some(high) = malformed.iter().filter_map(|(s, _, _)| *s).max()
         && high > last
     {
+        // An event this version cannot read: its time is unknown.
         meta_set(conn, "last_seq", &high.0.to_string())?;
+        set_last_at(conn, None)?;
         changes.last_seq = Some(high);
     }
     Ok(())
