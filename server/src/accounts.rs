@@ -280,6 +280,17 @@ impl Accounts {
     }
 }
 
+/// Whether the session family still has a session that can be used or
+/// refreshed at `now` (H2: its devices get pushes only while it does). On
+/// the caller's connection: the notifier asks while it holds it.
+pub(crate) fn family_alive(conn: &Connection, family: &str, now: Timestamp) -> HubResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE family = ?1 AND refresh_expires_at > ?2)",
+        )?
+        .query_row(params![family, now.0], |r| r.get(0))?)
+}
+
 /// A refresh token exchanged before: within the grace period another pair
 /// of its family, after it the family's end.
 fn reuse(

@@ -153,6 +153,16 @@ ALTER TABLE uploads ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE uploads ADD COLUMN attached INTEGER NOT NULL DEFAULT 1;
 ";
 
+/// Step 4: a device belongs to the session family that registered it, and
+/// gets pushes only while that family has a live session: a session
+/// revoked, stolen or expired without the app's logout (which unregisters
+/// the device) sends nothing more to the phone that held it. Rows from
+/// before this step have no family (`''`) and keep their pushes until the
+/// app registers again, which it does at every login.
+const V4: &str = "
+ALTER TABLE devices ADD COLUMN family TEXT NOT NULL DEFAULT '';
+";
+
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -160,6 +170,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
             hash_stored_tokens(tx).map_err(Into::into)
         }),
         M::up(V3),
+        M::up(V4),
     ])
 }
 
@@ -201,7 +212,7 @@ fn hash_stored_tokens(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 3;
+pub(crate) const LATEST: i64 = 4;
 
 /// Settings of the connection (outside the steps: `journal_mode` cannot
 /// change inside a transaction, and they are not part of the file's shape).
@@ -340,7 +351,8 @@ mod tests {
             "INSERT INTO uploads (workspace, id, member_id, name, size, sha256)
              VALUES ('w1', 'up1', 'u0', 'a.pdf', 3, 'abc')",
             "INSERT INTO upload_parts VALUES ('w1', 'up1', 0, x'010203')",
-            "INSERT INTO devices VALUES ('w1', 'u0', 'd1', 'fcm', 'device-token')",
+            "INSERT INTO devices (workspace, member_id, device_id, platform, token)
+             VALUES ('w1', 'u0', 'd1', 'fcm', 'device-token')",
             "INSERT INTO member_settings VALUES ('w1', 'u0', '{}', NULL)",
             "INSERT INTO pending_emails VALUES ('w1', 'u0', 'c1', '{}')",
             "INSERT INTO sent_notifications (workspace, member_id, channel, body, at)
@@ -357,6 +369,7 @@ mod tests {
             "INSERT INTO uploads (workspace, id, member_id, name, size, sha256, at, attached)
              VALUES ('w1', 'up3', 'u0', 'b.pdf', 3, 'abc', 9, 0)",
         ],
+        &["INSERT INTO devices VALUES ('w1', 'u0', 'd4', 'apns', 'device-token-4', 'f1')"],
     ];
 
     /// A file taken to each version in turn, with that step's rows written

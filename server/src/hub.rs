@@ -48,6 +48,7 @@ pub struct Pruned {
     pub sessions: usize,
     pub uploads: usize,
     pub notifications: usize,
+    pub devices: usize,
 }
 
 pub struct Hub {
@@ -231,6 +232,7 @@ impl Hub {
             sessions: self.accounts.prune(now)?,
             uploads: crate::uploads::prune(self, now)?,
             notifications: crate::notify::prune_sent(self, crate::notify::KEEP_SENT)?,
+            devices: crate::notify::prune_devices(self)?,
         })
     }
 

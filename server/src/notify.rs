@@ -144,12 +144,21 @@ fn notify(hub: &Hub, ws: &Workspace, events: &[Event], actor: Option<&str>) -> H
             };
             if settings.push {
                 let mut stmt = db.prepare_cached(
-                    "SELECT platform, token FROM devices WHERE workspace = ?1 AND member_id = ?2",
+                    "SELECT platform, token, family FROM devices
+                     WHERE workspace = ?1 AND member_id = ?2",
                 )?;
-                let devices: Vec<(String, String)> = stmt
-                    .query_map(params![ws.id, member], |r| Ok((r.get(0)?, r.get(1)?)))?
+                let devices: Vec<(String, String, String)> = stmt
+                    .query_map(params![ws.id, member], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
                     .collect::<Result<_, _>>()?;
-                for (platform, token) in devices {
+                for (platform, token, family) in devices {
+                    // Only the devices of a session family still alive: one
+                    // revoked or expired sends nothing to the phone it was
+                    // on (`''`: registered before devices had families).
+                    if !family.is_empty() && !crate::accounts::family_alive(&db, &family, now)? {
+                        continue;
+                    }
                     let platform = if platform == "apns" {
                         PushPlatform::Apns
                     } else {
@@ -246,6 +255,24 @@ pub fn flush_emails(hub: &Hub, ws: &str) -> HubResult<u32> {
 /// tests read the newest few.
 pub const KEEP_SENT: usize = 10_000;
 
+/// Forgets the devices whose session family has no live session left
+/// (revoked, stolen, expired: they get no pushes already). Returns how
+/// many went.
+pub fn prune_devices(hub: &Hub) -> HubResult<usize> {
+    let (db, now) = (hub.db(), hub.now());
+    let families: Vec<String> = db
+        .prepare("SELECT DISTINCT family FROM devices WHERE family <> ''")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut n = 0;
+    for family in families {
+        if !crate::accounts::family_alive(&db, &family, now)? {
+            n += db.execute("DELETE FROM devices WHERE family = ?1", [&family])?;
+        }
+    }
+    Ok(n)
+}
+
 /// Keeps the newest `keep` rows of the test sink, across workspaces.
 /// Returns how many went.
 pub fn prune_sent(hub: &Hub, keep: usize) -> HubResult<usize> {
@@ -294,16 +321,18 @@ pub async fn register(
         PushPlatform::Fcm => "fcm",
         PushPlatform::Apns => "apns",
     };
-    let (ws, me) = (
+    let (ws, me, family) = (
         caller.workspace.id.clone(),
         caller.session.member_id.clone(),
+        caller.session.family.clone(),
     );
     blocking(move || {
         state.hub.db().execute(
-            "INSERT INTO devices (workspace, member_id, device_id, platform, token)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT DO UPDATE SET platform = excluded.platform, token = excluded.token",
-            params![ws, me, d.device_id, platform, d.token],
+            "INSERT INTO devices (workspace, member_id, device_id, platform, token, family)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT DO UPDATE SET platform = excluded.platform, token = excluded.token,
+                 family = excluded.family",
+            params![ws, me, d.device_id, platform, d.token, family],
         )?;
         Ok(())
     })

@@ -277,3 +277,51 @@ fn h2_s5_logout_unregisters_the_device_and_its_pushes_stop() {
     );
     assert_eq!(kinds(&srv, "u0", "token-pixel"), [PushKind::NewMessage]);
 }
+
+/// H2 / S5: a session that ends without the app's logout (revoked, taken
+/// as stolen, expired) sends nothing more to the device it registered,
+/// while the member's other phone, on a live session, still hears; the
+/// pruner then forgets the dead device.
+#[test]
+fn h2_s5_a_session_ended_on_the_server_stops_its_devices_pushes() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let phone = srv.client(d0.path(), &rt, "u0@w1.test");
+    let tablet = srv.client(d1.path(), &rt, "u0@w1.test");
+    register(&rt, &phone, "phone", PushPlatform::Fcm);
+    register(&rt, &tablet, "tablet", PushPlatform::Apns);
+    unassign(&srv, "c1");
+    srv.subscriber_writes("c1", "se-1");
+    assert_eq!(kinds(&srv, "u0", "token-phone"), [PushKind::NewMessage]);
+    assert_eq!(kinds(&srv, "u0", "token-tablet"), [PushKind::NewMessage]);
+
+    // The phone's session family ends on the server: its refresh token
+    // expired (revocation and theft delete the rows, the same for this).
+    let hub = &srv.server.state.hub;
+    let db = rusqlite::Connection::open(srv.dir.path().join("server.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db.execute(
+        "UPDATE sessions SET expires_at = 0, refresh_expires_at = 0 WHERE family =
+                 (SELECT family FROM devices WHERE device_id = 'phone')",
+        [],
+    )
+    .unwrap();
+    srv.subscriber_writes("c1", "se-2");
+    assert_eq!(kinds(&srv, "u0", "token-phone"), [PushKind::NewMessage]);
+    assert_eq!(
+        kinds(&srv, "u0", "token-tablet"),
+        [PushKind::NewMessage, PushKind::NewMessage]
+    );
+    let pruned = hub.prune().unwrap();
+    assert_eq!(pruned.devices, 1);
+    let left: Vec<String> = db
+        .prepare("SELECT device_id FROM devices WHERE member_id = 'u0'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(left, ["tablet"]);
+    drop((phone, tablet));
+}
