@@ -20,14 +20,14 @@ final class NotificationDelegate: NSObject, UNUserNotificationCenterDelegate, @u
     /// opens the app (no `.foreground`), both need the phone unlocked.
     static func chatCategory() -> UNNotificationCategory {
         let reply = UNTextInputNotificationAction(
-            identifier: NotificationIds.reply,
+            identifier: NotificationIds.replyAction,
             title: NSLocalizedString("Reply", comment: "notification action"),
             options: [.authenticationRequired],
             textInputButtonTitle: NSLocalizedString("Send", comment: "notification reply button"),
             textInputPlaceholder: NSLocalizedString("Message", comment: "notification reply placeholder")
         )
         let markRead = UNNotificationAction(
-            identifier: NotificationIds.markRead,
+            identifier: NotificationIds.markReadAction,
             title: NSLocalizedString("Mark as read", comment: "notification action"),
             options: [.authenticationRequired]
         )
@@ -58,10 +58,10 @@ final class NotificationDelegate: NSObject, UNUserNotificationCenterDelegate, @u
         let json = PushPayload.json(request.content.userInfo)
         let typed = (response as? UNTextInputNotificationResponse)?.userText
         switch response.actionIdentifier {
-        case NotificationIds.reply:
+        case NotificationIds.replyAction:
             if let typed { await Self.reply(json: json, text: typed) }
             center.removeDeliveredNotifications(withIdentifiers: [request.identifier])
-        case NotificationIds.markRead:
+        case NotificationIds.markReadAction:
             await model.markRead(pushJson: json)
             center.removeDeliveredNotifications(withIdentifiers: [request.identifier])
         case UNNotificationDefaultActionIdentifier:

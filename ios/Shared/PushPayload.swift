@@ -23,6 +23,6 @@ enum PushPayload {
 /// actions: a text-input reply and mark-read, both run in the background.
 enum NotificationIds {
     static let chatCategory = "RAPPORT_CHAT"
-    static let reply = "RAPPORT_REPLY"
-    static let markRead = "RAPPORT_MARK_READ"
+    static let replyAction = "RAPPORT_REPLY"
+    static let markReadAction = "RAPPORT_MARK_READ"
 }
