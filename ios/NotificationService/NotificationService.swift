@@ -51,7 +51,7 @@ final class NotificationService: UNNotificationServiceExtension {
             content.categoryIdentifier = NotificationIds.chatCategory
             content.badge = NSNumber(value: badge)
             // A burst is one alert: the pushes after it update silently.
-            content.sound = alert ? .default : nil
+            content.sound = alert ? UNNotificationSound.default : nil
             content.interruptionLevel = alert ? .active : .passive
             finish(content)
         case let .suppress(_, badge):

@@ -9,17 +9,17 @@ import UIKit
 @MainActor
 @Observable
 final class AppModel {
-    private(set) var client: RapportClient?
-    private(set) var login: LoginInfo?
+    private(set) var client: RapportClient? = nil
+    private(set) var login: LoginInfo? = nil
     private(set) var sync: SyncState = .idle
     /// The chat a tapped notification asked for (H2), opened by the inbox.
-    var chatToOpen: ChatId?
-    var error: String?
+    var chatToOpen: ChatId? = nil
+    var error: String? = nil
     /// The chat on screen: a push for it shows nothing (H2, `viewing`).
-    var viewing: ChatId?
+    var viewing: ChatId? = nil
 
-    private var syncTask: Task<Void, Never>?
-    private var apnsToken: String?
+    private var syncTask: Task<Void, Never>? = nil
+    private var apnsToken: String? = nil
 
     /// H2: this install's id for the server's device list.
     var deviceId: String { UIDevice.current.identifierForVendor?.uuidString ?? "unknown" }
@@ -79,7 +79,8 @@ final class AppModel {
         syncTask?.cancel()
         syncTask = Task { [weak self] in
             do {
-                for try await state in client.syncStates() {
+                let states = try await Background.run { client.syncStates() }
+                for try await state in states {
                     self?.sync = state
                 }
             } catch {

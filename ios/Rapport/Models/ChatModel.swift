@@ -11,13 +11,13 @@ final class ChatModel {
     static let page: UInt32 = 40
 
     let chatId: ChatId
-    private(set) var summary: ChatSummary?
+    private(set) var summary: ChatSummary? = nil
     private(set) var items: [TimelineItem] = []
     /// B9: every member (names and avatars of senders); D1: the ones the
     /// core says may be assigned.
     private(set) var members: [Member] = []
     private(set) var assignable: [Member] = []
-    private(set) var capabilities: Capabilities?
+    private(set) var capabilities: Capabilities? = nil
     /// E7: this chat's commands not yet confirmed (failed ones with a code).
     private(set) var outbox: [OutboxEntry] = []
     /// E7: the failed ones, to retry or discard.
@@ -31,16 +31,16 @@ final class ChatModel {
     private(set) var progress: [MessageId: Double] = [:]
     /// E4, E3/F7: the core's countdowns, and the local moment they end
     /// (server time turned into this phone's clock once, for the timer text).
-    private(set) var countdowns: Countdowns?
-    private(set) var windowEnds: Date?
-    private(set) var pauseEnds: Date?
+    private(set) var countdowns: Countdowns? = nil
+    private(set) var windowEnds: Date? = nil
+    private(set) var pauseEnds: Date? = nil
     /// E6: the Viber month of this chat's bot (nil elsewhere).
-    private(set) var viberMonth: ViberMonth?
+    private(set) var viberMonth: ViberMonth? = nil
     private(set) var olderExhausted = false
-    var error: String?
+    var error: String? = nil
 
     private let client: RapportClient
-    private var timeline: LiveList<TimelineItem>?
+    private var timeline: LiveList<TimelineItem>? = nil
     private var limit = ChatModel.page
     private var tasks: [Task<Void, Never>] = []
     private var loadingOlder = false
@@ -97,7 +97,8 @@ final class ChatModel {
     func stop() {
         tasks.forEach { $0.cancel() }
         tasks = []
-        timeline?.cancel()
+        let timeline = timeline
+        Task.detached { timeline?.cancel() }
     }
 
     /// Re-reads what the core decides for the header: the chat row, the

@@ -24,13 +24,13 @@ final class ComposerModel {
     var text = "" { didSet { decideSoon() } }
     var mode: Mode = .text { didSet { decideSoon() } }
     /// The core's answer for what is typed now (nil while nothing asked).
-    private(set) var decision: Decision?
+    private(set) var decision: Decision? = nil
     private(set) var sending = false
-    var error: String?
+    var error: String? = nil
 
     private let client: RapportClient
     private let chatId: ChatId
-    private var deciding: Task<Void, Never>?
+    private var deciding: Task<Void, Never>? = nil
 
     init(client: RapportClient, chatId: ChatId) {
         self.client = client

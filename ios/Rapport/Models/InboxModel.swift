@@ -13,21 +13,21 @@ final class InboxModel {
     /// A5: the live counts of the status tabs under the other filters.
     private(set) var counts = StatusCounts(open: 0, unread: 0, closed: 0, all: 0)
     private(set) var bots: [Bot] = []
-    var error: String?
+    var error: String? = nil
 
     // The agent's choices (A2-A6); a change resubscribes.
     var status: StatusFilter = .all { didSet { resubscribe() } }
-    var app: MessagingApp? { didSet { resubscribe() } }
-    var kind: ChatKind? { didSet { resubscribe() } }
+    var app: MessagingApp? = nil { didSet { resubscribe() } }
+    var kind: ChatKind? = nil { didSet { resubscribe() } }
     var assignee: AssigneeFilter = .all { didSet { resubscribe() } }
     /// A6: what the agent typed; each keystroke asks the core again.
     var search = "" { didSet { resubscribe() } }
 
     private let client: RapportClient
-    private var list: LiveList<ChatSummary>?
+    private var list: LiveList<ChatSummary>? = nil
     private var limit = InboxModel.page
-    private var listTask: Task<Void, Never>?
-    private var countsTask: Task<Void, Never>?
+    private var listTask: Task<Void, Never>? = nil
+    private var countsTask: Task<Void, Never>? = nil
 
     init(client: RapportClient) {
         self.client = client
@@ -54,7 +54,9 @@ final class InboxModel {
     func stop() {
         listTask?.cancel()
         countsTask?.cancel()
-        list?.cancel()
+        // Ending the core's subscription is a core call too: off the main actor.
+        let list = list
+        Task.detached { list?.cancel() }
     }
 
     /// S3: a new window under the new filter; counts follow the filters

@@ -8,9 +8,9 @@ import RapportCore
 @Observable
 final class HomeModel {
     private(set) var recent: [ChatSummary] = []
-    var error: String?
+    var error: String? = nil
     private let client: RapportClient
-    private var task: Task<Void, Never>?
+    private var task: Task<Void, Never>? = nil
 
     init(client: RapportClient) { self.client = client }
 
@@ -41,7 +41,7 @@ final class StatsModel {
     /// I1: the total first (no bot id), then each bot.
     private(set) var rows: [BotStats] = []
     private(set) var bots: [Bot] = []
-    var error: String?
+    var error: String? = nil
     private let client: RapportClient
 
     init(client: RapportClient) { self.client = client }
@@ -67,10 +67,10 @@ final class StatsModel {
 @Observable
 final class SettingsModel {
     /// H4, as the server stored them (nil until read).
-    private(set) var settings: NotificationSettings?
+    private(set) var settings: NotificationSettings? = nil
     /// S5: commands a logout would drop (the screen warns first).
     private(set) var unsent: UInt64 = 0
-    var error: String?
+    var error: String? = nil
     private let client: RapportClient
 
     init(client: RapportClient) { self.client = client }

@@ -9,11 +9,11 @@ import RapportCore
 @Observable
 final class SubscriberModel {
     let subscriberId: SubscriberId
-    private(set) var card: Subscriber?
+    private(set) var card: Subscriber? = nil
     private(set) var deals: [Deal] = []
     /// F6: the flows matching what the agent typed, from the server.
     private(set) var flows: [BotFlow] = []
-    var error: String?
+    var error: String? = nil
 
     private let client: RapportClient
 
