@@ -37,6 +37,13 @@ if ! "$venv/bin/python" -c 'import tree_sitter, tree_sitter_swift' 2>/dev/null; 
 fi
 "$venv/bin/python" scripts/swift-parse.py .
 
+step "ios: plists, project.yml, and every RapportCore name the app uses (scripts/ios-check.py)"
+# The checker's own tests first (a renamed core API must fail it), then the tree.
+"$venv/bin/python" -c 'import yaml' 2>/dev/null \
+  || "$venv/bin/pip" install -q --disable-pip-version-check pyyaml==6.0.4
+"$venv/bin/python" scripts/test_ios_check.py
+"$venv/bin/python" scripts/ios-check.py .
+
 step "bindings: Kotlin tests on the JVM against the real server"
 source scripts/need-jvm.sh
 cargo build -q --locked -p rapport-server
