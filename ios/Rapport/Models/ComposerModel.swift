@@ -25,6 +25,9 @@ final class ComposerModel {
     var mode: Mode = .text { didSet { decideSoon() } }
     /// The core's answer for what is typed now (nil while nothing asked).
     private(set) var decision: Decision? = nil
+    /// E1: what is left to type, in the unit that binds first for the
+    /// chat's app (nil for a note or while nothing asked).
+    private(set) var budget: TextBudget? = nil
     private(set) var sending = false
     var error: String? = nil
 
@@ -63,13 +66,22 @@ final class ComposerModel {
         deciding?.cancel()
         guard let outgoing else {
             decision = nil
+            budget = nil
             return
         }
         let client = client
         let chat = chatId
+        let typed = text
         deciding = Task {
-            let answer = try? await Background.run { try client.decide(chat: chat, outgoing: outgoing) }
-            if !Task.isCancelled { decision = answer }
+            let answer = try? await Background.run { () -> (Decision, TextBudget?) in
+                let decision = try client.decide(chat: chat, outgoing: outgoing)
+                let budget = try client.chat(chat: chat).map { textRemaining(app: $0.chat.app, text: typed) }
+                return (decision, budget)
+            }
+            if !Task.isCancelled {
+                decision = answer?.0
+                budget = answer?.1 ?? nil
+            }
         }
     }
 

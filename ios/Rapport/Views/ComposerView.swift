@@ -14,6 +14,12 @@ struct ComposerView: View {
     var body: some View {
         VStack(alignment: .leading, spacing: 4) {
             DecisionLine(decision: composer.decision, mode: composer.mode)
+            if let budget = composer.budget, !composer.text.isEmpty {
+                // E1: the counter in the app's own unit, from the core.
+                Text("\(budget.remaining) \(UnitName.of(budget.unit)) left")
+                    .font(.caption2)
+                    .foregroundStyle(budget.remaining < 0 ? Color.red : Color.secondary)
+            }
             if !composer.alternatives.isEmpty {
                 HStack {
                     ForEach(composer.alternatives, id: \.self) { alternative in

@@ -72,7 +72,8 @@ struct MessageRow: View {
                     }
                     if message.editedAt != nil { Text("edited").font(.caption2).foregroundStyle(.secondary) }
                     Text(Clock.date(message.sentAt), style: .time).font(.caption2).foregroundStyle(.secondary)
-                    if let delivery = message.delivery { Ticks(delivery: delivery) }
+                    // B5: ticks only where the chat's app reports delivery.
+                    if let delivery = message.delivery, model.appShowsTicks { Ticks(delivery: delivery) }
                 }
             }
             .padding(8)
