@@ -175,8 +175,6 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<Json<rapport_core::wire::NoBody>> {
-    state
-        .hub
-        .revoke(&caller.session.token)?;
+    state.hub.revoke(&caller.session.token)?;
     Ok(Json(rapport_core::wire::NoBody {}))
 }

@@ -9,7 +9,7 @@ use crate::command::ChatPath;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Workspace;
 use axum::Json;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use rapport_core::model::{ChatId, Event, MessageId, Seq};
@@ -44,7 +44,7 @@ pub async fn sync(
         let head = if q.since == 0 {
             None
         } else {
-            Some(state.hub.head(&ws).map_err(ApiError::internal)?)
+            Some(state.hub.head(&ws)?)
         };
         // Issue 16 hole 7: a since ahead of the head means this server lost
         // its log's tail (a crash) after the client applied it: the client
@@ -60,8 +60,7 @@ pub async fn sync(
         let limit = q.limit.unwrap_or(1000).clamp(1, MAX_PAGE);
         let events = state
             .hub
-            .events_after_raw(&ws, Seq(q.since), limit)
-            .map_err(ApiError::internal)?
+            .events_after_raw(&ws, Seq(q.since), limit)?
             .into_iter()
             .filter_map(|json| serde_json::value::RawValue::from_string(json).ok())
             .collect();
@@ -125,34 +124,51 @@ pub async fn stream(
     if let Err(e) = caller.require_conversations() {
         return e.into_response();
     }
-    upgrade.on_upgrade(move |socket| async move {
-        if let Err(e) = run_stream(state, caller, Seq(q.since), socket).await {
-            tracing::debug!(error = %e, "stream ended");
-        }
-    })
+    // Clients send only small frames; the stream's loop polls its socket
+    // on every batch, and each poll zeroes the free part of the read buffer
+    // (tungstenite): 4 KiB instead of the default 128 KiB per poll and
+    // stream (issue 16 load: it was most of the fan-out's CPU).
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = run_stream(state, caller, Seq(q.since), socket).await {
+                tracing::debug!(error = %e, "stream ended");
+            }
+        })
 }
 
+/// Sends `events` as one frame: `shared` when it is their frame as the
+/// feed serialised it once for every stream, else serialised here.
 async fn send_events(
     socket: &mut WebSocket,
     state: &AppState,
     events: &[Event],
+    shared: Option<&Utf8Bytes>,
 ) -> Result<(), String> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut events = events.to_vec();
     let faults = &state.faults;
-    if faults.reorder() && events.len() > 1 {
-        events.swap(0, 1);
-    }
-    let frame = StreamFrame::Events {
-        events: events_to_raw(&events),
+    let reorder = faults.reorder() && events.len() > 1;
+    let text: Utf8Bytes = match shared {
+        Some(frame) if !reorder => frame.clone(),
+        _ => {
+            let mut events = events.to_vec();
+            if reorder {
+                events.swap(0, 1);
+            }
+            let frame = StreamFrame::Events {
+                events: events_to_raw(&events),
+            };
+            serde_json::to_string(&frame)
+                .map_err(|e| e.to_string())?
+                .into()
+        }
     };
-    let text = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
     let times = if faults.duplicate() { 2 } else { 1 };
     for _ in 0..times {
         socket
-            .send(WsMessage::Text(text.clone().into()))
+            .send(WsMessage::Text(text.clone()))
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -286,12 +302,22 @@ async fn run_stream(
         tokio::select! {
             got = live.recv() => match got {
                 Ok(batch) => {
-                    let fresh: Vec<Event> = batch.iter().filter(|e| e.seq > last).cloned().collect();
-                    if let Some(e) = fresh.last() {
-                        last = e.seq;
+                    // All of it new (the usual case): the feed's own frame.
+                    if batch.events.first().is_some_and(|e| e.seq > last) {
+                        if let Some(e) = batch.events.last() {
+                            last = e.seq;
+                        }
+                        sent += batch.events.len() as u64;
+                        send_events(&mut socket, &state, &batch.events, Some(&batch.frame)).await?;
+                    } else {
+                        let fresh: Vec<Event> =
+                            batch.events.iter().filter(|e| e.seq > last).cloned().collect();
+                        if let Some(e) = fresh.last() {
+                            last = e.seq;
+                        }
+                        sent += fresh.len() as u64;
+                        send_events(&mut socket, &state, &fresh, None).await?;
                     }
-                    sent += fresh.len() as u64;
-                    send_events(&mut socket, &state, &fresh).await?;
                     quiet_until = tokio::time::Instant::now() + heartbeat;
                     if state.faults.cut_stream(sent) {
                         return Err("fault: stream cut".into());

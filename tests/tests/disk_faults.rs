@@ -9,13 +9,13 @@
 //! skips. The disk is filled with a file up to the last byte and SQLite's
 //! WAL is truncated first, so the next page a write needs has nowhere to go.
 
+use rapport_core::ClientError;
 use rapport_core::generate::{GenConfig, me};
 use rapport_core::model::{ChatId, EventPayload, Member, MemberId, Sender};
 use rapport_core::outbox::Draft;
 use rapport_core::store::{ChatFilter, Store, StoreError};
 use rapport_core::sync::{RapportBackend, SyncEngine, SyncError};
 use rapport_core::timers::ServerClock;
-use rapport_core::ClientError;
 use rapport_tests::{PASSWORD, TestServer, texts_with_prefix, wait_until};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -58,7 +58,10 @@ impl SmallFs {
         run(Command::new("mkfs.ext4")
             .args(["-q", "-F", "-m", "0", "-O", "^has_journal"])
             .arg(&img))?;
-        run(Command::new("mount").args(["-o", "loop"]).arg(&img).arg(&mnt))?;
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&img)
+            .arg(&mnt))?;
         Ok(SmallFs { mnt, _dir: dir })
     }
 
@@ -110,7 +113,10 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 /// Truncates the store's WAL, so the next write needs fresh pages.
 fn truncate_wal(path: &Path) {
-    Store::open(path).expect("store").checkpoint().expect("checkpoint");
+    Store::open(path)
+        .expect("store")
+        .checkpoint()
+        .expect("checkpoint");
 }
 
 fn is_full<T>(r: &Result<T, ClientError>) -> bool {
@@ -304,19 +310,17 @@ fn s2_a_full_server_disk_answers_storage_full_and_loses_nothing() {
     hub.add_account(&ws, "u0@w1.test", PASSWORD, member)
         .unwrap();
     let chat = ChatId::from("c0");
-    let subscriber = rapport_tests::message(
-        "c0",
-        "sub-now",
-        Sender::Subscriber,
-        "help",
-        hub.now(),
-    );
+    let subscriber = rapport_tests::message("c0", "sub-now", Sender::Subscriber, "help", hub.now());
     hub.emit(&ws, vec![EventPayload::MessageUpserted(subscriber)])
         .unwrap();
     let url = server.url();
     rapport_core::sync::install_crypto();
     let http = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: String, token: Option<String>, body: serde_json::Value, key: Option<String>| {
+    let call = |method: reqwest::Method,
+                path: String,
+                token: Option<String>,
+                body: serde_json::Value,
+                key: Option<String>| {
         let (http, url) = (http.clone(), url.clone());
         rt.block_on(async move {
             let mut req = http.request(method, format!("{url}{path}")).json(&body);
@@ -328,7 +332,10 @@ fn s2_a_full_server_disk_answers_storage_full_and_loses_nothing() {
             }
             let r = req.send().await.unwrap();
             let status = r.status().as_u16();
-            (status, r.json::<serde_json::Value>().await.unwrap_or_default())
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
         })
     };
     let login = || {
@@ -436,8 +443,7 @@ fn s2_a_full_server_disk_answers_storage_full_and_loses_nothing() {
     );
     assert_eq!(status, 200);
     assert_eq!(
-        body["email"],
-        !settings_stuck,
+        body["email"], !settings_stuck,
         "settings as last accepted: {body}"
     );
     assert_eq!(login().0, 200);
