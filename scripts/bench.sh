@@ -59,6 +59,11 @@ awk -v v="$(cat "$dir/ffi.txt")" -v b="$base" 'BEGIN {
 # Issue 16 hole 5: one workspace's 8 parallel 20 MB downloads and upload
 # parts against another's light requests (p99 under load / idle p99).
 "$exe" noisy "${noisy_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
+# Issue 16 load: the server holds 1,000 live streams while 2,000 events/s are emitted
+# (ws_clients_held, ws_delivery_p99_ms against 1 client's p99 in the same run).
+if [ "$profile" = debug ]; then load_args=(--clients 100 --rate 200 --seconds 2)
+else load_args=(--clients "${LOAD_CLIENTS:-1000}" --rate "${LOAD_RATE:-2000}" --seconds "${LOAD_SECONDS:-10}"); fi
+"$exe" load "${load_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
 
 missing=0
 for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after_checkpoint \
@@ -67,7 +72,7 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          timeline_page_p99_ms initial_sync_s initial_sync_mb catch_up_events_per_s \
          live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
          push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us \
-         noisy_neighbour_p99_ratio; do
+         noisy_neighbour_p99_ratio ws_clients_held ws_delivery_p99_ms; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

@@ -10,6 +10,8 @@
 //!   rapport-bench push --db FILE [--runs R]       (H3 on that store)
 //!   rapport-bench noisy --dir D [--rounds R] [--file-mb M] [--light N]
 //!                                                 (issue 16 hole 5: noisy neighbour)
+//!   rapport-bench load --dir D [--clients N] [--rate E] [--seconds S] [--batch-ms B]
+//!                                                 (issue 16 load: live streams held)
 //!   rapport-bench push-reply ...                  (child: one push answered)
 //!   rapport-bench ffi-page-baseline --db FILE --warmup W --runs R
 //!                                                 (ffi_page_us: the Rust side)
@@ -23,6 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod ffi;
+mod load;
 mod noisy;
 mod push;
 mod sync;
@@ -86,6 +89,21 @@ fn main() {
                 num("--light", 200),
             )
         }
+        Some("load") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let dir = arg("--dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            load::run(
+                &dir,
+                load::Load {
+                    clients: num("--clients", 1000),
+                    rate: num("--rate", 2000),
+                    seconds: num("--seconds", 10) as u64,
+                    batch_ms: num("--batch-ms", 10).max(1) as u64,
+                },
+            )
+        }
         Some("push") => push::run(
             Path::new(&arg("--db").unwrap_or_default()),
             arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(15),
@@ -101,7 +119,7 @@ fn main() {
         // starts and exits.
         Some("noop") => Ok(()),
                 _ => Err(
-            "usage: rapport-bench all|apply|sync|noisy|push|first-page|baseline-first-page|ffi-page-baseline ..."
+            "usage: rapport-bench all|apply|sync|noisy|load|push|first-page|baseline-first-page|ffi-page-baseline ..."
                 .into(),
         ),
     };

@@ -86,6 +86,8 @@ impl From<StoreError> for RapportError {
             StoreError::Migration(_) => "store_migration",
             StoreError::Io(_) => "store_io",
             StoreError::Sqlite(_) => "store_sqlite",
+            StoreError::Full => "store_full",
+            StoreError::ReadOnly(_) => "store_read_only",
         };
         RapportError::Store {
             code: code.into(),

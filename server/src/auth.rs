@@ -58,8 +58,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let (st, token) = (state.clone(), token.to_owned());
         let session = tokio::task::spawn_blocking(move || st.hub.session(&token))
             .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)??
             .ok_or_else(ApiError::unauthorized)?;
         let workspace = state
             .hub
@@ -109,8 +108,7 @@ pub async fn login(
     let st = state.clone();
     let issued = tokio::task::spawn_blocking(move || st.hub.login(&req.email, &req.password))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)??;
     match issued {
         Some(s) => Ok(response(s)),
         None => Err(ApiError::new(
@@ -139,8 +137,7 @@ pub async fn refresh(
     let st = state.clone();
     let issued = tokio::task::spawn_blocking(move || st.hub.refresh(&req.refresh_token))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)??;
     match issued {
         Some(s) => Ok(response(s)),
         None => Err(ApiError::new(
@@ -178,9 +175,6 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<Json<rapport_core::wire::NoBody>> {
-    state
-        .hub
-        .revoke(&caller.session.token)
-        .map_err(ApiError::internal)?;
+    state.hub.revoke(&caller.session.token)?;
     Ok(Json(rapport_core::wire::NoBody {}))
 }

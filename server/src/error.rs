@@ -71,6 +71,8 @@ impl From<rapport_core::StoreError> for ApiError {
     fn from(e: rapport_core::StoreError) -> Self {
         match e {
             rapport_core::StoreError::UnknownChat => ApiError::not_found("chat"),
+            // A workspace store's write on a full disk rolled back whole.
+            rapport_core::StoreError::Full => ApiError::storage_full(),
             other => ApiError::internal(other),
         }
     }
@@ -92,6 +94,7 @@ impl From<crate::hub::HubError> for ApiError {
     fn from(e: crate::hub::HubError) -> Self {
         match e {
             crate::hub::HubError::Sqlite(e) => e.into(),
+            crate::hub::HubError::Store(e) => e.into(),
             other => ApiError::internal(other),
         }
     }

@@ -31,7 +31,35 @@ pub struct Workspace {
     pub store: Arc<Store>,
     /// Serialises writers: seqs are given out and logged in order.
     write: Mutex<()>,
-    pub feed: broadcast::Sender<Arc<Vec<Event>>>,
+    pub feed: broadcast::Sender<Arc<FeedBatch>>,
+}
+
+/// One committed batch as live streams get it: the events, and their
+/// `events` frame serialised once for every stream (issue 16 load: one
+/// serialisation per batch, not one per stream and event).
+pub struct FeedBatch {
+    pub events: Vec<Event>,
+    pub frame: axum::extract::ws::Utf8Bytes,
+}
+
+impl FeedBatch {
+    /// `jsons`: each event's wire JSON, in order (the log's own strings).
+    fn new(events: Vec<Event>, jsons: &[String]) -> FeedBatch {
+        let mut frame =
+            String::with_capacity(jsons.iter().map(|j| j.len() + 1).sum::<usize>() + 32);
+        frame.push_str(r#"{"kind":"events","events":["#);
+        for (i, j) in jsons.iter().enumerate() {
+            if i > 0 {
+                frame.push(',');
+            }
+            frame.push_str(j);
+        }
+        frame.push_str("]}");
+        FeedBatch {
+            events,
+            frame: frame.into(),
+        }
+    }
 }
 
 impl Workspace {
@@ -201,6 +229,7 @@ impl EventLog {
                 payload,
             })
             .collect();
+        let jsons: Vec<String> = events.iter().map(Event::to_json).collect();
         {
             let mut db = self.db.conn();
             let tx = db.transaction()?;
@@ -208,8 +237,8 @@ impl EventLog {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO events (workspace, seq, event) VALUES (?1, ?2, ?3)",
                 )?;
-                for e in &events {
-                    stmt.execute(params![ws.id, e.seq.0 as i64, e.to_json()])?;
+                for (e, json) in events.iter().zip(&jsons) {
+                    stmt.execute(params![ws.id, e.seq.0 as i64, json])?;
                 }
             }
             also(&tx, &events)?;
@@ -221,7 +250,11 @@ impl EventLog {
             tracing::error!(error = %e, "workspace store behind its log; it heals on the next write");
         }
         // No live stream listening is fine: they read the log when they come.
-        let _ = ws.feed.send(Arc::new(events.clone()));
+        if ws.feed.receiver_count() > 0 {
+            let _ = ws
+                .feed
+                .send(Arc::new(FeedBatch::new(events.clone(), &jsons)));
+        }
         Ok(events)
     }
 
@@ -244,7 +277,10 @@ impl EventLog {
         match Event::from_json(&json) {
             Ok(e) => {
                 ws.store.apply(std::slice::from_ref(&e))?;
-                let _ = ws.feed.send(Arc::new(vec![e]));
+                let _ = ws.feed.send(Arc::new(FeedBatch::new(
+                    vec![e],
+                    std::slice::from_ref(&json),
+                )));
             }
             Err(e) => {
                 ws.store

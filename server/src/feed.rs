@@ -9,7 +9,7 @@ use crate::command::ChatPath;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Workspace;
 use axum::Json;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use rapport_core::model::{ChatId, Cursor, Event, MessageId, Seq, Timestamp};
@@ -48,7 +48,7 @@ pub async fn sync(
         let head = if q.since == 0 {
             None
         } else {
-            state.hub.resumes(&ws, cursor).map_err(ApiError::internal)?
+            state.hub.resumes(&ws, cursor)?
         };
         // Issue 16 hole 7: a since ahead of the head, or whose event has
         // another time in the log, means this server lost its log's tail
@@ -66,8 +66,7 @@ pub async fn sync(
         let limit = q.limit.unwrap_or(1000).clamp(1, MAX_PAGE);
         let events = state
             .hub
-            .events_after_raw(&ws, Seq(q.since), limit)
-            .map_err(ApiError::internal)?
+            .events_after_raw(&ws, Seq(q.since), limit)?
             .into_iter()
             .filter_map(|json| serde_json::value::RawValue::from_string(json).ok())
             .collect();
@@ -84,7 +83,7 @@ pub async fn sync(
 fn snapshot(state: &AppState, ws: &Workspace) -> ApiResult<rapport_core::model::Snapshot> {
     let mut s = ws.store.snapshot(SNAPSHOT_MESSAGES_PER_CHAT)?;
     if s.at.is_none() {
-        s.at = state.hub.event_at(ws, s.seq).map_err(ApiError::internal)?;
+        s.at = state.hub.event_at(ws, s.seq)?;
     }
     Ok(s)
 }
@@ -142,38 +141,55 @@ pub async fn stream(
     if let Err(e) = caller.require_conversations() {
         return e.into_response();
     }
-    upgrade.on_upgrade(move |socket| async move {
-        let since = Cursor {
-            seq: Seq(q.since),
-            at: q.since_at.map(Timestamp),
-        };
-        if let Err(e) = run_stream(state, caller, since, socket).await {
-            tracing::debug!(error = %e, "stream ended");
-        }
-    })
+    // Clients send only small frames; the stream's loop polls its socket
+    // on every batch, and each poll zeroes the free part of the read buffer
+    // (tungstenite): 4 KiB instead of the default 128 KiB per poll and
+    // stream (issue 16 load: it was most of the fan-out's CPU).
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .on_upgrade(move |socket| async move {
+            let since = Cursor {
+                seq: Seq(q.since),
+                at: q.since_at.map(Timestamp),
+            };
+            if let Err(e) = run_stream(state, caller, since, socket).await {
+                tracing::debug!(error = %e, "stream ended");
+            }
+        })
 }
 
+/// Sends `events` as one frame: `shared` when it is their frame as the
+/// feed serialised it once for every stream, else serialised here.
 async fn send_events(
     socket: &mut WebSocket,
     state: &AppState,
     events: &[Event],
+    shared: Option<&Utf8Bytes>,
 ) -> Result<(), String> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut events = events.to_vec();
     let faults = &state.faults;
-    if faults.reorder() && events.len() > 1 {
-        events.swap(0, 1);
-    }
-    let frame = StreamFrame::Events {
-        events: events_to_raw(&events),
+    let reorder = faults.reorder() && events.len() > 1;
+    let text: Utf8Bytes = match shared {
+        Some(frame) if !reorder => frame.clone(),
+        _ => {
+            let mut events = events.to_vec();
+            if reorder {
+                events.swap(0, 1);
+            }
+            let frame = StreamFrame::Events {
+                events: events_to_raw(&events),
+            };
+            serde_json::to_string(&frame)
+                .map_err(|e| e.to_string())?
+                .into()
+        }
     };
-    let text = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
     let times = if faults.duplicate() { 2 } else { 1 };
     for _ in 0..times {
         socket
-            .send(WsMessage::Text(text.clone().into()))
+            .send(WsMessage::Text(text.clone()))
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -307,12 +323,22 @@ async fn run_stream(
         tokio::select! {
             got = live.recv() => match got {
                 Ok(batch) => {
-                    let fresh: Vec<Event> = batch.iter().filter(|e| e.seq > last).cloned().collect();
-                    if let Some(e) = fresh.last() {
-                        last = e.seq;
+                    // All of it new (the usual case): the feed's own frame.
+                    if batch.events.first().is_some_and(|e| e.seq > last) {
+                        if let Some(e) = batch.events.last() {
+                            last = e.seq;
+                        }
+                        sent += batch.events.len() as u64;
+                        send_events(&mut socket, &state, &batch.events, Some(&batch.frame)).await?;
+                    } else {
+                        let fresh: Vec<Event> =
+                            batch.events.iter().filter(|e| e.seq > last).cloned().collect();
+                        if let Some(e) = fresh.last() {
+                            last = e.seq;
+                        }
+                        sent += fresh.len() as u64;
+                        send_events(&mut socket, &state, &fresh, None).await?;
                     }
-                    sent += fresh.len() as u64;
-                    send_events(&mut socket, &state, &fresh).await?;
                     quiet_until = tokio::time::Instant::now() + heartbeat;
                     if state.faults.cut_stream(sent) {
                         return Err("fault: stream cut".into());

@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
+pub mod noisy;
+
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::Event;
 use rapport_core::store::{ChatFilter, Store};

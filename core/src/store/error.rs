@@ -42,6 +42,17 @@ pub enum StoreError {
 
     #[error("sqlite error: {0}")]
     Sqlite(rusqlite::Error),
+
+    /// The device has no room left for the store (issue 16, disk faults).
+    /// The write that hit it rolled back whole; nothing written before is
+    /// lost. Free some space and retry.
+    #[error("the device is full: free some space and retry")]
+    Full,
+
+    /// The store's file or folder cannot be written (a read-only mount,
+    /// permissions). Reads may still work; writes need the app to fix it.
+    #[error("the local store is read-only: {0}")]
+    ReadOnly(String),
 }
 
 impl StoreError {
@@ -60,6 +71,8 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
                 detail: e.to_string(),
             },
+            Some(ErrorCode::DiskFull) => StoreError::Full,
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(e.to_string()),
             _ => StoreError::Sqlite(e),
         }
     }

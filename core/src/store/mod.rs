@@ -98,13 +98,42 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Issue 16, disk faults: SQLite tells a store it cannot write (a
+/// read-only mount or file) as "unable to open" when its WAL cannot be
+/// made; the file itself says which it is.
+fn read_only_or(e: StoreError, path: &Path) -> StoreError {
+    let StoreError::Sqlite(inner) = &e else {
+        return e;
+    };
+    if inner.sqlite_error_code() != Some(rusqlite::ErrorCode::CannotOpen) {
+        return e;
+    }
+    match std::fs::OpenOptions::new().append(true).open(path) {
+        Err(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            StoreError::ReadOnly(format!("{inner} ({io})"))
+        }
+        _ => e,
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema
     /// up to date. A damaged file gives [`StoreError::Corrupt`]; then
     /// [`Store::rebuild`] starts afresh and sync refills it from the server.
+    /// A file that cannot be written (a read-only mount) gives
+    /// [`StoreError::ReadOnly`]; a full disk on a write [`StoreError::Full`].
     #[tracing::instrument(level = "debug", skip_all)]
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        Self::open_writable(path.clone()).map_err(|e| read_only_or(e, &path))
+    }
+
+    fn open_writable(path: PathBuf) -> Result<Store> {
         let mut conn = Connection::open(&path)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::configure(&conn)?;
