@@ -64,6 +64,10 @@ awk -v v="$(cat "$dir/ffi.txt")" -v b="$base" 'BEGIN {
 if [ "$profile" = debug ]; then load_args=(--clients 100 --rate 200 --seconds 2)
 else load_args=(--clients "${LOAD_CLIENTS:-1000}" --rate "${LOAD_RATE:-2000}" --seconds "${LOAD_SECONDS:-10}"); fi
 "$exe" load "${load_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
+# Issue 16: coverage-guided fuzzing, fuzz_execs per target (FUZZ_SECONDS
+# each, default 300; 2 in the smoke run); a crash fails the run.
+if [ "${1:-}" = "--smoke" ]; then fuzz_secs=2; else fuzz_secs="${FUZZ_SECONDS:-300}"; fi
+bash scripts/fuzz.sh "$fuzz_secs" | tee -a "$dir/out.jsonl"
 
 missing=0
 for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after_checkpoint \
@@ -72,7 +76,8 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          timeline_page_p99_ms initial_sync_s initial_sync_mb catch_up_events_per_s \
          live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
          push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us \
-         noisy_neighbour_p99_ratio ws_clients_held ws_delivery_p99_ms; do
+         noisy_neighbour_p99_ratio ws_clients_held ws_delivery_p99_ms \
+         fuzz_execs; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

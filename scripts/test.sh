@@ -57,4 +57,7 @@ mvn -B -ntp -Dstyle.color=never -f bindings/kotlin/pom.xml test \
 step "benchmark smoke run (1k chats; figures are not judged here)"
 bash scripts/bench.sh --smoke
 
+step "fuzz: every cargo-fuzz target ~15 s on its corpus (issue 16; nightly, installs cargo-fuzz if missing)"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+
 step "all green"

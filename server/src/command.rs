@@ -82,10 +82,7 @@ impl<B: DeserializeOwned + Send> FromRequest<Arc<AppState>> for Command<B> {
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        // A command without a body reads as `{}`.
-        let json: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
-        let body = serde_json::from_slice(json)
-            .map_err(|e| ApiError::bad_request(format!("the body: {e}")))?;
+        let body = decode_body(&bytes)?;
         Ok(Command {
             state: state.clone(),
             caller,
@@ -93,6 +90,14 @@ impl<B: DeserializeOwned + Send> FromRequest<Arc<AppState>> for Command<B> {
             body,
         })
     }
+}
+
+/// A command's body as the extractor reads it (the fuzz target
+/// `server_bodies` calls it directly): an empty body reads as `{}`, bad
+/// JSON is a typed 400.
+pub fn decode_body<B: DeserializeOwned>(bytes: &[u8]) -> ApiResult<B> {
+    let json: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
+    serde_json::from_slice(json).map_err(|e| ApiError::bad_request(format!("the body: {e}")))
 }
 
 /// What a handler works with: the hub, the caller's workspace and who

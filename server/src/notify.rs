@@ -299,6 +299,17 @@ pub fn sent(hub: &Hub, ws: &str, member: &str) -> HubResult<Vec<(String, String)
 }
 
 /// `PUT /v1/devices`: registers (or moves to a new token) a device.
+/// H2: what `POST /v1/devices` checks of its body (the fuzz target
+/// `server_bodies` calls it directly).
+pub fn check_device(d: &DeviceRegistration) -> ApiResult<()> {
+    if !(1..=128).contains(&d.device_id.len()) || !(1..=4096).contains(&d.token.len()) {
+        return Err(ApiError::bad_request(
+            "device_id: 1-128 characters; token: 1-4096",
+        ));
+    }
+    Ok(())
+}
+
 #[utoipa::path(
     put,
     path = "/v1/devices",
@@ -312,11 +323,7 @@ pub async fn register(
     caller: Caller,
     Json(d): Json<DeviceRegistration>,
 ) -> ApiResult<Json<rapport_core::wire::NoBody>> {
-    if !(1..=128).contains(&d.device_id.len()) || !(1..=4096).contains(&d.token.len()) {
-        return Err(ApiError::bad_request(
-            "device_id: 1-128 characters; token: 1-4096",
-        ));
-    }
+    check_device(&d)?;
     let platform = match d.platform {
         PushPlatform::Fcm => "fcm",
         PushPlatform::Apns => "apns",

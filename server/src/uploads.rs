@@ -79,20 +79,9 @@ fn status(id: &str, r: &Row) -> Json<UploadStatus> {
 }
 
 /// `POST /v1/uploads`: opens an upload, or reports an open one's progress.
-#[utoipa::path(
-    post,
-    path = "/v1/uploads",
-    tag = "uploads",
-    summary = "E2: open a resumable upload under a client-chosen id (or learn how much of it the server holds, after an interruption)",
-    request_body = rapport_core::wire::UploadRef,
-    responses((status = 200, description = "done", body = rapport_core::wire::UploadStatus), crate::error::Errors),
-)]
-pub async fn open(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Json(up): Json<UploadRef>,
-) -> ApiResult<Json<UploadStatus>> {
-    caller.require_conversations()?;
+/// E2: what `POST /v1/uploads` checks of its body before touching the
+/// database (the fuzz target `server_bodies` calls it directly).
+pub fn check_open(up: &UploadRef) -> ApiResult<()> {
     if !valid_message_id(&up.id) {
         return Err(ApiError::bad_request("id: 1-64 of A-Z a-z 0-9 - _"));
     }
@@ -110,6 +99,24 @@ pub async fn open(
         }
         .into());
     }
+    Ok(())
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/uploads",
+    tag = "uploads",
+    summary = "E2: open a resumable upload under a client-chosen id (or learn how much of it the server holds, after an interruption)",
+    request_body = rapport_core::wire::UploadRef,
+    responses((status = 200, description = "done", body = rapport_core::wire::UploadStatus), crate::error::Errors),
+)]
+pub async fn open(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(up): Json<UploadRef>,
+) -> ApiResult<Json<UploadStatus>> {
+    caller.require_conversations()?;
+    check_open(&up)?;
     let me = caller.member_id();
     let ws = caller.workspace.id.clone();
     let id = up.id.clone();
