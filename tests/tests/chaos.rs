@@ -135,3 +135,60 @@ async fn s2_a_restarted_demo_simulator_never_reuses_a_message_or_note_id() {
         }
     }
 }
+
+/// Found by the campaign: a reply's local echo carries the device's time,
+/// which became the chat's last activity; the server's copy, a few ms
+/// earlier on the server's clock, left it there, so the client's chat row
+/// differed from the server's for good.
+#[test]
+fn s2_e7_a_confirmed_echo_leaves_the_chat_activity_the_servers() {
+    use rapport_core::model::*;
+    use rapport_tests::{Events, TempStore};
+    let (client, server) = (TempStore::new(), TempStore::new());
+    let mut ev = Events::default();
+    let history = vec![
+        ev.chat("c1", App::Telegram, "Ann"),
+        ev.inbound("c1", "m1", "hi"),
+    ];
+    client.apply(&history);
+    server.apply(&history);
+    let chat = ChatId::from("c1");
+    let id = MessageId::from("m-k1");
+    let text = || Content::Text {
+        text: "on my way".into(),
+    };
+    // The device's clock runs 5 ms ahead of the server's.
+    let server_at = Timestamp(ev.now + 10_000);
+    let echo = rapport_core::outbox::echo(
+        id.clone(),
+        &chat,
+        rapport_core::generate::me(),
+        text(),
+        server_at.plus_millis(5),
+    );
+    let action = rapport_core::sync::Action::SendText {
+        chat_id: chat.clone(),
+        text: "on my way".into(),
+        message_id: Some(id.clone()),
+    };
+    client
+        .store
+        .enqueue(&action, "k1", Some(&echo), server_at)
+        .unwrap();
+    let mut copy = echo.clone();
+    copy.sent_at = server_at;
+    copy.delivery = Some(Delivery::Sent);
+    // The server's copy, and the pause the reply started on its clock.
+    let confirmed = vec![
+        ev.ev(EventPayload::MessageUpserted(copy)),
+        ev.ev(EventPayload::PauseChanged {
+            chat_id: chat.clone(),
+            until: Some(server_at.plus_millis(3_600_000)),
+        }),
+    ];
+    client.apply(&confirmed);
+    server.apply(&confirmed);
+    let row = |t: &TempStore| t.store.chat(&chat).unwrap().unwrap();
+    assert_eq!(row(&client).chat.last_activity, server_at);
+    assert_eq!(row(&client), row(&server));
+}
