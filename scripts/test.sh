@@ -20,6 +20,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
+step "chaos: 20 rounds of two devices, faults, kill -9 and restarts (issue 16)"
+bash scripts/chaos.sh 20
+
 step "bindings: generate Kotlin (JVM, Android) and Swift"
 bash scripts/gen-bindings.sh
 

@@ -340,9 +340,8 @@ fn round(cfg: &Campaign, seed: u64, dir: &Path) -> Result<Tally, String> {
     // Faults off: the clients stop (or die), the server restarts plain.
     std::fs::write(dir.join("stop"), b"").map_err(|e| e.to_string())?;
     for c in &mut clients {
-        if rng.bool() {
-            kill(c);
-        } else if wait_exit(c, 20).is_none() {
+        // Half the time killed at once, else given a moment to exit.
+        if rng.bool() || wait_exit(c, 20).is_none() {
             kill(c);
         }
     }
@@ -418,13 +417,13 @@ struct Entry {
 fn entries(journal: &[Value]) -> BTreeMap<String, Entry> {
     let mut out = BTreeMap::new();
     for v in journal {
-        if let (Some(key), Some(action)) = (v["want"].as_str(), v.get("action")) {
-            if let Ok(action) = serde_json::from_value(action.clone()) {
-                out.entry(key.to_owned()).or_insert(Entry {
-                    action,
-                    outcome: None,
-                });
-            }
+        if let (Some(key), Some(action)) = (v["want"].as_str(), v.get("action"))
+            && let Ok(action) = serde_json::from_value(action.clone())
+        {
+            out.entry(key.to_owned()).or_insert(Entry {
+                action,
+                outcome: None,
+            });
         }
         for outcome in ["ok", "refused", "failed"] {
             if let Some(e) = v[outcome].as_str().and_then(|k| out.get_mut(k)) {
@@ -750,7 +749,7 @@ fn drain_client(client: &Client, journal: &mut Journal) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         set_aside_failed(client, journal);
-        if client.unsent_commands().map_or(false, |n| n == 0) {
+        if client.unsent_commands().is_ok_and(|n| n == 0) {
             break;
         }
         if Instant::now() > deadline {
