@@ -69,6 +69,12 @@ else load_args=(--clients "${LOAD_CLIENTS:-1000}" --rate "${LOAD_RATE:-2000}" --
 if [ "${1:-}" = "--smoke" ]; then fuzz_secs=2; else fuzz_secs="${FUZZ_SECONDS:-300}"; fi
 bash scripts/fuzz.sh "$fuzz_secs" | tee -a "$dir/out.jsonl"
 
+# Issue 16, the chaos campaign: 500 rounds (CHAOS_ROUNDS; 3 with --smoke),
+# its figures chaos_rounds, chaos_lost, chaos_duplicated, chaos_diverged.
+if [ "$profile" = release ]; then chaos_rounds="${CHAOS_ROUNDS:-500}"; else chaos_rounds=3; fi
+CHAOS_PROFILE="$profile" bash scripts/chaos.sh "$chaos_rounds" | grep -E '^({"metric"|lost:|replay:)' \
+  | tee -a "$dir/out.jsonl" || true
+
 missing=0
 for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after_checkpoint \
          first_page_cold_ms first_page_cold_in_process_ms peak_rss_mb filter_page_p99_ms \
@@ -77,7 +83,7 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
          push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us \
          noisy_neighbour_p99_ratio ws_clients_held ws_delivery_p99_ms \
-         fuzz_execs; do
+         fuzz_execs chaos_rounds chaos_lost chaos_duplicated chaos_diverged; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

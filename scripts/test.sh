@@ -24,6 +24,9 @@ if [ "$(id -u)" = 0 ]; then export RAPPORT_DISK_FAULTS=require; fi
 step "tests"
 cargo test --workspace --locked
 
+step "chaos: 20 rounds of two devices, faults, kill -9 and restarts (issue 16)"
+bash scripts/chaos.sh 20
+
 step "bindings: generate Kotlin (JVM, Android) and Swift"
 bash scripts/gen-bindings.sh
 

@@ -294,6 +294,19 @@ impl Client {
         Ok(key)
     }
 
+    /// [`Client::run_action`] with the app's own idempotency key, made
+    /// when the agent tapped (as [`Client::send`] takes one): the same key
+    /// again is one command, so an app that died between the tap and the
+    /// queueing may queue it again without doubling it.
+    pub fn run_action_keyed(&self, action: crate::sync::Action, key: &str) -> ClientResult<()> {
+        if matches!(action, crate::sync::Action::SendAttachment { .. }) {
+            return Err(ClientError::NeedsFile);
+        }
+        self.composer()?.queue(&action, key)?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
     /// The rules of an action that the core checks before queueing, on
     /// server time (the server checks them again, as the authority), so a
     /// screen can grey out a button with the reason: B7/B8 on the message,

@@ -199,6 +199,18 @@ impl Generator {
         g
     }
 
+    /// [`Generator::after`] for a workspace whose log already reaches
+    /// `head`: a simulator restarted on it continues with ids no earlier
+    /// run can have used (each message or note took at least one seq), not
+    /// the ids its last run already gave to other messages and notes.
+    pub fn resume(cfg: GenConfig, head: u64) -> Generator {
+        let mut g = Generator::after(cfg);
+        let head = usize::try_from(head).unwrap_or(usize::MAX);
+        g.messages_done = g.messages_done.max(head);
+        g.notes_done = g.notes_done.max(head as u64);
+        g
+    }
+
     /// Lets the activity go on for `messages` more messages (a simulator
     /// keeps drawing from the generator that seeded its workspace).
     pub fn continue_for(&mut self, messages: usize) {

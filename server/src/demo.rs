@@ -22,7 +22,10 @@ pub async fn workspace(
     cfg: GenConfig,
 ) -> Result<(Arc<Workspace>, Generator), HubError> {
     if let Some(ws) = state.hub.workspace(WORKSPACE) {
-        return Ok((ws, Generator::after(cfg)));
+        // Restarted: go on past every id the log holds (the last run's
+        // live messages included), never over them.
+        let head = state.hub.head(&ws)?;
+        return Ok((ws, Generator::resume(cfg, head.0)));
     }
     tokio::task::spawn_blocking(move || {
         let ws = state.hub.create_workspace(WORKSPACE, "Demo workspace")?;

@@ -1,5 +1,5 @@
 //! `rapport-server --db FILE --listen 127.0.0.1:PORT [--simulate [EVENTS_PER_S]]
-//!  [--chats N --messages M] [--clock-offset-ms MS]`, or
+//!  [--chats N --messages M] [--clock-offset-ms MS] [--faults SPEC]`, or
 //! `rapport-server --openapi`: print the API's OpenAPI document (what
 //! docs/openapi.json holds) and exit.
 //!
@@ -7,6 +7,9 @@
 //! system's: restarted on an existing database, it moves the workspace
 //! towards its deadlines, so a test or a demo sees support windows close (S4)
 //! without waiting a day.
+//!
+//! `--faults SPEC` draws faults at random per request (chaos rounds,
+//! scripts/chaos.sh; the spec's syntax: [`rapport_server::faults::FaultSpec`]).
 //!
 //! On an empty database it creates the demo workspace ([`demo`]) with a
 //! generated history and one agent, and prints how to log in.
@@ -55,6 +58,15 @@ async fn main() {
         eprintln!("--listen needs an address such as 127.0.0.1:8080");
         std::process::exit(2);
     };
+    let faults =
+        match arg(&args, "--faults").map(|s| s.parse::<rapport_server::faults::FaultSpec>()) {
+            None => None,
+            Some(Ok(spec)) => Some(spec),
+            Some(Err(e)) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        };
     let num = |n: &str, d: usize| arg(&args, n).and_then(|v| v.parse().ok()).unwrap_or(d);
     let server = match start(ServerConfig {
         db: db.into(),
@@ -73,6 +85,7 @@ async fn main() {
         }
     };
     let state = server.state.clone();
+    state.faults.set_random(faults);
     let cfg = GenConfig::new(num("--chats", 2_000), num("--messages", 40_000));
     let (ws, generator) = match demo::workspace(state.clone(), cfg).await {
         Ok(pair) => pair,

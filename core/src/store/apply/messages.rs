@@ -47,12 +47,14 @@ impl Batch<'_> {
         // counts as the new message the echo did not count.
         let echo = m.delivery == Some(Delivery::Pending);
         let mut was_echo = false;
+        let mut echo_at = None;
         if !inserted {
-            let stored: Option<i64> = self
+            let (stored, at): (Option<i64>, i64) = self
                 .conn
-                .prepare_cached("SELECT delivery FROM messages WHERE id = ?1")?
-                .query_row([m.id.as_str()], |r| r.get(0))?;
+                .prepare_cached("SELECT delivery, at FROM messages WHERE id = ?1")?
+                .query_row([m.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
             was_echo = stored == Some(i64::from(Delivery::Pending.code()));
+            echo_at = was_echo.then_some(crate::model::Timestamp(at));
             if echo && !was_echo {
                 // A late local echo never hides the server's copy.
                 return Ok(());
@@ -91,6 +93,20 @@ impl Batch<'_> {
         if live && (inserted || was_echo) {
             if l.chat.last_activity < m.sent_at {
                 l.chat.last_activity = m.sent_at;
+            } else if let Some(at) =
+                echo_at.filter(|at| *at == l.chat.last_activity && m.sent_at < *at)
+            {
+                // S2/E7: the echo's device time made the chat's activity;
+                // the server's time for the message takes its place (or a
+                // later message's), as the server's store has it.
+                let later: Option<i64> = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT max(at) FROM messages WHERE chat_rid = ?1 AND id <> ?2 AND at <= ?3",
+                    )?
+                    .query_row(params![rid, m.id.as_str(), at.0], |r| r.get(0))?;
+                l.chat.last_activity =
+                    crate::model::Timestamp(later.map_or(m.sent_at.0, |t| t.max(m.sent_at.0)));
             }
             if inbound {
                 l.chat.unread_count = l.chat.unread_count.saturating_add(1);
