@@ -1,8 +1,13 @@
+// The Android app (issue 14): `:app` (Compose screens, notifications, Keystore)
+// on `:rapport-core` (the generated bindings, Flows.kt, the core's .so per ABI).
+// Versions in gradle/libs.versions.toml. Built by scripts/build-android.sh.
 pluginManagement {
     repositories { google(); mavenCentral(); gradlePluginPortal() }
 }
 dependencyResolutionManagement {
+    repositoriesMode.set(RepositoriesMode.FAIL_ON_PROJECT_REPOS)
     repositories { google(); mavenCentral() }
 }
 rootProject.name = "rapport-android"
+include(":app")
 include(":rapport-core")
