@@ -6,7 +6,14 @@ pluginManagement {
 }
 dependencyResolutionManagement {
     repositoriesMode.set(RepositoriesMode.FAIL_ON_PROJECT_REPOS)
-    repositories { google(); mavenCentral() }
+    repositories {
+        google()
+        mavenCentral()
+        // rustls-platform-verifier's Kotlin half, from its crate (scripts/build-android.sh sets it).
+        providers.gradleProperty("rustlsPlatformVerifierRepo").orNull?.let { dir ->
+            maven { url = uri(dir); metadataSources { mavenPom(); artifact() } }
+        }
+    }
 }
 rootProject.name = "rapport-android"
 include(":app")
