@@ -228,6 +228,11 @@ class ScreensUiTest {
         val chat = chats(MessagingApp.TELEGRAM)[1]
         val model = ChatModel(client, scope, chat.chat.id).let { it.watch(it.message) }
         rule.setContent { RapportTheme { ChatScreen(model) } }
+        // A reply by another test may have paused this bot already (E3): continue first.
+        until { listOf("pause", "continue").any { rule.onAllNodes(hasTestTag(it), useUnmergedTree = true).fetchSemanticsNodes().isNotEmpty() } }
+        if (rule.onAllNodes(hasTestTag("continue"), useUnmergedTree = true).fetchSemanticsNodes().isNotEmpty()) {
+            rule.onNodeWithTag("continue").performClick()
+        }
         waitTag("pause")
         rule.onNodeWithTag("pause").performClick()
         waitTag("pause-left")
