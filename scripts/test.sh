@@ -57,6 +57,19 @@ cargo build -q --locked -p rapport-server
 mvn -B -ntp -Dstyle.color=never -f bindings/kotlin/pom.xml test \
   -Drapport.target.dir="${CARGO_TARGET_DIR:-$PWD/target}"
 
+step "android: Compose screens on the desktop JVM, the framework compile, the pictures (issue 14)"
+# The app's screens (android/app/src/main/kotlin/app/rapport/ui, the files the
+# Android build uses) with Compose UI tests against the real library and
+# server; each screen rendered to docs/screens/*.png (an emoji font first, so
+# names with emoji draw); then every Android file but the Firebase shim
+# compiled against android-all + the AndroidX classes it uses.
+if ! fc-list 2>/dev/null | grep -qi "Noto Color Emoji"; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji fontconfig >/dev/null
+fi
+mvn -B -ntp -Dstyle.color=never -f android/desktop-test/pom.xml test \
+  -Drapport.target.dir="${CARGO_TARGET_DIR:-$PWD/target}" -Drapport.screens.out="$PWD/docs/screens"
+mvn -B -q -ntp -Dstyle.color=never -f android/framework-check/pom.xml compile
+
 step "benchmark smoke run (1k chats; figures are not judged here)"
 bash scripts/bench.sh --smoke
 

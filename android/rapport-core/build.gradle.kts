@@ -3,8 +3,8 @@
 // the hand-written layer (Flows.kt: Flows, suspend twins, files from disk)
 // compiled from its one copy in bindings/kotlin, which the JVM tests prove.
 plugins {
-    id("com.android.library") version "8.13.0"
-    id("org.jetbrains.kotlin.android") version "2.4.21"
+    alias(libs.plugins.android.library)
+    alias(libs.plugins.kotlin.android)
 }
 
 android {
@@ -29,8 +29,8 @@ android {
 kotlin { jvmToolchain(17) }
 
 dependencies {
-    implementation("net.java.dev.jna:jna:5.19.1@aar")
-    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.11.0")
+    api(libs.jna) { artifact { type = "aar" } }
+    api(libs.kotlinx.coroutines.android)
     // The generated Android cleaner is annotated @RequiresApi.
-    implementation("androidx.annotation:annotation:1.9.1")
+    implementation(libs.androidx.annotation)
 }

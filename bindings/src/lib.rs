@@ -9,13 +9,15 @@
 //!   that ends a subscription;
 //! - [`push`]: `NotificationClient` for the short-lived notification process;
 //! - [`screens`]: the subscriber card, deals, flows, the Viber month and
-//!   the other reads the screens need (issue 13).
+//!   the other reads the screens need (issue 13);
+//! - [`apps`]: what the app screens add (issue 14): the composer's counter.
 //!
 //! No panic crosses the boundary: nothing here unwraps, and UniFFI turns a
 //! panic in the core into an internal error (the profile keeps unwinding).
 
 uniffi::setup_scaffolding!("rapport");
 
+pub mod apps;
 pub mod client;
 pub mod error;
 pub mod listen;

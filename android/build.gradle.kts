@@ -1,0 +1,8 @@
+// Root: the plugins, applied by the modules (versions in gradle/libs.versions.toml).
+plugins {
+    alias(libs.plugins.android.application) apply false
+    alias(libs.plugins.android.library) apply false
+    alias(libs.plugins.kotlin.android) apply false
+    alias(libs.plugins.kotlin.compose) apply false
+    alias(libs.plugins.google.services) apply false
+}

@@ -1,0 +1,96 @@
+// The real parts the screen tests drive: the reference server as a subprocess
+// (target/debug/rapport-server, a generated workspace) and a client on a fresh
+// SQLite store through the real library (JNA). As bindings/kotlin's Support.kt,
+// plus a restart on the same port for the offline test.
+package app.rapport.ui
+
+import app.rapport.core.RapportClient
+import app.rapport.core.SecretStore
+import app.rapport.core.SyncState
+import app.rapport.core.syncStates
+import java.io.File
+import java.net.ServerSocket
+import java.nio.file.Files
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.TimeUnit
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+
+class TestServer(
+    val db: File,
+    val port: Int = freePort(),
+    private val chats: Int = 60,
+    private val messages: Int = 600,
+    private val clockOffsetMs: Long? = null,
+) : AutoCloseable {
+    lateinit var url: String
+        private set
+    private var process: Process? = null
+
+    init { start() }
+
+    fun start() {
+        val exe = System.getProperty("rapport.server") ?: error("rapport.server is not set")
+        val cmd = mutableListOf(
+            exe, "--db", db.path, "--listen", "127.0.0.1:$port", "--chats", "$chats", "--messages", "$messages",
+        )
+        if (clockOffsetMs != null) cmd += listOf("--clock-offset-ms", "$clockOffsetMs")
+        val p = ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start()
+        val out = p.inputStream.bufferedReader()
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60)
+        var ready: String? = null
+        while (ready == null && System.nanoTime() < deadline) {
+            val line = out.readLine() ?: break
+            if (line.startsWith("rapport-server listening on ")) ready = line
+        }
+        check(ready != null) { "rapport-server did not start" }
+        url = ready.removePrefix("rapport-server listening on ").substringBefore(' ')
+        Thread { out.useLines { lines -> lines.forEach { } } }.apply { isDaemon = true }.start()
+        process = p
+    }
+
+    fun stop() {
+        val p = process ?: return
+        p.destroy()
+        if (!p.waitFor(10, TimeUnit.SECONDS)) p.destroyForcibly().waitFor()
+        process = null
+    }
+
+    override fun close() = stop()
+
+    companion object {
+        fun freePort(): Int = ServerSocket(0).use { it.localPort }
+        const val EMAIL = "agent@example.com"
+        const val PASSWORD = "rapport"
+    }
+}
+
+class MemorySecretStore : SecretStore {
+    private val map = ConcurrentHashMap<String, String>()
+    override fun load(key: String): String? = map[key]
+    override fun save(key: String, value: String) { map[key] = value }
+    override fun delete(key: String) { map.remove(key) }
+}
+
+fun tempDir(prefix: String): File = Files.createTempDirectory(prefix).toFile().apply { deleteOnExit() }
+
+/** A client on a fresh store, logged in, synced until live. */
+fun loggedInClient(server: TestServer, dir: File = tempDir("rapport-app")): RapportClient {
+    val client = RapportClient(File(dir, "store.db").path, server.url, MemorySecretStore())
+    runBlocking {
+        client.login(TestServer.EMAIL, TestServer.PASSWORD)
+        client.startSync()
+        withTimeout(60_000) { client.syncStates().first { it is SyncState.Live } }
+    }
+    return client
+}
+
+/** Polls [condition] until it holds (no timed assertion: the limit only ends a hung test). */
+fun eventually(timeoutMs: Long = 30_000, message: String, condition: () -> Boolean) {
+    val deadline = System.currentTimeMillis() + timeoutMs
+    while (!condition()) {
+        check(System.currentTimeMillis() < deadline) { message }
+        Thread.sleep(20)
+    }
+}
