@@ -176,26 +176,3 @@ impl RapportClient {
         Ok(self.client()?.timeline_item(&chat, &id)?)
     }
 }
-
-/// E1: what is left to type, in the unit that binds first for the app
-/// (the counter under the reply box); negative when the text is over.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct TextBudget {
-    pub remaining: i64,
-    pub unit: rapport_core::policy::text::LengthUnit,
-}
-
-/// E1: the composer's counter for `text` in `app` (pure: no store, no
-/// network; call it on every keystroke).
-#[uniffi::export]
-pub fn text_remaining(app: App, text: String) -> TextBudget {
-    let (remaining, unit) = rapport_core::policy::text::remaining(app, &text);
-    TextBudget { remaining, unit }
-}
-
-/// B5: whether the app reports delivery (sent / delivered / read ticks are
-/// drawn only where it does).
-#[uniffi::export]
-pub fn shows_ticks(app: App) -> bool {
-    rapport_core::policy::delivery::shows_ticks(app)
-}

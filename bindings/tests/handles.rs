@@ -164,29 +164,3 @@ fn s3_set_limit_grows_the_window_and_a_listener_may_cancel_its_own_handle() {
     drop(h);
     assert_eq!(c.live_subscriptions(), 0);
 }
-
-/// E1 / B5: the composer's counter and the ticks come from the core, in
-/// the app's own unit (Instagram counts UTF-8 bytes: an emoji is four).
-#[test]
-fn e1_b5_the_counter_and_the_ticks_are_the_cores() {
-    use rapport_core::model::App;
-    use rapport_core::policy::text::LengthUnit;
-    use rapport_ffi::screens::{TextBudget, shows_ticks, text_remaining};
-    let tg = text_remaining(App::Telegram, "hi".into());
-    assert_eq!(
-        tg,
-        TextBudget {
-            remaining: rapport_core::policy::text::remaining(App::Telegram, "hi").0,
-            unit: rapport_core::policy::text::remaining(App::Telegram, "hi").1,
-        }
-    );
-    let ig = text_remaining(App::Instagram, "😀".repeat(600));
-    assert!(ig.remaining < 0, "{ig:?}");
-    assert_eq!(ig.unit, LengthUnit::Utf8Bytes);
-    for app in [App::Telegram, App::Livechat] {
-        assert_eq!(
-            shows_ticks(app),
-            rapport_core::policy::delivery::shows_ticks(app)
-        );
-    }
-}

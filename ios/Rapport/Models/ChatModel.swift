@@ -12,8 +12,6 @@ final class ChatModel {
 
     let chatId: ChatId
     private(set) var summary: ChatSummary? = nil
-    /// B5: whether the chat's app reports delivery (the core's table).
-    private(set) var appShowsTicks = false
     private(set) var items: [TimelineItem] = []
     /// B9: every member (names and avatars of senders); D1: the ones the
     /// core says may be assigned.
@@ -115,12 +113,10 @@ final class ChatModel {
                     try client.countdowns(chat: chat),
                     try client.serverNow(),
                     try client.viberMonth(chat: chat),
-                    try client.outbox().filter { $0.chatId == chat },
-                    try client.chat(chat: chat).map { showsTicks(app: $0.chat.app) } ?? false
+                    try client.outbox().filter { $0.chatId == chat }
                 )
             }
             summary = read.0
-            appShowsTicks = read.5
             countdowns = read.1
             viberMonth = read.3
             outbox = read.4

@@ -27,7 +27,7 @@ final class ComposerModel {
     private(set) var decision: Decision? = nil
     /// E1: what is left to type, in the unit that binds first for the
     /// chat's app (nil for a note or while nothing asked).
-    private(set) var budget: TextBudget? = nil
+    private(set) var budget: TextLeft? = nil
     private(set) var sending = false
     var error: String? = nil
 
@@ -73,9 +73,9 @@ final class ComposerModel {
         let chat = chatId
         let typed = text
         deciding = Task {
-            let answer = try? await Background.run { () -> (Decision, TextBudget?) in
+            let answer = try? await Background.run { () -> (Decision, TextLeft?) in
                 let decision = try client.decide(chat: chat, outgoing: outgoing)
-                let budget = try client.chat(chat: chat).map { textRemaining(app: $0.chat.app, text: typed) }
+                let budget = try client.chat(chat: chat).map { textLeft(app: $0.chat.app, text: typed) }
                 return (decision, budget)
             }
             if !Task.isCancelled {

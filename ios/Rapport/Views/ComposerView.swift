@@ -16,9 +16,9 @@ struct ComposerView: View {
             DecisionLine(decision: composer.decision, mode: composer.mode)
             if let budget = composer.budget, !composer.text.isEmpty {
                 // E1: the counter in the app's own unit, from the core.
-                Text("\(budget.remaining) \(UnitName.of(budget.unit)) left")
+                Text("\(budget.left) \(UnitName.of(budget.unit)) left")
                     .font(.caption2)
-                    .foregroundStyle(budget.remaining < 0 ? Color.red : Color.secondary)
+                    .foregroundStyle(budget.left < 0 ? Color.red : Color.secondary)
             }
             if !composer.alternatives.isEmpty {
                 HStack {

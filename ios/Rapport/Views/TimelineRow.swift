@@ -72,8 +72,9 @@ struct MessageRow: View {
                     }
                     if message.editedAt != nil { Text("edited").font(.caption2).foregroundStyle(.secondary) }
                     Text(Clock.date(message.sentAt), style: .time).font(.caption2).foregroundStyle(.secondary)
-                    // B5: ticks only where the chat's app reports delivery.
-                    if let delivery = message.delivery, model.appShowsTicks { Ticks(delivery: delivery) }
+                    // B5: the core gives a delivery state only where the app
+                    // reports one (and to the agent's own unsent messages).
+                    if let delivery = message.delivery { Ticks(delivery: delivery) }
                 }
             }
             .padding(8)
