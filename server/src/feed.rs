@@ -49,6 +49,23 @@ pub async fn sync(
         // Issue 16 hole 7: a since ahead of the head means this server lost
         // its log's tail (a crash) after the client applied it: the client
         // starts again from the workspace as it is now.
+        // Issue 18: a client that pages (page_size) gets its snapshot in
+        // pages, and a fresh one when far behind.
+        if let Some(size) = q.page_size {
+            let far = state
+                .far_behind_events
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let fresh = match head {
+                None => false,
+                Some(h) => q.since > h.0 || h.0 - q.since >= far,
+            };
+            if q.since == 0 || fresh {
+                if fresh {
+                    tracing::info!(since = q.since, "fresh paged snapshot");
+                }
+                return snapshot_page(&ws, size, q.cursor.as_deref(), fresh);
+            }
+        }
         let Some(head) = head.filter(|h| q.since <= h.0) else {
             if q.since != 0 {
                 tracing::info!(since = q.since, "since ahead of the head: fresh snapshot");
@@ -70,6 +87,34 @@ pub async fn sync(
     .await
     .map_err(ApiError::internal)??;
     Ok(Json(page))
+}
+
+/// Chats per snapshot page at most.
+const MAX_SNAPSHOT_PAGE: u32 = 2_000;
+
+/// Issue 18: one page of a paged snapshot (docs/protocol.md).
+fn snapshot_page(
+    ws: &Workspace,
+    size: u32,
+    cursor: Option<&str>,
+    fresh: bool,
+) -> ApiResult<SyncPage> {
+    let before = match cursor {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor: not a snapshot page cursor"))?,
+        ),
+    };
+    let size = size.clamp(1, MAX_SNAPSHOT_PAGE);
+    let (snapshot, next) = ws
+        .store
+        .snapshot_page(SNAPSHOT_MESSAGES_PER_CHAT, before, size)?;
+    Ok(SyncPage::SnapshotPage(rapport_core::wire::SnapshotPage {
+        snapshot,
+        next: next.map(|n| n.to_string()),
+        fresh: fresh && before.is_none(),
+    }))
 }
 
 #[utoipa::path(

@@ -32,6 +32,8 @@ pub enum Pulled {
         malformed: Vec<Malformed>,
         head: Seq,
     },
+    /// Issue 18: one page of a paged snapshot.
+    SnapshotPage(crate::wire::SnapshotPage),
 }
 
 /// An event that did not decode.
@@ -59,6 +61,20 @@ pub trait Backend: Send + Sync + 'static {
 
     /// `since == 0`: a snapshot; else up to `limit` events after `since`.
     fn pull(&self, since: Seq, limit: u32) -> impl Future<Output = SyncResult<Pulled>> + Send;
+
+    /// Issue 18: like [`Backend::pull`], taking a snapshot in pages of
+    /// `page_size` chats: `since == 0` without a cursor answers the first
+    /// page, a `cursor` (a page's `next`) the page after it, and a `since`
+    /// the server finds too far behind (or ahead of its head) the first
+    /// page of a fresh snapshot. A server that does not page answers as
+    /// `pull` does.
+    fn pull_paged(
+        &self,
+        since: Seq,
+        cursor: Option<&str>,
+        limit: u32,
+        page_size: u32,
+    ) -> impl Future<Output = SyncResult<Pulled>> + Send;
 
     /// Events after `since`, live, until the stream ends or fails.
     fn stream(
