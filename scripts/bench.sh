@@ -56,6 +56,11 @@ awk -v v="$(cat "$dir/ffi.txt")" -v b="$base" 'BEGIN {
   | tee -a "$dir/out.jsonl"
 # Sync against an in-process reference server on loopback.
 "$exe" sync "${sync_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
+# Issue 18: the paged first sync of a 100k-chat workspace (a client in a child process):
+# first inbox page, all pages and catch-up, the client's peak RSS.
+if [ "${1:-}" = "--smoke" ]; then scale_args=(--chats 1000 --messages 10000 --runs 1)
+else scale_args=(--chats "${SCALE_CHATS:-100000}" --messages "${SCALE_MESSAGES:-2000000}" --runs "${SCALE_RUNS:-3}"); fi
+"$exe" initial-sync "${scale_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
 # Issue 16 hole 5: one workspace's 8 parallel 20 MB downloads and upload
 # parts against another's light requests (p99 under load / idle p99).
 "$exe" noisy "${noisy_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
@@ -83,7 +88,8 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
          push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us \
          noisy_neighbour_p99_ratio ws_clients_held ws_delivery_p99_ms \
-         fuzz_execs chaos_rounds chaos_lost chaos_duplicated chaos_diverged; do
+         fuzz_execs chaos_rounds chaos_lost chaos_duplicated chaos_diverged \
+         initial_sync_100k_first_page_ms initial_sync_100k_s initial_sync_100k_peak_rss_mb; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

@@ -13,6 +13,8 @@
 //!   rapport-bench load --dir D [--clients N] [--rate E] [--seconds S] [--batch-ms B]
 //!                                                 (issue 16 load: live streams held)
 //!   rapport-bench push-reply ...                  (child: one push answered)
+//!   rapport-bench initial-sync --chats N --messages M [--dir D] [--runs R]
+//!                                                 (issue 18: paged first sync)
 //!   rapport-bench ffi-page-baseline --db FILE --warmup W --runs R
 //!                                                 (ffi_page_us: the Rust side)
 
@@ -28,6 +30,7 @@ mod ffi;
 mod load;
 mod noisy;
 mod push;
+mod scale;
 mod sync;
 
 fn main() {
@@ -114,6 +117,23 @@ fn main() {
             Path::new(&arg("--secrets").unwrap_or_default()),
             &arg("--payload").unwrap_or_default(),
             &arg("--key").unwrap_or_default(),
+        ),
+        // Issue 18: the paged first sync of a large workspace.
+        Some("initial-sync") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let dir = arg("--dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            scale::run(
+                &dir,
+                num("--chats", 100_000),
+                num("--messages", 2_000_000),
+                num("--runs", 3),
+            )
+        }
+        Some("initial-sync-client") => scale::child(
+            &arg("--url").unwrap_or_default(),
+            Path::new(&arg("--db").unwrap_or_default()),
         ),
         // The baseline of push-reply: a process of this binary that only
         // starts and exits.

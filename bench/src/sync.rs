@@ -130,6 +130,12 @@ async fn run_async(
         .map_err(|e| e.to_string())??;
     }
     let head = server.state.hub.head(&ws)?;
+    // Issue 18: this figure is the replay of the feed; past the server's
+    // far-behind threshold the client would take a fresh snapshot instead.
+    server
+        .state
+        .far_behind_events
+        .store(u64::MAX, std::sync::atomic::Ordering::Relaxed);
     let t = Instant::now();
     engine.catch_up().await?;
     let caught = t.elapsed();

@@ -54,6 +54,20 @@ pub async fn sync(
         // another time in the log, means this server lost its log's tail
         // (a crash) after the client applied it: the client starts again
         // from the workspace as it is now.
+        // Issue 18: a client that pages (page_size) gets its snapshot in
+        // pages, and a fresh one when far behind too.
+        if let Some(size) = q.page_size {
+            let far = state
+                .far_behind_events
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let fresh = q.since != 0 && head.is_none_or(|h| h.0 - q.since >= far);
+            if q.since == 0 || fresh {
+                if fresh {
+                    tracing::info!(since = q.since, "fresh paged snapshot");
+                }
+                return snapshot_page(&state, &ws, size, q.cursor.as_deref(), fresh);
+            }
+        }
         let Some(head) = head else {
             if q.since != 0 {
                 tracing::info!(
@@ -86,6 +100,40 @@ fn snapshot(state: &AppState, ws: &Workspace) -> ApiResult<rapport_core::model::
         s.at = state.hub.event_at(ws, s.seq)?;
     }
     Ok(s)
+}
+
+/// Chats per snapshot page at most.
+const MAX_SNAPSHOT_PAGE: u32 = 2_000;
+
+/// Issue 18: one page of a paged snapshot (docs/protocol.md).
+fn snapshot_page(
+    state: &AppState,
+    ws: &Workspace,
+    size: u32,
+    cursor: Option<&str>,
+    fresh: bool,
+) -> ApiResult<SyncPage> {
+    let before = match cursor {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor: not a snapshot page cursor"))?,
+        ),
+    };
+    let size = size.clamp(1, MAX_SNAPSHOT_PAGE);
+    let (mut snapshot, next) = ws
+        .store
+        .snapshot_page(SNAPSHOT_MESSAGES_PER_CHAT, before, size)?;
+    // The time of the event the page was read at (the client's cursor
+    // after the first page), as the log has it when the store lacks it.
+    if snapshot.at.is_none() {
+        snapshot.at = state.hub.event_at(ws, snapshot.seq)?;
+    }
+    Ok(SyncPage::SnapshotPage(rapport_core::wire::SnapshotPage {
+        snapshot,
+        next: next.map(|n| n.to_string()),
+        fresh: fresh && before.is_none(),
+    }))
 }
 
 #[utoipa::path(

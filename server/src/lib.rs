@@ -44,6 +44,9 @@ pub struct AppState {
     pub heartbeat_ms: u64,
     /// S5: login attempts per account and per client address.
     pub login_limits: limits::LoginLimits,
+    /// Issue 18: a paging client this many events behind the head gets a
+    /// fresh snapshot instead (tests lower it).
+    pub far_behind_events: std::sync::atomic::AtomicU64,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -181,6 +184,7 @@ pub async fn start(
         faults: Faults::default(),
         heartbeat_ms: cfg.heartbeat_ms,
         login_limits: limits::LoginLimits::standard(),
+        far_behind_events: rapport_core::wire::FAR_BEHIND_EVENTS.into(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;

@@ -11,6 +11,7 @@ use rapport_tests::{TestServer, texts_with_prefix, wait_until};
 
 const V1: &str = include_str!("../../core/tests/fixtures/schema-v1.sql");
 const V2: &str = include_str!("../../core/tests/fixtures/schema-v2.sql");
+const V3: &str = include_str!("../../core/tests/fixtures/schema-v3.sql");
 
 /// As tests/tests/outbox.rs: c1-c3 on WhatsApp with a subscriber message
 /// just now, so the queued replies are allowed when they go out.
@@ -55,7 +56,7 @@ fn migrates_and_sends_once(fixture: &str, version: i64, with_file: bool) {
     let commands = 6 + usize::from(with_file);
     {
         let store = rapport_core::Store::open(&path).unwrap();
-        assert_eq!(user_version(&path), 3, "migrated to the latest");
+        assert_eq!(user_version(&path), 4, "migrated to the latest");
         assert_eq!(store.last_seq().unwrap(), Seq(110));
         assert_eq!(store.me(), Some(MemberId::from("u0")));
         let page = store
@@ -140,4 +141,9 @@ fn s1_e7_a_version_1_store_migrates_keeping_its_data_and_sends_its_queue_once() 
 #[test]
 fn s1_e7_a_version_2_store_migrates_keeping_its_file_and_sends_its_queue_once() {
     migrates_and_sends_once(V2, 2, true);
+}
+
+#[test]
+fn s1_e7_a_version_3_store_migrates_keeping_its_file_and_sends_its_queue_once() {
+    migrates_and_sends_once(V3, 3, true);
 }

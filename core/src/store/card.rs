@@ -63,6 +63,29 @@ impl Store {
         })
     }
 
+    /// Issue 18: one page of a paged snapshot, read in one transaction at
+    /// the store's last seq (the page's `seq`). `before: None` is the first
+    /// page: the `n` chats of newest activity (the inbox's first screens),
+    /// with the bots, members, statistics and Viber usage. `Some(rid)`: the
+    /// `n` chats inserted before `rid`, newest first (a rid never moves, so
+    /// no chat that existed at the first page is passed over however the
+    /// activity order changes meanwhile; chats created later arrive in a
+    /// page or through the feed). Each page carries its chats' subscribers,
+    /// deals, notes and latest `per_chat` messages, chats in insertion
+    /// order. The second value is the cursor of the next page, `None` after
+    /// the last; the last page carries the statistics again.
+    pub fn snapshot_page(
+        &self,
+        per_chat: u32,
+        before: Option<i64>,
+        n: u32,
+    ) -> Result<(Snapshot, Option<i64>)> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            read_snapshot_page(&tx, per_chat, before, n)
+        })
+    }
+
     /// G3: one deal.
     pub fn deal(&self, id: &crate::model::DealId) -> Result<Option<Deal>> {
         self.read(|c| {
@@ -204,6 +227,122 @@ fn read_snapshot(c: &rusqlite::Connection, per_chat: u32) -> Result<Snapshot> {
             .and_then(|s| s.parse().ok())
             .map(crate::model::Timestamp),
     })
+}
+
+fn read_snapshot_page(
+    c: &rusqlite::Connection,
+    per_chat: u32,
+    before: Option<i64>,
+    n: u32,
+) -> Result<(Snapshot, Option<i64>)> {
+    use super::timeline::{self, TimelineItem};
+    let seq = super::meta_get(c, "last_seq")?
+        .and_then(|s| s.parse().ok())
+        .map_or(Seq(0), Seq);
+    let n = n.max(1);
+    let (sql, bound) = match before {
+        None => (
+            format!(
+                "SELECT {} FROM chats ORDER BY last_activity DESC, rid DESC LIMIT ?1",
+                super::codec::CHAT_COLS
+            ),
+            None,
+        ),
+        Some(rid) => (
+            format!(
+                "SELECT {} FROM chats WHERE rid < ?2 ORDER BY rid DESC LIMIT ?1",
+                super::codec::CHAT_COLS
+            ),
+            Some(rid),
+        ),
+    };
+    let mut rows: Vec<(i64, crate::model::Chat)> = Vec::new();
+    {
+        let mut stmt = c.prepare_cached(&sql)?;
+        let mut q = match bound {
+            None => stmt.query(rusqlite::params![n])?,
+            Some(b) => stmt.query(rusqlite::params![n, b])?,
+        };
+        while let Some(r) = q.next()? {
+            let row = super::codec::chat_from_row(r)?;
+            rows.push((row.key.rid, row.chat));
+        }
+    }
+    let full = rows.len() >= n as usize;
+    let next = match before {
+        // More chats than the first page: the rest, from the newest rid.
+        None => full.then_some(i64::MAX),
+        Some(_) => full
+            .then(|| rows.iter().map(|(rid, _)| *rid).min())
+            .flatten(),
+    };
+    // Insertion order within the page (ties break as on this store).
+    rows.sort_by_key(|(rid, _)| *rid);
+    let mut messages = Vec::new();
+    let mut notes = Vec::new();
+    let mut subscribers = Vec::new();
+    let mut deals = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (rid, chat) in &rows {
+        let page = timeline::page(c, *rid, &chat.id, None, per_chat)?;
+        for (_, item) in page.into_iter().rev() {
+            if let TimelineItem::Message(m) = item {
+                messages.push(m);
+            }
+        }
+        notes.extend(timeline::notes(c, *rid, &chat.id)?);
+        if seen.insert(chat.subscriber_id.clone()) {
+            let card: Option<(i64, String)> = c
+                .prepare_cached("SELECT rowid, card FROM subscribers WHERE id = ?1")?
+                .query_row([chat.subscriber_id.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            if let Some((rowid, card)) = card {
+                subscribers.push(codec::json("subscribers", rowid, "card", &card)?);
+            }
+            let mut stmt = c.prepare_cached(
+                "SELECT rowid, deal FROM deals WHERE subscriber_id = ?1 ORDER BY rowid",
+            )?;
+            let mut q = stmt.query([chat.subscriber_id.as_str()])?;
+            while let Some(r) = q.next()? {
+                let text: String = r.get(1)?;
+                deals.push(codec::json("deals", r.get(0)?, "deal", &text)?);
+            }
+        }
+    }
+    let first = before.is_none();
+    let last = next.is_none();
+    Ok((
+        Snapshot {
+            seq,
+            bots: if first { read_bots(c)? } else { Vec::new() },
+            members: if first {
+                read_members(c, false)?
+            } else {
+                Vec::new()
+            },
+            subscribers,
+            chats: rows.into_iter().map(|(_, chat)| chat).collect(),
+            messages,
+            notes,
+            deals,
+            stats: if first || last {
+                super::stats::recount(c)?.bots
+            } else {
+                Vec::new()
+            },
+            viber_usage: if first || last {
+                super::stats::viber_usage(c)?
+            } else {
+                Vec::new()
+            },
+            at: super::meta_get(c, "last_at")?
+                .and_then(|s| s.parse().ok())
+                .map(crate::model::Timestamp),
+        },
+        next,
+    ))
 }
 
 fn read_bots(c: &rusqlite::Connection) -> Result<Vec<Bot>> {

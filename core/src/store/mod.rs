@@ -25,6 +25,7 @@ mod schema;
 mod stats;
 pub(crate) mod timeline;
 
+pub use apply::SnapshotPart;
 pub use changes::{Changes, TimelineItemId};
 pub use chat_list::{ChatCursor, ChatPage};
 pub use error::{Result, StoreError};
@@ -262,6 +263,25 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all, fields(chats = snapshot.chats.len()))]
     pub fn apply_snapshot(&self, snapshot: &crate::model::Snapshot) -> Result<Changes> {
         self.write(|tx, changes, me| apply::apply_snapshot(tx, me, snapshot, changes))
+    }
+
+    /// Issue 18: applies one page of a paged snapshot in one transaction
+    /// (see [`SnapshotPart`]) and remembers the next page's cursor (`None`
+    /// after the last), so that a killed app goes on with the pages.
+    #[tracing::instrument(level = "debug", skip_all, fields(chats = page.chats.len()))]
+    pub fn apply_snapshot_page(
+        &self,
+        page: &crate::model::Snapshot,
+        part: SnapshotPart,
+        next: Option<&str>,
+    ) -> Result<Changes> {
+        self.write(|tx, changes, me| apply::apply_snapshot_page(tx, me, page, part, next, changes))
+    }
+
+    /// Issue 18: the cursor of the next page of a paged snapshot not yet
+    /// applied (`None`: no snapshot under way).
+    pub fn snapshot_next(&self) -> Result<Option<String>> {
+        self.read(|c| meta_get(c, "snapshot_next"))
     }
 
     /// Issue 16 hole 7: the feed answered a snapshot to a `since` ahead of

@@ -209,12 +209,24 @@ const V3: &str = r#"
 CREATE INDEX outbox_by_chat ON outbox (chat_id, id);
 "#;
 
+/// Step 4 (issue 18): the chats a later page of a paged snapshot brought,
+/// at that page's seq. Catch-up goes on from the first page's seq and skips
+/// a held chat's events up to its seq (the page already reflects them);
+/// emptied once catch-up passes every held seq. Its own small table, so
+/// the hot `chats` rows and their indexes stay as they were.
+const V4: &str = r#"
+CREATE TABLE snapshot_held (
+    chat_id TEXT PRIMARY KEY,
+    seq     INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 3;
+pub(crate) const LATEST: i64 = 4;
 
 /// Settings for every connection, writer and readers alike.
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -296,6 +308,7 @@ mod tests {
         ],
         &["INSERT INTO outbox_files VALUES ('k1', x'00ff10')"],
         &[],
+        &["INSERT INTO snapshot_held VALUES ('c2', 50)"],
     ];
 
     fn at(version: usize) -> Connection {

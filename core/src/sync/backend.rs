@@ -32,6 +32,8 @@ pub enum Pulled {
         malformed: Vec<Malformed>,
         head: Seq,
     },
+    /// Issue 18: one page of a paged snapshot.
+    SnapshotPage(crate::wire::SnapshotPage),
 }
 
 /// An event that did not decode.
@@ -61,6 +63,20 @@ pub trait Backend: Send + Sync + 'static {
     /// a fresh snapshot when the feed cannot resume from `since` (it lost
     /// the events the client holds: issue 16 hole 7).
     fn pull(&self, since: Cursor, limit: u32) -> impl Future<Output = SyncResult<Pulled>> + Send;
+
+    /// Issue 18: like [`Backend::pull`], taking a snapshot in pages of
+    /// `page_size` chats: `since == 0` without a cursor answers the first
+    /// page, a `cursor` (a page's `next`) the page after it, and a `since`
+    /// the server finds too far behind (or ahead of its head) the first
+    /// page of a fresh snapshot. A server that does not page answers as
+    /// `pull` does.
+    fn pull_paged(
+        &self,
+        since: Cursor,
+        cursor: Option<&str>,
+        limit: u32,
+        page_size: u32,
+    ) -> impl Future<Output = SyncResult<Pulled>> + Send;
 
     /// Events after `since`, live, until the stream ends or fails.
     fn stream(

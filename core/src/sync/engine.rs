@@ -21,7 +21,7 @@ use super::backend::{Backend, Live, Malformed, Pulled};
 use super::{SyncError, SyncResult};
 use crate::Store;
 use crate::model::{ChatId, Cursor, Event, MessageId, Seq};
-use crate::store::Changes;
+use crate::store::{Changes, SnapshotPart};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +99,15 @@ pub struct SyncEngine<B: Backend> {
     catching_up: tokio::sync::Mutex<()>,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Issue 18: chats in a snapshot's first page (the inbox's first
+    /// screens: usable once it is applied) and in each later page.
+    pub first_page: u32,
+    pub snapshot_page: u32,
 }
+
+/// Issue 18: chats in the first snapshot page and in each page after it.
+pub const FIRST_SNAPSHOT_PAGE: u32 = 200;
+pub const SNAPSHOT_PAGE: u32 = 1_000;
 
 impl<B: Backend> SyncEngine<B> {
     pub fn new(store: Arc<Store>, backend: Arc<B>) -> Self {
@@ -110,6 +118,8 @@ impl<B: Backend> SyncEngine<B> {
             catching_up: tokio::sync::Mutex::new(()),
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
+            first_page: FIRST_SNAPSHOT_PAGE,
+            snapshot_page: SNAPSHOT_PAGE,
         }
     }
 
@@ -158,7 +168,61 @@ impl<B: Backend> SyncEngine<B> {
 
     fn pull_task(&self, at: Cursor) -> tokio::task::JoinHandle<SyncResult<Pulled>> {
         let backend = self.backend.clone();
-        tokio::spawn(async move { backend.pull(at, CATCH_UP_PAGE).await })
+        let first = self.first_page;
+        tokio::spawn(async move { backend.pull_paged(at, None, CATCH_UP_PAGE, first).await })
+    }
+
+    /// Issue 18: the snapshot pages after the first, while the store has a
+    /// cursor (also after a restart in the middle). The next page is
+    /// fetched while this one is applied, so at most two are in memory.
+    async fn rest_pages(&self) -> SyncResult<()> {
+        let fetch = |cursor: String| {
+            let backend = self.backend.clone();
+            let size = self.snapshot_page;
+            tokio::spawn(async move {
+                backend
+                    .pull_paged(Cursor::default(), Some(&cursor), CATCH_UP_PAGE, size)
+                    .await
+            })
+        };
+        let mut pending = self.store.snapshot_next()?.map(fetch);
+        while let Some(task) = pending.take() {
+            let page = task
+                .await
+                .map_err(|e| SyncError::Network(format!("pull task: {e}")))??;
+            let Pulled::SnapshotPage(page) = page else {
+                return Err(SyncError::Malformed(
+                    "a snapshot cursor did not answer a snapshot page".into(),
+                ));
+            };
+            pending = page.next.clone().map(fetch);
+            let applied = self
+                .blocking(move |st| {
+                    st.apply_snapshot_page(&page.snapshot, SnapshotPart::Rest, page.next.as_deref())
+                })
+                .await;
+            if let Err(e) = applied {
+                if let Some(t) = pending.take() {
+                    t.abort();
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Issue 18: a first snapshot page (into an empty store, or `fresh`
+    /// over one that has state), then the rest of the pages.
+    async fn paged_snapshot(&self, page: crate::wire::SnapshotPage, fresh: bool) -> SyncResult<()> {
+        self.set(SyncState::Snapshot);
+        let part = if fresh {
+            SnapshotPart::Fresh
+        } else {
+            SnapshotPart::First
+        };
+        self.blocking(move |st| st.apply_snapshot_page(&page.snapshot, part, page.next.as_deref()))
+            .await?;
+        self.rest_pages().await
     }
 
     /// Snapshot if the store is empty, then the feed up to its head. The
@@ -168,21 +232,26 @@ impl<B: Backend> SyncEngine<B> {
         let mut at = self.store.cursor()?;
         if at.seq == Seq(0) {
             self.set(SyncState::Snapshot);
-            match self.backend.pull(at, CATCH_UP_PAGE).await? {
+            match self
+                .backend
+                .pull_paged(at, None, CATCH_UP_PAGE, self.first_page)
+                .await?
+            {
                 Pulled::Snapshot(s) => {
-                    at = Cursor {
-                        seq: s.seq,
-                        at: s.at,
-                    };
                     self.blocking(move |st| st.apply_snapshot(&s)).await?;
                 }
+                Pulled::SnapshotPage(p) => self.paged_snapshot(p, false).await?,
                 Pulled::Events { .. } => {
                     return Err(SyncError::Malformed(
                         "since=0 did not answer a snapshot".into(),
                     ));
                 }
             }
+        } else {
+            // A paged snapshot a restart interrupted goes on first.
+            self.rest_pages().await?;
         }
+        at = self.store.cursor()?;
         let mut next = self.pull_task(at);
         loop {
             let page = next
@@ -209,6 +278,19 @@ impl<B: Backend> SyncEngine<B> {
                         at: s.at,
                     };
                     self.blocking(move |st| st.resync(&s)).await?;
+                    next = self.pull_task(at);
+                    continue;
+                }
+                // Issue 18: too far behind (or ahead of the head): a fresh
+                // paged snapshot, keeping the outbox and local state.
+                Pulled::SnapshotPage(p) => {
+                    tracing::info!(
+                        at = at.seq.0,
+                        seq = p.snapshot.seq.0,
+                        "fresh paged snapshot"
+                    );
+                    self.paged_snapshot(p, true).await?;
+                    at = self.store.cursor()?;
                     next = self.pull_task(at);
                     continue;
                 }

@@ -463,6 +463,34 @@ impl RapportBackend {
     }
 }
 
+/// A `GET /v1/sync` answer by its `kind`.
+fn pulled(raw: &serde_json::value::RawValue) -> SyncResult<Pulled> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: String,
+    }
+    let bad = |e: serde_json::Error| SyncError::Malformed(e.to_string());
+    let kind: Kind = serde_json::from_str(raw.get()).map_err(bad)?;
+    match kind.kind.as_str() {
+        "snapshot" => Ok(Pulled::Snapshot(
+            serde_json::from_str::<Snapshot>(raw.get()).map_err(bad)?,
+        )),
+        // Issue 18.
+        "snapshot_page" => Ok(Pulled::SnapshotPage(
+            serde_json::from_str::<crate::wire::SnapshotPage>(raw.get()).map_err(bad)?,
+        )),
+        _ => {
+            let page: EventsPageIn = serde_json::from_str(raw.get()).map_err(bad)?;
+            let (events, malformed) = decode(page.events);
+            Ok(Pulled::Events {
+                events,
+                malformed,
+                head: page.head,
+            })
+        }
+    }
+}
+
 /// A request body. Bytes are reference-counted: a retry after a 401 sends
 /// the same chunk again without copying it.
 #[derive(Clone)]
@@ -515,6 +543,34 @@ impl Backend for RapportBackend {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
+    async fn pull_paged(
+        &self,
+        since: Cursor,
+        cursor: Option<&str>,
+        limit: u32,
+        page_size: u32,
+    ) -> SyncResult<Pulled> {
+        let mut path = format!(
+            "/v1/sync?{}&limit={limit}&page_size={page_size}",
+            cursor_query(since)
+        );
+        if let Some(c) = cursor {
+            path.push_str("&cursor=");
+            // Opaque to the client: escaped byte by byte outside [A-Za-z0-9-_].
+            for b in c.bytes() {
+                if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                    path.push(char::from(b));
+                } else {
+                    path.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+        let raw: Box<serde_json::value::RawValue> =
+            self.request(Method::GET, &path, None, None).await?;
+        pulled(&raw)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn pull(&self, since: Cursor, limit: u32) -> SyncResult<Pulled> {
         let path = format!("/v1/sync?{}&limit={limit}", cursor_query(since));
         if since.seq == Seq(0) {
@@ -526,23 +582,7 @@ impl Backend for RapportBackend {
         // lost its log's tail) is answered a snapshot: the kind says which.
         let raw: Box<serde_json::value::RawValue> =
             self.request(Method::GET, &path, None, None).await?;
-        #[derive(serde::Deserialize)]
-        struct Kind {
-            kind: String,
-        }
-        let bad = |e: serde_json::Error| SyncError::Malformed(e.to_string());
-        let kind: Kind = serde_json::from_str(raw.get()).map_err(bad)?;
-        if kind.kind == "snapshot" {
-            let s: Snapshot = serde_json::from_str(raw.get()).map_err(bad)?;
-            return Ok(Pulled::Snapshot(s));
-        }
-        let page: EventsPageIn = serde_json::from_str(raw.get()).map_err(bad)?;
-        let (events, malformed) = decode(page.events);
-        Ok(Pulled::Events {
-            events,
-            malformed,
-            head: page.head,
-        })
+        pulled(&raw)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

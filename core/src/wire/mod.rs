@@ -68,7 +68,36 @@ pub enum SyncPage {
         events: Vec<Box<RawValue>>,
         head: Seq,
     },
+    /// Issue 18: asked with `page_size` (`since=0`, a `cursor`, or a since
+    /// the server answers with a fresh snapshot: ahead of the head or too
+    /// far behind it): one page of the workspace at the page's `seq`.
+    SnapshotPage(SnapshotPage),
 }
+
+// ---- issue 18: paged snapshots ---------------------------------------------
+
+/// One page of a paged snapshot (docs/protocol.md): the snapshot's fields
+/// for this page's chats, read at `seq`, and the cursor of the next page.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotPage {
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+    /// `GET /v1/sync?since=0&page_size=&cursor=` with this value for the
+    /// next page; absent after the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// The first page of a fresh snapshot for a client that had state (its
+    /// since was ahead of the head, or too far behind it): the client
+    /// replaces what it derived from the feed, keeping its outbox and local
+    /// state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
+}
+
+/// A client this many events behind the head or more gets a fresh paged
+/// snapshot instead of the events (when it asks with `page_size`).
+pub const FAR_BEHIND_EVENTS: u64 = 100_000;
 
 /// The WebSocket close code of a live stream whose session ended (logout,
 /// revocation, expiry): the client reconnects, which refreshes or logs out.
@@ -180,7 +209,7 @@ pub struct UploadRef {
 }
 
 /// `GET /v1/sync?since=&limit=`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct SyncQuery {
@@ -192,6 +221,14 @@ pub struct SyncQuery {
     pub since_at: Option<i64>,
     /// Events per page.
     pub limit: Option<u32>,
+    /// Issue 18: chats per snapshot page. A client that sends it takes a
+    /// snapshot in pages (`kind: snapshot_page`); without it, `since=0` is
+    /// answered with the whole snapshot at once (older clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
+    /// Issue 18: the `next` of the previous snapshot page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// `GET /v1/stream?since=`: live events after this seq.

@@ -86,7 +86,7 @@ impl Batch<'_> {
             .get_mut(&m.chat_id)
             .ok_or(StoreError::UnknownChat)?;
         let inbound = m.direction() == Direction::Inbound;
-        let counts = live && !echo && (inserted || was_echo);
+        let counts = live && !echo && (inserted || was_echo) && self.count;
         if counts {
             self.counters.new_message(&l.chat, m, inbound);
         }

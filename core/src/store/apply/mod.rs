@@ -29,7 +29,7 @@ use crate::model::{
     Chat, ChatId, Event, EventPayload, MemberId, Message, Preview, Seq, Snapshot, Timestamp,
 };
 use counters::Counters;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 
 /// A chat loaded for this batch: changed in memory, compared with what is
@@ -60,6 +60,9 @@ struct Batch<'c> {
     chats: HashMap<ChatId, Loaded>,
     /// The aggregates this batch moved, written once at the end.
     counters: Counters,
+    /// Issue 18: whether the event being applied counts in the I1/E6
+    /// figures (false at or below a paged snapshot's `counters_seq`).
+    count: bool,
 }
 
 impl<'c> Batch<'c> {
@@ -69,6 +72,7 @@ impl<'c> Batch<'c> {
             me,
             chats: HashMap::new(),
             counters: Counters::default(),
+            count: true,
         }
     }
 }
@@ -87,17 +91,28 @@ pub(super) fn apply_events(
     let mut batch = Batch::new(conn, me);
     let mut high = last;
     let mut high_at = None;
+    let mut held = Held::load(conn, last)?;
     for ev in order {
         if ev.seq <= high {
             changes.duplicates += 1;
             continue;
         }
+        if held.holds(conn, ev)? {
+            // Issue 18: a later page of the snapshot already has this
+            // chat as it was after this event.
+            changes.duplicates += 1;
+            high = ev.seq;
+            high_at = Some(ev.at);
+            continue;
+        }
+        batch.count = ev.seq > held.counted;
         batch.apply(ev, changes)?;
         high = ev.seq;
         high_at = Some(ev.at);
         changes.applied += 1;
     }
     batch.flush(changes)?;
+    held.release(conn, high)?;
     if high > last {
         meta_set(conn, "last_seq", &high.0.to_string())?;
         set_last_at(conn, high_at)?;
@@ -121,6 +136,30 @@ fn set_last_at(conn: &Connection, at: Option<Timestamp>) -> Result<()> {
 /// Applies a snapshot taken at `snapshot.seq`: every record as the server
 /// has it now; its messages never count as unread.
 pub(super) fn apply_snapshot(
+    conn: &Connection,
+    me: Option<&MemberId>,
+    snapshot: &Snapshot,
+    changes: &mut Changes,
+) -> Result<()> {
+    apply_records(conn, me, snapshot, changes)?;
+    set_stats(conn, &snapshot.stats, changes)?;
+    counters::set_viber_usage(conn, &snapshot.viber_usage)?;
+    let last = meta_get(conn, "last_seq")?
+        .and_then(|s| s.parse().ok())
+        .map_or(Seq(0), Seq);
+    if snapshot.seq > last {
+        meta_set(conn, "last_seq", &snapshot.seq.0.to_string())?;
+        set_last_at(conn, snapshot.at)?;
+        changes.last_seq = Some(snapshot.seq);
+    }
+    changes.applied += 1;
+    Ok(())
+}
+
+/// The records of a snapshot (or of one page of it) as they are at its
+/// seq: bots, members, subscribers, chats, messages (never unread), notes
+/// and deals. Not the figures, not the last seq.
+fn apply_records(
     conn: &Connection,
     me: Option<&MemberId>,
     snapshot: &Snapshot,
@@ -182,19 +221,131 @@ pub(super) fn apply_snapshot(
     for payload in rest {
         batch.apply(&wrap(payload), changes)?;
     }
-    batch.flush(changes)?;
-    set_stats(conn, &snapshot.stats, changes)?;
-    counters::set_viber_usage(conn, &snapshot.viber_usage)?;
-    let last = meta_get(conn, "last_seq")?
-        .and_then(|s| s.parse().ok())
-        .map_or(Seq(0), Seq);
-    if snapshot.seq > last {
-        meta_set(conn, "last_seq", &snapshot.seq.0.to_string())?;
-        set_last_at(conn, snapshot.at)?;
-        changes.last_seq = Some(snapshot.seq);
+    batch.flush(changes)
+}
+
+// ---- issue 18: paged snapshots ----------------------------------------------
+
+/// Which page of a paged snapshot (docs/protocol.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotPart {
+    /// The first page into an empty store: its seq becomes the last seq.
+    First,
+    /// The first page of a fresh snapshot over a store that has state (far
+    /// behind, or ahead of the log's head): replaces what was derived from
+    /// the feed, keeping the outbox and local state (as `Store::resync`).
+    Fresh,
+    /// A later page: its chats are held at the page's seq, which catch-up
+    /// (from the first page's seq) skips their events up to.
+    Rest,
+}
+
+pub(super) fn apply_snapshot_page(
+    conn: &Connection,
+    me: Option<&MemberId>,
+    page: &Snapshot,
+    part: SnapshotPart,
+    next: Option<&str>,
+    changes: &mut Changes,
+) -> Result<()> {
+    match part {
+        SnapshotPart::First => {
+            conn.execute_batch(
+                "DELETE FROM snapshot_held; DELETE FROM meta WHERE key = 'counters_seq';",
+            )?;
+            apply_snapshot(conn, me, page, changes)?;
+        }
+        SnapshotPart::Fresh => resync(conn, me, page, changes)?,
+        SnapshotPart::Rest => {
+            let last = meta_get(conn, "last_seq")?
+                .and_then(|s| s.parse().ok())
+                .map_or(Seq(0), Seq);
+            apply_records(conn, me, page, changes)?;
+            if page.seq > last {
+                let seq = i64::try_from(page.seq.0).unwrap_or(i64::MAX);
+                let mut stmt = conn.prepare_cached(
+                    "INSERT INTO snapshot_held (chat_id, seq) VALUES (?1, ?2)
+                     ON CONFLICT (chat_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+                )?;
+                for c in &page.chats {
+                    stmt.execute(params![c.id.as_str(), seq])?;
+                }
+            }
+            changes.applied += 1;
+            if next.is_none() {
+                set_stats(conn, &page.stats, changes)?;
+                counters::set_viber_usage(conn, &page.viber_usage)?;
+            }
+        }
     }
-    changes.applied += 1;
+    match next {
+        Some(n) => meta_set(conn, "snapshot_next", n)?,
+        None => {
+            conn.execute("DELETE FROM meta WHERE key = 'snapshot_next'", [])?;
+            // The figures are those of the last page's seq: events at or
+            // below it are in them already.
+            if part == SnapshotPart::Rest {
+                meta_set(conn, "counters_seq", &page.seq.0.to_string())?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// The chats later pages of a paged snapshot brought, at their page's seq,
+/// while catch-up has not yet passed it.
+struct Held {
+    /// The highest held seq (0: nothing held).
+    max: i64,
+    /// Events at or below this seq are already in the I1/E6 figures.
+    counted: Seq,
+    cache: HashMap<String, Option<i64>>,
+}
+
+impl Held {
+    fn load(conn: &Connection, last: Seq) -> Result<Held> {
+        let max: Option<i64> =
+            conn.query_row("SELECT max(seq) FROM snapshot_held", [], |r| r.get(0))?;
+        let counted = meta_get(conn, "counters_seq")?
+            .and_then(|s| s.parse().ok())
+            .map_or(Seq(0), Seq);
+        let last = i64::try_from(last.0).unwrap_or(i64::MAX);
+        Ok(Held {
+            max: max.filter(|m| *m > last).unwrap_or(0),
+            counted,
+            cache: HashMap::new(),
+        })
+    }
+
+    fn holds(&mut self, conn: &Connection, ev: &Event) -> Result<bool> {
+        let seq = i64::try_from(ev.seq.0).unwrap_or(i64::MAX);
+        if seq > self.max {
+            return Ok(false);
+        }
+        let Some(chat) = ev.payload.chat_id() else {
+            return Ok(false);
+        };
+        let held = match self.cache.get(chat.as_str()) {
+            Some(h) => *h,
+            None => {
+                let h: Option<i64> = conn
+                    .prepare_cached("SELECT seq FROM snapshot_held WHERE chat_id = ?1")?
+                    .query_row([chat.as_str()], |r| r.get(0))
+                    .optional()?;
+                self.cache.insert(chat.as_str().to_owned(), h);
+                h
+            }
+        };
+        Ok(held.is_some_and(|h| seq <= h))
+    }
+
+    /// Once catch-up passed every held seq, nothing is held any more.
+    fn release(&self, conn: &Connection, high: Seq) -> Result<()> {
+        if self.max > 0 && i64::try_from(high.0).unwrap_or(i64::MAX) >= self.max {
+            conn.execute("DELETE FROM snapshot_held", [])?;
+        }
+        Ok(())
+    }
 }
 
 /// Issue 16 hole 7: replaces everything derived from the feed with a
@@ -241,8 +392,8 @@ pub(super) fn resync(
         "DELETE FROM bots; DELETE FROM members; DELETE FROM subscribers;
          DELETE FROM chats; DELETE FROM chat_counts; DELETE FROM chat_words;
          DELETE FROM bot_stats; DELETE FROM viber_usage; DELETE FROM messages;
-         DELETE FROM notes; DELETE FROM deals;
-         DELETE FROM meta WHERE key IN ('last_seq', 'last_at');",
+         DELETE FROM notes; DELETE FROM deals; DELETE FROM snapshot_held;
+         DELETE FROM meta WHERE key IN ('last_seq', 'last_at', 'counters_seq', 'snapshot_next');",
     )?;
     conn.execute(
         "DELETE FROM kept_events WHERE reason <> 'malformed' OR seq > ?1",
