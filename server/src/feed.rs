@@ -129,11 +129,13 @@ fn snapshot_page(
     if snapshot.at.is_none() {
         snapshot.at = state.hub.event_at(ws, snapshot.seq)?;
     }
-    Ok(SyncPage::SnapshotPage(rapport_core::wire::SnapshotPage {
-        snapshot,
-        next: next.map(|n| n.to_string()),
-        fresh: fresh && before.is_none(),
-    }))
+    Ok(SyncPage::SnapshotPage(Box::new(
+        rapport_core::wire::SnapshotPage {
+            snapshot,
+            next: next.map(|n| n.to_string()),
+            fresh: fresh && before.is_none(),
+        },
+    )))
 }
 
 #[utoipa::path(

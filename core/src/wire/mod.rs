@@ -71,7 +71,7 @@ pub enum SyncPage {
     /// Issue 18: asked with `page_size` (`since=0`, a `cursor`, or a since
     /// the server answers with a fresh snapshot: ahead of the head or too
     /// far behind it): one page of the workspace at the page's `seq`.
-    SnapshotPage(SnapshotPage),
+    SnapshotPage(Box<SnapshotPage>),
 }
 
 // ---- issue 18: paged snapshots ---------------------------------------------
