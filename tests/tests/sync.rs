@@ -761,7 +761,6 @@ async fn s5_d1_a_busy_stream_ends_on_logout_and_when_the_role_loses_access() {
 /// of waiting silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s2_a_since_ahead_of_the_head_gets_a_snapshot_and_the_stream_closes_with_resync() {
-    use futures_util::StreamExt;
     let srv = TestServer::start(10, 50).await;
     let backend = RapportBackend::new(&srv.url(), Arc::new(ServerClock::default())).unwrap();
     backend.login("u0@w1.test", PASSWORD).await.unwrap();
@@ -777,19 +776,7 @@ async fn s2_a_since_ahead_of_the_head_gets_a_snapshot_and_the_stream_closes_with
         }
         other => panic!("not a snapshot: {other:?}"),
     }
-    let end = match backend.stream(ahead.into()).await {
-        Err(e) => e,
-        Ok(mut stream) => {
-            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
-                Ok(Some(Err(e))) => e,
-                other => panic!("the stream did not close with a reason: {other:?}"),
-            }
-        }
-    };
-    assert!(
-        matches!(&end, SyncError::Network(m) if m.contains("resync")),
-        "{end:?}"
-    );
+    assert_stream_closes_with_resync(&backend, ahead.into()).await;
     // Up to the head, the feed answers events as before.
     assert!(matches!(
         backend.pull(head.into(), 100).await.unwrap(),
@@ -805,7 +792,6 @@ async fn s2_a_since_ahead_of_the_head_gets_a_snapshot_and_the_stream_closes_with
 /// the lost tail left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s2_a_log_that_lost_its_tail_then_grew_past_the_client_sends_it_a_fresh_snapshot() {
-    use futures_util::StreamExt;
     let srv = TestServer::start(10, 50).await;
     let chat = srv
         .workspace("w1")
@@ -845,19 +831,7 @@ async fn s2_a_log_that_lost_its_tail_then_grew_past_the_client_sends_it_a_fresh_
 
     let backend = srv.backend();
     backend.login("u0@w1.test", PASSWORD).await.unwrap();
-    let end = match backend.stream(cursor).await {
-        Err(e) => e,
-        Ok(mut stream) => {
-            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
-                Ok(Some(Err(e))) => e,
-                other => panic!("the stream did not close with a reason: {other:?}"),
-            }
-        }
-    };
-    assert!(
-        matches!(&end, SyncError::Network(m) if m.contains("resync")),
-        "{end:?}"
-    );
+    assert_stream_closes_with_resync(&backend, cursor).await;
     let engine = SyncEngine::new(t.store.clone(), Arc::new(backend));
     engine.catch_up().await.unwrap();
     let server = &srv.workspace("w1").store;
@@ -880,4 +854,23 @@ async fn backend_pull(srv: &TestServer, at: Cursor) -> rapport_core::sync::Pulle
     let b = srv.backend();
     b.login("u0@w1.test", PASSWORD).await.unwrap();
     b.pull(at, 100).await.unwrap()
+}
+
+/// Issue 16 hole 7: a stream opened at a cursor the log cannot resume from
+/// closes at once with 4409 (`resync`) instead of waiting silently.
+async fn assert_stream_closes_with_resync(backend: &RapportBackend, at: Cursor) {
+    use futures_util::StreamExt;
+    let end = match backend.stream(at).await {
+        Err(e) => e,
+        Ok(mut stream) => {
+            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                Ok(Some(Err(e))) => e,
+                other => panic!("the stream did not close with a reason: {other:?}"),
+            }
+        }
+    };
+    assert!(
+        matches!(&end, SyncError::Network(m) if m.contains("resync")),
+        "{end:?}"
+    );
 }
