@@ -385,13 +385,13 @@ mod prune_tests {
         let first = hub.issue("w1", "u1").unwrap();
         // Exchanged: its old pair goes, the token is remembered as used.
         let second = hub.refresh(&first.refresh_token).unwrap().unwrap();
-        assert_eq!(hub.prune().unwrap().sessions, 0);
+        assert_eq!(crate::prune::prune(&hub).unwrap().sessions, 0);
         clock.advance_ms(hub.refresh_ttl_ms - 1);
         let live = hub.issue("w1", "u2").unwrap();
-        assert_eq!(hub.prune().unwrap().sessions, 0);
+        assert_eq!(crate::prune::prune(&hub).unwrap().sessions, 0);
         clock.advance_ms(1);
         // The exchanged token and the second pair (both from the start).
-        assert_eq!(hub.prune().unwrap().sessions, 2);
+        assert_eq!(crate::prune::prune(&hub).unwrap().sessions, 2);
         assert!(hub.refresh(&second.refresh_token).unwrap().is_none());
         assert!(hub.refresh(&live.refresh_token).unwrap().is_some());
     }

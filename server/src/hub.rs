@@ -41,16 +41,6 @@ struct Running {
     key: Option<String>,
 }
 
-/// What one [`Hub::prune`] removed, per kind of row.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Pruned {
-    pub answers: usize,
-    pub sessions: usize,
-    pub uploads: usize,
-    pub notifications: usize,
-    pub devices: usize,
-}
-
 pub struct Hub {
     /// Server time: the system clock, or a test's manual clock.
     clock: Arc<dyn Clock>,
@@ -221,19 +211,11 @@ impl Hub {
         self.idempotency.remember(ws, key, status, body)
     }
 
-    /// Issue 16 hole 4: forgets what has outlived its use, each owner its
-    /// own rows (answers older than a week, dead sessions and exchanged
-    /// refresh tokens, uploads never sent after a day, all but the newest
-    /// sent notifications). The server runs it every minute.
-    pub fn prune(&self) -> HubResult<Pruned> {
-        let now = self.now();
-        Ok(Pruned {
-            answers: self.idempotency.prune(now)?,
-            sessions: self.accounts.prune(now)?,
-            uploads: crate::uploads::prune(self, now)?,
-            notifications: crate::notify::prune_sent(self, crate::notify::KEEP_SENT)?,
-            devices: crate::notify::prune_devices(self)?,
-        })
+    /// Issue 16 hole 4 ([`crate::prune`]): the hub's own owners' share of
+    /// the pruning: answers older than a week, then dead sessions and
+    /// exchanged refresh tokens, as (answers, sessions) removed.
+    pub(crate) fn prune_own(&self, now: Timestamp) -> HubResult<(usize, usize)> {
+        Ok((self.idempotency.prune(now)?, self.accounts.prune(now)?))
     }
 
     /// [`Hub::exclusive_as`] for a write no member asked for: its events

@@ -102,13 +102,13 @@ mod tests {
         let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
         let hub = Hub::open_with_clock(dir.path().join("server.db"), clock.clone()).unwrap();
         hub.remember("w1", "old", 200, "{}").unwrap();
-        assert_eq!(hub.prune().unwrap().answers, 0);
+        assert_eq!(crate::prune::prune(&hub).unwrap().answers, 0);
         clock.advance_ms(KEEP_ANSWERS_MS - 1);
         hub.remember("w1", "new", 200, "{}").unwrap();
-        assert_eq!(hub.prune().unwrap().answers, 0);
+        assert_eq!(crate::prune::prune(&hub).unwrap().answers, 0);
         assert!(hub.idempotent("w1", "old").unwrap().is_some());
         clock.advance_ms(1);
-        assert_eq!(hub.prune().unwrap().answers, 1);
+        assert_eq!(crate::prune::prune(&hub).unwrap().answers, 1);
         assert_eq!(hub.idempotent("w1", "old").unwrap(), None);
         assert!(hub.idempotent("w1", "new").unwrap().is_some());
     }

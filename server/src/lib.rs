@@ -18,6 +18,7 @@ pub mod hub;
 mod idempotency;
 pub mod limits;
 pub mod notify;
+pub mod prune;
 pub mod sim;
 pub mod uploads;
 
@@ -200,7 +201,7 @@ pub async fn start(
                 let st = emails.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     // Issue 16 hole 4: storage with bounds.
-                    match st.hub.prune() {
+                    match prune::prune(&st.hub) {
                         Ok(p) => tracing::debug!(?p, "pruned"),
                         Err(e) => tracing::warn!(error = %e, "not pruned"),
                     }

@@ -419,11 +419,11 @@ mod tests {
                         ('w1', 'sent', 0, x'010203'), ('w1', 'older', 0, x'010203');",
             )
             .unwrap();
-        assert_eq!(hub.prune().unwrap().uploads, 0);
+        assert_eq!(crate::prune::prune(&hub).unwrap().uploads, 0);
         clock.advance_ms(KEEP_UNSENT_MS - 1);
-        assert_eq!(hub.prune().unwrap().uploads, 0);
+        assert_eq!(crate::prune::prune(&hub).unwrap().uploads, 0);
         clock.advance_ms(1);
-        assert_eq!(hub.prune().unwrap().uploads, 1);
+        assert_eq!(crate::prune::prune(&hub).unwrap().uploads, 1);
         assert_eq!(count(&hub, "SELECT count(*) FROM uploads"), 2);
         assert_eq!(
             count(

@@ -313,7 +313,7 @@ fn h2_s5_a_session_ended_on_the_server_stops_its_devices_pushes() {
         kinds(&srv, "u0", "token-tablet"),
         [PushKind::NewMessage, PushKind::NewMessage]
     );
-    let pruned = hub.prune().unwrap();
+    let pruned = rapport_server::prune::prune(hub).unwrap();
     assert_eq!(pruned.devices, 1);
     let left: Vec<String> = db
         .prepare("SELECT device_id FROM devices WHERE member_id = 'u0'")
