@@ -386,3 +386,33 @@ impl TestServer {
         });
     }
 }
+
+impl TestServer {
+    /// Chats c1..c3 of w1 on WhatsApp with a subscriber message just now
+    /// (an open window), so replies queued for them are allowed when they
+    /// go out (the outbox and migration tests).
+    pub fn open_chats(&self) {
+        let w1 = self.workspace("w1");
+        let now = self.server.state.hub.now();
+        let mut events = Vec::new();
+        for i in 1..=3 {
+            let id = format!("c{i}");
+            let mut chat = w1
+                .store
+                .chat(&ChatId(id.clone()))
+                .expect("chat")
+                .expect("c1..c3 are seeded")
+                .chat;
+            chat.app = App::Whatsapp;
+            events.push(EventPayload::ChatUpserted(chat));
+            events.push(EventPayload::MessageUpserted(message(
+                &id,
+                &format!("open-{i}"),
+                Sender::Subscriber,
+                "help",
+                now,
+            )));
+        }
+        self.server.state.hub.emit(&w1, events).expect("emit");
+    }
+}

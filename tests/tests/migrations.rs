@@ -13,28 +13,6 @@ const V1: &str = include_str!("../../core/tests/fixtures/schema-v1.sql");
 const V2: &str = include_str!("../../core/tests/fixtures/schema-v2.sql");
 const V3: &str = include_str!("../../core/tests/fixtures/schema-v3.sql");
 
-/// As tests/tests/outbox.rs: c1-c3 on WhatsApp with a subscriber message
-/// just now, so the queued replies are allowed when they go out.
-fn open_chats(srv: &TestServer) {
-    let w1 = srv.workspace("w1");
-    let now = rapport_server::hub::now();
-    let mut events = Vec::new();
-    for i in 1..=3 {
-        let id = format!("c{i}");
-        let mut chat = w1.store.chat(&ChatId(id.clone())).unwrap().unwrap().chat;
-        chat.app = App::Whatsapp;
-        events.push(EventPayload::ChatUpserted(chat));
-        events.push(EventPayload::MessageUpserted(rapport_tests::message(
-            &id,
-            &format!("open-{i}"),
-            Sender::Subscriber,
-            "help",
-            now,
-        )));
-    }
-    srv.server.state.hub.emit(&w1, events).unwrap();
-}
-
 fn user_version(path: &std::path::Path) -> i64 {
     rusqlite::Connection::open(path)
         .unwrap()
@@ -93,7 +71,7 @@ fn migrates_and_sends_once(fixture: &str, version: i64, with_file: bool) {
 
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let c = srv.client(dir.path(), &rt, "u0@w1.test");
     c.start_sync().unwrap();
     wait_until("the migrated queue drained", 60, || {

@@ -15,35 +15,8 @@ use rapport_tests::{TestServer, texts_with_prefix, wait_until};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Chats c1..c3 on WhatsApp with a subscriber message just now (open window).
-fn open_chats(srv: &TestServer) {
-    let w1 = srv.workspace("w1");
-    let now = rapport_server::hub::now();
-    let mut events = Vec::new();
-    for i in 1..=3 {
-        let id = format!("c{i}");
-        let mut chat = srv
-            .workspace("w1")
-            .store
-            .chat(&ChatId(id.clone()))
-            .unwrap()
-            .unwrap()
-            .chat;
-        chat.app = App::Whatsapp;
-        events.push(EventPayload::ChatUpserted(chat));
-        events.push(EventPayload::MessageUpserted(rapport_tests::message(
-            &id,
-            &format!("open-{i}"),
-            Sender::Subscriber,
-            "help",
-            now,
-        )));
-    }
-    srv.server.state.hub.emit(&w1, events).unwrap();
-}
-
 /// Waits until the client has the chat's window open (its subscriber's
-/// message of [`open_chats`] arrived).
+/// message of [`TestServer::open_chats`] arrived).
 fn wait_open(c: &Client, chat: &ChatId) {
     wait_until("the open window", 20, || {
         c.chat(chat)
@@ -65,7 +38,7 @@ fn client(srv: &TestServer, dir: &std::path::Path, rt: &tokio::runtime::Runtime)
 fn e7_echo_then_confirmation_refusals_typed_and_kept() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     let chat = ChatId::from("c1");
@@ -194,7 +167,7 @@ fn e7_echo_then_confirmation_refusals_typed_and_kept() {
 fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     wait_open(&c, &ChatId::from("c3"));
@@ -229,7 +202,7 @@ fn e7_offline_sends_queue_and_go_out_when_the_network_returns() {
 fn e7_a_client_killed_at_random_during_200_sends_delivers_each_exactly_once_in_order() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let dir = tempfile::tempdir().unwrap();
     let n = 200;
     let faults = &srv.server.state.faults;
@@ -282,7 +255,7 @@ fn e7_a_client_killed_at_random_during_200_sends_delivers_each_exactly_once_in_o
 fn e7_a_200_with_an_html_body_is_retried_with_its_key_and_delivered_once() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     let chat = ChatId::from("c1");
@@ -332,7 +305,7 @@ fn e7_a_200_with_an_html_body_is_retried_with_its_key_and_delivered_once() {
 fn e7_a_server_panic_on_a_reply_is_retried_and_the_reply_arrives_once() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     let chat = ChatId::from("c2");
@@ -356,7 +329,7 @@ fn e7_a_server_panic_on_a_reply_is_retried_and_the_reply_arrives_once() {
 fn e7_an_undecodable_outbox_row_is_set_aside_and_the_queue_goes_on() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     wait_open(&c, &ChatId::from("c2"));
@@ -411,7 +384,7 @@ fn e7_an_undecodable_outbox_row_is_set_aside_and_the_queue_goes_on() {
 fn e7_s1_a_rebuilt_store_keeps_its_unsent_commands_and_sends_each_once() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rapport.db");
     let picture = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR rebuilt".to_vec();
@@ -493,7 +466,7 @@ fn client_texts(c: &Client, chat: &str, prefix: &str) -> Vec<String> {
 fn s2_e7_a_seq_ahead_of_the_servers_head_resyncs_from_a_snapshot_keeping_the_outbox() {
     let rt = rapport_tests::runtime();
     let srv = rt.block_on(TestServer::start(10, 50));
-    open_chats(&srv);
+    srv.open_chats();
     let dir = tempfile::tempdir().unwrap();
     let c = client(&srv, dir.path(), &rt);
     let kept_head = srv.head("w1");
