@@ -82,14 +82,8 @@ fn raise_nofile() {
 
 pub fn run(dir: &Path, load: Load) -> Res<()> {
     raise_nofile();
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let server_rt = crate::runtime(2)?;
+    let client_rt = crate::runtime(2)?;
     let server = server_rt.block_on(local_server(dir.join("load-server.db")))?;
     let state = server.state.clone();
     let ws = state.hub.create_workspace("load", "Load")?;

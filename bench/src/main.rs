@@ -193,6 +193,15 @@ fn clean(p: &Path) {
     }
 }
 
+/// A multi-thread runtime of `workers` workers (the server's and the
+/// clients' sides of a bench each get one, so neither starves the other).
+fn runtime(workers: usize) -> Res<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?)
+}
+
 /// A fresh reference server on a loopback port, its database at `db`.
 async fn local_server(db: PathBuf) -> Res<rapport_server::RunningServer> {
     clean(&db);

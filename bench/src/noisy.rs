@@ -15,14 +15,8 @@ use std::sync::Arc;
 const PASSWORD: &str = "bench";
 
 pub fn run(dir: &Path, rounds: usize, file_mb: usize, light: usize) -> Res<()> {
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()?;
+    let server_rt = crate::runtime(2)?;
+    let client_rt = crate::runtime(4)?;
     let server = server_rt.block_on(local_server(dir.join("noisy-server.db")))?;
     let state = server.state.clone();
     // Seeded from this thread, outside both runtimes.

@@ -22,10 +22,7 @@ use std::time::Instant;
 const PASSWORD: &str = "bench";
 
 pub fn run(db: &Path, runs: usize) -> Res<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime(2)?;
     rt.block_on(run_async(db, runs))
 }
 

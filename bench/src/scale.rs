@@ -27,10 +27,7 @@ use std::time::Instant;
 const PASSWORD: &str = "bench";
 
 pub fn run(dir: &Path, chats: usize, messages: usize, runs: usize) -> Res<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime(2)?;
     rt.block_on(async {
         clean(&dir.join("scale-server.db.ws-bench.sqlite"));
         let server = local_server(dir.join("scale-server.db")).await?;
@@ -100,10 +97,7 @@ pub fn run(dir: &Path, chats: usize, messages: usize, runs: usize) -> Res<()> {
 /// Child: an empty store synced from `url`; prints the times and its peak
 /// RSS.
 pub fn child(url: &str, db: &Path) -> Res<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime(2)?;
     rt.block_on(async {
         let store = Arc::new(Store::open(db)?);
         store.set_me(me())?;

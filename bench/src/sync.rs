@@ -17,10 +17,7 @@ use std::time::{Duration, Instant};
 const PASSWORD: &str = "bench";
 
 pub fn run(dir: &Path, chats: usize, messages: usize, behind: usize, live_s: u64) -> Res<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime(2)?;
     rt.block_on(run_async(dir, chats, messages, behind, live_s))
 }
 
