@@ -12,4 +12,4 @@ pub use action::{Action, PauseAction, UploadRef};
 pub use backend::{Backend, Capabilities, Live, Malformed, Pulled};
 pub use engine::{Backoff, CATCH_UP_PAGE, SyncEngine, SyncState};
 pub use error::{SyncError, SyncResult};
-pub use rapport::{RapportBackend, install_crypto};
+pub use rapport::{RapportBackend, decode_events, decode_sync_page, install_crypto};

@@ -55,7 +55,10 @@ pub fn install_crypto() {
 }
 
 /// Decodes events one by one: a bad one is set aside, not the whole page.
-fn decode(values: Vec<Box<serde_json::value::RawValue>>) -> (Vec<Event>, Vec<Malformed>) {
+/// (Public for the fuzz target `events`, which must read what sync reads.)
+pub fn decode_events(
+    values: Vec<Box<serde_json::value::RawValue>>,
+) -> (Vec<Event>, Vec<Malformed>) {
     let mut events = Vec::with_capacity(values.len());
     let mut malformed = Vec::new();
     for v in values {
@@ -435,7 +438,7 @@ impl RapportBackend {
                         Ok(Some(Ok(tungstenite::Message::Text(text)))) => {
                             match serde_json::from_str::<StreamFrameIn>(&text) {
                                 Ok(f) if f.kind == "events" => {
-                                    let (events, malformed) = decode(f.events);
+                                    let (events, malformed) = decode_events(f.events);
                                     Some(Ok(Live::Events { events, malformed }))
                                 }
                                 // A heartbeat's time has an unknown one-way
@@ -463,8 +466,9 @@ impl RapportBackend {
     }
 }
 
-/// A `GET /v1/sync` answer by its `kind`.
-fn pulled(raw: &serde_json::value::RawValue) -> SyncResult<Pulled> {
+/// A `GET /v1/sync` answer by its `kind` (public for the fuzz target
+/// `events`, as [`decode_events`]).
+pub fn decode_sync_page(raw: &serde_json::value::RawValue) -> SyncResult<Pulled> {
     #[derive(serde::Deserialize)]
     struct Kind {
         kind: String,
@@ -481,7 +485,7 @@ fn pulled(raw: &serde_json::value::RawValue) -> SyncResult<Pulled> {
         )),
         _ => {
             let page: EventsPageIn = serde_json::from_str(raw.get()).map_err(bad)?;
-            let (events, malformed) = decode(page.events);
+            let (events, malformed) = decode_events(page.events);
             Ok(Pulled::Events {
                 events,
                 malformed,
@@ -567,7 +571,7 @@ impl Backend for RapportBackend {
         }
         let raw: Box<serde_json::value::RawValue> =
             self.request(Method::GET, &path, None, None).await?;
-        pulled(&raw)
+        decode_sync_page(&raw)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -582,7 +586,7 @@ impl Backend for RapportBackend {
         // lost its log's tail) is answered a snapshot: the kind says which.
         let raw: Box<serde_json::value::RawValue> =
             self.request(Method::GET, &path, None, None).await?;
-        pulled(&raw)
+        decode_sync_page(&raw)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
