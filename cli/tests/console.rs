@@ -1069,6 +1069,16 @@ fn a7_home_lists_the_latest_chats_and_enter_opens_one() {
     let mut h = action_harness();
     h.key(KeyCode::Esc);
     assert!(h.app.open.is_none());
+    // Opening tg marked it read (B10); let that command reach the server
+    // and its event come back, so the home list cannot change under the
+    // comparison.
+    let c = h.client.clone();
+    wait_until("the mark-read sent", 20, || {
+        c.unsent_commands().unwrap() == 0
+    });
+    let head = h.server.srv.head("w1");
+    wait_until("its event back", 20, || c.last_seq().unwrap() >= head);
+    h.pump();
     h.key(KeyCode::Char('H'));
     let Mode::Home { chats, .. } = h.app.mode.clone() else {
         panic!("{:?}", h.app.mode)
