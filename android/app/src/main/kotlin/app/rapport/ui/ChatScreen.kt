@@ -32,6 +32,7 @@ import androidx.compose.material3.Surface
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -114,6 +115,10 @@ fun ChatScreen(model: ChatModel, openCard: (String) -> Unit = {}, back: () -> Un
         // The timeline, newest at the bottom; older history as the agent scrolls up (B1).
         val state = rememberLazyListState()
         OnNearEnd(state, margin = 5) { model.older() }
+        // A new item at the bottom (a reply's echo, a subscriber's message) stays in view when the
+        // agent was at the bottom: the list keeps its place by key, so it would open below the fold.
+        val newest = items?.lastOrNull()?.let { itemKey(it) }
+        LaunchedEffect(newest) { if (newest != null && state.firstVisibleItemIndex <= 1) state.scrollToItem(0) }
         LazyColumn(
             Modifier.weight(1f).fillMaxWidth().testTag("timeline"), state = state, reverseLayout = true,
         ) {

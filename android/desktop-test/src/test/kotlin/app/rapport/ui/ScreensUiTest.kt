@@ -295,6 +295,9 @@ class ScreensUiTest {
                 .map { it.v1 }.first { (it.content as? Content.Text)?.text == text }
             assertEquals(Delivery.PENDING, echo().delivery)
             assertTrue(client.outbox().any { it.id == queued.id }, "kept while offline")
+            // The echo is on screen while offline, pending.
+            until(10_000) { model.timeline.value?.any { (it as? TimelineItem.Message)?.v1?.id == echo().id } == true }
+            waitText(text)
         } finally {
             server.start()
         }
