@@ -69,6 +69,9 @@ fi
 mvn -B -ntp -Dstyle.color=never -f android/desktop-test/pom.xml test \
   -Drapport.target.dir="${CARGO_TARGET_DIR:-$PWD/target}" -Drapport.screens.out="$PWD/docs/screens"
 mvn -B -q -ntp -Dstyle.color=never -f android/framework-check/pom.xml compile
+# The core's Android-only Rust (the TLS verifier's JNI entry) type-checked for
+# aarch64-linux-android.
+bash scripts/check-android-rust.sh
 
 step "benchmark smoke run (1k chats; figures are not judged here)"
 bash scripts/bench.sh --smoke

@@ -17,6 +17,8 @@
 
 uniffi::setup_scaffolding!("rapport");
 
+#[cfg(target_os = "android")]
+mod android;
 pub mod apps;
 pub mod client;
 pub mod error;

@@ -14,19 +14,18 @@ object TlsSetup {
     fun init(context: Context) {
         if (done) return
         System.loadLibrary("rapport_ffi")
-        try {
-            initVerifier(context.applicationContext)
-        } catch (_: UnsatisfiedLinkError) {
-            // A core built without its JNI entry: https calls then fail as the
-            // core's typed network error, not as a crash.
-            android.util.Log.w("rapport", "TLS verifier not set up: the core lacks its JNI entry")
-        }
+        // No catch: without its set-up the verifier cannot check a certificate (it
+        // would fail every https call later), so a broken build (a shrunk
+        // org.rustls.platformverifier class, a core without the entry) stops here, at start,
+        // with the reason.
+        initVerifier(context.applicationContext)
         done = true
     }
 
     /**
-     * Implemented in the core's library for Android: it must call
-     * `rustls_platform_verifier::android::init_with_env` (not yet written, see android/README.md).
+     * Implemented in the core's library for Android (bindings/src/android.rs): it calls
+     * `rustls_platform_verifier::android::init_with_env` with this Context; a failure comes
+     * back as a RuntimeException.
      */
     @JvmStatic
     private external fun initVerifier(context: Context)
