@@ -8,7 +8,8 @@
 #   scripts/bench.sh --smoke    1k chats on the debug build: checks every figure is printed
 # Only the write path (apply_events_per_s and the sizes), e.g. while tuning apply:
 #   target/release/rapport-bench apply --chats 100000 --messages 2000000 --dir /tmp/b
-# ffi_page_us runs Kotlin on the JVM (bindings/kotlin, through Maven) on the store `all` builds.
+# ffi_page_us runs Kotlin on the JVM (bindings/kotlin, through Maven) on the store `all` builds;
+# inbox_first_frame_ms the Android screens' desktop build (android/desktop-test) on the same store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -54,6 +55,18 @@ mvn -B -q -Dstyle.color=never -f bindings/kotlin/pom.xml test -Dtest=FfiPageBenc
 awk -v v="$(cat "$dir/ffi.txt")" -v b="$base" 'BEGIN {
   printf "{\"metric\":\"ffi_page_us\",\"value\":%.3f,\"baseline\":%.3f,\"ratio\":%.3f}\n", v, b, v / b }' \
   | tee -a "$dir/out.jsonl"
+# inbox_first_frame_ms (issue 14): the Android inbox screen opened on that store (desktop JVM,
+# headless, Compose Multiplatform) until its first frame with rows, against the same screen
+# drawn from the same 50 rows held in a plain list.
+if [ "${1:-}" = "--smoke" ]; then frame_args=(3 5); else frame_args=("${FRAME_WARMUP:-20}" "${FRAME_RUNS:-30}"); fi
+mvn -B -q -ntp -Dstyle.color=never -f android/desktop-test/pom.xml test -Dtest=InboxFrameBench \
+  -Drapport.target.dir="$target" -Drapport.profile="$profile" -Drapport.bench.db="$db" \
+  -Drapport.bench.out="$dir/frame.txt" -Drapport.bench.warmup="${frame_args[0]}" \
+  -Drapport.bench.runs="${frame_args[1]}" >"$dir/mvn-frame.log" 2>&1 || { cat "$dir/mvn-frame.log" >&2; exit 1; }
+read -r frame frame_base <"$dir/frame.txt"
+awk -v v="$frame" -v b="$frame_base" 'BEGIN {
+  printf "{\"metric\":\"inbox_first_frame_ms\",\"value\":%.3f,\"baseline\":%.3f,\"ratio\":%.3f}\n", v, b, v / b }' \
+  | tee -a "$dir/out.jsonl"
 # Sync against an in-process reference server on loopback.
 "$exe" sync "${sync_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
 # Issue 18: the paged first sync of a 100k-chat workspace (a client in a child process):
@@ -85,7 +98,7 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          first_page_cold_ms first_page_cold_in_process_ms peak_rss_mb filter_page_p99_ms \
          status_counts_p99_ms name_search_p99_ms name_search_one_letter_p99_ms \
          timeline_page_p99_ms initial_sync_s initial_sync_mb catch_up_events_per_s \
-         live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms \
+         live_latency_p99_ms outbox_drain_per_s outbox_enqueue_us push_reply_cold_ms inbox_first_frame_ms \
          push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us \
          noisy_neighbour_p99_ratio ws_clients_held ws_delivery_p99_ms \
          fuzz_execs chaos_rounds chaos_lost chaos_duplicated chaos_diverged \

@@ -41,12 +41,15 @@ import androidx.compose.ui.text.input.PasswordVisualTransformation
 import androidx.compose.ui.text.style.TextOverflow
 import androidx.compose.ui.unit.dp
 import app.rapport.core.AssigneeFilter
+import app.rapport.core.ChatFilter
 import app.rapport.core.ChatKind
 import app.rapport.core.ChatStatus
 import app.rapport.core.ChatSummary
 import app.rapport.core.Direction
 import app.rapport.core.MessagingApp
+import app.rapport.core.StatusCounts
 import app.rapport.core.StatusFilter
+import app.rapport.core.SyncState
 
 @Composable
 fun LoginScreen(model: LoginModel) {
@@ -90,6 +93,21 @@ fun InboxScreen(model: InboxModel, open: (ChatSummary) -> Unit) {
     val counts by model.counts.collectAsState()
     val sync by model.sync.collectAsState()
     val message by model.message.collectAsState()
+    InboxContent(filter, rows, counts, sync, message, model, open)
+}
+
+/** The inbox drawn from plain values (the benchmark's baseline draws it from a list in memory). */
+@OptIn(ExperimentalMaterial3Api::class)
+@Composable
+fun InboxContent(
+    filter: ChatFilter,
+    rows: List<ChatSummary>?,
+    counts: StatusCounts?,
+    sync: SyncState,
+    message: String?,
+    model: InboxActions,
+    open: (ChatSummary) -> Unit,
+) {
     Column(Modifier.fillMaxSize()) {
         syncBanner(sync)?.let {
             Surface(color = Color(0xFFFFF3E0), modifier = Modifier.fillMaxWidth().testTag("sync-banner")) {

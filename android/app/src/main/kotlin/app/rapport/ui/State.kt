@@ -120,7 +120,18 @@ class LoginModel(
 
 /** Inbox (A1–A6): status tabs with counts, filters, search, rows growing on scroll, the sync banner. */
 @OptIn(ExperimentalCoroutinesApi::class)
-class InboxModel(private val client: RapportClient, scope: CoroutineScope) {
+/** What the inbox's controls ask for (A2–A6, S3's window, pull to refresh). */
+interface InboxActions {
+    fun status(s: StatusFilter)
+    fun app(a: MessagingApp?)
+    fun kind(k: ChatKind?)
+    fun assignee(a: AssigneeFilter)
+    fun search(text: String)
+    fun more()
+    fun refresh()
+}
+
+class InboxModel(private val client: RapportClient, scope: CoroutineScope) : InboxActions {
     val filter = MutableStateFlow(chatFilter(status = StatusFilter.OPEN))
     val limit = MutableStateFlow(PAGE)
     val message = MutableStateFlow<String?>(null)
@@ -145,11 +156,11 @@ class InboxModel(private val client: RapportClient, scope: CoroutineScope) {
         message.value = (e as? RapportException)?.let(::describe) ?: e.toString()
     }
 
-    fun status(s: StatusFilter) = update { it.copy(status = s) }
-    fun app(a: MessagingApp?) = update { it.copy(app = a) }
-    fun kind(k: ChatKind?) = update { it.copy(kind = k) }
-    fun assignee(a: AssigneeFilter) = update { it.copy(assignee = a) }
-    fun search(text: String) = update { it.copy(search = text.ifEmpty { null }) }
+    override fun status(s: StatusFilter) = update { it.copy(status = s) }
+    override fun app(a: MessagingApp?) = update { it.copy(app = a) }
+    override fun kind(k: ChatKind?) = update { it.copy(kind = k) }
+    override fun assignee(a: AssigneeFilter) = update { it.copy(assignee = a) }
+    override fun search(text: String) = update { it.copy(search = text.ifEmpty { null }) }
 
     private fun update(change: (ChatFilter) -> ChatFilter) {
         limit.value = PAGE
@@ -157,15 +168,17 @@ class InboxModel(private val client: RapportClient, scope: CoroutineScope) {
     }
 
     /** The list nears its end: ask the core for the next rows (S3's window). */
-    fun more() {
+    override fun more() {
         val shown = rows.value?.size ?: return
         if (shown.toUInt() >= limit.value) limit.value = limit.value + PAGE
     }
 
     /** Pull to refresh: the outbox and sync retry at once. */
-    fun refresh() = scope.attempt(message) {
-        client.io.appResumed()
-        client.io.startSync()
+    override fun refresh() {
+        scope.attempt(message) {
+            client.io.appResumed()
+            client.io.startSync()
+        }
     }
 }
 
