@@ -83,15 +83,7 @@ impl Data {
         let client = self.client(server)?;
         let info = rt
             .block_on(client.login(email, password))
-            .map_err(|e| match e {
-                rapport_core::ClientError::Sync(rapport_core::sync::SyncError::Unauthorized) => {
-                    CliError::Refused {
-                        code: rapport_core::wire::ErrorCode::Unauthorized.as_str().into(),
-                        message: "wrong email or password".into(),
-                    }
-                }
-                other => other.into(),
-            })?;
+            .map_err(CliError::from)?;
         std::fs::write(self.server_file(), server)
             .map_err(|e| CliError::Failed(format!("saving the server URL: {e}")))?;
         Ok((client, info))

@@ -95,7 +95,7 @@ fn s5_login_errors_and_exit_codes() {
         "--json",
     ]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert_eq!(r.error()["code"], "unauthorized");
+    assert_eq!(r.error()["code"], "bad_credentials");
     // No server there: exit 1.
     let r = cli.run(&[
         "login",

@@ -158,3 +158,31 @@ fn s5_a_failing_secret_store_is_its_own_error_not_the_network() {
         Ok(_) => panic!("opened without its session"),
     }
 }
+
+#[test]
+fn s5_a_wrong_password_is_refused_as_bad_credentials_not_as_a_lost_session() {
+    use rapport_core::ClientError;
+    use rapport_core::sync::SyncError;
+    use rapport_core::wire::ErrorCode;
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(5, 20));
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::open(
+        ClientConfig {
+            store_path: dir.path().join("rapport.db"),
+            server_url: srv.url(),
+        },
+        Arc::new(FileSecretStore::new(dir.path().join("secrets.json"))),
+    )
+    .unwrap();
+    // The app tells the agent the password is wrong, not that a session
+    // ended (which is what an expired token's 401 means).
+    match rt.block_on(client.login("u0@w1.test", "not the password")) {
+        Err(ClientError::Sync(SyncError::Refused { status, code, .. })) => {
+            assert_eq!((status, code), (401, ErrorCode::BadCredentials))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(client.login_info().is_none());
+    rt.block_on(client.login("u0@w1.test", PASSWORD)).unwrap();
+}

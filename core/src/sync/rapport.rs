@@ -517,7 +517,16 @@ async fn check(resp: Response) -> SyncResult<Response> {
         .map(Duration::from_secs);
     let body: Option<ErrorBody> = resp.json().await.ok();
     Err(match status {
-        StatusCode::UNAUTHORIZED => SyncError::Unauthorized,
+        // S5: a login refused for its email or password says so; any other
+        // 401 means the session (token) is not valid.
+        StatusCode::UNAUTHORIZED => match body {
+            Some(b) if b.code == ErrorCode::BadCredentials => SyncError::Refused {
+                status: status.as_u16(),
+                code: b.code,
+                message: b.message,
+            },
+            _ => SyncError::Unauthorized,
+        },
         StatusCode::FORBIDDEN => SyncError::Forbidden(body.map(|b| b.message).unwrap_or_default()),
         StatusCode::NOT_FOUND => SyncError::NotFound,
         StatusCode::TOO_MANY_REQUESTS => SyncError::RateLimited { retry_after },

@@ -22,7 +22,7 @@ import java.time.format.DateTimeFormatter
 /** A typed error of the core, said plainly (its code stays visible for support). */
 fun describe(e: RapportException): String = when (e) {
     is RapportException.Refused -> refusal(e.reason)
-    is RapportException.NotLoggedIn -> "Not logged in: wrong email or password, or the session ended."
+    is RapportException.NotLoggedIn -> "Not logged in: the session ended. Log in again."
     is RapportException.Server -> when (e.code) {
         "unauthorized", "bad_credentials" -> "Wrong email or password."
         "rate_limited" -> "Too many attempts: wait a minute and try again."

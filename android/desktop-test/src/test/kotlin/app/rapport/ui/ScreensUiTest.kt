@@ -115,7 +115,7 @@ class ScreensUiTest {
         rule.onNodeWithTag("password").performTextInput("wrong password")
         rule.onNodeWithTag("login").performClick()
         waitTag("login-error")
-        rule.onNodeWithTag("login-error").assertTextContains("wrong email or password", substring = true)
+        rule.onNodeWithTag("login-error").assertTextContains("Wrong email or password.")
         rule.onNodeWithTag("password").performTextReplacement(TestServer.PASSWORD)
         rule.onNodeWithTag("login").performClick()
         until(30_000) { loggedIn != null }
