@@ -70,7 +70,8 @@ fun ChatScreen(model: ChatModel, openCard: (String) -> Unit = {}, back: () -> Un
     val composer by model.composer.collectAsState()
     val failed by model.failed.collectAsState()
     val uploads by model.uploads.collectAsState()
-    val members by model.assignable.collectAsState()
+    val members by model.members.collectAsState()
+    val assignable by model.assignable.collectAsState()
     val message by model.message.collectAsState()
     val names = members.associate { it.id to it.name }
     Column(Modifier.fillMaxSize()) {
@@ -101,7 +102,7 @@ fun ChatScreen(model: ChatModel, openCard: (String) -> Unit = {}, back: () -> Un
                     } else {
                         OutlinedButton({ model.pause(PauseAction.START) }, Modifier.testTag("pause")) { Text("Pause") }
                     }
-                    AssignButton(summary?.chat?.assignee?.let { names[it] ?: it }, members) { model.assign(it) }
+                    AssignButton(summary?.chat?.assignee?.let { names[it] ?: it }, assignable) { model.assign(it) }
                     if (summary?.chat?.state == ChatState.CLOSED) {
                         OutlinedButton({ model.reopen() }, Modifier.testTag("reopen")) { Text("Open") }
                     } else {

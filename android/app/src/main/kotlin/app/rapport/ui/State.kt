@@ -252,6 +252,11 @@ class ChatModel(
         }
         .stateIn(scope, SharingStarted.Eagerly, emptyMap())
 
+    /** Every member of the workspace: the names of assignees, senders and note authors (B3, D1). */
+    val members: StateFlow<List<Member>> = MutableStateFlow<List<Member>>(emptyList()).also { out ->
+        scope.launch { runCatching { out.value = client.io.members(false) } }
+    }
+
     /** D1: the members the core says may be assigned. */
     val assignable: StateFlow<List<Member>> = MutableStateFlow<List<Member>>(emptyList()).also { out ->
         scope.launch { runCatching { out.value = client.io.members(true) } }
