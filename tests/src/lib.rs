@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests.
 
+pub mod fake_sendpulse;
 pub mod noisy;
 
 use rapport_core::generate::{GenConfig, Generator, me};

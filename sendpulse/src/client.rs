@@ -1,0 +1,918 @@
+//! The typed API client. One [`Client`] per SendPulse account.
+//!
+//! Retries: a request refused with 429 is retried after `Retry-After` (or
+//! the backoff when there is none), up to [`Config::max_attempts`]. A 5xx
+//! or a transport error is retried the same way only for requests that are
+//! safe to repeat (reads and the set-a-state commands); a send or a flow
+//! run whose answer is a 5xx or never arrives may have been carried out, so
+//! it ends in [`Error::Uncertain`] and the caller looks it up before sending
+//! again (SendPulse has no idempotency keys). A 401 drops the token, fetches
+//! a new one and retries exactly once.
+
+use std::fmt;
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::codes::{App, ContactStatus, Direction, MessageStatus, MessageTag};
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What can go wrong talking to SendPulse. Display never carries a
+/// credential or message text.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    #[error("network error before SendPulse answered: {0}")]
+    Network(String),
+    /// A request that is not safe to repeat went out and no usable answer
+    /// came back (transport error or 5xx): it may have been carried out.
+    #[error("no usable answer to a request that may have been carried out ({0})")]
+    Uncertain(String),
+    #[error("the token endpoint refused the credentials (HTTP {status})")]
+    TokenRefused { status: u16 },
+    #[error("unauthorized even with a fresh token")]
+    Unauthorized,
+    #[error("rate limited: gave up after {attempts} attempts")]
+    RateLimited { attempts: u32 },
+    #[error("server error HTTP {status}: gave up after {attempts} attempts")]
+    Server { status: u16, attempts: u32 },
+    #[error("request refused with HTTP {status}")]
+    Refused { status: u16 },
+    #[error("SendPulse answered success=false")]
+    Rejected,
+    #[error("unexpected answer from SendPulse: {0}")]
+    Decode(String),
+    #[error("pagination cursor did not advance")]
+    CursorStuck,
+}
+
+/// Client credentials of a SendPulse account. Debug shows the id only.
+#[derive(Clone)]
+pub struct Credentials {
+    pub client_id: String,
+    client_secret: String,
+}
+
+impl Credentials {
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Credentials {
+        Credentials {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Limits of the client. The defaults suit the real platform; tests shrink
+/// the waits.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The API's root, e.g. `https://api.sendpulse.com` (no trailing path).
+    pub base_url: String,
+    /// Attempts per request for 429/5xx/transport errors, the first included.
+    pub max_attempts: u32,
+    /// First backoff wait; doubled per attempt.
+    pub backoff_base: Duration,
+    /// No wait is longer than this, `Retry-After` included.
+    pub backoff_max: Duration,
+    /// A token is renewed this long before it expires.
+    pub token_margin: Duration,
+    /// Page size asked for lists.
+    pub page_size: u32,
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(base_url: impl Into<String>) -> Config {
+        Config {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            token_margin: Duration::from_secs(60),
+            page_size: 100,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters of what the client did (for tests and the bench).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub requests: u64,
+    pub token_fetches: u64,
+    /// Every wait chosen before a retry, in order.
+    pub waits: Vec<Duration>,
+}
+
+struct Token {
+    value: String,
+    renew_at: Instant,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// A typed client for one SendPulse account.
+pub struct Client {
+    http: reqwest::Client,
+    cfg: Config,
+    creds: Credentials,
+    /// Held across a token fetch, so concurrent requests fetch once.
+    token: tokio::sync::Mutex<Option<Token>>,
+    stats: StdMutex<Stats>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.cfg.base_url)
+            .field("creds", &self.creds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request may be repeated when its answer is unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    Safe,
+    /// A send or a flow run: repeating it could do it twice.
+    Once,
+}
+
+// ---- answers -------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Bot {
+    pub id: String,
+    #[serde(default)]
+    pub channel_data: Value,
+    #[serde(default)]
+    pub status: Option<i64>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Contact {
+    pub id: String,
+    #[serde(default)]
+    pub bot_id: Option<String>,
+    #[serde(default)]
+    pub status: Option<ContactStatus>,
+    #[serde(default)]
+    pub channel_data: Value,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub variables: Value,
+    #[serde(default)]
+    pub is_chat_opened: Option<bool>,
+    #[serde(default)]
+    pub last_activity_at: Option<String>,
+    #[serde(default)]
+    pub automation_paused_until: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Message {
+    pub id: String,
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    #[serde(default)]
+    pub bot_id: Option<String>,
+    #[serde(default)]
+    pub data: Value,
+    pub direction: Direction,
+    #[serde(default)]
+    pub status: Option<MessageStatus>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub sent_by: Option<Value>,
+}
+
+/// One chat of a bot (`GET /{app}/chats`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Chat {
+    pub contact: Contact,
+    #[serde(default)]
+    pub inbox_last_message: Option<Message>,
+    #[serde(default)]
+    pub inbox_unread: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct DialogContact {
+    pub id: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    #[serde(default)]
+    pub profile_pic: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct LastMessage {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
+/// One dialog across apps (`GET /chatbots/dialogs`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Dialog {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub bot_id: String,
+    pub contact: DialogContact,
+    /// The app's code; [`Dialog::app`] reads it.
+    pub service: i64,
+    #[serde(default)]
+    pub last_inbox_message: Option<LastMessage>,
+    #[serde(default)]
+    pub last_outbox_message: Option<LastMessage>,
+    #[serde(default)]
+    pub inbox_unread_count: Option<i64>,
+    #[serde(default)]
+    pub is_chat_opened: Option<bool>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+impl Dialog {
+    pub fn app(&self) -> Option<App> {
+        App::from_service_code(self.service)
+    }
+}
+
+#[derive(Deserialize)]
+struct DialogPage {
+    #[serde(default)]
+    list: Vec<Dialog>,
+    #[serde(default)]
+    search_after: Option<String>,
+}
+
+/// What an agent sends (E1, E5).
+#[derive(Clone, PartialEq)]
+pub enum Outgoing {
+    Text(String),
+    /// WhatsApp: a pre-approved template (outside the 24-hour window).
+    WhatsappTemplate {
+        name: String,
+        language: String,
+        components: Vec<Value>,
+    },
+    /// Messenger: a text with a message tag (outside the 24-hour window).
+    MessengerTagged {
+        tag: MessageTag,
+        text: String,
+    },
+}
+
+impl fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outgoing::Text(t) => write!(f, "Text(<{} bytes>)", t.len()),
+            Outgoing::WhatsappTemplate { name, .. } => write!(f, "WhatsappTemplate({name})"),
+            Outgoing::MessengerTagged { tag, text } => {
+                write!(f, "MessengerTagged({tag:?}, <{} bytes>)", text.len())
+            }
+        }
+    }
+}
+
+/// SendPulse's answer to a send: the message's id where the app returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    pub message_id: Option<String>,
+}
+
+/// The path and body of a send, per app (docs/sendpulse/openapi.yml).
+/// Public so the fake and the gateway's lookup can share the shapes.
+pub fn send_request(app: App, contact_id: &str, msg: &Outgoing) -> Result<(String, Value)> {
+    let p = app.api_prefix();
+    Ok(match (app, msg) {
+        (App::Telegram, Outgoing::Text(t)) => (
+            format!("/{p}/contacts/sendText"),
+            json!({"contact_id": contact_id, "text": t}),
+        ),
+        (App::Whatsapp, Outgoing::Text(t)) => (
+            format!("/{p}/contacts/send"),
+            json!({"contact_id": contact_id, "message": {"type": "text", "text": {"body": t}}}),
+        ),
+        (
+            App::Whatsapp,
+            Outgoing::WhatsappTemplate {
+                name,
+                language,
+                components,
+            },
+        ) => (
+            format!("/{p}/contacts/sendTemplate"),
+            json!({"contact_id": contact_id, "template": {
+                "name": name, "language": {"code": language}, "components": components}}),
+        ),
+        (App::Messenger, Outgoing::Text(t)) => (
+            format!("/{p}/contacts/send"),
+            json!({"contact_id": contact_id, "message": {
+                "type": "RESPONSE", "content_type": "message", "text": t}}),
+        ),
+        (App::Messenger, Outgoing::MessengerTagged { tag, text }) => (
+            format!("/{p}/contacts/send"),
+            json!({"contact_id": contact_id, "message": {
+                "type": "MESSAGE_TAG", "tag": tag, "content_type": "message", "text": text}}),
+        ),
+        (App::Instagram, Outgoing::Text(t)) => (
+            format!("/{p}/contacts/send"),
+            json!({"contact_id": contact_id, "messages": [{"type": "text", "message": {"text": t}}]}),
+        ),
+        (App::Viber | App::Livechat, Outgoing::Text(t)) => (
+            format!("/{p}/contacts/send"),
+            json!({"contact_id": contact_id, "messages": [{"type": "text", "text": {"text": t}}]}),
+        ),
+        (_, other) => {
+            return Err(Error::Decode(format!(
+                "{other:?} cannot go to {}",
+                app.rapport_name()
+            )));
+        }
+    })
+}
+
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?;
+    let secs: u64 = v.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+fn is_retryable_status(s: StatusCode) -> bool {
+    s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+}
+
+impl Client {
+    pub fn new(cfg: Config, creds: Credentials) -> Result<Client> {
+        // rustls needs a process-wide provider; ring, as the core uses.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(cfg.request_timeout)
+            .build()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        Ok(Client {
+            http,
+            cfg,
+            creds,
+            token: tokio::sync::Mutex::new(None),
+            stats: StdMutex::new(Stats::default()),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn count<F: FnOnce(&mut Stats)>(&self, f: F) {
+        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.min(16);
+        self.cfg
+            .backoff_base
+            .saturating_mul(factor)
+            .min(self.cfg.backoff_max)
+    }
+
+    async fn wait(&self, d: Duration) {
+        self.count(|s| s.waits.push(d));
+        tokio::time::sleep(d).await;
+    }
+
+    /// The current token, fetched or renewed when missing or about to expire.
+    async fn token(&self, force: bool) -> Result<String> {
+        let mut slot = self.token.lock().await;
+        if !force
+            && let Some(t) = slot.as_ref()
+            && Instant::now() < t.renew_at
+        {
+            return Ok(t.value.clone());
+        }
+        let t = self.fetch_token().await?;
+        let value = t.value.clone();
+        *slot = Some(t);
+        Ok(value)
+    }
+
+    async fn fetch_token(&self) -> Result<Token> {
+        #[derive(Deserialize)]
+        struct Answer {
+            access_token: String,
+            expires_in: u64,
+        }
+        let url = format!("{}/oauth/access_token", self.cfg.base_url);
+        let body = json!({
+            "grant_type": "client_credentials",
+            "client_id": self.creds.client_id,
+            "client_secret": self.creds.client_secret,
+        });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.count(|s| {
+                s.requests += 1;
+                s.token_fetches += 1;
+            });
+            tracing::debug!(attempt, "sendpulse: token request");
+            let resp = match self.http.post(&url).json(&body).send().await {
+                Ok(r) => r,
+                Err(e) if attempt < self.cfg.max_attempts => {
+                    tracing::debug!("sendpulse: token request failed: {e}");
+                    self.wait(self.backoff(attempt - 1)).await;
+                    continue;
+                }
+                Err(e) => return Err(Error::Network(e.without_url().to_string())),
+            };
+            let status = resp.status();
+            if is_retryable_status(status) && attempt < self.cfg.max_attempts {
+                let d = retry_after(&resp)
+                    .unwrap_or_else(|| self.backoff(attempt - 1))
+                    .min(self.cfg.backoff_max);
+                self.wait(d).await;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(Error::TokenRefused {
+                    status: status.as_u16(),
+                });
+            }
+            let a: Answer = resp
+                .json()
+                .await
+                .map_err(|e| Error::Decode(format!("token answer: {}", e.without_url())))?;
+            let life = Duration::from_secs(a.expires_in);
+            let renew_in = life.saturating_sub(self.cfg.token_margin.min(life / 2));
+            return Ok(Token {
+                value: a.access_token,
+                renew_at: Instant::now() + renew_in,
+            });
+        }
+    }
+
+    /// One API call with the token, the 401 refresh and the retries.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<Value> {
+        let mut url = reqwest::Url::parse(&format!("{}{}", self.cfg.base_url, path))
+            .map_err(|e| Error::Network(format!("bad base URL: {e}")))?;
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        let mut refreshed = false;
+        let mut force = false;
+        let mut attempt: u32 = 0;
+        loop {
+            let token = self.token(force).await?;
+            force = false;
+            attempt += 1;
+            self.count(|s| s.requests += 1);
+            tracing::debug!(%method, path, attempt, "sendpulse: request");
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(&token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let e = e.without_url();
+                    // A connection that never opened did not carry the request.
+                    let sent = !e.is_connect();
+                    if repeat == Repeat::Once && sent {
+                        return Err(Error::Uncertain(e.to_string()));
+                    }
+                    if attempt < self.cfg.max_attempts {
+                        self.wait(self.backoff(attempt - 1)).await;
+                        continue;
+                    }
+                    return Err(Error::Network(e.to_string()));
+                }
+            };
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED {
+                if refreshed {
+                    return Err(Error::Unauthorized);
+                }
+                tracing::debug!(path, "sendpulse: 401, one token refresh");
+                refreshed = true;
+                force = true;
+                attempt -= 1;
+                continue;
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS
+                || (status.is_server_error() && repeat == Repeat::Safe)
+            {
+                if attempt >= self.cfg.max_attempts {
+                    return Err(if status == StatusCode::TOO_MANY_REQUESTS {
+                        Error::RateLimited { attempts: attempt }
+                    } else {
+                        Error::Server {
+                            status: status.as_u16(),
+                            attempts: attempt,
+                        }
+                    });
+                }
+                let d = retry_after(&resp)
+                    .unwrap_or_else(|| self.backoff(attempt - 1))
+                    .min(self.cfg.backoff_max);
+                tracing::info!(path, status = status.as_u16(), ?d, "sendpulse: retrying");
+                self.wait(d).await;
+                continue;
+            }
+            if status.is_server_error() {
+                return Err(Error::Uncertain(format!("HTTP {}", status.as_u16())));
+            }
+            if !status.is_success() {
+                return Err(Error::Refused {
+                    status: status.as_u16(),
+                });
+            }
+            let text = match resp.text().await {
+                Ok(t) => t,
+                Err(e) if repeat == Repeat::Once => {
+                    return Err(Error::Uncertain(e.without_url().to_string()));
+                }
+                Err(e) => return Err(Error::Network(e.without_url().to_string())),
+            };
+            let v: Value =
+                serde_json::from_str(&text).map_err(|e| Error::Decode(format!("{path}: {e}")))?;
+            if v.get("success") == Some(&Value::Bool(false)) {
+                return Err(Error::Rejected);
+            }
+            return Ok(v);
+        }
+    }
+
+    fn data<T: for<'de> Deserialize<'de>>(path: &str, mut v: Value) -> Result<T> {
+        let d = v.get_mut("data").map(Value::take).unwrap_or(Value::Null);
+        serde_json::from_value(d).map_err(|e| Error::Decode(format!("{path}: {e}")))
+    }
+
+    async fn get<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T> {
+        let v = self
+            .call(Method::GET, path, query, None, Repeat::Safe)
+            .await?;
+        Self::data(path, v)
+    }
+
+    async fn command(&self, app: App, op: &str, body: Value) -> Result<()> {
+        let path = format!("/{}/{op}", app.api_prefix());
+        self.call(Method::POST, &path, &[], Some(&body), Repeat::Safe)
+            .await
+            .map(drop)
+    }
+
+    // ---- lists ----------------------------------------------------------
+
+    /// Every bot of an app.
+    pub async fn bots(&self, app: App) -> Result<Vec<Bot>> {
+        self.get(&format!("/{}/bots", app.api_prefix()), &[]).await
+    }
+
+    /// Every dialog of the account, newest first, following `search_after`
+    /// to the end (A1).
+    pub async fn dialogs_all(&self) -> Result<Vec<Dialog>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.dialogs_page(after.as_deref()).await?;
+            let n = page.list.len();
+            out.extend(page.list);
+            match page.search_after {
+                Some(next) if n > 0 && (n as u32) >= self.cfg.page_size => {
+                    if after.as_deref() == Some(next.as_str()) {
+                        return Err(Error::CursorStuck);
+                    }
+                    after = Some(next);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn dialogs_page(&self, after: Option<&str>) -> Result<DialogPage> {
+        let mut q = vec![
+            ("size", self.cfg.page_size.to_string()),
+            ("order", "desc".to_owned()),
+        ];
+        if let Some(a) = after {
+            q.push(("search_after", a.to_owned()));
+        }
+        self.get("/chatbots/dialogs", &q).await
+    }
+
+    /// Every chat of a bot, page by page (`size`/`skip`) to the end.
+    pub async fn chats_all(&self, app: App, bot_id: &str) -> Result<Vec<Chat>> {
+        let path = format!("/{}/chats", app.api_prefix());
+        let size = self.cfg.page_size;
+        let mut out = Vec::new();
+        loop {
+            let q = [
+                ("bot_id", bot_id.to_owned()),
+                ("size", size.to_string()),
+                ("skip", out.len().to_string()),
+            ];
+            let page: Vec<Chat> = self.get(&path, &q).await?;
+            let n = page.len();
+            out.extend(page);
+            if (n as u32) < size || n == 0 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// A contact's whole history, oldest first, following `search_after`
+    /// (the last id of a page) to the end (B1).
+    pub async fn messages_all(&self, app: App, contact_id: &str) -> Result<Vec<Message>> {
+        let path = format!("/{}/chats/messages", app.api_prefix());
+        let size = self.cfg.page_size;
+        let mut out: Vec<Message> = Vec::new();
+        loop {
+            let mut q = vec![
+                ("contact_id", contact_id.to_owned()),
+                ("size", size.to_string()),
+                ("order", "asc".to_owned()),
+            ];
+            let last = out.last().map(|m| m.id.clone());
+            if let Some(l) = &last {
+                q.push(("search_after", l.clone()));
+            }
+            let page: Vec<Message> = self.get(&path, &q).await?;
+            let n = page.len();
+            if n > 0 && page.last().map(|m| &m.id) == last.as_ref() {
+                return Err(Error::CursorStuck);
+            }
+            out.extend(page);
+            if (n as u32) < size || n == 0 {
+                return Ok(out);
+            }
+        }
+    }
+
+    pub async fn contact(&self, app: App, contact_id: &str) -> Result<Contact> {
+        self.get(
+            &format!("/{}/contacts/get", app.api_prefix()),
+            &[("id", contact_id.to_owned())],
+        )
+        .await
+    }
+
+    // ---- commands -------------------------------------------------------
+
+    /// Sends a message in the app's shape. Not repeated on a lost answer:
+    /// [`Error::Uncertain`] tells the caller to look before sending again.
+    pub async fn send(&self, app: App, contact_id: &str, msg: &Outgoing) -> Result<SendReceipt> {
+        let (path, body) = send_request(app, contact_id, msg)?;
+        let v = self
+            .call(Method::POST, &path, &[], Some(&body), Repeat::Once)
+            .await?;
+        let message_id = v
+            .get("data")
+            .and_then(|d| d.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok(SendReceipt { message_id })
+    }
+
+    /// Marks the contact's messages read (B10); SendPulse's count of them.
+    pub async fn mark_read(&self, app: App, contact_id: &str) -> Result<i64> {
+        let path = format!("/{}/contacts/mark-read", app.api_prefix());
+        let v = self
+            .call(
+                Method::PUT,
+                &path,
+                &[("contact_id", contact_id.to_owned())],
+                None,
+                Repeat::Safe,
+            )
+            .await?;
+        Ok(v.get("count").and_then(Value::as_i64).unwrap_or(0))
+    }
+
+    pub async fn open_chat(&self, app: App, contact_id: &str) -> Result<()> {
+        self.command(app, "contacts/openChat", json!({"contact_id": contact_id}))
+            .await
+    }
+
+    pub async fn close_chat(&self, app: App, contact_id: &str) -> Result<()> {
+        self.command(app, "contacts/closeChat", json!({"contact_id": contact_id}))
+            .await
+    }
+
+    pub async fn assign(&self, app: App, contact_id: &str, operator_id: i64) -> Result<()> {
+        self.command(
+            app,
+            "contacts/operators/assign",
+            json!({"contact_id": contact_id, "operator_id": operator_id}),
+        )
+        .await
+    }
+
+    pub async fn unassign(&self, app: App, contact_id: &str) -> Result<()> {
+        self.command(
+            app,
+            "contacts/operators/unAssign",
+            json!({"contact_id": contact_id}),
+        )
+        .await
+    }
+
+    /// Minutes of automation pause left, `None` when not paused (F7).
+    pub async fn pause_get(&self, app: App, contact_id: &str) -> Result<Option<i64>> {
+        let path = format!("/{}/contacts/getPauseAutomation", app.api_prefix());
+        let v = self
+            .call(
+                Method::GET,
+                &path,
+                &[("contact_id", contact_id.to_owned())],
+                None,
+                Repeat::Safe,
+            )
+            .await?;
+        let d = v.get("data").unwrap_or(&Value::Null);
+        Ok(d.get("minutes")
+            .and_then(Value::as_i64)
+            .or_else(|| d.as_i64())
+            .filter(|m| *m > 0))
+    }
+
+    pub async fn pause_set(&self, app: App, contact_id: &str, minutes: i64) -> Result<()> {
+        self.command(
+            app,
+            "contacts/setPauseAutomation",
+            json!({"contact_id": contact_id, "minutes": minutes}),
+        )
+        .await
+    }
+
+    /// "Continue autoflows": ends the pause now.
+    pub async fn pause_delete(&self, app: App, contact_id: &str) -> Result<()> {
+        self.command(
+            app,
+            "contacts/deletePauseAutomation",
+            json!({"contact_id": contact_id}),
+        )
+        .await
+    }
+
+    pub async fn set_variable(
+        &self,
+        app: App,
+        contact_id: &str,
+        name: &str,
+        value: Value,
+    ) -> Result<()> {
+        self.command(
+            app,
+            "contacts/setVariable",
+            json!({"contact_id": contact_id,
+                   "variables": [{"variable_name": name, "variable_value": value}]}),
+        )
+        .await
+    }
+
+    pub async fn add_tags(&self, app: App, contact_id: &str, tags: &[String]) -> Result<()> {
+        self.command(
+            app,
+            "contacts/setTag",
+            json!({"contact_id": contact_id, "tags": tags}),
+        )
+        .await
+    }
+
+    pub async fn remove_tag(&self, app: App, contact_id: &str, tag: &str) -> Result<()> {
+        self.command(
+            app,
+            "contacts/deleteTag",
+            json!({"contact_id": contact_id, "tag": tag}),
+        )
+        .await
+    }
+
+    /// Starts a flow for the contact (F6). Not repeated on a lost answer.
+    pub async fn run_flow(
+        &self,
+        app: App,
+        contact_id: &str,
+        flow_id: &str,
+        external_data: Option<Value>,
+    ) -> Result<()> {
+        let mut body = json!({"contact_id": contact_id, "flow_id": flow_id});
+        if let Some(x) = external_data {
+            body["external_data"] = x;
+        }
+        let path = format!("/{}/flows/run", app.api_prefix());
+        self.call(Method::POST, &path, &[], Some(&body), Repeat::Once)
+            .await
+            .map(drop)
+    }
+
+    pub async fn disable_contact(&self, app: App, contact_id: &str) -> Result<()> {
+        self.command(app, "contacts/disable", json!({"contact_id": contact_id}))
+            .await
+    }
+
+    pub async fn enable_contact(&self, app: App, contact_id: &str) -> Result<()> {
+        self.command(app, "contacts/enable", json!({"contact_id": contact_id}))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_credentials_and_text() {
+        let c = Credentials::new("id-1", "s3cr3t-value");
+        let d = format!("{c:?}");
+        assert!(d.contains("id-1") && !d.contains("s3cr3t"), "{d}");
+        let client = Client::new(Config::new("http://127.0.0.1:1"), c).unwrap();
+        assert!(!format!("{client:?}").contains("s3cr3t"));
+        let o = Outgoing::Text("hello there".into());
+        assert!(!format!("{o:?}").contains("hello"));
+    }
+
+    #[test]
+    fn e5_shapes_that_an_app_cannot_take_are_typed_errors() {
+        let t = Outgoing::WhatsappTemplate {
+            name: "n".into(),
+            language: "en".into(),
+            components: vec![],
+        };
+        assert!(matches!(
+            send_request(App::Telegram, "c", &t),
+            Err(Error::Decode(_))
+        ));
+        let (path, body) = send_request(
+            App::Messenger,
+            "c",
+            &Outgoing::MessengerTagged {
+                tag: MessageTag::HumanAgent,
+                text: "x".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(path, "/messenger/contacts/send");
+        assert_eq!(body["message"]["tag"], "HUMAN_AGENT");
+        assert_eq!(body["message"]["type"], "MESSAGE_TAG");
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let mut cfg = Config::new("http://x");
+        cfg.backoff_base = Duration::from_millis(100);
+        cfg.backoff_max = Duration::from_millis(350);
+        let c = Client::new(cfg, Credentials::new("a", "b")).unwrap();
+        assert_eq!(c.backoff(0), Duration::from_millis(100));
+        assert_eq!(c.backoff(1), Duration::from_millis(200));
+        assert_eq!(c.backoff(2), Duration::from_millis(350));
+        assert_eq!(c.backoff(40), Duration::from_millis(350));
+    }
+}
