@@ -320,6 +320,12 @@ fn run_all(chats: usize, messages: usize, runs: usize, dir: &Path, apply_only: b
     store.checkpoint()?;
     let (db_size, wal_size) = store.file_sizes();
     emit("db_size_mb", db_size as f64 / 1_048_576.0, None);
+    // Issue 18: the size per million messages, to compare stores of any size.
+    emit(
+        "db_size_mb_per_1m_messages",
+        db_size as f64 / 1_048_576.0 / (messages as f64 / 1e6),
+        None,
+    );
     emit(
         "wal_size_mb_after_apply",
         wal_after_apply as f64 / 1_048_576.0,

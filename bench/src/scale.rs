@@ -51,6 +51,7 @@ pub fn run(dir: &Path, chats: usize, messages: usize, runs: usize) -> Res<()> {
         .map_err(|e| e.to_string())??;
         let exe = std::env::current_exe()?;
         let (mut first, mut total, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut db_mb, mut wal_mb) = (Vec::new(), Vec::new());
         for i in 0..runs {
             let db = dir.join(format!("scale-client-{i}.db"));
             clean(&db);
@@ -77,19 +78,21 @@ pub fn run(dir: &Path, chats: usize, messages: usize, runs: usize) -> Res<()> {
             first.push(v["first_ms"].as_f64().unwrap_or(f64::NAN));
             total.push(v["total_s"].as_f64().unwrap_or(f64::NAN));
             rss.push(v["rss_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0);
-            let (db_bytes, _) = Store::open(&db)?.file_sizes();
+            db_mb.push(v["db_bytes"].as_f64().unwrap_or(f64::NAN) / 1_048_576.0);
+            wal_mb.push(v["wal_bytes"].as_f64().unwrap_or(f64::NAN) / 1_048_576.0);
             eprintln!(
-                "initial sync run {i}: first page {:.0} ms, all {:.1} s, {:.0} MB RSS, {:.0} MB db",
-                first[i],
-                total[i],
-                rss[i],
-                db_bytes as f64 / 1_048_576.0
+                "initial sync run {i}: first page {:.0} ms, all {:.1} s, {:.0} MB RSS, {:.0} MB db, {:.1} MB WAL",
+                first[i], total[i], rss[i], db_mb[i], wal_mb[i]
             );
             clean(&db);
         }
         emit("initial_sync_100k_first_page_ms", median(first), None);
         emit("initial_sync_100k_s", median(total), None);
         emit("initial_sync_100k_peak_rss_mb", median(rss), None);
+        // Issue 18: the client's files once caught up (the WAL checkpointed
+        // after the last snapshot page, then the catch-up's writes).
+        emit("initial_sync_100k_db_mb", median(db_mb), None);
+        emit("initial_sync_100k_wal_mb", median(wal_mb), None);
         Ok(())
     })
 }
@@ -121,6 +124,8 @@ pub fn child(url: &str, db: &Path) -> Res<()> {
         })?;
         engine.catch_up().await?;
         let total = start.elapsed().as_secs_f64();
+        // Before the store closes (closing checkpoints and removes the WAL).
+        let (db_bytes, wal_bytes) = store.file_sizes();
         let rows = store
             .chat_page(&ChatFilter::default(), None, 50)?
             .rows
@@ -134,7 +139,8 @@ pub fn child(url: &str, db: &Path) -> Res<()> {
             .unwrap_or(f64::NAN);
         println!(
             "{}",
-            serde_json::json!({"first_ms": first_ms, "total_s": total, "rss_kb": peak_rss_kb()})
+            serde_json::json!({"first_ms": first_ms, "total_s": total, "rss_kb": peak_rss_kb(),
+                "db_bytes": db_bytes, "wal_bytes": wal_bytes})
         );
         Ok(())
     })

@@ -125,6 +125,13 @@ async fn i1_statistics_match_a_server_recount_after_a_simulated_hour() {
     });
     converge(&t.store, srv.head("w1")).await;
     let w1 = srv.workspace("w1");
+    // Issue 18: snapshot pages carry the figures the server's store kept
+    // event by event; they must equal a recount of every message.
+    assert_eq!(
+        w1.store.stats().unwrap(),
+        w1.store.recount_stats().unwrap().bots,
+        "the server's kept figures"
+    );
     assert_eq!(
         t.store.stats().unwrap(),
         w1.store.recount_stats().unwrap().bots,
@@ -148,6 +155,11 @@ async fn i1_statistics_match_a_server_recount_after_a_simulated_hour() {
     }
     converge(&t.store, srv.head("w1")).await;
     let recount = w1.store.recount_stats().unwrap();
+    assert_eq!(
+        w1.store.stats().unwrap(),
+        recount.bots,
+        "kept after an hour"
+    );
     let mine = t.store.stats().unwrap();
     assert_eq!(mine, recount.bots, "advanced by live events");
     assert!(

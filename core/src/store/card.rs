@@ -221,7 +221,7 @@ fn read_snapshot(c: &rusqlite::Connection, per_chat: u32) -> Result<Snapshot> {
         messages,
         notes,
         deals: all_json(c, "deals", "deal")?,
-        stats: super::stats::recount(c)?.bots,
+        stats: super::stats::kept(c)?,
         viber_usage: super::stats::viber_usage(c)?,
         at: super::meta_get(c, "last_at")?
             .and_then(|s| s.parse().ok())
@@ -327,8 +327,10 @@ fn read_snapshot_page(
             messages,
             notes,
             deals,
+            // The kept figures, not a recount: one row per bot instead of
+            // a scan of every message (issue 18).
             stats: if first || last {
-                super::stats::recount(c)?.bots
+                super::stats::kept(c)?
             } else {
                 Vec::new()
             },

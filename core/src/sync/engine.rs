@@ -186,6 +186,7 @@ impl<B: Backend> SyncEngine<B> {
             })
         };
         let mut pending = self.store.snapshot_next()?.map(fetch);
+        let paged = pending.is_some();
         while let Some(task) = pending.take() {
             let page = task
                 .await
@@ -207,6 +208,12 @@ impl<B: Backend> SyncEngine<B> {
                 }
                 return Err(e);
             }
+        }
+        if paged {
+            // Issue 18: the pages wrote the whole workspace; fold the WAL
+            // into the database and cut it to nothing, rather than leave it
+            // at its largest until the next automatic checkpoint.
+            self.blocking(|st| st.checkpoint()).await?;
         }
         Ok(())
     }
