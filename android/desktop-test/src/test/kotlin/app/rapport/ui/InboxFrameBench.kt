@@ -1,9 +1,6 @@
 package app.rapport.ui
 
-import androidx.compose.material3.Surface
 import androidx.compose.runtime.Composable
-import androidx.compose.ui.ImageComposeScene
-import androidx.compose.ui.unit.Density
 import app.rapport.core.AssigneeFilter
 import app.rapport.core.ChatKind
 import app.rapport.core.MessagingApp
@@ -65,7 +62,7 @@ class InboxFrameBench {
         val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
         val t0 = System.nanoTime()
         val model = InboxModel(client, scope)
-        val scene = scene { InboxScreen(model) {} }
+        val scene = phoneScene { InboxScreen(model) {} }
         try {
             // Frames at 60 Hz until one is drawn with the rows and counts in the model
             // (often there before the scene exists: then the first frame counts).
@@ -84,7 +81,7 @@ class InboxFrameBench {
 
     private fun firstFrame(content: @Composable () -> Unit): Pair<Double, Image> {
         val t0 = System.nanoTime()
-        val scene = scene(content)
+        val scene = phoneScene(content)
         try {
             val image = scene.render(0)
             return (System.nanoTime() - t0) / 1e6 to image
@@ -92,10 +89,6 @@ class InboxFrameBench {
             scene.close()
         }
     }
-
-    /** A phone's screen: 360×720 dp at density 2, as the pictures. */
-    private fun scene(content: @Composable () -> Unit) =
-        ImageComposeScene(720, 1440, Density(2f)) { RapportTheme { Surface { content() } } }
 
     /** The pixels (every 4th in each direction) unlike the background in the list's half of the screen. */
     private fun ink(image: Image): Int {

@@ -2,11 +2,8 @@ package app.rapport.ui
 
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.padding
-import androidx.compose.material3.Surface
 import androidx.compose.runtime.Composable
-import androidx.compose.ui.ImageComposeScene
 import androidx.compose.ui.Modifier
-import androidx.compose.ui.unit.Density
 import androidx.compose.ui.unit.dp
 import app.rapport.core.Action
 import app.rapport.core.ChatSummary
@@ -58,9 +55,9 @@ class ScreenshotTest {
         }
     }
 
-    /** Renders [content] at a phone's size (360×720 dp at density 2) and writes [name].png. */
+    /** Renders [content] at a phone's size ([phoneScene]) and writes [name].png. */
     private fun shoot(name: String, content: @Composable () -> Unit) {
-        val scene = ImageComposeScene(720, 1440, Density(2f)) { RapportTheme { Surface { content() } } }
+        val scene = phoneScene(content)
         val image: Image = try {
             var t = 0L
             repeat(5) { scene.render(t); t += 100_000_000L }

@@ -4,6 +4,10 @@
 // plus a restart on the same port for the offline test.
 package app.rapport.ui
 
+import androidx.compose.material3.Surface
+import androidx.compose.runtime.Composable
+import androidx.compose.ui.ImageComposeScene
+import androidx.compose.ui.unit.Density
 import app.rapport.core.RapportClient
 import app.rapport.core.SecretStore
 import app.rapport.core.SyncState
@@ -85,6 +89,10 @@ fun loggedInClient(server: TestServer, dir: File = tempDir("rapport-app")): Rapp
     }
     return client
 }
+
+/** A headless phone screen (360×720 dp at density 2) drawing [content] in the app's theme. */
+fun phoneScene(content: @Composable () -> Unit) =
+    ImageComposeScene(720, 1440, Density(2f)) { RapportTheme { Surface { content() } } }
 
 /** Polls [condition] until it holds (no timed assertion: the limit only ends a hung test). */
 fun eventually(timeoutMs: Long = 30_000, message: String, condition: () -> Boolean) {
