@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod bulk;
 pub mod command;
 pub mod commands;
 mod db;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub heartbeat_ms: u64,
     /// S5: login attempts per account and per client address.
     pub login_limits: limits::LoginLimits,
+    /// Issue 16 hole 5: each workspace's share of file bytes.
+    pub bulk: bulk::BulkLimits,
     /// Issue 18: a paging client this many events behind the head gets a
     /// fresh snapshot instead (tests lower it).
     pub far_behind_events: std::sync::atomic::AtomicU64,
@@ -185,6 +188,7 @@ pub async fn start(
         faults: Faults::default(),
         heartbeat_ms: cfg.heartbeat_ms,
         login_limits: limits::LoginLimits::standard(),
+        bulk: bulk::BulkLimits::standard(),
         far_behind_events: rapport_core::wire::FAR_BEHIND_EVENTS.into(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;

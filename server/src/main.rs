@@ -1,5 +1,6 @@
 //! `rapport-server --db FILE --listen 127.0.0.1:PORT [--simulate [EVENTS_PER_S]]
-//!  [--chats N --messages M] [--clock-offset-ms MS] [--faults SPEC]`, or
+//!  [--chats N --messages M] [--clock-offset-ms MS] [--faults SPEC]
+//!  [--bulk-mib-per-s N]`, or
 //! `rapport-server --openapi`: print the API's OpenAPI document (what
 //! docs/openapi.json holds) and exit.
 //!
@@ -7,6 +8,9 @@
 //! system's: restarted on an existing database, it moves the workspace
 //! towards its deadlines, so a test or a demo sees support windows close (S4)
 //! without waiting a day.
+//!
+//! `--bulk-mib-per-s N` sets each workspace's share of file bytes
+//! (uploads and downloads, [`rapport_server::bulk`]; 0: unlimited; default 64).
 //!
 //! `--faults SPEC` draws faults at random per request (chaos rounds,
 //! scripts/chaos.sh; the spec's syntax: [`rapport_server::faults::FaultSpec`]).
@@ -86,6 +90,9 @@ async fn main() {
     };
     let state = server.state.clone();
     state.faults.set_random(faults);
+    if let Some(mib) = arg(&args, "--bulk-mib-per-s").and_then(|v| v.parse::<u64>().ok()) {
+        state.bulk.reconfigure(mib * 1024 * 1024);
+    }
     let cfg = GenConfig::new(num("--chats", 2_000), num("--messages", 40_000));
     let (ws, generator) = match demo::workspace(state.clone(), cfg).await {
         Ok(pair) => pair,

@@ -19,6 +19,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, TryStreamExt};
 use rapport_core::model::MemberId;
 use rapport_core::policy::{Refusal, attachment::MAX_BYTES};
 use rapport_core::sync::UploadRef;
@@ -184,6 +185,10 @@ fn within_quota(db: &rusqlite::Connection, ws: &str, me: &MemberId, size: u64) -
     Ok(())
 }
 
+/// The largest part a client may send at once (axum's default body limit,
+/// which the part's body kept before it was read in a stream).
+pub const MAX_PART: usize = 2 * 1024 * 1024;
+
 /// `PUT /v1/uploads/{id}/content?offset=N`: the bytes from `offset`.
 #[utoipa::path(
     put,
@@ -199,11 +204,31 @@ pub async fn part(
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<PartQuery>,
-    bytes: Bytes,
+    headers: axum::http::HeaderMap,
+    body: Body,
 ) -> ApiResult<Json<UploadStatus>> {
     caller.require_conversations()?;
     let me = caller.member_id();
     let ws = caller.workspace.id.clone();
+    // The workspace's share of file bytes (crate::bulk) is taken before
+    // the body is read: a workspace over it waits here, not its neighbours.
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .filter(|n| *n <= MAX_PART);
+    if let Some(n) = announced {
+        state.bulk.take(&ws, n).await;
+    }
+    let bytes = axum::body::to_bytes(body, MAX_PART).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BadRequest,
+            format!("a part holds at most {MAX_PART} bytes"),
+        )
+    })?;
+    if announced.is_none() {
+        state.bulk.take(&ws, bytes.len()).await;
+    }
     let id2 = id.clone();
     let r = blocking(move || {
         let (ws, id) = (&ws, &id2);
@@ -288,16 +313,32 @@ pub async fn download(
             if at >= size {
                 return Ok(None);
             }
+            let (st2, ws2) = (st.clone(), ws.clone());
             let data = blocking(move || {
-                let db = st.hub.reader()?;
-                part_at(&db, &ws, &id, at)
+                let db = st2.hub.reader()?;
+                part_at(&db, &ws2, &id, at)
             })
             .await
             .map_err(|e| std::io::Error::other(e.message))?;
             let next = at + data.len() as u64;
-            Ok::<_, std::io::Error>(Some((Bytes::from(data), next)))
+            // A stored part (up to 2 MB) goes out in chunks, each within
+            // the workspace's share of file bytes (crate::bulk).
+            let data = Bytes::from(data);
+            let chunks: Vec<Bytes> = (0..data.len())
+                .step_by(crate::bulk::CHUNK)
+                .map(|i| data.slice(i..(i + crate::bulk::CHUNK).min(data.len())))
+                .collect();
+            let paced = futures_util::stream::iter(chunks).then(move |chunk| {
+                let (st, ws) = (st.clone(), ws.clone());
+                async move {
+                    st.bulk.take(&ws, chunk.len()).await;
+                    Ok::<_, std::io::Error>(chunk)
+                }
+            });
+            Ok::<_, std::io::Error>(Some((paced, next)))
         }
-    });
+    })
+    .try_flatten();
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
