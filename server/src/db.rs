@@ -27,7 +27,10 @@
 //! The table definitions are here rather than in their owners because the
 //! steps are one ordered list for one file (`PRAGMA user_version`).
 //! Rules for changing them: never edit a released step; add a step at the
-//! end, and the upgrade test checks it.
+//! end, and the upgrade test checks it; add the fixture of the version
+//! before it too (a file the last release's server wrote, dumped to
+//! server/tests/fixtures/server-db-vN.sql, which
+//! tests/tests/server_migrations.rs runs today's server on).
 
 use rusqlite::{Connection, OpenFlags, Transaction, params};
 use rusqlite_migration::{M, Migrations};
