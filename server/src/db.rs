@@ -29,8 +29,8 @@
 //! Rules for changing them: never edit a released step; add a step at the
 //! end, and the upgrade test checks it; add the fixture of the version
 //! before it too (a file the last release's server wrote, dumped to
-//! server/tests/fixtures/server-db-vN.sql, which
-//! tests/tests/server_migrations.rs runs today's server on).
+//! server/tests/fixtures/server-db-vN.sql by scripts/server-db-fixture.py;
+//! tests/tests/server_migrations.rs runs today's server on each).
 
 use rusqlite::{Connection, OpenFlags, Transaction, params};
 use rusqlite_migration::{M, Migrations};
