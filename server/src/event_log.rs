@@ -42,19 +42,49 @@ pub struct FeedBatch {
     pub frame: axum::extract::ws::Utf8Bytes,
 }
 
+/// How every events frame starts, and ends ([`FeedBatch::joined`] relies
+/// on it).
+const FRAME_HEAD: &str = r#"{"kind":"events","events":["#;
+const FRAME_TAIL: &str = "]}";
+
 impl FeedBatch {
+    /// The frame of several batches' events in one (a stream that fell a
+    /// few batches behind sends them at once): their frames' event lists
+    /// joined, without parsing them again.
+    pub fn joined(batches: &[Arc<FeedBatch>]) -> axum::extract::ws::Utf8Bytes {
+        let inner = |b: &FeedBatch| -> String {
+            let f = b.frame.as_str();
+            f.strip_prefix(FRAME_HEAD)
+                .and_then(|f| f.strip_suffix(FRAME_TAIL))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let parts: Vec<String> = batches
+            .iter()
+            .map(|b| inner(b))
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut frame = String::with_capacity(
+            parts.iter().map(|p| p.len() + 1).sum::<usize>() + FRAME_HEAD.len() + 2,
+        );
+        frame.push_str(FRAME_HEAD);
+        frame.push_str(&parts.join(","));
+        frame.push_str(FRAME_TAIL);
+        frame.into()
+    }
+
     /// `jsons`: each event's wire JSON, in order (the log's own strings).
     fn new(events: Vec<Event>, jsons: &[String]) -> FeedBatch {
         let mut frame =
             String::with_capacity(jsons.iter().map(|j| j.len() + 1).sum::<usize>() + 32);
-        frame.push_str(r#"{"kind":"events","events":["#);
+        frame.push_str(FRAME_HEAD);
         for (i, j) in jsons.iter().enumerate() {
             if i > 0 {
                 frame.push(',');
             }
             frame.push_str(j);
         }
-        frame.push_str("]}");
+        frame.push_str(FRAME_TAIL);
         FeedBatch {
             events,
             frame: frame.into(),
@@ -244,16 +274,21 @@ impl EventLog {
             also(&tx, &events)?;
             tx.commit()?;
         }
-        // The log is the truth from here on: if the store cannot take the
-        // events now, the next emit (or a restart) applies them from the log.
-        if let Err(e) = ws.store.apply(&events) {
-            tracing::error!(error = %e, "workspace store behind its log; it heals on the next write");
-        }
-        // No live stream listening is fine: they read the log when they come.
+        // The log is the truth from here on, and live streams read the
+        // log: they get the batch now, before the store applies it (which
+        // only adds to their latency). No stream listening is fine: they
+        // read the log when they come.
         if ws.feed.receiver_count() > 0 {
             let _ = ws
                 .feed
                 .send(Arc::new(FeedBatch::new(events.clone(), &jsons)));
+        }
+        // The caller still holds the workspace's write lock, so no command
+        // checks its rules before the store has the batch. If the store
+        // cannot take the events now, the next emit (or a restart) applies
+        // them from the log.
+        if let Err(e) = ws.store.apply(&events) {
+            tracing::error!(error = %e, "workspace store behind its log; it heals on the next write");
         }
         Ok(events)
     }
@@ -383,5 +418,38 @@ mod tests {
         assert_eq!(ws.store.last_seq().unwrap(), Seq(3), "back to the log");
         assert_eq!(hub.emit(&ws, opened(1)).unwrap()[0].seq, Seq(4));
         assert_eq!(ws.store.last_seq().unwrap(), Seq(4));
+    }
+
+    /// S3 (issue 16 load): live batches joined into one frame are the
+    /// stream frame of all their events, in order, as the client decodes
+    /// it; an empty batch adds nothing.
+    #[test]
+    fn s3_joined_batches_are_one_frame_of_all_their_events() {
+        use super::FeedBatch;
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(dir.path().join("server.db")).unwrap();
+        let ws = hub.create_workspace("w1", "One").unwrap();
+        let mut live = ws.feed.subscribe();
+        hub.emit(&ws, opened(2)).unwrap();
+        hub.emit(&ws, opened(1)).unwrap();
+        hub.emit(&ws, opened(3)).unwrap();
+        let mut batches: Vec<Arc<FeedBatch>> = (0..3).map(|_| live.try_recv().unwrap()).collect();
+        batches.insert(1, Arc::new(FeedBatch::new(Vec::new(), &[])));
+        let frame = FeedBatch::joined(&batches);
+        let frame: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(frame["kind"], "events");
+        let seqs: Vec<u64> = frame["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                rapport_core::model::Event::from_json(&e.to_string())
+                    .unwrap()
+                    .seq
+                    .0
+            })
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
     }
 }

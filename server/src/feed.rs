@@ -19,7 +19,7 @@ use rapport_core::wire::{
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// Messages per chat in a snapshot.
 pub const SNAPSHOT_MESSAGES_PER_CHAT: u32 = 20;
@@ -236,7 +236,16 @@ async fn send_events(
                 .into()
         }
     };
-    let times = if faults.duplicate() { 2 } else { 1 };
+    send_text(socket, state, text).await
+}
+
+/// Sends one frame of events (twice under the `duplicate` fault).
+async fn send_text(
+    socket: &mut WebSocket,
+    state: &AppState,
+    text: Utf8Bytes,
+) -> Result<(), String> {
+    let times = if state.faults.duplicate() { 2 } else { 1 };
     for _ in 0..times {
         socket
             .send(WsMessage::Text(text.clone()))
@@ -330,6 +339,11 @@ async fn still_allowed(
     .map_err(|e| e.to_string())?
 }
 
+/// Live batches are joined into one frame up to about this size: larger
+/// frames cost a WebSocket reader more than the writes they save (each
+/// read zeroes the free part of its buffer, which grows with the frame).
+const MAX_JOINED_BYTES: usize = 32 * 1024;
+
 async fn run_stream(
     state: Arc<AppState>,
     caller: Caller,
@@ -373,21 +387,61 @@ async fn run_stream(
         tokio::select! {
             got = live.recv() => match got {
                 Ok(batch) => {
-                    // All of it new (the usual case): the feed's own frame.
+                    // Batches that came while this stream was writing go
+                    // out with this one, in one frame: under load a stream
+                    // makes one write per wake, not one per batch.
+                    let mut more = vec![batch.clone()];
+                    let mut lagged = false;
+                    let mut bytes = batch.frame.len();
+                    while bytes < MAX_JOINED_BYTES {
+                        match live.try_recv() {
+                            Ok(b) => {
+                                bytes += b.frame.len();
+                                more.push(b);
+                            }
+                            Err(TryRecvError::Lagged(_)) => {
+                                lagged = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     if batch.events.first().is_some_and(|e| e.seq > last) {
-                        if let Some(e) = batch.events.last() {
+                        // All of it new (the usual case): the feed's own
+                        // frame, or theirs joined.
+                        if let Some(e) = more.last().and_then(|b| b.events.last()) {
                             last = e.seq;
                         }
-                        sent += batch.events.len() as u64;
-                        send_events(&mut socket, &state, &batch.events, Some(&batch.frame)).await?;
+                        sent += more.iter().map(|b| b.events.len() as u64).sum::<u64>();
+                        if more.len() == 1 {
+                            send_events(&mut socket, &state, &batch.events, Some(&batch.frame))
+                                .await?;
+                        } else if state.faults.reorder() {
+                            let events: Vec<Event> =
+                                more.iter().flat_map(|b| b.events.iter().cloned()).collect();
+                            send_events(&mut socket, &state, &events, None).await?;
+                        } else {
+                            // No event copied per stream: only their frames.
+                            let frame = crate::event_log::FeedBatch::joined(&more);
+                            send_text(&mut socket, &state, frame).await?;
+                        }
                     } else {
-                        let fresh: Vec<Event> =
-                            batch.events.iter().filter(|e| e.seq > last).cloned().collect();
+                        let fresh: Vec<Event> = more
+                            .iter()
+                            .flat_map(|b| b.events.iter())
+                            .filter(|e| e.seq > last)
+                            .cloned()
+                            .collect();
                         if let Some(e) = fresh.last() {
                             last = e.seq;
                         }
                         sent += fresh.len() as u64;
                         send_events(&mut socket, &state, &fresh, None).await?;
+                    }
+                    // Batches were dropped while these were gathered: the
+                    // log has them.
+                    if lagged {
+                        drain_log(&state, &ws, &mut socket, &mut last, &mut sent).await?;
                     }
                     quiet_until = tokio::time::Instant::now() + heartbeat;
                     if state.faults.cut_stream(sent) {
