@@ -71,6 +71,16 @@ const V3: Fixture = Fixture {
     legacy_password: false,
 };
 
+const V4: Fixture = Fixture {
+    version: 4,
+    server_db: include_str!("../../server/tests/fixtures/server-db-v4.sql"),
+    workspace_store: include_str!("../../server/tests/fixtures/server-db-v4.ws-demo.sql"),
+    token: "a7bb275d7b96cf0f6f5f5e89f2dc4da3202e6d3820ce5f7523c802fa34819940",
+    refresh_token: "ba72bd4010aeb953e398367e01a4028a25619f325b33d9298456bfc1f536fef2",
+    exchanged: "6361b29871455c2b0af7e2414ccc647c33f71b552d3f91e11eed871a100db95d",
+    legacy_password: false,
+};
+
 /// What every fixture's run did (each fixture's header says the same).
 const EMAIL: &str = "agent@example.com";
 const PASSWORD: &str = "rapport";
@@ -448,6 +458,11 @@ fn issue16_a_version_2_server_db_migrates_and_keeps_working() {
 #[test]
 fn issue16_a_version_3_server_db_migrates_and_keeps_working() {
     migrates_and_keeps_working(&V3, true);
+}
+
+#[test]
+fn issue16_a_version_4_server_db_migrates_and_keeps_working() {
+    migrates_and_keeps_working(&V4, true);
 }
 
 /// The workspace store is derived from the log: an operator who has only
