@@ -530,8 +530,7 @@ pub async fn edit_subscriber(
     cmd: Command<SubscriberEdit>,
 ) -> Response {
     if cmd.linked() {
-        return crate::gateway::out::unsupported(cmd, "editing the subscriber card (F5, F6, F8)")
-            .await;
+        return crate::gateway::out::edit_subscriber(subscriber_id, cmd).await;
     }
     cmd.run(move |cx, body| {
         body.check_fields()?;

@@ -757,6 +757,84 @@ async fn a8_b10_d1_f7_commands_go_through_sendpulse_after_the_rules() {
     gw.converged().unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_f8_card_edits_go_through_sendpulse_and_reconcile_reads_the_card() {
+    let gw = Gw::start().await;
+    let (c, _chat) = one_chat(&gw, SpApp::Instagram).await;
+    let agent = gw.agent().await;
+    let sub = SubscriberId::from(format!("sp-{c}").as_str());
+    let edit = |e: rapport_core::wire::SubscriberEdit, k: &'static str| {
+        let agent = &agent;
+        let sub = sub.clone();
+        async move {
+            agent
+                .run(
+                    &Action::EditSubscriber {
+                        subscriber_id: sub,
+                        edit: e,
+                    },
+                    k,
+                )
+                .await
+        }
+    };
+    edit(
+        rapport_core::wire::SubscriberEdit {
+            variables: BTreeMap::from([("city".to_owned(), "Lyon".to_owned())]),
+            add_tags: vec!["vip".into(), "new".into()],
+            ..Default::default()
+        },
+        "f1",
+    )
+    .await
+    .unwrap();
+    let fc = gw.fake.contact(&c);
+    assert_eq!(fc.tags, ["vip", "new"]);
+    assert_eq!(fc.variables["city"], "Lyon");
+    edit(
+        rapport_core::wire::SubscriberEdit {
+            remove_tags: vec!["new".into()],
+            disable: true,
+            ..Default::default()
+        },
+        "f2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.contact(&c).tags, ["vip"]);
+    assert_eq!(gw.fake.contact(&c).status, 3);
+    let card = |gw: &Gw| gw.ws().store.subscriber(&sub).unwrap().unwrap();
+    assert_eq!(card(&gw).tags, ["vip"]);
+    assert_eq!(card(&gw).status, SubscriptionStatus::Disabled);
+    // A flow (F6: SendPulse's ids are not the catalogue's) is refused.
+    let r = edit(
+        rapport_core::wire::SubscriberEdit {
+            flow_id: Some("flow-1".into()),
+            ..Default::default()
+        },
+        "f3",
+    )
+    .await;
+    assert!(matches!(&r, Err(SyncError::Refused { code, .. }) if code.as_str() == "not_supported"));
+    // Changed in SendPulse itself: the next pass brings the card along.
+    gw.fake.with(|s| {
+        let ct = s.contacts.get_mut(&c).unwrap();
+        ct.tags.push("from-sendpulse".into());
+        ct.variables.insert("plan".into(), serde_json::json!(3));
+        ct.status = 1;
+    });
+    let head = gw.head();
+    gw.reconcile().await;
+    assert_eq!(gw.head(), head + 1, "one card event");
+    let s = card(&gw);
+    assert_eq!(s.tags, ["vip", "from-sendpulse"]);
+    assert_eq!(s.variables.get("plan").map(String::as_str), Some("3"));
+    assert_eq!(s.status, SubscriptionStatus::Active);
+    let head = gw.head();
+    gw.reconcile().await;
+    assert_eq!(gw.head(), head);
+}
+
 // ---- contract ---------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -829,6 +907,19 @@ async fn contract_every_request_of_the_gateway_validates_against_the_subset() {
                     action: PauseAction::Continue,
                 },
                 k("d"),
+            ),
+            (
+                Action::EditSubscriber {
+                    subscriber_id: SubscriberId::from(chat.as_str()),
+                    edit: rapport_core::wire::SubscriberEdit {
+                        variables: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+                        add_tags: vec!["t".into()],
+                        remove_tags: vec!["t".into()],
+                        disable: true,
+                        ..Default::default()
+                    },
+                },
+                k("f"),
             ),
         ] {
             agent.run(&a, &key).await.unwrap();

@@ -28,6 +28,9 @@ pub(crate) struct SeenContact {
     pub opened: Option<bool>,
     /// SendPulse's unread count (reconcile): 0 reads the chat.
     pub unread: Option<i64>,
+    /// F5 (reconcile): the contact's tags and variables (empty ones left out).
+    pub tags: Option<Vec<String>>,
+    pub variables: Option<std::collections::BTreeMap<String, String>>,
     pub at: Timestamp,
 }
 
@@ -145,6 +148,8 @@ pub(crate) fn from_item(it: &webhook::Item) -> Option<Seen> {
         status: None,
         opened: None,
         unread: None,
+        tags: None,
+        variables: None,
         at: Timestamp(it.date.saturating_mul(1000)),
     };
     Some(match it.title {
@@ -333,20 +338,38 @@ fn contact(_hub: &Hub, ws: &Workspace, c: &SeenContact) -> HubResult<Vec<EventPa
             chat_id: chat.id.clone(),
         });
     }
-    if let Some(status) = c.status.map(status_of) {
-        // A subscriber created in this batch starts active.
+    if c.status.is_some() || c.tags.is_some() || c.variables.is_some() {
+        // A subscriber created in this batch is in `out`.
         let current = match ws.store.subscriber(&chat.subscriber_id)? {
             Some(s) => Some(s),
-            None => out.iter().find_map(|p| match p {
+            None => out.iter().rev().find_map(|p| match p {
                 EventPayload::SubscriberUpserted(s) if s.id == chat.subscriber_id => {
                     Some(s.clone())
                 }
                 _ => None,
             }),
         };
-        if let Some(mut s) = current.filter(|s| s.status != status) {
-            s.status = status;
-            out.push(EventPayload::SubscriberUpserted(s));
+        if let Some(before) = current {
+            let mut s = before.clone();
+            if let Some(status) = c.status.map(status_of) {
+                s.status = status;
+            }
+            if let Some(tags) = &c.tags
+                && {
+                    let (mut a, mut b) = (tags.clone(), s.tags.clone());
+                    a.sort();
+                    b.sort();
+                    a != b
+                }
+            {
+                s.tags = tags.clone();
+            }
+            if let Some(vars) = &c.variables {
+                s.variables = vars.clone();
+            }
+            if s != before {
+                out.push(EventPayload::SubscriberUpserted(s));
+            }
         }
     }
     Ok(out)

@@ -26,7 +26,7 @@ use rapport_core::policy::{Cost, Outgoing, delivery, pause};
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::wire::{
     AssignChat, Committed, ErrorCode, MessageSent, NoBody, PauseAction, PauseBot, PauseSet,
-    SendMessage, valid_message_id,
+    SendMessage, SubscriberEdit, SubscriberSaved, valid_message_id,
 };
 use rapport_sendpulse::{App as SpApp, Client, MessageTag};
 use std::sync::Arc;
@@ -245,6 +245,8 @@ async fn look(
         status: None,
         opened: None,
         unread: None,
+        tags: None,
+        variables: None,
         at: Timestamp(plan.row.started_at),
     };
     for i in 0..t.lookups.max(1) {
@@ -529,6 +531,91 @@ pub async fn pause_bot(chat_id: String, cmd: Command<PauseBot>) -> Response {
                 seq,
                 paused_until: until,
             })
+        },
+    )
+    .await
+}
+
+// ---- F5, F8 -----------------------------------------------------------------
+
+/// F5 variables and tags, F8 disable, at SendPulse (`setVariable`, `setTag`,
+/// `deleteTag`, `disable`), then the card. A variable set to "" is removed
+/// from the card (SendPulse keeps it empty). Starting a flow (F6: SendPulse's
+/// flow ids are not the catalogue's) and the CRM contact (G2) are refused.
+pub async fn edit_subscriber(subscriber_id: String, cmd: Command<SubscriberEdit>) -> Response {
+    cmd.run_remote(
+        move |cx, _, body: SubscriberEdit| {
+            body.check_fields()?;
+            if body.flow_id.is_some() || body.crm_contact.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::NotSupported,
+                    "flows and the CRM contact are not available through SendPulse",
+                ));
+            }
+            let s = cx
+                .ws
+                .store
+                .subscriber(&SubscriberId(subscriber_id))?
+                .ok_or_else(|| ApiError::not_found("subscriber"))?;
+            let contact =
+                s.id.as_str()
+                    .strip_prefix("sp-")
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            ErrorCode::NotSupported,
+                            "this subscriber is not one of the SendPulse account's",
+                        )
+                    })?
+                    .to_owned();
+            Ok((s, contact, body))
+        },
+        |state, ws, (s, contact, body): (Subscriber, String, SubscriberEdit)| async move {
+            let client = client(&state, &ws).await?;
+            let app = ingest::sp_app(s.app);
+            let err = |e: rapport_sendpulse::Error| api_error(e.into());
+            for (k, v) in &body.variables {
+                client
+                    .set_variable(app, &contact, k, serde_json::Value::String(v.clone()))
+                    .await
+                    .map_err(err)?;
+            }
+            if !body.add_tags.is_empty() {
+                client
+                    .add_tags(app, &contact, &body.add_tags)
+                    .await
+                    .map_err(err)?;
+            }
+            for t in &body.remove_tags {
+                client.remove_tag(app, &contact, t).await.map_err(err)?;
+            }
+            if body.disable {
+                client.disable_contact(app, &contact).await.map_err(err)?;
+            }
+            Ok((s, body))
+        },
+        |cx, (s, body): (Subscriber, SubscriberEdit)| {
+            // The card as it is now (a webhook may have changed it meanwhile).
+            let mut s = cx.ws.store.subscriber(&s.id)?.unwrap_or(s);
+            for (k, v) in body.variables {
+                if v.is_empty() {
+                    s.variables.remove(&k);
+                } else {
+                    s.variables.insert(k, v);
+                }
+            }
+            s.tags.retain(|t| !body.remove_tags.contains(t));
+            for t in body.add_tags {
+                if !s.tags.contains(&t) {
+                    s.tags.push(t);
+                }
+            }
+            if body.disable {
+                s.status = SubscriptionStatus::Disabled;
+            }
+            let seq = cx.emit(vec![EventPayload::SubscriberUpserted(s.clone())])?;
+            Ok(SubscriberSaved { seq, subscriber: s })
         },
     )
     .await

@@ -61,6 +61,22 @@ pub(crate) fn name_of(channel_data: &Value) -> Option<String> {
     })
 }
 
+/// A contact's variables as the card keeps them: text, empty ones left out.
+pub(crate) fn variables_of(v: &Value) -> std::collections::BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (!text.is_empty()).then(|| (k.clone(), text))
+        })
+        .collect()
+}
+
 /// A message's text: `data.text`, or the app's nested shapes.
 pub(crate) fn text_of(data: &Value) -> String {
     for p in ["/text", "/text/body", "/message/text", "/text/text"] {
@@ -129,6 +145,8 @@ pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, 
                     status: c.status,
                     opened: c.is_chat_opened,
                     unread: chat.inbox_unread,
+                    tags: Some(c.tags.clone()),
+                    variables: Some(variables_of(&c.variables)),
                     at,
                 };
                 let mark = dialogs.get(&c.id).cloned();
@@ -195,6 +213,8 @@ pub(crate) async fn history(
                     status: None,
                     opened: None,
                     unread: None,
+                    tags: None,
+                    variables: None,
                     ..contact.clone()
                 },
                 remote_id: m.id,
