@@ -245,17 +245,18 @@ impl<B: Send + 'static> Command<B> {
             Ok(Err(e)) => return e.into_response(),
             Err(e) => return ApiError::internal(e).into_response(),
         };
-        if !state.gateway.begin(&scope) {
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Unavailable,
-                "this command is being carried out; retry with the same key",
-            );
-            e.retry_after = Some(1);
-            return e.into_response();
-        }
-        let called = call(state.clone(), ws.clone(), plan).await;
-        state.gateway.end(&scope);
+        let called = {
+            let Some(_running) = state.gateway.begin(&scope) else {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "this command is being carried out; retry with the same key",
+                );
+                e.retry_after = Some(1);
+                return e.into_response();
+            };
+            call(state.clone(), ws.clone(), plan).await
+        };
         let result = tokio::task::spawn_blocking(move || {
             let hub = &state.hub;
             hub.exclusive_as(&ws, &me, Some(&scope), || -> ApiResult<(u16, String)> {

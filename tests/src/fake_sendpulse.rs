@@ -32,6 +32,8 @@ pub enum Fault {
     Status(u16, Option<u64>),
     /// Carry the request out, then break the connection instead of answering.
     DropAfterAccept,
+    /// Wait this many ms before handling the request (a slow platform).
+    Delay(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -417,11 +419,25 @@ async fn handle(
     } else {
         serde_json::from_slice(&body).ok()
     };
+    let delay = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        let i = s
+            .faults
+            .iter()
+            .position(|(p, f)| matches!(f, Fault::Delay(_)) && path.contains(p.as_str()));
+        match i.and_then(|i| s.faults.remove(i)) {
+            Some((_, Fault::Delay(ms))) => Some(ms),
+            _ => None,
+        }
+    };
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let fault = s
         .faults
         .iter()
-        .position(|(p, _)| path.contains(p.as_str()))
+        .position(|(p, f)| !matches!(f, Fault::Delay(_)) && path.contains(p.as_str()))
         .and_then(|i| s.faults.remove(i))
         .map(|(_, f)| f);
     let (status, resp) = match fault {

@@ -604,6 +604,35 @@ async fn e7_an_unconfirmed_send_is_looked_for_on_the_retry_before_it_is_sent_aga
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_a_phone_that_hangs_up_mid_send_retries_with_its_key_and_the_message_is_sent_once() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Telegram).await;
+    let b = RapportBackend::new(&gw.server.url(), Arc::new(ServerClock::default())).unwrap();
+    let token = b.login("u0@sp.test", PASSWORD).await.unwrap().token;
+    // SendPulse is slow; the phone gives up after 100 ms (its request's
+    // future is dropped on the server while SendPulse carries it out).
+    gw.fake.fail_next("/contacts/sendText", Fault::Delay(400));
+    let url = format!("{}/v1/chats/{}/messages", gw.server.url(), chat.as_str());
+    let post = |timeout_ms: u64| {
+        reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "k-slow")
+            .timeout(Duration::from_millis(timeout_ms))
+            .json(&serde_json::json!({"text": "Slow but sure", "message_id": "echo-slow"}))
+            .send()
+    };
+    assert!(post(100).await.is_err(), "the phone hung up");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The retry with the same key is not stuck behind the dropped one: the
+    // send went out, so it is found, not sent again.
+    let r = post(10_000).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(gw.fake.outgoing_texts(&c), ["Slow but sure"]);
+    assert!(gw.messages(&c).iter().any(|(id, _, _)| id == "echo-slow"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a8_b10_d1_f7_commands_go_through_sendpulse_after_the_rules() {
     let gw = Gw::start().await;
     let (c, chat) = one_chat(&gw, SpApp::Telegram).await;

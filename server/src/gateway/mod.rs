@@ -306,12 +306,13 @@ impl Gateway {
         }
     }
 
-    pub(crate) fn begin(&self, scope: &str) -> bool {
-        lock(&self.in_flight).insert(scope.to_owned())
-    }
-
-    pub(crate) fn end(&self, scope: &str) {
-        lock(&self.in_flight).remove(scope);
+    /// Marks a command's scope as being carried out; `None` when it is
+    /// already. The mark goes when the guard is dropped, also when the
+    /// request's future is (a client that hung up).
+    pub(crate) fn begin<'a>(&'a self, scope: &str) -> Option<InFlight<'a>> {
+        lock(&self.in_flight)
+            .insert(scope.to_owned())
+            .then(|| InFlight(self, scope.to_owned()))
     }
 
     pub(crate) fn dialog_seen(&self, ws: &str, contact: &str) -> Option<String> {
@@ -322,6 +323,15 @@ impl Gateway {
 
     pub(crate) fn set_dialog_seen(&self, ws: &str, contact: &str, mark: String) {
         lock(&self.seen_dialogs).insert((ws.to_owned(), contact.to_owned()), mark);
+    }
+}
+
+/// A command's scope marked as being carried out (see [`Gateway::begin`]).
+pub(crate) struct InFlight<'a>(&'a Gateway, String);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.in_flight).remove(&self.1);
     }
 }
 
@@ -417,16 +427,22 @@ pub async fn hook(
     if secret.len() < 32 || secret.len() > 128 {
         return Err(ApiError::not_found("webhook"));
     }
-    let parsed = rapport_sendpulse::webhook::parse(&body)
-        .map_err(|e| ApiError::bad_request(format!("not a SendPulse webhook body: {e}")))?;
     let st = state.clone();
     let hash = hook_hash(&secret);
-    let queued = tokio::task::spawn_blocking(move || -> HubResult<bool> {
+    // Parsing a large body and SQLite both run off the async workers.
+    let kept = tokio::task::spawn_blocking(move || -> HubResult<Kept> {
         let Some(ws) = store::workspace_of_hook(&st.hub, &hash)? else {
-            return Ok(false);
+            return Ok(Kept::NoLink);
+        };
+        let parsed = match rapport_sendpulse::webhook::parse(&body) {
+            Ok(p) => p,
+            Err(e) => return Ok(Kept::NotWebhook(e)),
         };
         store::queue(&st.hub, &ws, &body, st.hub.now().0)?;
-        Ok(true)
+        Ok(Kept::Queued(HookAccepted {
+            items: parsed.items.len() as u32,
+            skipped: parsed.skipped.len() as u32,
+        }))
     })
     .await
     .map_err(|e| e.to_string())
@@ -441,14 +457,22 @@ pub async fn hook(
         e.retry_after = Some(5);
         e
     })?;
-    if !queued {
-        return Err(ApiError::not_found("webhook"));
+    match kept {
+        Kept::NoLink => Err(ApiError::not_found("webhook")),
+        Kept::NotWebhook(e) => Err(ApiError::bad_request(format!(
+            "not a SendPulse webhook body: {e}"
+        ))),
+        Kept::Queued(answer) => {
+            state.gateway.wake();
+            Ok(axum::Json(answer))
+        }
     }
-    state.gateway.wake();
-    Ok(axum::Json(HookAccepted {
-        items: parsed.items.len() as u32,
-        skipped: parsed.skipped.len() as u32,
-    }))
+}
+
+enum Kept {
+    NoLink,
+    NotWebhook(rapport_sendpulse::webhook::WebhookError),
+    Queued(HookAccepted),
 }
 
 /// A SendPulse error as the API's: a refusal is remembered for the key (422
