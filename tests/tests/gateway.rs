@@ -404,6 +404,53 @@ async fn webhook_flood_is_answered_fast_and_applied_once() {
     gw.converged().unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_h2_a_webhook_reaches_a_phone_over_rapports_live_stream() {
+    let gw = Gw::start().await;
+    let bot = gw.fake.add_bot(SpApp::Telegram, "Live");
+    let c = gw.fake.add_contact(&bot, "Ann");
+    let phone = rapport_tests::TempStore::new();
+    let backend = Arc::new(gw.agent().await);
+    let engine = Arc::new(rapport_core::sync::SyncEngine::new(
+        phone.store.clone(),
+        backend,
+    ));
+    engine.catch_up().await.unwrap();
+    let live = engine.clone();
+    let task = tokio::spawn(async move { live.run().await });
+    let http = reqwest::Client::new();
+    let mut took = Vec::new();
+    let mut answered = Vec::new();
+    for i in 0..40 {
+        let m = gw.fake.add_incoming(&c, &format!("live {i}"));
+        let id = MessageId::from(format!("sp-{m}").as_str());
+        let body = Value::Array(vec![gw.fake.message_item(&m)]);
+        let t = Instant::now();
+        let r = http.post(&gw.hook).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        answered.push(t.elapsed());
+        while !phone.store.has_message(&id).unwrap() {
+            assert!(t.elapsed() < Duration::from_secs(10), "not on the phone");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        took.push(t.elapsed());
+    }
+    task.abort();
+    took.sort();
+    answered.sort();
+    eprintln!(
+        "webhook to the phone's store: p50 {:?} p99 {:?}; answered p50 {:?} (40 webhooks, loopback)",
+        took[20], took[39], answered[20]
+    );
+    let chat = phone
+        .store
+        .chat(&ChatId::from(format!("sp-{c}").as_str()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(chat.chat.unread_count, 40);
+    assert_eq!(chat.chat.title, "Ann");
+}
+
 // ---- reconcile ------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
