@@ -36,6 +36,8 @@ struct Gw {
 
 impl Gw {
     async fn start() -> Gw {
+        // reqwest (the webhooks the tests post) needs rustls's provider.
+        rapport_core::sync::install_crypto();
         let fake = FakeSendPulse::start(ID, SECRET).await;
         let dir = tempfile::tempdir().unwrap();
         let server = rapport_server::start(rapport_server::ServerConfig {
