@@ -11,7 +11,7 @@
 //! | `idempotency` | `idempotency` |
 //! | `uploads`, `upload_parts` | `uploads` |
 //! | `devices`, `member_settings`, `pending_emails`, `sent_notifications` | `notify` |
-//! | `sendpulse_links`, `sendpulse_inbox`, `sendpulse_sends` | `gateway::store` |
+//! | `sendpulse_links`, `sendpulse_inbox`, `sendpulse_sends`, `sendpulse_dialogs` | `gateway::store` |
 //!
 //! The owners share one writer connection (one file, one writer: SQLite
 //! serialises writers anyway, and a command's events and its first answer
@@ -172,6 +172,8 @@ ALTER TABLE devices ADD COLUMN family TEXT NOT NULL DEFAULT '';
 /// A send is recorded before SendPulse is called (E7): `remote_id` is
 /// SendPulse's id of the message once known (from the answer, the history or
 /// an `outgoing_message` webhook), and maps it to the agent's message.
+/// `sendpulse_dialogs` keeps what the last reconcile saw of each dialog, so
+/// a restarted server reads again only the histories that changed.
 const V5: &str = "
 CREATE TABLE sendpulse_links (
     workspace TEXT PRIMARY KEY, base_url TEXT NOT NULL, client_id TEXT NOT NULL,
@@ -189,6 +191,10 @@ CREATE TABLE sendpulse_sends (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX sendpulse_sends_by_remote ON sendpulse_sends (workspace, remote_id);
 CREATE INDEX sendpulse_sends_open ON sendpulse_sends (workspace, contact_id, remote_id);
+CREATE TABLE sendpulse_dialogs (
+    workspace TEXT NOT NULL, contact_id TEXT NOT NULL, mark TEXT NOT NULL,
+    PRIMARY KEY (workspace, contact_id)
+) WITHOUT ROWID;
 ";
 
 pub(crate) fn migrations() -> Migrations<'static> {
@@ -403,6 +409,7 @@ mod tests {
             "INSERT INTO sendpulse_links VALUES ('w1', 'http://sp', 'id', x'00', 'h', '{}', 5)",
             "INSERT INTO sendpulse_inbox VALUES (1, 'w1', x'5b5d', 5)",
             "INSERT INTO sendpulse_sends VALUES ('w1', 'm1', 's', 'c', 'ct', 'u0', 'hi', 5, NULL)",
+            "INSERT INTO sendpulse_dialogs VALUES ('w1', 'ct', 'mark')",
         ],
     ];
 
@@ -582,7 +589,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
         (
             "gateway/store.rs",
             include_str!("gateway/store.rs"),
-            &["sendpulse_links", "sendpulse_inbox", "sendpulse_sends"],
+            &[
+                "sendpulse_links",
+                "sendpulse_inbox",
+                "sendpulse_sends",
+                "sendpulse_dialogs",
+            ],
         ),
         (
             "notify.rs",

@@ -13,7 +13,8 @@
 //!
 //! Gateway mode (issue 17): `--server-key-file FILE` (or `RAPPORT_SERVER_KEY`,
 //! 64 hex digits; `--new-server-key` prints a fresh one) is the key that seals
-//! SendPulse credentials at rest.
+//! SendPulse credentials at rest; with it, linked workspaces are reconciled
+//! at start and every `--sendpulse-reconcile-s` seconds (300).
 //! `rapport-server --db FILE --link-sendpulse WORKSPACE --sendpulse-url URL
 //! --sendpulse-client-id ID [--sendpulse-operator MEMBER=OPERATOR_ID ...]`,
 //! with the client secret in `RAPPORT_SENDPULSE_CLIENT_SECRET` (never on the
@@ -129,6 +130,12 @@ async fn main() {
     let state = server.state.clone();
     if let Some(k) = server_key {
         state.gateway.set_key(k);
+        // Issue 17: linked workspaces are reconciled at start, then every
+        // --sendpulse-reconcile-s seconds (5 minutes).
+        let every = num("--sendpulse-reconcile-s", 300).max(10);
+        state
+            .gateway
+            .schedule_reconcile(std::time::Duration::from_secs(every as u64));
     }
     state.faults.set_random(faults);
     let cfg = GenConfig::new(num("--chats", 2_000), num("--messages", 40_000));

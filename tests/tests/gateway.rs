@@ -34,32 +34,46 @@ struct Gw {
     hook: String,
 }
 
+/// A server on `db` with the gateway's key and short waits.
+async fn server_on(db: &std::path::Path) -> rapport_server::RunningServer {
+    let server = rapport_server::start(rapport_server::ServerConfig {
+        db: db.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        heartbeat_ms: 300,
+        clock: None,
+    })
+    .await
+    .unwrap();
+    server.state.gateway.set_key(ServerKey::from_bytes([9; 32]));
+    server.state.gateway.set_tuning(Tuning {
+        max_attempts: 4,
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(50),
+        page_size: 3,
+        lookups: 2,
+        lookup_wait: Duration::from_millis(10),
+        match_slack_ms: 60_000,
+    });
+    server
+}
+
 impl Gw {
+    /// The server stopped and started again on the same files.
+    async fn restart(&mut self) {
+        let db = self._dir.path().join("server.db");
+        let old = std::mem::replace(&mut self.server, server_on(&db).await);
+        let secret = self.hook.rsplit('/').next().unwrap().to_owned();
+        drop(old);
+        self.hook = format!("{}{}", self.server.url(), gateway::hook_path(&secret));
+    }
+
     async fn start() -> Gw {
         // reqwest (the webhooks the tests post) needs rustls's provider.
         rapport_core::sync::install_crypto();
         let fake = FakeSendPulse::start(ID, SECRET).await;
         let dir = tempfile::tempdir().unwrap();
-        let server = rapport_server::start(rapport_server::ServerConfig {
-            db: dir.path().join("server.db"),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            heartbeat_ms: 300,
-            clock: None,
-        })
-        .await
-        .unwrap();
+        let server = server_on(&dir.path().join("server.db")).await;
         let state = server.state.clone();
-        state.gateway.set_key(ServerKey::from_bytes([9; 32]));
-        state.gateway.set_tuning(Tuning {
-            max_attempts: 4,
-            backoff_base: Duration::from_millis(1),
-            backoff_max: Duration::from_millis(50),
-            page_size: 3,
-            lookups: 2,
-            lookup_wait: Duration::from_millis(10),
-            match_slack_ms: 60_000,
-            reconcile_every: Duration::from_secs(3600),
-        });
         let url = fake.url.clone();
         let secret = tokio::task::spawn_blocking(move || {
             let hub = &state.hub;
@@ -457,7 +471,7 @@ async fn s2_h2_a_webhook_reaches_a_phone_over_rapports_live_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_after_dropped_webhooks_converges_and_then_changes_nothing() {
-    let gw = Gw::start().await;
+    let mut gw = Gw::start().await;
     let tg = gw.fake.add_bot(SpApp::Telegram, "TG");
     let wa = gw.fake.add_bot(SpApp::Whatsapp, "WA");
     let mut all = Vec::new();
@@ -519,6 +533,23 @@ async fn reconcile_after_dropped_webhooks_converges_and_then_changes_nothing() {
         .collect();
     gw.webhook(&items).await;
     assert_eq!(gw.head(), head);
+
+    // Restarted: the pass at start reads only the history that changed
+    // while the server was down.
+    gw.fake.add_incoming(&all[6], "while you were out");
+    gw.restart().await;
+    gw.server
+        .state
+        .gateway
+        .schedule_reconcile(Duration::from_secs(3600));
+    let t = Instant::now();
+    while gw.server.state.gateway.stats().passes == 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "no pass at start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let at_start = gw.server.state.gateway.stats().last_pass.unwrap();
+    assert_eq!(at_start.histories, 1, "{at_start:?}");
+    gw.converged().unwrap();
 }
 
 // ---- commands out -----------------------------------------------------------------

@@ -50,8 +50,6 @@ pub struct Tuning {
     /// E7: a SendPulse message counts as a recorded send's if it is no older
     /// than this before the send was recorded (clock skew).
     pub match_slack_ms: i64,
-    /// Time between reconcile passes of each linked workspace.
-    pub reconcile_every: Duration,
 }
 
 impl Default for Tuning {
@@ -64,7 +62,6 @@ impl Default for Tuning {
             lookups: 3,
             lookup_wait: Duration::from_secs(2),
             match_slack_ms: 60_000,
-            reconcile_every: Duration::from_secs(300),
         }
     }
 }
@@ -79,6 +76,9 @@ pub struct GatewayStats {
     /// Items set aside, by reason (`unknown_title`, `missing`, ...).
     pub skipped: BTreeMap<String, u64>,
     pub events: u64,
+    /// Scheduled reconcile passes done, and what the last one did.
+    pub passes: u64,
+    pub last_pass: Option<Reconciled>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,12 +109,12 @@ pub struct Gateway {
     stats: Mutex<GatewayStats>,
     /// Commands' scopes being run against SendPulse now (one at a time).
     in_flight: Mutex<HashSet<String>>,
-    /// Per workspace and contact, what the last reconcile saw of its dialog:
-    /// a history is read again only when it changed.
-    seen_dialogs: Mutex<HashMap<(String, String), String>>,
     /// The linked workspaces (read again by the worker every second, so a
     /// link made by another process is taken up).
     linked: Mutex<HashSet<String>>,
+    /// The time between scheduled reconcile passes; `None` until
+    /// [`Gateway::schedule_reconcile`] (tests run passes themselves).
+    schedule: tokio::sync::watch::Sender<Option<Duration>>,
 }
 
 impl Default for Gateway {
@@ -126,8 +126,8 @@ impl Default for Gateway {
             wake: tokio::sync::Notify::new(),
             stats: Mutex::new(GatewayStats::default()),
             in_flight: Mutex::new(HashSet::new()),
-            seen_dialogs: Mutex::new(HashMap::new()),
             linked: Mutex::new(HashSet::new()),
+            schedule: tokio::sync::watch::Sender::new(None),
         }
     }
 }
@@ -276,6 +276,12 @@ impl Gateway {
         Ok(client)
     }
 
+    /// Starts the scheduled reconcile: a pass of every linked workspace now
+    /// (what happened while the server was down), then one every `every`.
+    pub fn schedule_reconcile(&self, every: Duration) {
+        self.schedule.send_replace(Some(every));
+    }
+
     /// Wakes the worker (a body was queued).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -314,16 +320,6 @@ impl Gateway {
             .insert(scope.to_owned())
             .then(|| InFlight(self, scope.to_owned()))
     }
-
-    pub(crate) fn dialog_seen(&self, ws: &str, contact: &str) -> Option<String> {
-        lock(&self.seen_dialogs)
-            .get(&(ws.to_owned(), contact.to_owned()))
-            .cloned()
-    }
-
-    pub(crate) fn set_dialog_seen(&self, ws: &str, contact: &str, mark: String) {
-        lock(&self.seen_dialogs).insert((ws.to_owned(), contact.to_owned()), mark);
-    }
 }
 
 /// A command's scope marked as being carried out (see [`Gateway::begin`]).
@@ -344,8 +340,9 @@ pub(crate) fn operator(hub: &Hub, workspace: &str, member: &str) -> HubResult<Op
     Ok(map.get(member).copied())
 }
 
-/// The background work: the inbox worker, and a reconcile pass of every
-/// linked workspace every `Tuning::reconcile_every`. Runs until dropped.
+/// The background work: the inbox worker, and once
+/// [`Gateway::schedule_reconcile`] is called a reconcile pass of every linked
+/// workspace at once and then periodically. Runs until dropped.
 pub async fn run(state: Arc<AppState>) {
     let worker = {
         let state = state.clone();
@@ -370,10 +367,16 @@ pub async fn run(state: Arc<AppState>) {
             }
         }
     };
-    // A pass at start (what happened while the server was down), then one
-    // every `reconcile_every`.
     let reconciler = async move {
+        let mut schedule = state.gateway.schedule.subscribe();
         loop {
+            let every = *schedule.borrow_and_update();
+            let Some(every) = every else {
+                if schedule.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            };
             let st = state.clone();
             let linked = tokio::task::spawn_blocking(move || store::linked_workspaces(&st.hub))
                 .await
@@ -382,12 +385,18 @@ pub async fn run(state: Arc<AppState>) {
                 .unwrap_or_default();
             for ws in linked {
                 match reconcile::pass(&state, &ws).await {
-                    Ok(r) => tracing::info!(workspace = ws, events = r.events, "reconciled"),
+                    Ok(r) => {
+                        tracing::info!(workspace = ws, events = r.events, "reconciled");
+                        state.gateway.count(|s| {
+                            s.passes += 1;
+                            s.last_pass = Some(r);
+                        });
+                    }
                     Err(e) => tracing::warn!(workspace = ws, error = %e, "reconcile failed"),
                 }
             }
-            let every = state.gateway.tuning().reconcile_every;
-            tokio::time::sleep(every).await;
+            // A new schedule cuts the wait short.
+            let _ = tokio::time::timeout(every, schedule.changed()).await;
         }
     };
     tokio::join!(worker, reconciler);

@@ -105,7 +105,6 @@ fn dialog_mark(d: &Dialog) -> String {
 
 /// One pass over a linked workspace.
 pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, GatewayError> {
-    let gw = &state.gateway;
     let (client, ws) = {
         let st = state.clone();
         let w = workspace.to_owned();
@@ -119,6 +118,13 @@ pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, 
     };
     let before = client.stats().requests;
     let mut out = Reconciled::default();
+    let marks = {
+        let st = state.clone();
+        let w = workspace.to_owned();
+        tokio::task::spawn_blocking(move || super::store::dialog_marks(&st.hub, &w))
+            .await
+            .map_err(|e| GatewayError::BadLink(e.to_string()))??
+    };
     let dialogs: HashMap<String, String> = client
         .dialogs_all()
         .await?
@@ -150,7 +156,7 @@ pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, 
                     at,
                 };
                 let mark = dialogs.get(&c.id).cloned();
-                if mark.is_none() || gw.dialog_seen(workspace, &c.id) != mark {
+                if mark.is_none() || marks.get(&c.id) != mark.as_ref() {
                     stale.push((contact.clone(), mark));
                 }
                 seen.push(Seen::Contact(contact));
@@ -164,7 +170,13 @@ pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, 
                 // unread as they arrive; SendPulse's count decides).
                 out.events += apply(state, &ws, vec![Seen::Contact(contact.clone())]).await?;
                 if let Some(m) = mark {
-                    gw.set_dialog_seen(workspace, &contact.contact_id, m);
+                    let st = state.clone();
+                    let (w, c) = (workspace.to_owned(), contact.contact_id.clone());
+                    tokio::task::spawn_blocking(move || {
+                        super::store::set_dialog_mark(&st.hub, &w, &c, &m)
+                    })
+                    .await
+                    .map_err(|e| GatewayError::BadLink(e.to_string()))??;
                 }
             }
         }

@@ -1,5 +1,5 @@
 //! The gateway's tables (owner of `sendpulse_links`, `sendpulse_inbox`,
-//! `sendpulse_sends`; see `db`). Every function is blocking: callers run it
+//! `sendpulse_sends`, `sendpulse_dialogs`; see `db`). Every function is blocking: callers run it
 //! off the async workers.
 
 use crate::hub::{Hub, HubResult};
@@ -206,6 +206,32 @@ pub(crate) fn forget_send(hub: &Hub, workspace: &str, message_id: &str) -> HubRe
     hub.db().execute(
         "DELETE FROM sendpulse_sends WHERE workspace = ?1 AND message_id = ?2",
         params![workspace, message_id],
+    )?;
+    Ok(())
+}
+
+/// What the last reconcile saw of each dialog of the workspace, by contact.
+pub(crate) fn dialog_marks(
+    hub: &Hub,
+    workspace: &str,
+) -> HubResult<std::collections::HashMap<String, String>> {
+    let db = hub.reader()?;
+    let mut st =
+        db.prepare("SELECT contact_id, mark FROM sendpulse_dialogs WHERE workspace = ?1")?;
+    let rows = st.query_map([workspace], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn set_dialog_mark(
+    hub: &Hub,
+    workspace: &str,
+    contact_id: &str,
+    mark: &str,
+) -> HubResult<()> {
+    hub.db().execute(
+        "INSERT OR REPLACE INTO sendpulse_dialogs (workspace, contact_id, mark)
+         VALUES (?1, ?2, ?3)",
+        params![workspace, contact_id, mark],
     )?;
     Ok(())
 }
