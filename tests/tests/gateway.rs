@@ -1055,3 +1055,42 @@ async fn contract_every_request_of_the_gateway_validates_against_the_subset() {
         }
     }
 }
+
+// ---- figures ------------------------------------------------------------------------
+
+/// `cargo test -p rapport-tests --release --test gateway -- --ignored --nocapture
+/// reconcile_figure`: an account of 1,000 chats (3 messages each) reconciled
+/// from empty, its time and requests per chat; then a pass with nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a figure, not a check"]
+async fn reconcile_figure_1000_chats_from_empty() {
+    let gw = Gw::start().await;
+    let mut t = gw.server.state.gateway.tuning();
+    t.page_size = 100;
+    gw.server.state.gateway.set_tuning(t);
+    let bots: Vec<String> = [SpApp::Telegram, SpApp::Whatsapp, SpApp::Instagram]
+        .into_iter()
+        .map(|a| gw.fake.add_bot(a, "B"))
+        .collect();
+    for i in 0..1000 {
+        let c = gw.fake.add_contact(&bots[i % 3], &format!("C{i}"));
+        gw.fake.add_incoming(&c, "hi");
+        gw.fake.add_outgoing(&c, "hello");
+        gw.fake.add_incoming(&c, "thanks");
+    }
+    let t = Instant::now();
+    let r = gw.reconcile().await;
+    let took = t.elapsed();
+    gw.converged().unwrap();
+    let t = Instant::now();
+    let again = gw.reconcile().await;
+    eprintln!(
+        "reconcile 1000 chats from empty: {took:?}, {} requests ({:.2} per chat), {} events; \
+         steady pass: {:?}, {} requests",
+        r.requests,
+        r.requests as f64 / 1000.0,
+        r.events,
+        t.elapsed(),
+        again.requests
+    );
+}
