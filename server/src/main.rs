@@ -128,6 +128,19 @@ async fn main() {
         }
     };
     let state = server.state.clone();
+    if server_key.is_none() {
+        let linked = state
+            .hub
+            .workspace_ids()
+            .into_iter()
+            .any(|w| state.gateway.linked(&w));
+        if linked {
+            tracing::warn!(
+                "workspaces are linked to SendPulse but the server has no key \
+                 (--server-key-file or RAPPORT_SERVER_KEY): their commands and reconcile fail"
+            );
+        }
+    }
     if let Some(k) = server_key {
         state.gateway.set_key(k);
         // Issue 17: linked workspaces are reconciled at start, then every

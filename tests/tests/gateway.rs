@@ -340,6 +340,12 @@ async fn webhooks_in_arrays_duplicated_out_of_order_and_unknown_change_nothing_t
     assert_eq!(chat.app, App::Telegram);
     assert_eq!(chat.title, "Ann");
     gw.converged_as(false).unwrap();
+    // The bot first seen in a webhook gets its name from the next pass.
+    let bots = gw.ws().store.bots().unwrap();
+    assert_eq!(bots.len(), 1);
+    assert_ne!(bots[0].name, "Shop");
+    gw.reconcile().await;
+    assert_eq!(gw.ws().store.bots().unwrap()[0].name, "Shop");
 
     // The same body again, reversed, and split: nothing changes.
     let head = gw.head();

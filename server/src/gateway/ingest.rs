@@ -60,6 +60,13 @@ impl std::fmt::Debug for SeenMessage {
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Seen {
+    /// A bot and its name (reconcile: `GET /{app}/bots`).
+    Bot {
+        app: SpApp,
+        bot_id: String,
+        name: String,
+        at: Timestamp,
+    },
     Contact(SeenContact),
     Message(SeenMessage),
 }
@@ -235,6 +242,12 @@ pub(crate) fn apply(
         let mut unchanged = 0;
         for s in seen {
             let payloads = match s {
+                Seen::Bot {
+                    app,
+                    bot_id,
+                    name,
+                    at,
+                } => bot(ws, *app, bot_id, name, *at)?,
                 Seen::Contact(c) => contact(hub, ws, c)?,
                 Seen::Message(m) => message(hub, ws, m, slack_ms)?,
             };
@@ -249,6 +262,37 @@ pub(crate) fn apply(
             st.unchanged += unchanged;
         });
         Ok(events)
+    })
+}
+
+/// A bot as SendPulse names it (a bot first seen in a webhook has a
+/// stand-in name until then).
+fn bot(
+    ws: &Workspace,
+    app: SpApp,
+    bot_id: &str,
+    name: &str,
+    at: Timestamp,
+) -> HubResult<Vec<EventPayload>> {
+    let id = BotId::from(local_id(bot_id).as_str());
+    let known = ws.store.bots()?.into_iter().find(|b| b.id == id);
+    let name = if name.trim().is_empty() {
+        format!("{} bot {bot_id}", app_of(app).as_str())
+    } else {
+        name.to_owned()
+    };
+    Ok(match known {
+        Some(b) if b.name == name => Vec::new(),
+        Some(mut b) => {
+            b.name = name;
+            vec![EventPayload::BotUpserted(b)]
+        }
+        None => vec![EventPayload::BotUpserted(Bot {
+            id,
+            app: app_of(app),
+            name,
+            created_at: at,
+        })],
     })
 }
 

@@ -134,7 +134,17 @@ pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, 
     for app in SpApp::ALL {
         for bot in client.bots(app).await? {
             let chats = client.chats_all(app, &bot.id).await?;
-            let mut seen = Vec::with_capacity(chats.len());
+            let mut seen = Vec::with_capacity(chats.len() + 1);
+            seen.push(Seen::Bot {
+                app,
+                bot_id: bot.id.clone(),
+                name: name_of(&bot.channel_data).unwrap_or_default(),
+                at: bot
+                    .created_at
+                    .as_deref()
+                    .and_then(parse_time)
+                    .unwrap_or(Timestamp(0)),
+            });
             let mut stale = Vec::new();
             for chat in chats {
                 let c = &chat.contact;
@@ -161,7 +171,7 @@ pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, 
                 }
                 seen.push(Seen::Contact(contact));
             }
-            out.chats += seen.len();
+            out.chats += seen.len() - 1;
             out.events += apply(state, &ws, seen).await?;
             for (contact, mark) in stale {
                 out.events += history(state, &client, &ws, &contact).await?;
