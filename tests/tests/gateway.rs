@@ -608,6 +608,43 @@ async fn e7_a_send_whose_answer_is_lost_reaches_sendpulse_exactly_once() {
     assert_eq!(gw.fake.contact(&c).paused_minutes, Some(60));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_a_bot_message_with_the_same_text_just_before_is_not_taken_for_the_agents() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Telegram).await;
+    // The bot said "Thanks!" a moment ago, and the phone has it.
+    gw.fake.add_outgoing(&c, "Thanks!");
+    gw.reconcile().await;
+    let agent = gw.agent().await;
+    gw.fake
+        .fail_next("/contacts/sendText", Fault::DropAfterAccept);
+    let send = Action::SendText {
+        chat_id: chat.clone(),
+        text: "Thanks!".into(),
+        message_id: Some(MessageId::from("echo-thanks")),
+    };
+    agent.run(&send, "k-thanks").await.unwrap();
+    assert_eq!(gw.fake.outgoing_texts(&c), ["Thanks!", "Thanks!"]);
+    let ws = gw.ws();
+    let (list, _) = ws.store.messages_before(&chat, None, 100).unwrap();
+    let senders: Vec<(String, Sender)> = list
+        .into_iter()
+        .filter(|m| m.direction() == Direction::Outbound)
+        .map(|m| (m.id.0, m.sender))
+        .collect();
+    assert_eq!(senders.len(), 2, "{senders:?}");
+    assert_eq!(senders[0].1, Sender::Bot);
+    assert_eq!(
+        senders[1],
+        (
+            "echo-thanks".to_owned(),
+            Sender::Member(MemberId::from("u0"))
+        )
+    );
+    gw.reconcile().await;
+    gw.converged().unwrap();
+}
+
 /// The answer lost, the history unreadable for the lookups and the second
 /// send's answer a 500: the gateway cannot tell, so the command fails
 /// retryably (503, nothing remembered for the key).

@@ -426,7 +426,13 @@ fn claim(hub: &Hub, ws: &Workspace, m: &SeenMessage, slack_ms: i64) -> HubResult
     if let Some(s) = store::send_by_remote(hub, &ws.id, &m.remote_id)? {
         return Ok(Some(s));
     }
-    if m.inbound {
+    // A message known already under its own id (a bot's, say, with the same
+    // text just before the send) is not the agent's.
+    if m.inbound
+        || ws
+            .store
+            .has_message(&MessageId::from(local_id(&m.remote_id).as_str()))?
+    {
         return Ok(None);
     }
     let open = store::open_sends(hub, &ws.id, &m.contact.contact_id)?;

@@ -276,6 +276,8 @@ async fn carry_out(state: &Arc<AppState>, ws: &Arc<Workspace>, plan: SendPlan) -
     if plan.resume && look(state, &client, ws, &plan).await? {
         return Ok(Sent { plan });
     }
+    // Whether an earlier attempt may have gone out unseen.
+    let mut maybe_sent = plan.resume;
     for _ in 0..SENDS_PER_REQUEST {
         match client
             .send(plan.target.app, &plan.target.contact, &plan.outgoing)
@@ -292,6 +294,7 @@ async fn carry_out(state: &Arc<AppState>, ws: &Arc<Workspace>, plan: SendPlan) -
             }
             Err(rapport_sendpulse::Error::Uncertain(why)) => {
                 tracing::info!(why, "send's answer lost; looking for the message");
+                maybe_sent = true;
                 if look(state, &client, ws, &plan).await? {
                     pause_after_reply(&client, &plan).await;
                     return Ok(Sent { plan });
@@ -299,7 +302,16 @@ async fn carry_out(state: &Arc<AppState>, ws: &Arc<Workspace>, plan: SendPlan) -
             }
             Err(e) => {
                 let e = GatewayError::from(e);
-                if let GatewayError::SendPulse(rapport_sendpulse::Error::Refused { .. }) = &e {
+                if maybe_sent {
+                    // An earlier attempt may have gone out: the outcome is
+                    // not known, so the record stays and the retry looks.
+                    tracing::info!(error = %e, "send refused after an unconfirmed attempt");
+                    break;
+                }
+                if let GatewayError::SendPulse(
+                    rapport_sendpulse::Error::Refused { .. } | rapport_sendpulse::Error::Rejected,
+                ) = &e
+                {
                     // Refused: nothing went out, so nothing to look for later.
                     let st = state.clone();
                     let (w, m) = (ws.id.clone(), plan.row.message_id.clone());
