@@ -392,7 +392,9 @@ pub async fn run(state: Arc<AppState>) {
                             s.last_pass = Some(r);
                         });
                     }
-                    Err(e) => tracing::warn!(workspace = ws, error = %e, "reconcile failed"),
+                    Err(e) => {
+                        tracing::warn!(workspace = ws, error = %shown(&e), "reconcile failed")
+                    }
                 }
             }
             // A new schedule cuts the wait short.
@@ -484,6 +486,18 @@ enum Kept {
     Queued(HookAccepted),
 }
 
+/// An error as logs and answers may show it: a SendPulse answer that did
+/// not decode is named only (serde's message can quote the answer's values:
+/// a message's text, a phone number).
+pub(crate) fn shown(e: &GatewayError) -> String {
+    match e {
+        GatewayError::SendPulse(rapport_sendpulse::Error::Decode(_)) => {
+            "SendPulse: unexpected answer".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// A SendPulse error as the API's: a refusal is remembered for the key (422
 /// `not_supported`), anything that may pass is a 503 the client retries.
 pub(crate) fn api_error(e: GatewayError) -> ApiError {
@@ -501,14 +515,38 @@ pub(crate) fn api_error(e: GatewayError) -> ApiError {
         ),
         GatewayError::Hub(e) => ApiError::from(e),
         other => {
-            tracing::warn!(error = %other, "SendPulse command not carried out");
+            let shown = shown(&other);
+            tracing::warn!(error = %shown, "SendPulse command not carried out");
             let mut e = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 rapport_core::wire::ErrorCode::Unavailable,
-                format!("SendPulse: {other}"),
+                format!("SendPulse: {shown}"),
             );
             e.retry_after = Some(2);
             e
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_shown_never_quote_an_answers_values_and_links_hide_the_secret() {
+        let e = GatewayError::SendPulse(rapport_sendpulse::Error::Decode(
+            "/x: invalid type: string \"call me at +33 6 12\"".into(),
+        ));
+        assert!(!shown(&e).contains("+33"), "{}", shown(&e));
+        let e = GatewayError::SendPulse(rapport_sendpulse::Error::Refused { status: 400 });
+        assert!(shown(&e).contains("400"));
+        let link = NewLink {
+            workspace: "w".into(),
+            base_url: "https://api.sendpulse.com".into(),
+            client_id: "id".into(),
+            client_secret: "very-secret-value".into(),
+            operators: BTreeMap::new(),
+        };
+        assert!(!format!("{link:?}").contains("very-secret"));
     }
 }

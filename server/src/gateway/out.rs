@@ -305,7 +305,7 @@ async fn carry_out(state: &Arc<AppState>, ws: &Arc<Workspace>, plan: SendPlan) -
                 if maybe_sent {
                     // An earlier attempt may have gone out: the outcome is
                     // not known, so the record stays and the retry looks.
-                    tracing::info!(error = %e, "send refused after an unconfirmed attempt");
+                    tracing::info!(error = %super::shown(&e), "send refused after an unconfirmed attempt");
                     break;
                 }
                 if let GatewayError::SendPulse(
@@ -338,6 +338,7 @@ async fn pause_after_reply(client: &Client, plan: &SendPlan) {
         .pause_set(plan.target.app, &plan.target.contact, minutes)
         .await
     {
+        let e = super::shown(&e.into());
         tracing::warn!(error = %e, "pause after a reply not set at SendPulse");
     }
 }
