@@ -4,7 +4,7 @@
 //! schemas, so the document cannot list a route the server does not
 //! serve, or a body it does not read.
 
-use crate::{AppState, auth, commands, feed, notify, uploads};
+use crate::{AppState, auth, commands, feed, gateway, notify, uploads};
 use rapport_core::wire::ErrorBody;
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -67,6 +67,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(commands::flows))
         .routes(routes!(commands::add_deal))
         .routes(routes!(commands::edit_deal))
+        .routes(routes!(gateway::hook))
 }
 
 /// The OpenAPI document of [`routes`].

@@ -144,7 +144,140 @@ impl Ctx<'_> {
     }
 }
 
+/// The first step of a command that goes to SendPulse (gateway mode):
+/// answered already (a repeated key, or a refusal), or what to do.
+enum Prepared<P> {
+    Answered(u16, String),
+    Go(P),
+}
+
+impl<B> Command<B> {
+    /// Whether the caller's workspace is linked to SendPulse (gateway mode):
+    /// its commands then go to SendPulse's API (`gateway::out`).
+    pub fn linked(&self) -> bool {
+        self.state.gateway.linked(&self.caller.workspace.id)
+    }
+}
+
+/// An answer as the runner keeps it: successes and refusals; internal
+/// errors are not kept, so a retry can succeed.
+fn kept<A: Serialize>(result: ApiResult<A>) -> ApiResult<(u16, String)> {
+    match result {
+        Ok(answer) => Ok((
+            StatusCode::OK.as_u16(),
+            serde_json::to_string(&answer).map_err(ApiError::internal)?,
+        )),
+        Err(e) if e.status.is_server_error() => Err(e),
+        Err(e) => Ok((
+            e.status.as_u16(),
+            serde_json::to_string(&e.body()).map_err(ApiError::internal)?,
+        )),
+    }
+}
+
+fn respond(result: Result<ApiResult<(u16, String)>, tokio::task::JoinError>) -> Response {
+    match result {
+        Ok(Ok((status, body))) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
 impl<B: Send + 'static> Command<B> {
+    /// A command carried out by SendPulse (gateway mode), once per key:
+    /// `prepare` checks the rules and records what is about to be done
+    /// (under the write lock, no events), `call` talks to SendPulse with no
+    /// lock held, `commit` emits the events (under the lock, logged with the
+    /// key's first answer). A refusal from `prepare`, `call` or `commit` is
+    /// remembered for the key; a 5xx is not, so the client's retry with the
+    /// same key runs it again (and `prepare` finds what was recorded).
+    pub async fn run_remote<P, R, A, F>(
+        self,
+        prepare: impl FnOnce(&Ctx<'_>, &str, B) -> ApiResult<P> + Send + 'static,
+        call: impl FnOnce(Arc<AppState>, Arc<Workspace>, P) -> F,
+        commit: impl FnOnce(&Ctx<'_>, R) -> ApiResult<A> + Send + 'static,
+    ) -> Response
+    where
+        P: Send + 'static,
+        R: Send + 'static,
+        A: Serialize,
+        F: std::future::Future<Output = ApiResult<R>> + Send,
+    {
+        let Command {
+            state,
+            caller,
+            scope,
+            body,
+        } = self;
+        let ws = caller.workspace.clone();
+        let me = caller.member_id();
+        let (st, w, m, sc) = (state.clone(), ws.clone(), me.clone(), scope.clone());
+        let first = tokio::task::spawn_blocking(move || {
+            let hub = &st.hub;
+            hub.exclusive_as(&w, &m, None, || -> ApiResult<Prepared<P>> {
+                if let Some((s, b)) = hub.idempotent(&w.id, &sc).map_err(ApiError::from)? {
+                    return Ok(Prepared::Answered(s, b));
+                }
+                let ctx = Ctx {
+                    hub,
+                    ws: &w,
+                    me: &m,
+                };
+                match prepare(&ctx, &sc, body) {
+                    Ok(p) => Ok(Prepared::Go(p)),
+                    Err(e) => {
+                        let (s, b) = kept::<()>(Err(e))?;
+                        hub.remember(&w.id, &sc, s, &b).map_err(ApiError::from)?;
+                        Ok(Prepared::Answered(s, b))
+                    }
+                }
+            })
+        })
+        .await;
+        let plan = match first {
+            Ok(Ok(Prepared::Go(p))) => p,
+            Ok(Ok(Prepared::Answered(s, b))) => return respond(Ok(Ok((s, b)))),
+            Ok(Err(e)) => return e.into_response(),
+            Err(e) => return ApiError::internal(e).into_response(),
+        };
+        let called = {
+            let Some(_running) = state.gateway.begin(&scope) else {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "this command is being carried out; retry with the same key",
+                );
+                e.retry_after = Some(1);
+                return e.into_response();
+            };
+            call(state.clone(), ws.clone(), plan).await
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            let hub = &state.hub;
+            hub.exclusive_as(&ws, &me, Some(&scope), || -> ApiResult<(u16, String)> {
+                if let Some(first) = hub.idempotent(&ws.id, &scope).map_err(ApiError::from)? {
+                    return Ok(first);
+                }
+                let ctx = Ctx {
+                    hub,
+                    ws: &ws,
+                    me: &me,
+                };
+                let (status, body) = kept(called.and_then(|r| commit(&ctx, r)))?;
+                hub.remember(&ws.id, &scope, status, &body)
+                    .map_err(ApiError::from)?;
+                Ok((status, body))
+            })
+        })
+        .await;
+        respond(result)
+    }
+
     /// Runs `f` once per idempotency key, under the workspace's write lock
     /// (off the async workers). Answers, successes and refusals alike, are
     /// remembered; internal errors are not, so a retry can succeed.
@@ -171,32 +304,13 @@ impl<B: Send + 'static> Command<B> {
                     ws: &ws,
                     me: &me,
                 };
-                let (status, body) = match f(&ctx, body) {
-                    Ok(answer) => (
-                        StatusCode::OK,
-                        serde_json::to_string(&answer).map_err(ApiError::internal)?,
-                    ),
-                    Err(e) if e.status.is_server_error() => return Err(e),
-                    Err(e) => (
-                        e.status,
-                        serde_json::to_string(&e.body()).map_err(ApiError::internal)?,
-                    ),
-                };
-                hub.remember(&ws.id, &scope, status.as_u16(), &body)
+                let (status, body) = kept(f(&ctx, body))?;
+                hub.remember(&ws.id, &scope, status, &body)
                     .map_err(ApiError::from)?;
-                Ok((status.as_u16(), body))
+                Ok((status, body))
             })
         })
         .await;
-        match result {
-            Ok(Ok((status, body))) => (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response(),
-            Ok(Err(e)) => e.into_response(),
-            Err(e) => ApiError::internal(e).into_response(),
-        }
+        respond(result)
     }
 }

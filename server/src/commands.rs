@@ -47,6 +47,9 @@ fn check(cx: &Ctx<'_>, chat: &Chat, act: &Act<'_>) -> ApiResult<rapport_core::po
     responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::error::Errors),
 )]
 pub async fn send(Path(chat_id): Path<String>, cmd: Command<SendMessage>) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::send(chat_id, cmd).await;
+    }
     cmd.run(move |cx, body| {
         if let Some(name) = &body.template {
             fields::check(Field::Template, name)?;
@@ -142,6 +145,9 @@ fn deliver(
     responses((status = 200, description = "done", body = rapport_core::wire::MessageSent), crate::error::Errors),
 )]
 pub async fn attach(Path(chat_id): Path<String>, cmd: Command<SendAttachment>) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::unsupported(cmd, "sending a file (E2)").await;
+    }
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
         let file = crate::uploads::complete(cx.hub, cx.ws, cx.me, &body.upload_id)?;
@@ -181,6 +187,9 @@ pub async fn attach(Path(chat_id): Path<String>, cmd: Command<SendAttachment>) -
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn read(Path(chat_id): Path<String>, cmd: Command<NoBody>) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::read(chat_id, cmd).await;
+    }
     cmd.run(move |cx, _| {
         let chat = cx.chat(&chat_id)?;
         let seq = cx.emit(vec![EventPayload::ChatRead { chat_id: chat.id }])?;
@@ -190,6 +199,9 @@ pub async fn read(Path(chat_id): Path<String>, cmd: Command<NoBody>) -> Response
 }
 
 async fn set_state(chat_id: String, cmd: Command<NoBody>, to: ChatState) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::set_state(chat_id, cmd, to).await;
+    }
     cmd.run(move |cx, _| {
         let chat = cx.chat(&chat_id)?;
         let seq = cx.emit(vec![EventPayload::ChatStateChanged {
@@ -235,6 +247,9 @@ pub async fn close(Path(id): Path<String>, cmd: Command<NoBody>) -> Response {
     responses((status = 200, description = "done", body = rapport_core::wire::Committed), crate::error::Errors),
 )]
 pub async fn assign(Path(chat_id): Path<String>, cmd: Command<AssignChat>) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::assign(chat_id, cmd).await;
+    }
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
         let members = cx.ws.store.members(false)?;
@@ -259,6 +274,9 @@ pub async fn assign(Path(chat_id): Path<String>, cmd: Command<AssignChat>) -> Re
     responses((status = 200, description = "done", body = rapport_core::wire::PauseSet), crate::error::Errors),
 )]
 pub async fn pause_bot(Path(chat_id): Path<String>, cmd: Command<PauseBot>) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::pause_bot(chat_id, cmd).await;
+    }
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
         let now = cx.now();
@@ -294,6 +312,9 @@ pub async fn edit_message(
     Path((chat_id, message_id)): Path<(String, String)>,
     cmd: Command<TextBody>,
 ) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::unsupported(cmd, "editing a sent message (B8)").await;
+    }
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
         let m = cx.message(&chat, &message_id)?;
@@ -324,6 +345,9 @@ pub async fn delete_message(
     Path((chat_id, message_id)): Path<(String, String)>,
     cmd: Command<NoBody>,
 ) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::unsupported(cmd, "deleting a sent message (B8)").await;
+    }
     cmd.run(move |cx, _| {
         let chat = cx.chat(&chat_id)?;
         let m = cx.message(&chat, &message_id)?;
@@ -356,6 +380,9 @@ pub async fn react(
     Path((chat_id, message_id)): Path<(String, String)>,
     cmd: Command<React>,
 ) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::unsupported(cmd, "a reaction (B7)").await;
+    }
     cmd.run(move |cx, body| {
         if let Some(e) = &body.emoji {
             fields::check(Field::Emoji, e)?;
@@ -502,6 +529,9 @@ pub async fn edit_subscriber(
     Path(subscriber_id): Path<String>,
     cmd: Command<SubscriberEdit>,
 ) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::edit_subscriber(subscriber_id, cmd).await;
+    }
     cmd.run(move |cx, body| {
         body.check_fields()?;
         let mut s = cx
@@ -589,6 +619,9 @@ pub async fn flows(
     responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::error::Errors),
 )]
 pub async fn add_deal(cmd: Command<DealFields>) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::unsupported(cmd, "a CRM deal (G1)").await;
+    }
     cmd.run(move |cx, b| {
         b.check_fields()?;
         let (Some(subscriber_id), Some(pipeline), Some(stage), Some(name)) =
@@ -630,6 +663,9 @@ pub async fn add_deal(cmd: Command<DealFields>) -> Response {
     responses((status = 200, description = "done", body = rapport_core::wire::DealSaved), crate::error::Errors),
 )]
 pub async fn edit_deal(Path(deal_id): Path<String>, cmd: Command<DealFields>) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::unsupported(cmd, "a CRM deal (G3)").await;
+    }
     cmd.run(move |cx, b| {
         b.check_fields()?;
         let mut deal = cx

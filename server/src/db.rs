@@ -11,6 +11,7 @@
 //! | `idempotency` | `idempotency` |
 //! | `uploads`, `upload_parts` | `uploads` |
 //! | `devices`, `member_settings`, `pending_emails`, `sent_notifications` | `notify` |
+//! | `sendpulse_links`, `sendpulse_inbox`, `sendpulse_sends`, `sendpulse_dialogs` | `gateway::store` |
 //!
 //! The owners share one writer connection (one file, one writer: SQLite
 //! serialises writers anyway, and a command's events and its first answer
@@ -166,6 +167,39 @@ const V4: &str = "
 ALTER TABLE devices ADD COLUMN family TEXT NOT NULL DEFAULT '';
 ";
 
+/// Step 5 (issue 17): the SendPulse gateway. A link from a workspace to a
+/// SendPulse account: the client secret sealed with the server key
+/// (`gateway::seal`), and the SHA-256 of the webhook URL's secret (the URL
+/// itself is shown once, when the link is made). The inbox holds webhook
+/// bodies answered but not yet turned into events, so a restart loses none.
+/// A send is recorded before SendPulse is called (E7): `remote_id` is
+/// SendPulse's id of the message once known (from the answer, the history or
+/// an `outgoing_message` webhook), and maps it to the agent's message.
+/// `sendpulse_dialogs` keeps what the last reconcile saw of each dialog, so
+/// a restarted server reads again only the histories that changed.
+const V5: &str = "
+CREATE TABLE sendpulse_links (
+    workspace TEXT PRIMARY KEY, base_url TEXT NOT NULL, client_id TEXT NOT NULL,
+    sealed_secret BLOB NOT NULL, hook_hash TEXT NOT NULL UNIQUE,
+    operators TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE sendpulse_inbox (
+    id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, body BLOB NOT NULL, at INTEGER NOT NULL
+);
+CREATE TABLE sendpulse_sends (
+    workspace TEXT NOT NULL, message_id TEXT NOT NULL, scope TEXT NOT NULL UNIQUE,
+    chat_id TEXT NOT NULL, contact_id TEXT NOT NULL, author TEXT NOT NULL,
+    text TEXT NOT NULL, started_at INTEGER NOT NULL, remote_id TEXT,
+    PRIMARY KEY (workspace, message_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX sendpulse_sends_by_remote ON sendpulse_sends (workspace, remote_id);
+CREATE INDEX sendpulse_sends_open ON sendpulse_sends (workspace, contact_id, remote_id);
+CREATE TABLE sendpulse_dialogs (
+    workspace TEXT NOT NULL, contact_id TEXT NOT NULL, mark TEXT NOT NULL,
+    PRIMARY KEY (workspace, contact_id)
+) WITHOUT ROWID;
+";
+
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -174,6 +208,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         }),
         M::up(V3),
         M::up(V4),
+        M::up(V5),
     ])
 }
 
@@ -215,7 +250,7 @@ fn hash_stored_tokens(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 4;
+pub(crate) const LATEST: i64 = 5;
 
 /// Settings of the connection (outside the steps: `journal_mode` cannot
 /// change inside a transaction, and they are not part of the file's shape).
@@ -383,6 +418,12 @@ mod tests {
              VALUES ('w1', 'up3', 'u0', 'b.pdf', 3, 'abc', 9, 0)",
         ],
         &["INSERT INTO devices VALUES ('w1', 'u0', 'd4', 'apns', 'device-token-4', 'f1')"],
+        &[
+            "INSERT INTO sendpulse_links VALUES ('w1', 'http://sp', 'id', x'00', 'h', '{}', 5)",
+            "INSERT INTO sendpulse_inbox VALUES (1, 'w1', x'5b5d', 5)",
+            "INSERT INTO sendpulse_sends VALUES ('w1', 'm1', 's', 'c', 'ct', 'u0', 'hi', 5, NULL)",
+            "INSERT INTO sendpulse_dialogs VALUES ('w1', 'ct', 'mark')",
+        ],
     ];
 
     /// A file taken to each version in turn, with that step's rows written
@@ -589,6 +630,16 @@ CREATE TABLE IF NOT EXISTS idempotency (
             &["uploads", "upload_parts"],
         ),
         (
+            "gateway/store.rs",
+            include_str!("gateway/store.rs"),
+            &[
+                "sendpulse_links",
+                "sendpulse_inbox",
+                "sendpulse_sends",
+                "sendpulse_dialogs",
+            ],
+        ),
+        (
             "notify.rs",
             include_str!("notify.rs"),
             &[
@@ -612,6 +663,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
         ("error.rs", include_str!("error.rs")),
         ("lib.rs", include_str!("lib.rs")),
         ("main.rs", include_str!("main.rs")),
+        ("gateway/mod.rs", include_str!("gateway/mod.rs")),
+        ("gateway/ingest.rs", include_str!("gateway/ingest.rs")),
+        ("gateway/reconcile.rs", include_str!("gateway/reconcile.rs")),
+        ("gateway/out.rs", include_str!("gateway/out.rs")),
+        ("gateway/seal.rs", include_str!("gateway/seal.rs")),
     ];
 
     /// Where SQL names `table`: after FROM, INTO, UPDATE, JOIN (lower or
@@ -688,7 +744,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
         for table in &all_tables {
             assert!(
                 V1.contains(&format!("EXISTS {table} ("))
-                    || V2.contains(&format!("TABLE {table} (")),
+                    || V2.contains(&format!("TABLE {table} ("))
+                    || V5.contains(&format!("TABLE {table} (")),
                 "{table} is in the schema"
             );
         }

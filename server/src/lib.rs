@@ -15,6 +15,7 @@ pub mod error;
 pub mod event_log;
 pub mod faults;
 pub mod feed;
+pub mod gateway;
 pub mod hub;
 mod idempotency;
 pub mod limits;
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Issue 18: a paging client this many events behind the head gets a
     /// fresh snapshot instead (tests lower it).
     pub far_behind_events: std::sync::atomic::AtomicU64,
+    /// Issue 17: gateway mode (workspaces linked to SendPulse).
+    pub gateway: gateway::Gateway,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -190,11 +193,17 @@ pub async fn start(
         login_limits: limits::LoginLimits::standard(),
         bulk: bulk::BulkLimits::standard(),
         far_behind_events: rapport_core::wire::FAR_BEHIND_EVENTS.into(),
+        gateway: gateway::Gateway::default(),
     });
+    {
+        let st = state.clone();
+        tokio::task::spawn_blocking(move || st.gateway.refresh_links(&st.hub)).await??;
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
     let emails = state.clone();
+    let gateway_state = state.clone();
     let task = tokio::spawn(async move {
         // H1: waiting emails go out when their member's hour is up, even
         // when nothing else happens.
@@ -223,6 +232,7 @@ pub async fn start(
                 tracing::error!(error = %e, "server stopped");
             },
             () = flush => {}
+            () = gateway::run(gateway_state) => {}
         }
     });
     Ok(RunningServer { addr, state, task })

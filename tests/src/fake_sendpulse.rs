@@ -32,6 +32,8 @@ pub enum Fault {
     Status(u16, Option<u64>),
     /// Carry the request out, then break the connection instead of answering.
     DropAfterAccept,
+    /// Wait this many ms before handling the request (a slow platform).
+    Delay(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +56,9 @@ pub struct FakeContact {
     pub paused_minutes: Option<i64>,
     pub operator: Option<i64>,
     pub unread: i64,
+    /// Times in ms.
     pub last_activity: i64,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +70,7 @@ pub struct FakeMessage {
     pub direction: i64,
     pub status: i64,
     pub text: String,
+    /// ms.
     pub created_at: i64,
 }
 
@@ -93,9 +98,14 @@ impl FakeState {
         format!("{prefix}{:08}", self.next)
     }
 
+    /// The fake's clock in ms: the system's, never standing still (so
+    /// events keep their order), as a real account's times are near now.
     fn tick(&mut self) -> i64 {
-        self.clock += 1;
-        1_760_000_000 + self.clock
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.clock = (self.clock + 1).max(now);
+        self.clock
     }
 
     fn messages_of(&self, contact: &str) -> impl Iterator<Item = &FakeMessage> {
@@ -117,10 +127,11 @@ impl Drop for FakeSendPulse {
     }
 }
 
-fn iso(t: i64) -> String {
-    // Seconds since the epoch as SendPulse's "YYYY-MM-DD HH:MM:SS+00:00" is
-    // not needed by anything that reads it here; a sortable stand-in.
-    format!("t{t:012}")
+/// A time in ms as SendPulse writes it (RFC 3339, UTC).
+fn iso(t_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(t_ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, false))
+        .unwrap_or_default()
 }
 
 impl FakeSendPulse {
@@ -181,6 +192,7 @@ impl FakeSendPulse {
                     operator: None,
                     unread: 0,
                     last_activity: t,
+                    created_at: t,
                 },
             );
             id
@@ -248,10 +260,45 @@ impl FakeSendPulse {
                 "service": c.app.webhook_service(),
                 "bot": {"id": c.bot_id, "name": "bot"},
                 "contact": {"id": c.id, "name": c.name, "last_message": m.text},
-                "date": m.created_at,
+                "date": m.created_at / 1000,
                 "info": {"message": {"id": m.id, "text": m.text}},
             })
         })
+    }
+
+    /// A webhook item about a contact (`new_subscriber`, `open_chat`,
+    /// `unsubscribe`, `bot_block`, or any title), in SendPulse's shape.
+    pub fn contact_item(&self, contact_id: &str, title: &str) -> Value {
+        self.with(|s| {
+            let c = &s.contacts[contact_id];
+            json!({
+                "title": title,
+                "service": c.app.webhook_service(),
+                "bot": {"id": c.bot_id, "name": "bot"},
+                "contact": {"id": c.id, "name": c.name},
+                "date": c.last_activity / 1000,
+                "info": {},
+            })
+        })
+    }
+
+    /// The last message to or from a contact: its id.
+    pub fn last_message_id(&self, contact_id: &str) -> Option<String> {
+        self.with(|s| s.messages_of(contact_id).last().map(|m| m.id.clone()))
+    }
+
+    /// Every stored message of a contact: (id, direction, text).
+    pub fn history(&self, contact_id: &str) -> Vec<(String, i64, String)> {
+        self.with(|s| {
+            s.messages_of(contact_id)
+                .map(|m| (m.id.clone(), m.direction, m.text.clone()))
+                .collect()
+        })
+    }
+
+    /// A message the bot (a flow) sent, as SendPulse stores it; its id.
+    pub fn add_outgoing(&self, contact_id: &str, text: &str) -> String {
+        self.with(|s| push_message(s, contact_id, 2, text))
     }
 
     /// POSTs `items` as one webhook body (a JSON array) to `url`; the
@@ -304,7 +351,7 @@ fn contact_json(c: &FakeContact) -> Value {
         "id": c.id, "bot_id": c.bot_id, "status": c.status,
         "channel_data": {"name": c.name}, "tags": c.tags, "variables": c.variables,
         "is_chat_opened": c.opened, "last_activity_at": iso(c.last_activity),
-        "automation_paused_until": null, "created_at": iso(0),
+        "automation_paused_until": null, "created_at": iso(c.created_at),
     })
 }
 
@@ -372,11 +419,25 @@ async fn handle(
     } else {
         serde_json::from_slice(&body).ok()
     };
+    let delay = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        let i = s
+            .faults
+            .iter()
+            .position(|(p, f)| matches!(f, Fault::Delay(_)) && path.contains(p.as_str()));
+        match i.and_then(|i| s.faults.remove(i)) {
+            Some((_, Fault::Delay(ms))) => Some(ms),
+            _ => None,
+        }
+    };
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let fault = s
         .faults
         .iter()
-        .position(|(p, _)| path.contains(p.as_str()))
+        .position(|(p, f)| !matches!(f, Fault::Delay(_)) && path.contains(p.as_str()))
         .and_then(|i| s.faults.remove(i))
         .map(|(_, f)| f);
     let (status, resp) = match fault {

@@ -1,0 +1,635 @@
+//! Agents' commands in gateway mode: the same rules run first
+//! (`policy::act::check`, as the local handlers), then SendPulse's API
+//! carries the command out, then the events are emitted (`Command::run_remote`).
+//!
+//! E7, exactly once without idempotency keys: a send is recorded in
+//! `sendpulse_sends` before the call. When SendPulse's answer is lost
+//! (`Uncertain`), the contact's history is read (which also applies it, and
+//! `ingest` binds a SendPulse message of the same contact and text, no older
+//! than the record, to it; an `outgoing_message` webhook does the same) up
+//! to `Tuning::lookups` times before the message is sent again. A client's
+//! retry with the same key finds the record and looks before sending too.
+
+use super::ingest::{self, SeenContact};
+use super::store::{self, SendRow};
+use super::{GatewayError, api_error, reconcile};
+use crate::AppState;
+use crate::command::{Command, Ctx};
+use crate::error::{ApiError, ApiResult};
+use crate::hub::Workspace;
+use axum::http::StatusCode;
+use axum::response::Response;
+use rapport_core::model::*;
+use rapport_core::policy::access::Assignee;
+use rapport_core::policy::act::{self, Act};
+use rapport_core::policy::{Cost, Outgoing, delivery, pause};
+use rapport_core::store::{TimelineItem, TimelineItemId};
+use rapport_core::wire::{
+    AssignChat, Committed, ErrorCode, MessageSent, NoBody, PauseAction, PauseBot, PauseSet,
+    SendMessage, SubscriberEdit, SubscriberSaved, valid_message_id,
+};
+use rapport_sendpulse::{App as SpApp, Client, MessageTag};
+use std::sync::Arc;
+
+/// What the gateway cannot do through SendPulse (README: capability off,
+/// or not in this slice): refused, and the refusal kept for the key.
+pub async fn unsupported<B: Send + 'static>(cmd: Command<B>, what: &'static str) -> Response {
+    cmd.run(move |_, _| -> ApiResult<()> {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::NotSupported,
+            format!("{what} is not available through SendPulse"),
+        ))
+    })
+    .await
+}
+
+fn check(cx: &Ctx<'_>, chat: &Chat, a: &Act<'_>) -> ApiResult<Cost> {
+    let ctx = cx.ws.store.context_for(chat, cx.now())?;
+    Ok(act::check(a, &ctx)?)
+}
+
+/// A gateway chat and its SendPulse contact.
+struct Target {
+    chat: Chat,
+    app: SpApp,
+    contact: String,
+}
+
+fn target(cx: &Ctx<'_>, chat_id: &str) -> ApiResult<Target> {
+    let chat = cx.chat(chat_id)?;
+    let contact = ingest::contact_of(&chat.id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::NotSupported,
+                "this chat is not one of the SendPulse account's",
+            )
+        })?
+        .to_owned();
+    Ok(Target {
+        app: ingest::sp_app(chat.app),
+        chat,
+        contact,
+    })
+}
+
+async fn client(state: &Arc<AppState>, ws: &Workspace) -> ApiResult<Arc<Client>> {
+    let st = state.clone();
+    let w = ws.id.clone();
+    tokio::task::spawn_blocking(move || st.gateway.client(&st.hub, &w))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(api_error)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, GatewayError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(api_error)
+}
+
+// ---- E1/E3/E5/E7: send ----------------------------------------------------
+
+struct SendPlan {
+    target: Target,
+    row: SendRow,
+    /// The send was recorded by an earlier attempt: look before sending.
+    resume: bool,
+    outgoing: rapport_sendpulse::Outgoing,
+    content: Content,
+    cost: Cost,
+}
+
+struct Sent {
+    plan: SendPlan,
+}
+
+pub async fn send(chat_id: String, cmd: Command<SendMessage>) -> Response {
+    cmd.run_remote(
+        move |cx, scope, body| {
+            let t = target(cx, &chat_id)?;
+            let (out, content, outgoing) = match (&body.template, &body.tag, &body.text) {
+                (Some(_), _, _) => {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        ErrorCode::NotSupported,
+                        "WhatsApp templates through SendPulse are not available yet",
+                    ));
+                }
+                (None, Some(tag), Some(text)) => {
+                    // SendPulse's send takes HUMAN_AGENT (and CUSTOMER_FEEDBACK,
+                    // which Rapport does not offer); Rapport's other tags have
+                    // no SendPulse form.
+                    if *tag != rapport_core::policy::window::MessageTag::HumanAgent {
+                        return Err(ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            ErrorCode::NotSupported,
+                            "SendPulse sends only the HUMAN_AGENT tag",
+                        ));
+                    }
+                    (
+                        Outgoing::Tagged { tag: *tag, text },
+                        Content::Text { text: text.clone() },
+                        rapport_sendpulse::Outgoing::MessengerTagged {
+                            tag: MessageTag::HumanAgent,
+                            text: text.clone(),
+                        },
+                    )
+                }
+                (None, None, Some(text)) => (
+                    Outgoing::Text(text),
+                    Content::Text { text: text.clone() },
+                    rapport_sendpulse::Outgoing::Text(text.clone()),
+                ),
+                _ => return Err(ApiError::bad_request("text or template is required")),
+            };
+            let text = match &outgoing {
+                rapport_sendpulse::Outgoing::Text(t)
+                | rapport_sendpulse::Outgoing::MessengerTagged { text: t, .. } => t.clone(),
+                rapport_sendpulse::Outgoing::WhatsappTemplate { name, .. } => name.clone(),
+            };
+            // A retry of a command whose send was recorded resumes it: the
+            // rules passed when it was recorded, and it may have gone out,
+            // so a window closed since does not refuse it now.
+            if let Some(row) = store::send_by_scope(cx.hub, scope)? {
+                let cost = check(cx, &t.chat, &Act::Send(out)).unwrap_or(Cost::Free);
+                return Ok(SendPlan {
+                    target: t,
+                    row,
+                    resume: true,
+                    outgoing,
+                    content,
+                    cost,
+                });
+            }
+            let cost = check(cx, &t.chat, &Act::Send(out))?;
+            let id = match body.message_id {
+                Some(id) if !valid_message_id(id.as_str()) => {
+                    return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
+                }
+                Some(id) => id,
+                None => MessageId(format!(
+                    "m-{:016x}{:08x}",
+                    fastrand::u64(..),
+                    fastrand::u32(..)
+                )),
+            };
+            let row = SendRow {
+                workspace: cx.ws.id.clone(),
+                message_id: id.0.clone(),
+                scope: scope.to_owned(),
+                chat_id: t.chat.id.0.clone(),
+                contact_id: t.contact.clone(),
+                author: cx.me.0.clone(),
+                text,
+                started_at: cx.now().0,
+                remote_id: None,
+            };
+            if cx.ws.store.has_message(&id)? || !store::record_send(cx.hub, &row)? {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::DuplicateMessageId,
+                    "a message already has this id",
+                ));
+            }
+            Ok(SendPlan {
+                target: t,
+                row,
+                resume: false,
+                outgoing,
+                content,
+                cost,
+            })
+        },
+        |state, ws, plan| async move { carry_out(&state, &ws, plan).await },
+        |cx, sent: Sent| commit_send(cx, sent),
+    )
+    .await
+}
+
+/// Whether SendPulse's copy of the recorded send is known (bound).
+async fn found(state: &Arc<AppState>, scope: &str) -> ApiResult<bool> {
+    let st = state.clone();
+    let scope = scope.to_owned();
+    blocking(move || {
+        Ok(store::send_by_scope(&st.hub, &scope)?.is_some_and(|r| r.remote_id.is_some()))
+    })
+    .await
+}
+
+/// Reads the contact's history (applying it binds the send if it is there),
+/// up to `Tuning::lookups` times; whether the send was found.
+async fn look(
+    state: &Arc<AppState>,
+    client: &Client,
+    ws: &Arc<Workspace>,
+    plan: &SendPlan,
+) -> ApiResult<bool> {
+    let t = state.gateway.tuning();
+    let contact = SeenContact {
+        app: plan.target.app,
+        bot_id: plan
+            .target
+            .chat
+            .bot_id
+            .as_str()
+            .strip_prefix("sp-")
+            .unwrap_or(plan.target.chat.bot_id.as_str())
+            .to_owned(),
+        contact_id: plan.target.contact.clone(),
+        name: None,
+        status: None,
+        opened: None,
+        unread: None,
+        tags: None,
+        variables: None,
+        at: Timestamp(plan.row.started_at),
+    };
+    for i in 0..t.lookups.max(1) {
+        if found(state, &plan.row.scope).await? {
+            return Ok(true);
+        }
+        if i > 0 {
+            tokio::time::sleep(t.lookup_wait).await;
+        }
+        match reconcile::history(state, client, ws, &contact).await {
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "history lookup failed"),
+        }
+        if found(state, &plan.row.scope).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// At most this many sends of one recorded message per request, each after
+/// a lookup found nothing.
+const SENDS_PER_REQUEST: u32 = 2;
+
+async fn carry_out(state: &Arc<AppState>, ws: &Arc<Workspace>, plan: SendPlan) -> ApiResult<Sent> {
+    let client = client(state, ws).await?;
+    if plan.resume && look(state, &client, ws, &plan).await? {
+        return Ok(Sent { plan });
+    }
+    // Whether an earlier attempt may have gone out unseen.
+    let mut maybe_sent = plan.resume;
+    for _ in 0..SENDS_PER_REQUEST {
+        match client
+            .send(plan.target.app, &plan.target.contact, &plan.outgoing)
+            .await
+        {
+            Ok(receipt) => {
+                if let Some(rid) = receipt.message_id {
+                    let st = state.clone();
+                    let (w, m) = (ws.id.clone(), plan.row.message_id.clone());
+                    blocking(move || Ok(store::bind_send(&st.hub, &w, &m, &rid)?)).await?;
+                }
+                pause_after_reply(&client, &plan).await;
+                return Ok(Sent { plan });
+            }
+            Err(rapport_sendpulse::Error::Uncertain(why)) => {
+                tracing::info!(why, "send's answer lost; looking for the message");
+                maybe_sent = true;
+                if look(state, &client, ws, &plan).await? {
+                    pause_after_reply(&client, &plan).await;
+                    return Ok(Sent { plan });
+                }
+            }
+            Err(e) => {
+                let e = GatewayError::from(e);
+                if maybe_sent {
+                    // An earlier attempt may have gone out: the outcome is
+                    // not known, so the record stays and the retry looks.
+                    tracing::info!(error = %super::shown(&e), "send refused after an unconfirmed attempt");
+                    break;
+                }
+                if let GatewayError::SendPulse(
+                    rapport_sendpulse::Error::Refused { .. } | rapport_sendpulse::Error::Rejected,
+                ) = &e
+                {
+                    // Refused: nothing went out, so nothing to look for later.
+                    let st = state.clone();
+                    let (w, m) = (ws.id.clone(), plan.row.message_id.clone());
+                    blocking(move || Ok(store::forget_send(&st.hub, &w, &m)?)).await?;
+                }
+                return Err(api_error(e));
+            }
+        }
+    }
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        "SendPulse did not confirm the message; retry with the same key",
+    );
+    e.retry_after = Some(5);
+    Err(e)
+}
+
+/// E3: a manual reply pauses the bot for an hour at SendPulse too. Best
+/// effort: the message went out; a failure here is logged, not returned.
+async fn pause_after_reply(client: &Client, plan: &SendPlan) {
+    let minutes = pause::PAUSE_MS / 60_000;
+    if let Err(e) = client
+        .pause_set(plan.target.app, &plan.target.contact, minutes)
+        .await
+    {
+        let e = super::shown(&e.into());
+        tracing::warn!(error = %e, "pause after a reply not set at SendPulse");
+    }
+}
+
+fn commit_send(cx: &Ctx<'_>, sent: Sent) -> ApiResult<MessageSent> {
+    let plan = sent.plan;
+    let chat = cx.chat(plan.target.chat.id.as_str())?;
+    let now = cx.now();
+    let id = MessageId(plan.row.message_id.clone());
+    let mut payloads = Vec::new();
+    let message = match cx
+        .ws
+        .store
+        .timeline_item(&chat.id, &TimelineItemId::Message(id.clone()))?
+    {
+        // Already applied from a webhook or the history.
+        Some(TimelineItem::Message(m)) => m,
+        _ => {
+            let m = Message {
+                id,
+                chat_id: chat.id.clone(),
+                sender: Sender::Member(MemberId(plan.row.author.clone())),
+                content: plan.content,
+                sent_at: now,
+                delivery: delivery::shows_ticks(chat.app).then_some(Delivery::Sent),
+                quote: None,
+                reactions: Vec::new(),
+                edited_at: None,
+                deleted_at: None,
+                in_reply_to_ad: None,
+            };
+            payloads.push(EventPayload::MessageUpserted(m.clone()));
+            m
+        }
+    };
+    let until = pause::after_manual_reply(chat.paused_until, now);
+    payloads.push(EventPayload::PauseChanged {
+        chat_id: chat.id.clone(),
+        until: Some(until),
+    });
+    let seq = cx.emit(payloads)?;
+    Ok(MessageSent {
+        seq,
+        message,
+        paused_until: until,
+        cost: plan.cost,
+    })
+}
+
+// ---- A8, B10, D1, E3/F7 ---------------------------------------------------
+
+/// A command that sets a state at SendPulse (safe to repeat), then emits.
+async fn simple<B, P, Fut>(
+    chat_id: String,
+    cmd: Command<B>,
+    prepare: impl FnOnce(&Ctx<'_>, &Target, B) -> ApiResult<P> + Send + 'static,
+    call: impl FnOnce(Arc<Client>, SpApp, String, P) -> Fut + Send + 'static,
+    commit: impl FnOnce(&Chat, P) -> Vec<EventPayload> + Send + 'static,
+) -> Response
+where
+    B: Send + 'static,
+    P: Send + 'static,
+    Fut: std::future::Future<Output = Result<P, rapport_sendpulse::Error>> + Send,
+{
+    cmd.run_remote(
+        move |cx, _scope, body| {
+            let t = target(cx, &chat_id)?;
+            let p = prepare(cx, &t, body)?;
+            Ok((t, p))
+        },
+        |state, ws, (t, p): (Target, P)| async move {
+            let client = client(&state, &ws).await?;
+            let p = call(client, t.app, t.contact.clone(), p)
+                .await
+                .map_err(|e| api_error(e.into()))?;
+            Ok((t, p))
+        },
+        move |cx, (t, p)| {
+            let chat = cx.chat(t.chat.id.as_str())?;
+            let seq = cx.emit(commit(&chat, p))?;
+            Ok(Committed { seq })
+        },
+    )
+    .await
+}
+
+pub async fn read(chat_id: String, cmd: Command<NoBody>) -> Response {
+    simple(
+        chat_id,
+        cmd,
+        |_, _, _| Ok(()),
+        |c, app, contact, ()| async move { c.mark_read(app, &contact).await.map(drop) },
+        |chat, ()| {
+            vec![EventPayload::ChatRead {
+                chat_id: chat.id.clone(),
+            }]
+        },
+    )
+    .await
+}
+
+pub async fn set_state(chat_id: String, cmd: Command<NoBody>, to: ChatState) -> Response {
+    simple(
+        chat_id,
+        cmd,
+        |_, _, _| Ok(()),
+        move |c, app, contact, ()| async move {
+            match to {
+                ChatState::Open => c.open_chat(app, &contact).await,
+                ChatState::Closed => c.close_chat(app, &contact).await,
+            }
+        },
+        move |chat, ()| {
+            vec![EventPayload::ChatStateChanged {
+                chat_id: chat.id.clone(),
+                state: to,
+            }]
+        },
+    )
+    .await
+}
+
+/// D1: assigning needs the member's SendPulse operator id (the link's
+/// operator map; the API lists no team).
+pub async fn assign(chat_id: String, cmd: Command<AssignChat>) -> Response {
+    simple(
+        chat_id,
+        cmd,
+        |cx, t, body: AssignChat| {
+            let members = cx.ws.store.members(false)?;
+            let to = Assignee::find(body.member_id.as_ref(), &members);
+            check(cx, &t.chat, &Act::Assign { to })?;
+            let operator = match &body.member_id {
+                None => None,
+                Some(m) => Some(super::operator(cx.hub, &cx.ws.id, m.as_str())?.ok_or_else(
+                    || {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            ErrorCode::NotAssignable,
+                            "this member has no SendPulse operator id in the link",
+                        )
+                    },
+                )?),
+            };
+            Ok((body.member_id, operator))
+        },
+        |c, app, contact, (member, operator)| async move {
+            match operator {
+                Some(o) => c.assign(app, &contact, o).await?,
+                None => c.unassign(app, &contact).await?,
+            }
+            Ok((member, operator))
+        },
+        |chat, (member, _)| {
+            vec![EventPayload::ChatAssigned {
+                chat_id: chat.id.clone(),
+                assignee: member,
+            }]
+        },
+    )
+    .await
+}
+
+/// E3/F7: start (60 minutes), extend (+60 on what SendPulse has left) or
+/// continue (end) the bot's pause, at SendPulse.
+pub async fn pause_bot(chat_id: String, cmd: Command<PauseBot>) -> Response {
+    cmd.run_remote(
+        move |cx, _, body: PauseBot| Ok((target(cx, &chat_id)?, body.action)),
+        |state, ws, (t, action)| async move {
+            let client = client(&state, &ws).await?;
+            let now = state.hub.now();
+            let err = |e: rapport_sendpulse::Error| api_error(e.into());
+            let until = match action {
+                PauseAction::Continue => {
+                    client.pause_delete(t.app, &t.contact).await.map_err(err)?;
+                    pause::continue_autoflows()
+                }
+                PauseAction::Start | PauseAction::Extend => {
+                    // SendPulse's own count of what is left decides.
+                    let left = client.pause_get(t.app, &t.contact).await.map_err(err)?;
+                    let current = left.map(|m| now.plus_millis(m * 60_000));
+                    let until = if action == PauseAction::Start {
+                        pause::after_manual_reply(current, now)
+                    } else {
+                        pause::extend(current, now)
+                    };
+                    let minutes = (until.0 - now.0 + 59_999) / 60_000;
+                    client
+                        .pause_set(t.app, &t.contact, minutes)
+                        .await
+                        .map_err(err)?;
+                    Some(until)
+                }
+            };
+            Ok((t, until))
+        },
+        |cx, (t, until): (Target, Option<Timestamp>)| {
+            let seq = cx.emit(vec![EventPayload::PauseChanged {
+                chat_id: t.chat.id,
+                until,
+            }])?;
+            Ok(PauseSet {
+                seq,
+                paused_until: until,
+            })
+        },
+    )
+    .await
+}
+
+// ---- F5, F8 -----------------------------------------------------------------
+
+/// F5 variables and tags, F8 disable, at SendPulse (`setVariable`, `setTag`,
+/// `deleteTag`, `disable`), then the card. A variable set to "" is removed
+/// from the card (SendPulse keeps it empty). Starting a flow (F6: SendPulse's
+/// flow ids are not the catalogue's) and the CRM contact (G2) are refused.
+pub async fn edit_subscriber(subscriber_id: String, cmd: Command<SubscriberEdit>) -> Response {
+    cmd.run_remote(
+        move |cx, _, body: SubscriberEdit| {
+            body.check_fields()?;
+            if body.flow_id.is_some() || body.crm_contact.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::NotSupported,
+                    "flows and the CRM contact are not available through SendPulse",
+                ));
+            }
+            let s = cx
+                .ws
+                .store
+                .subscriber(&SubscriberId(subscriber_id))?
+                .ok_or_else(|| ApiError::not_found("subscriber"))?;
+            let contact =
+                s.id.as_str()
+                    .strip_prefix("sp-")
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            ErrorCode::NotSupported,
+                            "this subscriber is not one of the SendPulse account's",
+                        )
+                    })?
+                    .to_owned();
+            Ok((s, contact, body))
+        },
+        |state, ws, (s, contact, body): (Subscriber, String, SubscriberEdit)| async move {
+            let client = client(&state, &ws).await?;
+            let app = ingest::sp_app(s.app);
+            let err = |e: rapport_sendpulse::Error| api_error(e.into());
+            for (k, v) in &body.variables {
+                client
+                    .set_variable(app, &contact, k, serde_json::Value::String(v.clone()))
+                    .await
+                    .map_err(err)?;
+            }
+            if !body.add_tags.is_empty() {
+                client
+                    .add_tags(app, &contact, &body.add_tags)
+                    .await
+                    .map_err(err)?;
+            }
+            for t in &body.remove_tags {
+                client.remove_tag(app, &contact, t).await.map_err(err)?;
+            }
+            if body.disable {
+                client.disable_contact(app, &contact).await.map_err(err)?;
+            }
+            Ok((s, body))
+        },
+        |cx, (s, body): (Subscriber, SubscriberEdit)| {
+            // The card as it is now (a webhook may have changed it meanwhile).
+            let mut s = cx.ws.store.subscriber(&s.id)?.unwrap_or(s);
+            for (k, v) in body.variables {
+                if v.is_empty() {
+                    s.variables.remove(&k);
+                } else {
+                    s.variables.insert(k, v);
+                }
+            }
+            s.tags.retain(|t| !body.remove_tags.contains(t));
+            for t in body.add_tags {
+                if !s.tags.contains(&t) {
+                    s.tags.push(t);
+                }
+            }
+            if body.disable {
+                s.status = SubscriptionStatus::Disabled;
+            }
+            let seq = cx.emit(vec![EventPayload::SubscriberUpserted(s.clone())])?;
+            Ok(SubscriberSaved { seq, subscriber: s })
+        },
+    )
+    .await
+}

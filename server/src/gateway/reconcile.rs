@@ -1,0 +1,275 @@
+//! The reconcile pass (issue 17): SendPulse's API read through, so the
+//! workspace reaches SendPulse's state whatever webhooks were missed,
+//! duplicated or reordered.
+//!
+//! 1. `GET /chatbots/dialogs`, paged with `search_after` to the end: one
+//!    line per chat with its last messages and unread count. A chat whose
+//!    line is as the last pass saw it needs no history read.
+//! 2. Per app, `GET /{app}/bots`; per bot, `GET /{app}/chats` (paged):
+//!    each contact's status, open flag and unread count.
+//! 3. Per chat whose dialog changed (or never seen), its history
+//!    `GET /{app}/chats/messages` (paged with `search_after`).
+//!
+//! Everything goes through `ingest::apply`, so a pass over a state already
+//! known emits nothing.
+
+use super::GatewayError;
+use super::ingest::{self, Seen, SeenContact, SeenMessage};
+use crate::AppState;
+use rapport_core::model::Timestamp;
+use rapport_sendpulse::{App as SpApp, Client, Dialog, Direction};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    pub chats: usize,
+    pub histories: usize,
+    pub events: usize,
+    /// Requests made to SendPulse (token fetches included).
+    pub requests: u64,
+}
+
+/// SendPulse's time (`2025-10-09T12:00:00+00:00`, or a space for the `T`)
+/// in ms; `None` when unreadable.
+pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%:z"))
+        .ok()?;
+    Some(Timestamp(t.timestamp_millis()))
+}
+
+/// A contact's name as its app's `channel_data` gives it.
+pub(crate) fn name_of(channel_data: &Value) -> Option<String> {
+    let s = |k: &str| {
+        channel_data
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    s("name").or_else(|| {
+        let full = [s("first_name"), s("last_name")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!full.is_empty()).then_some(full).or_else(|| s("username"))
+    })
+}
+
+/// A contact's variables as the card keeps them: text, empty ones left out.
+pub(crate) fn variables_of(v: &Value) -> std::collections::BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (!text.is_empty()).then(|| (k.clone(), text))
+        })
+        .collect()
+}
+
+/// A message's text: `data.text`, or the app's nested shapes.
+pub(crate) fn text_of(data: &Value) -> String {
+    for p in ["/text", "/text/body", "/message/text", "/text/text"] {
+        if let Some(t) = data.pointer(p).and_then(Value::as_str) {
+            return t.to_owned();
+        }
+    }
+    String::new()
+}
+
+fn dialog_mark(d: &Dialog) -> String {
+    let last = |m: &Option<rapport_sendpulse::client::LastMessage>| {
+        m.as_ref()
+            .map(|m| format!("{:?}|{:?}", m.id, m.date))
+            .unwrap_or_default()
+    };
+    format!(
+        "{}|{:?}|{:?}|{}|{}",
+        d.updated_at.as_deref().unwrap_or(""),
+        d.inbox_unread_count,
+        d.is_chat_opened,
+        last(&d.last_inbox_message),
+        last(&d.last_outbox_message),
+    )
+}
+
+/// One pass over a linked workspace.
+pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, GatewayError> {
+    let (client, ws) = {
+        let st = state.clone();
+        let w = workspace.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let c = st.gateway.client(&st.hub, &w)?;
+            let ws = st.hub.workspace(&w).ok_or(GatewayError::NoWorkspace)?;
+            Ok::<_, GatewayError>((c, ws))
+        })
+        .await
+        .map_err(|e| GatewayError::BadLink(e.to_string()))??
+    };
+    let before = client.stats().requests;
+    let mut out = Reconciled::default();
+    let marks = {
+        let st = state.clone();
+        let w = workspace.to_owned();
+        tokio::task::spawn_blocking(move || super::store::dialog_marks(&st.hub, &w))
+            .await
+            .map_err(|e| GatewayError::BadLink(e.to_string()))??
+    };
+    let dialogs: HashMap<String, String> = client
+        .dialogs_all()
+        .await?
+        .iter()
+        .map(|d| (d.contact.id.clone(), dialog_mark(d)))
+        .collect();
+    for app in SpApp::ALL {
+        for bot in client.bots(app).await? {
+            let chats = client.chats_all(app, &bot.id).await?;
+            let mut seen = Vec::with_capacity(chats.len() + 1);
+            seen.push(Seen::Bot {
+                app,
+                bot_id: bot.id.clone(),
+                name: name_of(&bot.channel_data).unwrap_or_default(),
+                at: bot
+                    .created_at
+                    .as_deref()
+                    .and_then(parse_time)
+                    .unwrap_or(Timestamp(0)),
+            });
+            let mut stale = Vec::new();
+            for chat in chats {
+                let c = &chat.contact;
+                let at = c
+                    .created_at
+                    .as_deref()
+                    .and_then(parse_time)
+                    .unwrap_or(Timestamp(0));
+                let contact = SeenContact {
+                    app,
+                    bot_id: bot.id.clone(),
+                    contact_id: c.id.clone(),
+                    name: name_of(&c.channel_data),
+                    status: c.status,
+                    opened: c.is_chat_opened,
+                    unread: chat.inbox_unread,
+                    tags: Some(c.tags.clone()),
+                    variables: Some(variables_of(&c.variables)),
+                    at,
+                };
+                let mark = dialogs.get(&c.id).cloned();
+                if mark.is_none() || marks.get(&c.id) != mark.as_ref() {
+                    stale.push((contact.clone(), mark));
+                }
+                seen.push(Seen::Contact(contact));
+            }
+            out.chats += seen.len() - 1;
+            out.events += apply(state, &ws, seen).await?;
+            for (contact, mark) in stale {
+                out.events += history(state, &client, &ws, &contact).await?;
+                out.histories += 1;
+                // The unread count after the history (its messages count as
+                // unread as they arrive; SendPulse's count decides).
+                out.events += apply(state, &ws, vec![Seen::Contact(contact.clone())]).await?;
+                if let Some(m) = mark {
+                    let st = state.clone();
+                    let (w, c) = (workspace.to_owned(), contact.contact_id.clone());
+                    tokio::task::spawn_blocking(move || {
+                        super::store::set_dialog_mark(&st.hub, &w, &c, &m)
+                    })
+                    .await
+                    .map_err(|e| GatewayError::BadLink(e.to_string()))??;
+                }
+            }
+        }
+    }
+    out.requests = client.stats().requests - before;
+    Ok(out)
+}
+
+async fn apply(
+    state: &Arc<AppState>,
+    ws: &Arc<crate::hub::Workspace>,
+    seen: Vec<Seen>,
+) -> Result<usize, GatewayError> {
+    if seen.is_empty() {
+        return Ok(0);
+    }
+    let st = state.clone();
+    let ws = ws.clone();
+    let slack = st.gateway.tuning().match_slack_ms;
+    tokio::task::spawn_blocking(move || ingest::apply(&st.gateway, &st.hub, &ws, &seen, slack))
+        .await
+        .map_err(|e| GatewayError::BadLink(e.to_string()))?
+        .map_err(GatewayError::from)
+}
+
+/// Reads one contact's whole history and applies it; the events emitted.
+pub(crate) async fn history(
+    state: &Arc<AppState>,
+    client: &Client,
+    ws: &Arc<crate::hub::Workspace>,
+    contact: &SeenContact,
+) -> Result<usize, GatewayError> {
+    let messages = client
+        .messages_all(contact.app, &contact.contact_id)
+        .await?;
+    let seen = messages
+        .into_iter()
+        .map(|m| {
+            let at = m
+                .created_at
+                .as_deref()
+                .and_then(parse_time)
+                .unwrap_or(contact.at);
+            Seen::Message(SeenMessage {
+                contact: SeenContact {
+                    status: None,
+                    opened: None,
+                    unread: None,
+                    tags: None,
+                    variables: None,
+                    ..contact.clone()
+                },
+                remote_id: m.id,
+                inbound: m.direction == Direction::In,
+                text: text_of(&m.data),
+                status: m.status,
+                precise: m.created_at.is_some(),
+                at,
+            })
+        })
+        .collect();
+    apply(state, ws, seen).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_names_and_texts_as_sendpulse_writes_them() {
+        assert_eq!(
+            parse_time("2025-10-09T12:00:00+00:00"),
+            Some(Timestamp(1_760_011_200_000))
+        );
+        assert_eq!(
+            parse_time("2025-10-09 12:00:00+00:00"),
+            Some(Timestamp(1_760_011_200_000))
+        );
+        assert_eq!(parse_time("t000001"), None);
+        let cd = serde_json::json!({"first_name": "Ann", "last_name": "Lee"});
+        assert_eq!(name_of(&cd).as_deref(), Some("Ann Lee"));
+        assert_eq!(name_of(&serde_json::json!({})), None);
+        assert_eq!(text_of(&serde_json::json!({"text": {"body": "hi"}})), "hi");
+        assert_eq!(text_of(&serde_json::json!({"text": "yo"})), "yo");
+    }
+}

@@ -1,0 +1,1139 @@
+//! Gateway mode (issue 17 §1): rapport-server linked to a SendPulse account
+//! (the fake on loopback). Webhooks in (arrays, duplicates, out of order,
+//! unknown titles, a flood), the reconcile pass after dropped webhooks,
+//! agents' commands out through SendPulse after the rules, exactly once
+//! when an answer is lost, tokens expiring and 429s, and every request the
+//! gateway makes checked against docs/sendpulse/openapi.yml.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rapport_core::model::*;
+use rapport_core::sync::{Action, Backend, PauseAction, RapportBackend, SyncError};
+use rapport_core::timers::ServerClock;
+use rapport_sendpulse::App as SpApp;
+use rapport_server::gateway::seal::ServerKey;
+use rapport_server::gateway::{self, NewLink, Tuning};
+use rapport_server::hub::Workspace;
+use rapport_tests::fake_sendpulse::{FakeSendPulse, Fault};
+use serde_json::Value;
+
+#[path = "support/sendpulse_contract.rs"]
+mod contract;
+
+const ID: &str = "gw-client-id";
+const SECRET: &str = "gw-client-secret-0123456789";
+const PASSWORD: &str = "correct horse";
+const WS: &str = "sp";
+
+struct Gw {
+    server: rapport_server::RunningServer,
+    _dir: tempfile::TempDir,
+    fake: FakeSendPulse,
+    hook: String,
+}
+
+/// A server on `db` with the gateway's key and short waits.
+async fn server_on(db: &std::path::Path) -> rapport_server::RunningServer {
+    let server = rapport_server::start(rapport_server::ServerConfig {
+        db: db.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        heartbeat_ms: 300,
+        clock: None,
+    })
+    .await
+    .unwrap();
+    server.state.gateway.set_key(ServerKey::from_bytes([9; 32]));
+    server.state.gateway.set_tuning(Tuning {
+        max_attempts: 4,
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(50),
+        page_size: 3,
+        lookups: 2,
+        lookup_wait: Duration::from_millis(10),
+        match_slack_ms: 60_000,
+    });
+    server
+}
+
+impl Gw {
+    /// The server stopped and started again on the same files.
+    async fn restart(&mut self) {
+        let db = self._dir.path().join("server.db");
+        let old = std::mem::replace(&mut self.server, server_on(&db).await);
+        let secret = self.hook.rsplit('/').next().unwrap().to_owned();
+        drop(old);
+        self.hook = format!("{}{}", self.server.url(), gateway::hook_path(&secret));
+    }
+
+    async fn start() -> Gw {
+        // reqwest (the webhooks the tests post) needs rustls's provider.
+        rapport_core::sync::install_crypto();
+        let fake = FakeSendPulse::start(ID, SECRET).await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = server_on(&dir.path().join("server.db")).await;
+        let state = server.state.clone();
+        let url = fake.url.clone();
+        let secret = tokio::task::spawn_blocking(move || {
+            let hub = &state.hub;
+            let ws = hub.create_workspace(WS, "SendPulse shop").unwrap();
+            for (id, email) in [("u0", "u0@sp.test"), ("u1", "u1@sp.test")] {
+                let m = Member {
+                    id: MemberId::from(id),
+                    name: format!("Agent {id}"),
+                    avatar_url: None,
+                    role: "Agent".into(),
+                    conversations_access: true,
+                };
+                hub.add_account(&ws, email, PASSWORD, m).unwrap();
+            }
+            state
+                .gateway
+                .link(
+                    hub,
+                    &NewLink {
+                        workspace: WS.into(),
+                        base_url: url,
+                        client_id: ID.into(),
+                        client_secret: SECRET.into(),
+                        operators: BTreeMap::from([("u0".to_owned(), 7)]),
+                    },
+                )
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let hook = format!("{}{}", server.url(), gateway::hook_path(&secret));
+        Gw {
+            server,
+            _dir: dir,
+            fake,
+            hook,
+        }
+    }
+
+    fn ws(&self) -> Arc<Workspace> {
+        self.server.state.hub.workspace(WS).unwrap()
+    }
+
+    fn head(&self) -> u64 {
+        self.server.state.hub.head(&self.ws()).unwrap().0
+    }
+
+    /// Posts one webhook body; waits until the worker has applied it.
+    async fn webhook(&self, items: &[Value]) {
+        let before = self.server.state.gateway.stats().bodies;
+        assert_eq!(self.fake.emit_webhook(&self.hook, items).await, 200);
+        self.applied(before + 1).await;
+    }
+
+    async fn applied(&self, bodies: u64) {
+        let t = Instant::now();
+        while self.server.state.gateway.stats().bodies < bodies {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "webhooks not applied"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn reconcile(&self) -> gateway::Reconciled {
+        gateway::reconcile::pass(&self.server.state, WS)
+            .await
+            .expect("reconcile")
+    }
+
+    async fn agent(&self) -> RapportBackend {
+        let b = RapportBackend::new(&self.server.url(), Arc::new(ServerClock::default())).unwrap();
+        b.login("u0@sp.test", PASSWORD).await.unwrap();
+        b
+    }
+
+    fn chat(&self, contact: &str) -> Option<Chat> {
+        self.ws()
+            .store
+            .chat(&ChatId::from(format!("sp-{contact}").as_str()))
+            .unwrap()
+            .map(|s| s.chat)
+    }
+
+    /// A chat's messages as (id, inbound, text), oldest first.
+    fn messages(&self, contact: &str) -> Vec<(String, bool, String)> {
+        let (list, _) = self
+            .ws()
+            .store
+            .messages_before(
+                &ChatId::from(format!("sp-{contact}").as_str()),
+                None,
+                u32::MAX,
+            )
+            .unwrap();
+        list.into_iter()
+            .map(|m| {
+                let text = match &m.content {
+                    Content::Text { text } => text.clone(),
+                    other => format!("{other:?}"),
+                };
+                (m.id.0.clone(), m.direction() == Direction::Inbound, text)
+            })
+            .collect()
+    }
+
+    /// The workspace as SendPulse's state would put it, per contact: the
+    /// chat's state, the subscriber's status, unread and the messages'
+    /// (direction, text); compared with the fake's own.
+    fn converged(&self) -> Result<(), String> {
+        self.converged_as(true)
+    }
+
+    /// `ordered: false` compares each chat's messages as a set: webhooks'
+    /// times are whole seconds, so messages of one second keep the order
+    /// they arrived in until a reconcile reads SendPulse's times.
+    fn converged_as(&self, ordered: bool) -> Result<(), String> {
+        let contacts: Vec<_> = self.fake.with(|s| s.contacts.values().cloned().collect());
+        for c in contacts {
+            let chat = self.chat(&c.id).ok_or(format!("no chat for {}", c.id))?;
+            let want_state = if c.opened {
+                ChatState::Open
+            } else {
+                ChatState::Closed
+            };
+            if chat.state != want_state {
+                return Err(format!("{}: state {:?}", c.id, chat.state));
+            }
+            if i64::from(chat.unread_count) != c.unread {
+                return Err(format!(
+                    "{}: unread {} vs {}",
+                    c.id, chat.unread_count, c.unread
+                ));
+            }
+            let sub = self
+                .ws()
+                .store
+                .subscriber(&chat.subscriber_id)
+                .unwrap()
+                .unwrap();
+            let want_status = match c.status {
+                1 => SubscriptionStatus::Active,
+                3 => SubscriptionStatus::Disabled,
+                _ => SubscriptionStatus::Unsubscribed,
+            };
+            if sub.status != want_status {
+                return Err(format!("{}: status {:?}", c.id, sub.status));
+            }
+            let mut ours: Vec<(bool, String)> = self
+                .messages(&c.id)
+                .into_iter()
+                .map(|(_, i, t)| (i, t))
+                .collect();
+            let mut theirs: Vec<(bool, String)> = self
+                .fake
+                .history(&c.id)
+                .into_iter()
+                .map(|(_, d, t)| (d == 1, t))
+                .collect();
+            if !ordered {
+                ours.sort();
+                theirs.sort();
+            }
+            if ours != theirs {
+                return Err(format!("{}: {ours:?} vs {theirs:?}", c.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- link -------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_keeps_the_secret_sealed_and_the_hook_secret_hashed() {
+    let gw = Gw::start().await;
+    let db = rusqlite::Connection::open(gw._dir.path().join("server.db")).unwrap();
+    let (sealed, hash): (Vec<u8>, String) = db
+        .query_row(
+            "SELECT sealed_secret, hook_hash FROM sendpulse_links WHERE workspace = 'sp'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+    let secret = gw.hook.rsplit('/').next().unwrap();
+    assert_eq!(secret.len(), 64, "256 random bits");
+    assert_ne!(hash, secret);
+    // An unknown secret: a plain 404, nothing kept.
+    let wrong = gw.hook.replace(secret, &"0".repeat(64));
+    assert_eq!(gw.fake.emit_webhook(&wrong, &[]).await, 404);
+    // A body that is not a webhook: a typed 400, nothing kept.
+    let r = reqwest::Client::new()
+        .post(&gw.hook)
+        .body("{\"title\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "bad_request");
+    assert_eq!(gw.server.state.gateway.stats().bodies, 0);
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM sendpulse_inbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+    // A new link replaces the secret: the old URL stops working.
+    let state = gw.server.state.clone();
+    let url = gw.fake.url.clone();
+    let new_secret = tokio::task::spawn_blocking(move || {
+        state.gateway.link(
+            &state.hub,
+            &NewLink {
+                workspace: WS.into(),
+                base_url: url,
+                client_id: ID.into(),
+                client_secret: SECRET.into(),
+                operators: BTreeMap::new(),
+            },
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_ne!(new_secret, secret);
+    assert_eq!(gw.fake.emit_webhook(&gw.hook, &[]).await, 404);
+}
+
+// ---- webhooks -----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_in_arrays_duplicated_out_of_order_and_unknown_change_nothing_twice() {
+    let gw = Gw::start().await;
+    let bot = gw.fake.add_bot(SpApp::Telegram, "Shop");
+    let c = gw.fake.add_contact(&bot, "Ann");
+    let m1 = gw.fake.add_incoming(&c, "hello");
+    let m2 = gw.fake.add_incoming(&c, "anyone there?");
+    let m3 = gw.fake.add_incoming(&c, "ok bye");
+    gw.fake
+        .with(|s| s.contacts.get_mut(&c).unwrap().opened = true);
+    let unknown = serde_json::json!({"title": "something_new", "service": "telegram",
+        "bot": {"id": bot}, "contact": {"id": c}, "date": 1});
+    let item = |id: &str| gw.fake.message_item(id);
+    // The last message first, the subscriber after, a duplicate, an
+    // unknown title, a link click (known, not used), the chat opened.
+    let body = vec![
+        item(&m3),
+        gw.fake.contact_item(&c, "new_subscriber"),
+        item(&m1),
+        unknown.clone(),
+        item(&m1),
+        gw.fake.contact_item(&c, "link_click"),
+        item(&m2),
+        gw.fake.contact_item(&c, "open_chat"),
+    ];
+    gw.webhook(&body).await;
+    let mut texts: Vec<String> = gw.messages(&c).into_iter().map(|(_, _, t)| t).collect();
+    texts.sort();
+    assert_eq!(texts, ["anyone there?", "hello", "ok bye"]);
+    let chat = gw.chat(&c).unwrap();
+    assert_eq!(chat.state, ChatState::Open);
+    assert_eq!(chat.unread_count, 3);
+    assert_eq!(chat.app, App::Telegram);
+    assert_eq!(chat.title, "Ann");
+    gw.converged_as(false).unwrap();
+    // The bot first seen in a webhook gets its name from the next pass.
+    let bots = gw.ws().store.bots().unwrap();
+    assert_eq!(bots.len(), 1);
+    assert_ne!(bots[0].name, "Shop");
+    gw.reconcile().await;
+    assert_eq!(gw.ws().store.bots().unwrap()[0].name, "Shop");
+
+    // The same body again, reversed, and split: nothing changes.
+    let head = gw.head();
+    gw.webhook(&body).await;
+    let mut rev = body.clone();
+    rev.reverse();
+    gw.webhook(&rev).await;
+    for it in &body {
+        gw.webhook(std::slice::from_ref(it)).await;
+    }
+    assert_eq!(gw.head(), head, "a replay emits nothing");
+    let stats = gw.server.state.gateway.stats();
+    assert_eq!(stats.skipped.get("unknown_title"), Some(&(1 + 1 + 1 + 1)));
+    assert_eq!(stats.skipped.get("not_used"), Some(&4));
+
+    // unsubscribe / bot_block: the subscriber's status.
+    gw.fake.with(|s| s.contacts.get_mut(&c).unwrap().status = 2);
+    gw.webhook(&[gw.fake.contact_item(&c, "unsubscribe")]).await;
+    let sub = gw
+        .ws()
+        .store
+        .subscriber(&SubscriberId::from(format!("sp-{c}").as_str()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sub.status, SubscriptionStatus::Unsubscribed);
+    let head = gw.head();
+    gw.webhook(&[gw.fake.contact_item(&c, "bot_block")]).await;
+    assert_eq!(gw.head(), head, "blocked reads as unsubscribed already");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_flood_is_answered_fast_and_applied_once() {
+    let gw = Gw::start().await;
+    let bot = gw.fake.add_bot(SpApp::Whatsapp, "Flood");
+    let contacts: Vec<String> = (0..20)
+        .map(|i| gw.fake.add_contact(&bot, &format!("C{i}")))
+        .collect();
+    let mut items = Vec::new();
+    for i in 0..400 {
+        let m = gw.fake.add_incoming(&contacts[i % 20], &format!("msg {i}"));
+        items.push(gw.fake.message_item(&m));
+    }
+    // 80 bodies of 5 items, each posted twice, 8 at a time.
+    let bodies: Vec<Vec<Value>> = items.chunks(5).map(<[Value]>::to_vec).collect();
+    let before = gw.server.state.gateway.stats().bodies;
+    let mut answers = Vec::new();
+    let http = reqwest::Client::new();
+    for round in bodies.chunks(8).flat_map(|c| [c, c]) {
+        let posts = round.iter().map(|b| {
+            let http = http.clone();
+            let url = gw.hook.clone();
+            let b = Value::Array(b.clone());
+            async move {
+                let t = Instant::now();
+                let r = http.post(url).json(&b).send().await.unwrap();
+                (r.status().as_u16(), t.elapsed())
+            }
+        });
+        answers.extend(futures_util::future::join_all(posts).await);
+    }
+    assert!(answers.iter().all(|(s, _)| *s == 200));
+    gw.applied(before + 160).await;
+    let mut times: Vec<Duration> = answers.iter().map(|(_, t)| *t).collect();
+    times.sort();
+    let p99 = times[times.len() * 99 / 100];
+    eprintln!(
+        "webhook answer p50 {:?} p99 {:?} over {} posts",
+        times[times.len() / 2],
+        p99,
+        times.len()
+    );
+    assert!(p99 < Duration::from_secs(2), "answered fast: {p99:?}");
+    let total: usize = contacts.iter().map(|c| gw.messages(c).len()).sum();
+    assert_eq!(total, 400, "each message once");
+    gw.converged_as(false).unwrap();
+    // A reconcile pass puts messages of one second in SendPulse's order.
+    gw.reconcile().await;
+    gw.converged().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_h2_a_webhook_reaches_a_phone_over_rapports_live_stream() {
+    let gw = Gw::start().await;
+    let bot = gw.fake.add_bot(SpApp::Telegram, "Live");
+    let c = gw.fake.add_contact(&bot, "Ann");
+    let phone = rapport_tests::TempStore::new();
+    let backend = Arc::new(gw.agent().await);
+    let engine = Arc::new(rapport_core::sync::SyncEngine::new(
+        phone.store.clone(),
+        backend,
+    ));
+    engine.catch_up().await.unwrap();
+    let live = engine.clone();
+    let task = tokio::spawn(async move { live.run().await });
+    let http = reqwest::Client::new();
+    let mut took = Vec::new();
+    let mut answered = Vec::new();
+    for i in 0..40 {
+        let m = gw.fake.add_incoming(&c, &format!("live {i}"));
+        let id = MessageId::from(format!("sp-{m}").as_str());
+        let body = Value::Array(vec![gw.fake.message_item(&m)]);
+        let t = Instant::now();
+        let r = http.post(&gw.hook).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        answered.push(t.elapsed());
+        while !phone.store.has_message(&id).unwrap() {
+            assert!(t.elapsed() < Duration::from_secs(10), "not on the phone");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        took.push(t.elapsed());
+    }
+    task.abort();
+    took.sort();
+    answered.sort();
+    eprintln!(
+        "webhook to the phone's store: p50 {:?} p99 {:?}; answered p50 {:?} (40 webhooks, loopback)",
+        took[20], took[39], answered[20]
+    );
+    let chat = phone
+        .store
+        .chat(&ChatId::from(format!("sp-{c}").as_str()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(chat.chat.unread_count, 40);
+    assert_eq!(chat.chat.title, "Ann");
+}
+
+// ---- reconcile ------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_after_dropped_webhooks_converges_and_then_changes_nothing() {
+    let mut gw = Gw::start().await;
+    let tg = gw.fake.add_bot(SpApp::Telegram, "TG");
+    let wa = gw.fake.add_bot(SpApp::Whatsapp, "WA");
+    let mut all = Vec::new();
+    for (bot, n) in [(&tg, 4), (&wa, 3)] {
+        for i in 0..n {
+            let c = gw.fake.add_contact(bot, &format!("P{i}"));
+            for k in 0..(i + 2) {
+                gw.fake.add_incoming(&c, &format!("q{k}"));
+                if k % 2 == 0 {
+                    gw.fake.add_outgoing(&c, &format!("bot answer {k}"));
+                }
+            }
+            all.push(c);
+        }
+    }
+    gw.fake.with(|s| {
+        s.contacts.get_mut(&all[0]).unwrap().opened = true;
+        s.contacts.get_mut(&all[5]).unwrap().opened = true;
+        s.contacts.get_mut(&all[2]).unwrap().status = 2;
+        s.contacts.get_mut(&all[3]).unwrap().unread = 0;
+    });
+    // Only some webhooks arrived (one message of the first contact, twice).
+    let m = gw.fake.last_message_id(&all[0]).unwrap();
+    gw.webhook(&[gw.fake.message_item(&m), gw.fake.message_item(&m)])
+        .await;
+    assert!(gw.converged().is_err());
+
+    // Tokens expire and SendPulse rate-limits during the pass.
+    gw.fake.expire_tokens();
+    gw.fake
+        .fail_next("/telegram/chats", Fault::Status(429, Some(0)));
+    gw.fake
+        .fail_next("/chatbots/dialogs", Fault::Status(503, None));
+    let r = gw.reconcile().await;
+    gw.converged().unwrap();
+    assert_eq!(r.chats, 7);
+    assert_eq!(r.histories, 7);
+    eprintln!("reconcile from (almost) empty: {r:?}");
+
+    // A second pass: nothing to change, no history read again.
+    let head = gw.head();
+    let again = gw.reconcile().await;
+    assert_eq!(gw.head(), head);
+    assert_eq!((again.events, again.histories), (0, 0));
+    assert!(again.requests < r.requests);
+
+    // One new message missed by the webhooks: one history read.
+    gw.fake.add_incoming(&all[4], "late");
+    let third = gw.reconcile().await;
+    assert_eq!(third.histories, 1);
+    gw.converged().unwrap();
+    let head = gw.head();
+    // And replaying the webhooks after the pass changes nothing either.
+    let items: Vec<Value> = gw
+        .fake
+        .history(&all[4])
+        .iter()
+        .map(|(id, _, _)| gw.fake.message_item(id))
+        .collect();
+    gw.webhook(&items).await;
+    assert_eq!(gw.head(), head);
+
+    // Restarted: the pass at start reads only the history that changed
+    // while the server was down.
+    gw.fake.add_incoming(&all[6], "while you were out");
+    gw.restart().await;
+    gw.server
+        .state
+        .gateway
+        .schedule_reconcile(Duration::from_secs(3600));
+    let t = Instant::now();
+    while gw.server.state.gateway.stats().passes == 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "no pass at start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let at_start = gw.server.state.gateway.stats().last_pass.unwrap();
+    assert_eq!(at_start.histories, 1, "{at_start:?}");
+    gw.converged().unwrap();
+}
+
+// ---- commands out -----------------------------------------------------------------
+
+/// A contact who wrote (so the support window is open), reconciled in.
+async fn one_chat(gw: &Gw, app: SpApp) -> (String, ChatId) {
+    let bot = gw.fake.add_bot(app, "Shop");
+    let c = gw.fake.add_contact(&bot, "Ann");
+    gw.fake.add_incoming(&c, "hello?");
+    gw.reconcile().await;
+    (c.clone(), ChatId::from(format!("sp-{c}").as_str()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_a_send_whose_answer_is_lost_reaches_sendpulse_exactly_once() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Telegram).await;
+    let agent = gw.agent().await;
+    gw.fake
+        .fail_next("/contacts/sendText", Fault::DropAfterAccept);
+    let send = Action::SendText {
+        chat_id: chat.clone(),
+        text: "On it".into(),
+        message_id: Some(MessageId::from("echo-1")),
+    };
+    agent.run(&send, "k-send-1").await.unwrap();
+    assert_eq!(
+        gw.fake.outgoing_texts(&c),
+        ["On it"],
+        "one message at SendPulse"
+    );
+    let ours = gw.messages(&c);
+    assert_eq!(
+        ours.iter().filter(|(_, inbound, _)| !inbound).count(),
+        1,
+        "{ours:?}"
+    );
+    assert!(ours.iter().any(|(id, _, t)| id == "echo-1" && t == "On it"));
+    // The same key again: the first answer, nothing sent.
+    agent.run(&send, "k-send-1").await.unwrap();
+    assert_eq!(gw.fake.outgoing_texts(&c).len(), 1);
+    // Its outgoing_message webhook and a reconcile pass change nothing.
+    let head = gw.head();
+    let remote = gw.fake.last_message_id(&c).unwrap();
+    gw.webhook(&[gw.fake.message_item(&remote)]).await;
+    gw.reconcile().await;
+    assert_eq!(gw.head(), head);
+    gw.converged().unwrap();
+    // E3: the reply paused the bot at SendPulse too.
+    assert_eq!(gw.fake.contact(&c).paused_minutes, Some(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_a_bot_message_with_the_same_text_just_before_is_not_taken_for_the_agents() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Telegram).await;
+    // The bot said "Thanks!" a moment ago, and the phone has it.
+    gw.fake.add_outgoing(&c, "Thanks!");
+    gw.reconcile().await;
+    let agent = gw.agent().await;
+    gw.fake
+        .fail_next("/contacts/sendText", Fault::DropAfterAccept);
+    let send = Action::SendText {
+        chat_id: chat.clone(),
+        text: "Thanks!".into(),
+        message_id: Some(MessageId::from("echo-thanks")),
+    };
+    agent.run(&send, "k-thanks").await.unwrap();
+    assert_eq!(gw.fake.outgoing_texts(&c), ["Thanks!", "Thanks!"]);
+    let ws = gw.ws();
+    let (list, _) = ws.store.messages_before(&chat, None, 100).unwrap();
+    let senders: Vec<(String, Sender)> = list
+        .into_iter()
+        .filter(|m| m.direction() == Direction::Outbound)
+        .map(|m| (m.id.0, m.sender))
+        .collect();
+    assert_eq!(senders.len(), 2, "{senders:?}");
+    assert_eq!(senders[0].1, Sender::Bot);
+    assert_eq!(
+        senders[1],
+        (
+            "echo-thanks".to_owned(),
+            Sender::Member(MemberId::from("u0"))
+        )
+    );
+    gw.reconcile().await;
+    gw.converged().unwrap();
+}
+
+/// The answer lost, the history unreadable for the lookups and the second
+/// send's answer a 500: the gateway cannot tell, so the command fails
+/// retryably (503, nothing remembered for the key).
+fn lose_the_answer_and_the_lookups(fake: &FakeSendPulse) {
+    fake.fail_next("/contacts/send", Fault::DropAfterAccept);
+    for _ in 0..(4 * 2 * 2) {
+        fake.fail_next("/chats/messages", Fault::Status(400, None));
+    }
+    fake.fail_next("/contacts/send", Fault::Status(500, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_an_unconfirmed_send_is_found_by_its_outgoing_webhook_and_keeps_the_agents_id() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Whatsapp).await;
+    let agent = gw.agent().await;
+    lose_the_answer_and_the_lookups(&gw.fake);
+    let send = Action::SendText {
+        chat_id: chat.clone(),
+        text: "Your order shipped".into(),
+        message_id: Some(MessageId::from("echo-wa")),
+    };
+    let first = agent.run(&send, "k-wa").await;
+    assert!(matches!(first, Err(SyncError::Server(_))), "{first:?}");
+    gw.fake.with(|s| s.faults.clear());
+    // SendPulse's outgoing_message webhook: the message is the agent's,
+    // under the phone's id, not a bot message.
+    let remote = gw.fake.last_message_id(&c).unwrap();
+    gw.webhook(&[gw.fake.message_item(&remote)]).await;
+    let ws = gw.ws();
+    let item = ws
+        .store
+        .timeline_item(
+            &chat,
+            &rapport_core::store::TimelineItemId::Message(MessageId::from("echo-wa")),
+        )
+        .unwrap();
+    let Some(rapport_core::store::TimelineItem::Message(m)) = item else {
+        panic!("the agent's message under its id: {item:?}");
+    };
+    assert_eq!(m.sender, Sender::Member(MemberId::from("u0")));
+    // The phone's retry with the same key: found, not sent again.
+    agent.run(&send, "k-wa").await.unwrap();
+    assert_eq!(gw.fake.outgoing_texts(&c), ["Your order shipped"]);
+    assert_eq!(gw.messages(&c).len(), 2);
+    gw.converged_as(false).unwrap();
+    gw.reconcile().await;
+    gw.converged().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_an_unconfirmed_send_is_looked_for_on_the_retry_before_it_is_sent_again() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Whatsapp).await;
+    let agent = gw.agent().await;
+    // The history works again on the client's retry with the same key:
+    // the message is found there, not sent again.
+    lose_the_answer_and_the_lookups(&gw.fake);
+    let send = Action::SendText {
+        chat_id: chat.clone(),
+        text: "Your order shipped".into(),
+        message_id: Some(MessageId::from("echo-wa")),
+    };
+    let first = agent.run(&send, "k-wa").await;
+    assert!(matches!(first, Err(SyncError::Server(_))), "{first:?}");
+    gw.fake.with(|s| s.faults.clear());
+    assert_eq!(gw.fake.outgoing_texts(&c).len(), 1);
+    agent.run(&send, "k-wa").await.unwrap();
+    assert_eq!(
+        gw.fake.outgoing_texts(&c),
+        ["Your order shipped"],
+        "found in the history, not sent again"
+    );
+    assert!(
+        gw.messages(&c)
+            .iter()
+            .any(|(id, _, t)| id == "echo-wa" && t == "Your order shipped")
+    );
+    gw.converged().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_a_phone_that_hangs_up_mid_send_retries_with_its_key_and_the_message_is_sent_once() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Telegram).await;
+    let b = RapportBackend::new(&gw.server.url(), Arc::new(ServerClock::default())).unwrap();
+    let token = b.login("u0@sp.test", PASSWORD).await.unwrap().token;
+    // SendPulse is slow; the phone gives up after 100 ms (its request's
+    // future is dropped on the server while SendPulse carries it out).
+    gw.fake.fail_next("/contacts/sendText", Fault::Delay(400));
+    let url = format!("{}/v1/chats/{}/messages", gw.server.url(), chat.as_str());
+    let post = |timeout_ms: u64| {
+        reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "k-slow")
+            .timeout(Duration::from_millis(timeout_ms))
+            .json(&serde_json::json!({"text": "Slow but sure", "message_id": "echo-slow"}))
+            .send()
+    };
+    assert!(post(100).await.is_err(), "the phone hung up");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The retry with the same key is not stuck behind the dropped one: the
+    // send went out, so it is found, not sent again.
+    let r = post(10_000).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(gw.fake.outgoing_texts(&c), ["Slow but sure"]);
+    assert!(gw.messages(&c).iter().any(|(id, _, _)| id == "echo-slow"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_b10_d1_f7_commands_go_through_sendpulse_after_the_rules() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Telegram).await;
+    let agent = gw.agent().await;
+    let run = |a: Action, k: &'static str| {
+        let agent = &agent;
+        async move { agent.run(&a, k).await }
+    };
+    assert_eq!(gw.fake.contact(&c).unread, 1);
+    run(
+        Action::MarkRead {
+            chat_id: chat.clone(),
+        },
+        "r",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.contact(&c).unread, 0);
+    assert_eq!(gw.chat(&c).unwrap().unread_count, 0);
+
+    run(
+        Action::Open {
+            chat_id: chat.clone(),
+        },
+        "o",
+    )
+    .await
+    .unwrap();
+    assert!(gw.fake.contact(&c).opened);
+    assert_eq!(gw.chat(&c).unwrap().state, ChatState::Open);
+    run(
+        Action::Close {
+            chat_id: chat.clone(),
+        },
+        "c",
+    )
+    .await
+    .unwrap();
+    assert!(!gw.fake.contact(&c).opened);
+
+    run(
+        Action::Assign {
+            chat_id: chat.clone(),
+            member_id: Some(MemberId::from("u0")),
+        },
+        "a0",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.contact(&c).operator, Some(7));
+    assert_eq!(gw.chat(&c).unwrap().assignee, Some(MemberId::from("u0")));
+    // A member with no operator id: refused before SendPulse is called.
+    let before = gw.fake.requests().len();
+    let r = run(
+        Action::Assign {
+            chat_id: chat.clone(),
+            member_id: Some(MemberId::from("u1")),
+        },
+        "a1",
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(SyncError::Refused { code, .. }) if code.as_str() == "not_assignable"),
+        "{r:?}"
+    );
+    assert_eq!(gw.fake.requests().len(), before);
+    run(
+        Action::Assign {
+            chat_id: chat.clone(),
+            member_id: None,
+        },
+        "a2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.contact(&c).operator, None);
+
+    run(
+        Action::Pause {
+            chat_id: chat.clone(),
+            action: PauseAction::Start,
+        },
+        "p1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.contact(&c).paused_minutes, Some(60));
+    run(
+        Action::Pause {
+            chat_id: chat.clone(),
+            action: PauseAction::Extend,
+        },
+        "p2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.contact(&c).paused_minutes, Some(120));
+    run(
+        Action::Pause {
+            chat_id: chat.clone(),
+            action: PauseAction::Continue,
+        },
+        "p3",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.contact(&c).paused_minutes, None);
+    assert_eq!(gw.chat(&c).unwrap().paused_until, None);
+
+    // The rules run first: an empty text never reaches SendPulse.
+    let before = gw.fake.requests().len();
+    let r = run(
+        Action::SendText {
+            chat_id: chat.clone(),
+            text: "   ".into(),
+            message_id: None,
+        },
+        "s0",
+    )
+    .await;
+    assert!(matches!(&r, Err(SyncError::Refused { code, .. }) if code.as_str() == "text_empty"));
+    // What SendPulse cannot do is refused, typed, and nothing is sent.
+    let m = gw.messages(&c)[0].0.clone();
+    let r = run(
+        Action::EditMessage {
+            chat_id: chat.clone(),
+            message_id: MessageId::from(m.as_str()),
+            text: "x".into(),
+        },
+        "e0",
+    )
+    .await;
+    assert!(matches!(&r, Err(SyncError::Refused { code, .. }) if code.as_str() == "not_supported"));
+    assert_eq!(gw.fake.requests().len(), before);
+
+    // A 429 with Retry-After and an expired token on the way: carried out.
+    gw.fake.expire_tokens();
+    gw.fake
+        .fail_next("/contacts/sendText", Fault::Status(429, Some(0)));
+    run(
+        Action::SendText {
+            chat_id: chat.clone(),
+            text: "Back to you".into(),
+            message_id: None,
+        },
+        "s1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.outgoing_texts(&c), ["Back to you"]);
+    gw.converged().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_f8_card_edits_go_through_sendpulse_and_reconcile_reads_the_card() {
+    let gw = Gw::start().await;
+    let (c, _chat) = one_chat(&gw, SpApp::Instagram).await;
+    let agent = gw.agent().await;
+    let sub = SubscriberId::from(format!("sp-{c}").as_str());
+    let edit = |e: rapport_core::wire::SubscriberEdit, k: &'static str| {
+        let agent = &agent;
+        let sub = sub.clone();
+        async move {
+            agent
+                .run(
+                    &Action::EditSubscriber {
+                        subscriber_id: sub,
+                        edit: e,
+                    },
+                    k,
+                )
+                .await
+        }
+    };
+    edit(
+        rapport_core::wire::SubscriberEdit {
+            variables: BTreeMap::from([("city".to_owned(), "Lyon".to_owned())]),
+            add_tags: vec!["vip".into(), "new".into()],
+            ..Default::default()
+        },
+        "f1",
+    )
+    .await
+    .unwrap();
+    let fc = gw.fake.contact(&c);
+    assert_eq!(fc.tags, ["vip", "new"]);
+    assert_eq!(fc.variables["city"], "Lyon");
+    edit(
+        rapport_core::wire::SubscriberEdit {
+            remove_tags: vec!["new".into()],
+            disable: true,
+            ..Default::default()
+        },
+        "f2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(gw.fake.contact(&c).tags, ["vip"]);
+    assert_eq!(gw.fake.contact(&c).status, 3);
+    let card = |gw: &Gw| gw.ws().store.subscriber(&sub).unwrap().unwrap();
+    assert_eq!(card(&gw).tags, ["vip"]);
+    assert_eq!(card(&gw).status, SubscriptionStatus::Disabled);
+    // A flow (F6: SendPulse's ids are not the catalogue's) is refused.
+    let r = edit(
+        rapport_core::wire::SubscriberEdit {
+            flow_id: Some("flow-1".into()),
+            ..Default::default()
+        },
+        "f3",
+    )
+    .await;
+    assert!(matches!(&r, Err(SyncError::Refused { code, .. }) if code.as_str() == "not_supported"));
+    // Changed in SendPulse itself: the next pass brings the card along.
+    gw.fake.with(|s| {
+        let ct = s.contacts.get_mut(&c).unwrap();
+        ct.tags.push("from-sendpulse".into());
+        ct.variables.insert("plan".into(), serde_json::json!(3));
+        ct.status = 1;
+    });
+    let head = gw.head();
+    gw.reconcile().await;
+    assert_eq!(gw.head(), head + 1, "one card event");
+    let s = card(&gw);
+    assert_eq!(s.tags, ["vip", "from-sendpulse"]);
+    assert_eq!(s.variables.get("plan").map(String::as_str), Some("3"));
+    assert_eq!(s.status, SubscriptionStatus::Active);
+    let head = gw.head();
+    gw.reconcile().await;
+    assert_eq!(gw.head(), head);
+}
+
+// ---- contract ---------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_every_request_of_the_gateway_validates_against_the_subset() {
+    let contract = contract::Contract::load();
+    let gw = Gw::start().await;
+    let mut chats = Vec::new();
+    for app in [
+        SpApp::Telegram,
+        SpApp::Whatsapp,
+        SpApp::Messenger,
+        SpApp::Viber,
+    ] {
+        chats.push(one_chat(&gw, app).await);
+    }
+    let agent = gw.agent().await;
+    for (i, (_, chat)) in chats.iter().enumerate() {
+        let k = |s: &str| format!("{s}-{i}");
+        for (a, key) in [
+            (
+                Action::SendText {
+                    chat_id: chat.clone(),
+                    text: "hi".into(),
+                    message_id: None,
+                },
+                k("s"),
+            ),
+            (
+                Action::MarkRead {
+                    chat_id: chat.clone(),
+                },
+                k("r"),
+            ),
+            (
+                Action::Open {
+                    chat_id: chat.clone(),
+                },
+                k("o"),
+            ),
+            (
+                Action::Close {
+                    chat_id: chat.clone(),
+                },
+                k("c"),
+            ),
+            (
+                Action::Assign {
+                    chat_id: chat.clone(),
+                    member_id: Some(MemberId::from("u0")),
+                },
+                k("a"),
+            ),
+            (
+                Action::Assign {
+                    chat_id: chat.clone(),
+                    member_id: None,
+                },
+                k("u"),
+            ),
+            (
+                Action::Pause {
+                    chat_id: chat.clone(),
+                    action: PauseAction::Extend,
+                },
+                k("p"),
+            ),
+            (
+                Action::Pause {
+                    chat_id: chat.clone(),
+                    action: PauseAction::Continue,
+                },
+                k("d"),
+            ),
+            (
+                Action::EditSubscriber {
+                    subscriber_id: SubscriberId::from(chat.as_str()),
+                    edit: rapport_core::wire::SubscriberEdit {
+                        variables: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+                        add_tags: vec!["t".into()],
+                        remove_tags: vec!["t".into()],
+                        disable: true,
+                        ..Default::default()
+                    },
+                },
+                k("f"),
+            ),
+        ] {
+            agent.run(&a, &key).await.unwrap();
+        }
+    }
+    gw.fake
+        .fail_next("/contacts/sendText", Fault::DropAfterAccept);
+    agent
+        .run(
+            &Action::SendText {
+                chat_id: chats[0].1.clone(),
+                text: "lost".into(),
+                message_id: None,
+            },
+            "lost",
+        )
+        .await
+        .unwrap();
+    let requests = gw.fake.requests();
+    assert!(requests.len() > 50);
+    for r in &requests {
+        if let Err(e) = contract.validate(r) {
+            panic!("a request of the gateway outside the contract: {e}\n{r:?}");
+        }
+    }
+}
+
+// ---- figures ------------------------------------------------------------------------
+
+/// `cargo test -p rapport-tests --release --test gateway -- --ignored --nocapture
+/// reconcile_figure`: an account of 1,000 chats (3 messages each) reconciled
+/// from empty, its time and requests per chat; then a pass with nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a figure, not a check"]
+async fn reconcile_figure_1000_chats_from_empty() {
+    let gw = Gw::start().await;
+    let mut t = gw.server.state.gateway.tuning();
+    t.page_size = 100;
+    gw.server.state.gateway.set_tuning(t);
+    let bots: Vec<String> = [SpApp::Telegram, SpApp::Whatsapp, SpApp::Instagram]
+        .into_iter()
+        .map(|a| gw.fake.add_bot(a, "B"))
+        .collect();
+    for i in 0..1000 {
+        let c = gw.fake.add_contact(&bots[i % 3], &format!("C{i}"));
+        gw.fake.add_incoming(&c, "hi");
+        gw.fake.add_outgoing(&c, "hello");
+        gw.fake.add_incoming(&c, "thanks");
+    }
+    let t = Instant::now();
+    let r = gw.reconcile().await;
+    let took = t.elapsed();
+    gw.converged().unwrap();
+    let t = Instant::now();
+    let again = gw.reconcile().await;
+    eprintln!(
+        "reconcile 1000 chats from empty: {took:?}, {} requests ({:.2} per chat), {} events; \
+         steady pass: {:?}, {} requests",
+        r.requests,
+        r.requests as f64 / 1000.0,
+        r.events,
+        t.elapsed(),
+        again.requests
+    );
+}
