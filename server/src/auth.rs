@@ -175,6 +175,10 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<Json<rapport_core::wire::NoBody>> {
-    state.hub.revoke(&caller.session.token)?;
+    // SQLite under the writer: off the async workers, as every other call.
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || st.hub.revoke(&caller.session.token))
+        .await
+        .map_err(ApiError::internal)??;
     Ok(Json(rapport_core::wire::NoBody {}))
 }

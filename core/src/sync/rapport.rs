@@ -418,7 +418,11 @@ impl RapportBackend {
             .parse()
             .map_err(|_| SyncError::Unauthorized)?;
         req.headers_mut().insert("authorization", auth);
-        let (socket, _) = tokio_tungstenite::connect_async(req)
+        // Each poll of the socket zeroes the free part of its read buffer
+        // (tungstenite): 16 KiB, not the default 128 KiB, per poll; a
+        // larger frame (a page of catch-up) grows it as it needs.
+        let config = tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
             .await
             .map_err(|e| match e {
                 tungstenite::Error::Http(r) if r.status() == 401 => SyncError::Unauthorized,
