@@ -539,22 +539,7 @@ pub async fn edit_subscriber(
             .store
             .subscriber(&SubscriberId(subscriber_id))?
             .ok_or_else(|| ApiError::not_found("subscriber"))?;
-        for (k, v) in body.variables {
-            if v.is_empty() {
-                s.variables.remove(&k);
-            } else {
-                s.variables.insert(k, v);
-            }
-        }
-        s.tags.retain(|t| !body.remove_tags.contains(t));
-        for t in body.add_tags {
-            if !s.tags.contains(&t) {
-                s.tags.push(t);
-            }
-        }
-        if body.disable {
-            s.status = SubscriptionStatus::Disabled;
-        }
+        body.apply_to(&mut s);
         match body.flow_id.as_deref() {
             Some("") => s.active_flow = None,
             Some(id) => {

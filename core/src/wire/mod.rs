@@ -345,6 +345,28 @@ impl SubscriberEdit {
                 })),
         )
     }
+
+    /// F5/F8: the card `s` with this edit's variables (an empty value
+    /// removes one), tags and disable applied; its flow and CRM contact are
+    /// the caller's.
+    pub fn apply_to(&self, s: &mut crate::model::Subscriber) {
+        for (k, v) in &self.variables {
+            if v.is_empty() {
+                s.variables.remove(k);
+            } else {
+                s.variables.insert(k.clone(), v.clone());
+            }
+        }
+        s.tags.retain(|t| !self.remove_tags.contains(t));
+        for t in &self.add_tags {
+            if !s.tags.contains(t) {
+                s.tags.push(t.clone());
+            }
+        }
+        if self.disable {
+            s.status = crate::model::SubscriptionStatus::Disabled;
+        }
+    }
 }
 
 impl DealFields {

@@ -611,22 +611,7 @@ pub async fn edit_subscriber(subscriber_id: String, cmd: Command<SubscriberEdit>
         |cx, (s, body): (Subscriber, SubscriberEdit)| {
             // The card as it is now (a webhook may have changed it meanwhile).
             let mut s = cx.ws.store.subscriber(&s.id)?.unwrap_or(s);
-            for (k, v) in body.variables {
-                if v.is_empty() {
-                    s.variables.remove(&k);
-                } else {
-                    s.variables.insert(k, v);
-                }
-            }
-            s.tags.retain(|t| !body.remove_tags.contains(t));
-            for t in body.add_tags {
-                if !s.tags.contains(&t) {
-                    s.tags.push(t);
-                }
-            }
-            if body.disable {
-                s.status = SubscriptionStatus::Disabled;
-            }
+            body.apply_to(&mut s);
             let seq = cx.emit(vec![EventPayload::SubscriberUpserted(s.clone())])?;
             Ok(SubscriberSaved { seq, subscriber: s })
         },
