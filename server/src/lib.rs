@@ -201,6 +201,14 @@ pub async fn start(
     }
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    // Live frames and answers are small writes that must leave at once:
+    // without TCP_NODELAY a frame written while the previous one is not yet
+    // acknowledged waits for that ACK (Nagle), which a busy peer delays.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let app = router(state.clone());
     let emails = state.clone();
     let gateway_state = state.clone();
