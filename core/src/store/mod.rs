@@ -47,6 +47,19 @@ const APPLICATION_ID: i64 = 0x5250_5254;
 /// Read connections kept open when idle.
 const MAX_IDLE_READERS: usize = 4;
 
+/// The writer's page cache between catch-up pages, in KiB.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
+/// Issue 18: a write of at least this many events is a catch-up page (the
+/// live stream applies a few at a time)...
+const CATCH_UP_EVENTS: usize = 1000;
+
+/// ...and gets this much page cache for its transaction only, given back
+/// when it ends: a 20,000-event page at 100k chats dirties some 50 MB of
+/// index and chat pages, and what does not fit the cache spills to the WAL
+/// before the commit, to be read back and written again.
+const CATCH_UP_CACHE_KIB: i64 = 64 * 1024;
+
 /// Something that wants to hear about every committed write.
 ///
 /// Called on the writer connection with the write lock held: it may read
@@ -141,8 +154,9 @@ impl Store {
         // The writer's cache is larger: a catch-up batch touches index pages
         // all over the file, and pages that do not fit spill to the WAL
         // before the commit and are read back. 16 MiB (negative = KiB),
-        // allocated only as it fills.
-        conn.pragma_update(None, "cache_size", -16384)?;
+        // allocated only as it fills; a catch-up page raises it for its
+        // own transaction (`CATCH_UP_CACHE_KIB`).
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
         if version > 0 && app_id != APPLICATION_ID {
@@ -240,7 +254,10 @@ impl Store {
     /// changed. Events whose seq was already applied change nothing.
     #[tracing::instrument(level = "debug", skip_all, fields(events = events.len()))]
     pub fn apply(&self, events: &[Event]) -> Result<Changes> {
-        self.write(|tx, changes, me| apply::apply_events(tx, me, events, changes))
+        let cache = (events.len() >= CATCH_UP_EVENTS).then_some(CATCH_UP_CACHE_KIB);
+        self.write_cached(cache, |tx, changes, me| {
+            apply::apply_events(tx, me, events, changes)
+        })
     }
 
     /// Like [`Store::apply`], plus events that could not be decoded
@@ -252,7 +269,9 @@ impl Store {
         events: &[Event],
         malformed: &[(Option<Seq>, String, String)],
     ) -> Result<Changes> {
-        self.write(|tx, changes, me| {
+        let cache =
+            (events.len() + malformed.len() >= CATCH_UP_EVENTS).then_some(CATCH_UP_CACHE_KIB);
+        self.write_cached(cache, |tx, changes, me| {
             apply::apply_events(tx, me, events, changes)?;
             apply::keep_malformed(tx, malformed, changes)
         })
@@ -275,7 +294,9 @@ impl Store {
         part: SnapshotPart,
         next: Option<&str>,
     ) -> Result<Changes> {
-        self.write(|tx, changes, me| apply::apply_snapshot_page(tx, me, page, part, next, changes))
+        self.write_cached(Some(CATCH_UP_CACHE_KIB), |tx, changes, me| {
+            apply::apply_snapshot_page(tx, me, page, part, next, changes)
+        })
     }
 
     /// Issue 18: the cursor of the next page of a paged snapshot not yet
@@ -368,8 +389,35 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
     ) -> Result<Changes> {
+        self.write_cached(None, f)
+    }
+
+    /// [`Store::write`] with the writer's page cache at `cache_kib` for
+    /// this transaction (issue 18: catch-up pages), back to the usual size
+    /// once it ended, committed or not.
+    fn write_cached(
+        &self,
+        cache_kib: Option<i64>,
+        f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
+    ) -> Result<Changes> {
         reentrancy_check()?;
         let mut conn = lock(&self.writer);
+        if let Some(kib) = cache_kib {
+            conn.pragma_update(None, "cache_size", -kib)?;
+        }
+        let out = self.write_locked(&mut conn, f);
+        if cache_kib.is_some() {
+            // Lowering the size frees the pages above it.
+            conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        }
+        out
+    }
+
+    fn write_locked(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
+    ) -> Result<Changes> {
         let me = self.me();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut changes = Changes::default();
@@ -382,7 +430,7 @@ impl Store {
             let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
             let _inside = InsideListener::enter();
             for l in listeners.iter() {
-                l.committed(&conn, &changes);
+                l.committed(conn, &changes);
             }
         }
         Ok(changes)

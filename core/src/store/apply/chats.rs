@@ -101,32 +101,57 @@ impl Batch<'_> {
             .filter(|(_, l)| l.chat != l.stored || l.preview != l.stored_preview);
         for (id, l) in changed {
             let c = &l.chat;
-            self.conn
-                .prepare_cached(
-                    "UPDATE chats SET bot_id = ?2, subscriber_id = ?3, app = ?4, kind = ?5,
-                         state = ?6, assignee = ?7, aclass = ?8, title = ?9, avatar_url = ?10,
-                         last_activity = ?11, unread = ?12, last_inbound_at = ?13,
-                         paused_until = ?14, preview = ?15, name_folded = ?16
-                     WHERE rid = ?1",
-                )?
-                .execute(params![
-                    l.rid,
-                    c.bot_id.as_str(),
-                    c.subscriber_id.as_str(),
-                    c.app.code(),
-                    c.kind.code(),
-                    state_code(c.state),
-                    c.assignee.as_ref().map(MemberId::as_str),
-                    assignee_class(c.assignee.as_ref(), self.me),
-                    c.title,
-                    c.avatar_url,
-                    c.last_activity.0,
-                    c.unread_count,
-                    c.last_inbound_at.map(|t| t.0),
-                    c.paused_until.map(|t| t.0),
-                    l.preview.as_ref().map(to_json),
-                    fold::folded_name(&c.title),
-                ])?;
+            let preview = l.preview.as_ref().map(to_json);
+            if cold_changed(c, &l.stored) {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE chats SET bot_id = ?2, subscriber_id = ?3, app = ?4, kind = ?5,
+                             state = ?6, assignee = ?7, aclass = ?8, title = ?9, avatar_url = ?10,
+                             last_activity = ?11, unread = ?12, last_inbound_at = ?13,
+                             paused_until = ?14, preview = ?15, name_folded = ?16
+                         WHERE rid = ?1",
+                    )?
+                    .execute(params![
+                        l.rid,
+                        c.bot_id.as_str(),
+                        c.subscriber_id.as_str(),
+                        c.app.code(),
+                        c.kind.code(),
+                        state_code(c.state),
+                        c.assignee.as_ref().map(MemberId::as_str),
+                        assignee_class(c.assignee.as_ref(), self.me),
+                        c.title,
+                        c.avatar_url,
+                        c.last_activity.0,
+                        c.unread_count,
+                        c.last_inbound_at.map(|t| t.0),
+                        c.paused_until.map(|t| t.0),
+                        preview,
+                        fold::folded_name(&c.title),
+                    ])?;
+            } else {
+                // Issue 18: what a message, a read, a state change or an
+                // assignment moves. SQLite rewrites every index on a column
+                // an UPDATE names, changed or not: leaving the rest out spares
+                // `chats_by_subscriber` and `chats_paused` an entry deleted and
+                // inserted again, and the name its folding, on every batch.
+                self.conn
+                    .prepare_cached(
+                        "UPDATE chats SET state = ?2, assignee = ?3, aclass = ?4,
+                             last_activity = ?5, unread = ?6, last_inbound_at = ?7, preview = ?8
+                         WHERE rid = ?1",
+                    )?
+                    .execute(params![
+                        l.rid,
+                        state_code(c.state),
+                        c.assignee.as_ref().map(MemberId::as_str),
+                        assignee_class(c.assignee.as_ref(), self.me),
+                        c.last_activity.0,
+                        c.unread_count,
+                        c.last_inbound_at.map(|t| t.0),
+                        preview,
+                    ])?;
+            }
             if c.title != l.stored.title {
                 self.conn
                     .prepare_cached("DELETE FROM chat_words WHERE rid = ?1")?
@@ -144,6 +169,17 @@ impl Batch<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether a chat changed in a column the hot update leaves alone.
+fn cold_changed(c: &Chat, stored: &Chat) -> bool {
+    c.bot_id != stored.bot_id
+        || c.subscriber_id != stored.subscriber_id
+        || c.app != stored.app
+        || c.kind != stored.kind
+        || c.title != stored.title
+        || c.avatar_url != stored.avatar_url
+        || c.paused_until != stored.paused_until
 }
 
 fn state_code(s: ChatState) -> i64 {
