@@ -3,11 +3,11 @@
 //! per batch with their name-search words.
 
 use super::{Batch, Loaded};
-use crate::model::{Chat, ChatId, ChatState, MemberId};
-use crate::store::codec::{self, preview_of, to_json};
+use crate::model::{Chat, ChatId, ChatState, MemberId, Timestamp};
+use crate::store::codec::PreviewRef;
 use crate::store::filter::{assignee_class, bucket_of};
 use crate::store::{Changes, Result, fold};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 impl Batch<'_> {
     pub(super) fn upsert_chat(&mut self, c: &Chat, changes: &mut Changes) -> Result<()> {
@@ -20,8 +20,8 @@ impl Batch<'_> {
             .prepare_cached(
                 "INSERT INTO chats (id, bot_id, subscriber_id, app, kind, state, assignee,
                      aclass, title, avatar_url, last_activity, unread, last_inbound_at,
-                     paused_until, preview, name_folded)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, ?15)",
+                     paused_until, name_folded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(params![
                 c.id.as_str(),
@@ -73,21 +73,21 @@ impl Batch<'_> {
     /// The preview becomes the chat's latest message that is not deleted.
     pub(super) fn recompute_preview(&mut self, chat_id: &ChatId) -> Result<()> {
         let rid = self.rid(chat_id)?;
-        let sql = format!(
-            "SELECT {} FROM messages WHERE chat_rid = ?1 AND deleted_at IS NULL
-             ORDER BY at DESC, rid DESC LIMIT 1",
-            codec::MESSAGE_COLS
-        );
-        let latest = {
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query([rid])?;
-            match rows.next()? {
-                Some(row) => Some(codec::message_from_row(row, chat_id)?),
-                None => None,
-            }
-        };
+        let latest = self
+            .conn
+            .prepare_cached(
+                "SELECT rid, at FROM messages WHERE chat_rid = ?1 AND deleted_at IS NULL
+                 ORDER BY at DESC, rid DESC LIMIT 1",
+            )?
+            .query_row([rid], |r| {
+                Ok(PreviewRef {
+                    rid: r.get(0)?,
+                    at: Timestamp(r.get(1)?),
+                })
+            })
+            .optional()?;
         if let Some(l) = self.chats.get_mut(chat_id) {
-            l.preview = latest.as_ref().map(preview_of);
+            l.preview = latest;
         }
         Ok(())
     }
@@ -101,14 +101,15 @@ impl Batch<'_> {
             .filter(|(_, l)| l.chat != l.stored || l.preview != l.stored_preview);
         for (id, l) in changed {
             let c = &l.chat;
-            let preview = l.preview.as_ref().map(to_json);
+            let (preview_rid, preview_at) = (l.preview.map(|p| p.rid), l.preview.map(|p| p.at.0));
             if cold_changed(c, &l.stored) {
                 self.conn
                     .prepare_cached(
                         "UPDATE chats SET bot_id = ?2, subscriber_id = ?3, app = ?4, kind = ?5,
                              state = ?6, assignee = ?7, aclass = ?8, title = ?9, avatar_url = ?10,
                              last_activity = ?11, unread = ?12, last_inbound_at = ?13,
-                             paused_until = ?14, preview = ?15, name_folded = ?16
+                             paused_until = ?14, preview_rid = ?15, preview_at = ?16,
+                             name_folded = ?17
                          WHERE rid = ?1",
                     )?
                     .execute(params![
@@ -126,7 +127,8 @@ impl Batch<'_> {
                         c.unread_count,
                         c.last_inbound_at.map(|t| t.0),
                         c.paused_until.map(|t| t.0),
-                        preview,
+                        preview_rid,
+                        preview_at,
                         fold::folded_name(&c.title),
                     ])?;
             } else {
@@ -138,7 +140,8 @@ impl Batch<'_> {
                 self.conn
                     .prepare_cached(
                         "UPDATE chats SET state = ?2, assignee = ?3, aclass = ?4,
-                             last_activity = ?5, unread = ?6, last_inbound_at = ?7, preview = ?8
+                             last_activity = ?5, unread = ?6, last_inbound_at = ?7,
+                             preview_rid = ?8, preview_at = ?9
                          WHERE rid = ?1",
                     )?
                     .execute(params![
@@ -149,7 +152,8 @@ impl Batch<'_> {
                         c.last_activity.0,
                         c.unread_count,
                         c.last_inbound_at.map(|t| t.0),
-                        preview,
+                        preview_rid,
+                        preview_at,
                     ])?;
             }
             if c.title != l.stored.title {
@@ -164,7 +168,7 @@ impl Batch<'_> {
                 changes.counts = true;
             }
             l.stored = c.clone();
-            l.stored_preview = l.preview.clone();
+            l.stored_preview = l.preview;
             changes.chats.insert(id.clone());
         }
         Ok(())
