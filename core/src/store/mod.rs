@@ -38,6 +38,7 @@ pub(crate) use timeline::TimelineKey;
 use crate::model::{Event, MemberId, Seq};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// `PRAGMA application_id` of a Rapport store ("RPRT"): a SQLite file of
@@ -54,10 +55,12 @@ const WRITER_CACHE_KIB: i64 = 16 * 1024;
 /// live stream applies a few at a time)...
 const CATCH_UP_EVENTS: usize = 1000;
 
-/// ...and gets this much page cache for its transaction only, given back
-/// when it ends: a 20,000-event page at 100k chats dirties some 50 MB of
-/// index and chat pages, and what does not fit the cache spills to the WAL
-/// before the commit, to be read back and written again.
+/// ...and raises the writer's page cache to this until catch-up ends (the
+/// next smaller batch, or a checkpoint): a 20,000-event page at 100k chats
+/// dirties some 50 MB of chat, index and timeline pages, and what does not
+/// fit the cache spills to the WAL before the commit, to be read back and
+/// written again; kept from page to page, the cache also keeps the chat
+/// rows and index pages the next page reads again.
 const CATCH_UP_CACHE_KIB: i64 = 64 * 1024;
 
 /// Something that wants to hear about every committed write.
@@ -71,6 +74,9 @@ pub(crate) trait CommitListener: Send + Sync {
 pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// Whether the writer's cache is at `CATCH_UP_CACHE_KIB` (changed only
+    /// with the writer locked).
+    catch_up_cache: AtomicBool,
     readers: Mutex<Vec<Connection>>,
     me: RwLock<Option<MemberId>>,
     listeners: RwLock<Vec<Arc<dyn CommitListener>>>,
@@ -154,8 +160,8 @@ impl Store {
         // The writer's cache is larger: a catch-up batch touches index pages
         // all over the file, and pages that do not fit spill to the WAL
         // before the commit and are read back. 16 MiB (negative = KiB),
-        // allocated only as it fills; a catch-up page raises it for its
-        // own transaction (`CATCH_UP_CACHE_KIB`).
+        // allocated only as it fills; catch-up pages raise it while they
+        // last (`CATCH_UP_CACHE_KIB`).
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
@@ -178,6 +184,7 @@ impl Store {
         Ok(Store {
             path,
             writer: Mutex::new(conn),
+            catch_up_cache: AtomicBool::new(false),
             readers: Mutex::new(Vec::new()),
             me: RwLock::new(me),
             listeners: RwLock::new(Vec::new()),
@@ -254,8 +261,7 @@ impl Store {
     /// changed. Events whose seq was already applied change nothing.
     #[tracing::instrument(level = "debug", skip_all, fields(events = events.len()))]
     pub fn apply(&self, events: &[Event]) -> Result<Changes> {
-        let cache = (events.len() >= CATCH_UP_EVENTS).then_some(CATCH_UP_CACHE_KIB);
-        self.write_cached(cache, |tx, changes, me| {
+        self.write_cached(Some(events.len() >= CATCH_UP_EVENTS), |tx, changes, me| {
             apply::apply_events(tx, me, events, changes)
         })
     }
@@ -269,9 +275,8 @@ impl Store {
         events: &[Event],
         malformed: &[(Option<Seq>, String, String)],
     ) -> Result<Changes> {
-        let cache =
-            (events.len() + malformed.len() >= CATCH_UP_EVENTS).then_some(CATCH_UP_CACHE_KIB);
-        self.write_cached(cache, |tx, changes, me| {
+        let catch_up = events.len() + malformed.len() >= CATCH_UP_EVENTS;
+        self.write_cached(Some(catch_up), |tx, changes, me| {
             apply::apply_events(tx, me, events, changes)?;
             apply::keep_malformed(tx, malformed, changes)
         })
@@ -294,7 +299,7 @@ impl Store {
         part: SnapshotPart,
         next: Option<&str>,
     ) -> Result<Changes> {
-        self.write_cached(Some(CATCH_UP_CACHE_KIB), |tx, changes, me| {
+        self.write_cached(Some(true), |tx, changes, me| {
             apply::apply_snapshot_page(tx, me, page, part, next, changes)
         })
     }
@@ -333,7 +338,8 @@ impl Store {
         reentrancy_check()?;
         let conn = lock(&self.writer);
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        // The sync that called this is over: the cache goes back too.
+        self.set_catch_up_cache(&conn, false)
     }
 
     /// Bytes of the database file and of its WAL.
@@ -392,25 +398,36 @@ impl Store {
         self.write_cached(None, f)
     }
 
-    /// [`Store::write`] with the writer's page cache at `cache_kib` for
-    /// this transaction (issue 18: catch-up pages), back to the usual size
-    /// once it ended, committed or not.
+    /// [`Store::write`] after setting the writer's page cache: `Some(true)`
+    /// a catch-up page (the larger cache, kept for the next page), `Some(false)`
+    /// a live batch (back to the usual size: catch-up is over), `None` as it
+    /// is.
     fn write_cached(
         &self,
-        cache_kib: Option<i64>,
+        catch_up: Option<bool>,
         f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
     ) -> Result<Changes> {
         reentrancy_check()?;
         let mut conn = lock(&self.writer);
-        if let Some(kib) = cache_kib {
+        if let Some(big) = catch_up {
+            self.set_catch_up_cache(&conn, big)?;
+        }
+        self.write_locked(&mut conn, f)
+    }
+
+    /// Sets the writer's cache for catch-up or back (the writer locked).
+    /// Lowering the size frees the pages above it.
+    fn set_catch_up_cache(&self, conn: &Connection, big: bool) -> Result<()> {
+        if self.catch_up_cache.load(Ordering::Relaxed) != big {
+            let kib = if big {
+                CATCH_UP_CACHE_KIB
+            } else {
+                WRITER_CACHE_KIB
+            };
             conn.pragma_update(None, "cache_size", -kib)?;
+            self.catch_up_cache.store(big, Ordering::Relaxed);
         }
-        let out = self.write_locked(&mut conn, f);
-        if cache_kib.is_some() {
-            // Lowering the size frees the pages above it.
-            conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        }
-        out
+        Ok(())
     }
 
     fn write_locked(

@@ -95,10 +95,13 @@ impl Batch<'_> {
     /// Writes every chat that differs from what is stored, once, and notes
     /// the chats that moved between buckets in the counters.
     pub(super) fn write_chats(&mut self, changes: &mut Changes) -> Result<()> {
-        let changed = self
+        let mut changed: Vec<_> = self
             .chats
             .iter_mut()
-            .filter(|(_, l)| l.chat != l.stored || l.preview != l.stored_preview);
+            .filter(|(_, l)| l.chat != l.stored || l.preview != l.stored_preview)
+            .collect();
+        // In row order: consecutive updates land on the same table pages.
+        changed.sort_unstable_by_key(|(_, l)| l.rid);
         for (id, l) in changed {
             let c = &l.chat;
             let (preview_rid, preview_at) = (l.preview.map(|p| p.rid), l.preview.map(|p| p.at.0));
