@@ -244,13 +244,16 @@ fn child_baseline_first_page(db: &Path) -> Res<()> {
     let t = Instant::now();
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // The preview is the message the row refers to (schema step 5).
     let mut stmt = conn.prepare(
-        "SELECT rid, id, bot_id, subscriber_id, app, kind, state, assignee, title, avatar_url,
-                last_activity, unread, last_inbound_at, paused_until, preview
-         FROM chats ORDER BY last_activity DESC, rid DESC LIMIT 50",
+        "SELECT c.rid, c.id, c.bot_id, c.subscriber_id, c.app, c.kind, c.state, c.assignee,
+                c.title, c.avatar_url, c.last_activity, c.unread, c.last_inbound_at,
+                c.paused_until, m.id, m.sender, m.content, m.at
+         FROM chats c LEFT JOIN messages m ON m.rid = c.preview_rid
+         ORDER BY c.last_activity DESC, c.rid DESC LIMIT 50",
     )?;
     let rows: Vec<(i64, String, String, Option<String>)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(8)?, r.get(14)?)))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(8)?, r.get(16)?)))?
         .collect::<Result<_, _>>()?;
     let us = t.elapsed().as_micros();
     assert_eq!(rows.len(), 50);
@@ -489,7 +492,9 @@ fn plain_page_times(db: &Path, n: usize) -> Res<Vec<f64>> {
     for _ in 0..n {
         let (t, rows) = timed(|| -> rusqlite::Result<usize> {
             let mut stmt = conn.prepare_cached(
-                "SELECT rid, id, title, preview FROM chats ORDER BY last_activity DESC, rid DESC LIMIT 50",
+                "SELECT c.rid, c.id, c.title, m.content FROM chats c
+                 LEFT JOIN messages m ON m.rid = c.preview_rid
+                 ORDER BY c.last_activity DESC, c.rid DESC LIMIT 50",
             )?;
             let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
             Ok(rows.count())

@@ -12,6 +12,7 @@ use rapport_tests::{TestServer, texts_with_prefix, wait_until};
 const V1: &str = include_str!("../../core/tests/fixtures/schema-v1.sql");
 const V2: &str = include_str!("../../core/tests/fixtures/schema-v2.sql");
 const V3: &str = include_str!("../../core/tests/fixtures/schema-v3.sql");
+const V4: &str = include_str!("../../core/tests/fixtures/schema-v4.sql");
 
 fn user_version(path: &std::path::Path) -> i64 {
     rusqlite::Connection::open(path)
@@ -24,6 +25,14 @@ fn user_version(path: &std::path::Path) -> i64 {
 /// at the latest version, every chat, message and queued command still
 /// there; then a client on it sends each command once.
 fn migrates_and_sends_once(fixture: &str, version: i64, with_file: bool) {
+    // c2's preview: the file's echo; the version 1 fixture (cut from
+    // version 2's without the file) names it but lacks it, so step 5 takes
+    // c2's latest message instead.
+    let c2_preview = if with_file {
+        "fixture.png"
+    } else {
+        "fixture-3"
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rapport.db");
     rusqlite::Connection::open(&path)
@@ -34,17 +43,26 @@ fn migrates_and_sends_once(fixture: &str, version: i64, with_file: bool) {
     let commands = 6 + usize::from(with_file);
     {
         let store = rapport_core::Store::open(&path).unwrap();
-        assert_eq!(user_version(&path), 4, "migrated to the latest");
+        assert_eq!(user_version(&path), 5, "migrated to the latest");
         assert_eq!(store.last_seq().unwrap(), Seq(110));
         assert_eq!(store.me(), Some(MemberId::from("u0")));
-        let page = store
-            .chat_page(&Default::default(), None, 50)
-            .unwrap()
-            .rows
-            .into_iter()
-            .map(|r| r.chat.id.0)
-            .collect::<Vec<_>>();
+        let rows = store.chat_page(&Default::default(), None, 50).unwrap().rows;
+        let page = rows.iter().map(|r| r.chat.id.0.clone()).collect::<Vec<_>>();
         assert_eq!(page.len(), 3, "{page:?}");
+        // Step 5: each list preview (a JSON copy before) is read from the
+        // message it named.
+        let mut previews = rows
+            .iter()
+            .map(|r| {
+                let p = r.preview.as_ref().expect("a preview");
+                (r.chat.id.0.as_str(), p.text.as_str())
+            })
+            .collect::<Vec<_>>();
+        previews.sort();
+        assert_eq!(
+            previews,
+            [("c1", "fixture-2"), ("c2", c2_preview), ("c3", "help")]
+        );
         let echoes = store
             .timeline_page(&ChatId::from("c1"), None, 100)
             .unwrap()
@@ -124,4 +142,9 @@ fn s1_e7_a_version_2_store_migrates_keeping_its_file_and_sends_its_queue_once() 
 #[test]
 fn s1_e7_a_version_3_store_migrates_keeping_its_file_and_sends_its_queue_once() {
     migrates_and_sends_once(V3, 3, true);
+}
+
+#[test]
+fn s1_e7_a_version_4_store_migrates_keeping_its_previews_and_sends_its_queue_once() {
+    migrates_and_sends_once(V4, 4, true);
 }

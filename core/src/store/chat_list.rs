@@ -108,7 +108,7 @@ impl Store {
     pub fn home(&self, limit: u32) -> Result<Vec<ChatSummary>> {
         self.read(|c| {
             let sql = format!(
-                "SELECT {} FROM chats INDEXED BY chats_by_activity WHERE preview IS NOT NULL
+                "SELECT {} FROM chats INDEXED BY chats_by_activity WHERE preview_rid IS NOT NULL
                  ORDER BY last_activity DESC, rid DESC LIMIT ?1",
                 codec::CHAT_COLS
             );
@@ -118,7 +118,16 @@ impl Store {
     }
 }
 
+/// The rows of a query, with their previews.
 fn collect(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<Vec<ChatRow>> {
+    let mut out = collect_chats(conn, sql, params)?;
+    codec::fill_previews(conn, &mut out)?;
+    Ok(out)
+}
+
+/// The rows of a query, without their previews (for callers that want the
+/// chats only).
+fn collect_chats(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<Vec<ChatRow>> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     let mut out = Vec::new();
@@ -168,6 +177,7 @@ pub(crate) fn rows_by_ids(conn: &Connection, ids: &[ChatId]) -> Result<Vec<ChatR
             out.push(codec::chat_from_row(row)?);
         }
     }
+    codec::fill_previews(conn, &mut out)?;
     Ok(out)
 }
 
@@ -287,7 +297,7 @@ pub(crate) fn active_since(conn: &Connection, since_ms: i64) -> Result<Vec<Chat>
         "SELECT {} FROM chats INDEXED BY chats_by_activity WHERE last_activity >= ?1",
         codec::CHAT_COLS
     );
-    Ok(collect(conn, &sql, vec![Value::Integer(since_ms)])?
+    Ok(collect_chats(conn, &sql, vec![Value::Integer(since_ms)])?
         .into_iter()
         .map(|r| r.chat)
         .collect())
@@ -299,7 +309,7 @@ pub(crate) fn paused_after(conn: &Connection, now_ms: i64) -> Result<Vec<Chat>> 
         "SELECT {} FROM chats INDEXED BY chats_paused WHERE paused_until > ?1",
         codec::CHAT_COLS
     );
-    Ok(collect(conn, &sql, vec![Value::Integer(now_ms)])?
+    Ok(collect_chats(conn, &sql, vec![Value::Integer(now_ms)])?
         .into_iter()
         .map(|r| r.chat)
         .collect())
@@ -308,7 +318,7 @@ pub(crate) fn paused_after(conn: &Connection, now_ms: i64) -> Result<Vec<Chat>> 
 /// Every chat, in the order this store inserted them.
 pub(crate) fn all_in_insertion_order(conn: &Connection) -> Result<Vec<Chat>> {
     let sql = format!("SELECT {} FROM chats ORDER BY rid", codec::CHAT_COLS);
-    Ok(collect(conn, &sql, Vec::new())?
+    Ok(collect_chats(conn, &sql, Vec::new())?
         .into_iter()
         .map(|r| r.chat)
         .collect())

@@ -91,12 +91,23 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
 
 /// The columns [`chat_from_row`] reads, in order.
 pub(crate) const CHAT_COLS: &str = "rid, id, bot_id, subscriber_id, app, kind, state, assignee, \
-     title, avatar_url, last_activity, unread, last_inbound_at, paused_until, preview";
+     title, avatar_url, last_activity, unread, last_inbound_at, paused_until, preview_rid, \
+     preview_at";
 
-/// A chat row with its key and preview.
+/// The message a chat's list preview shows (schema step 5): its local key
+/// and its time, which `apply` compares a new message's with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PreviewRef {
+    pub rid: i64,
+    pub at: Timestamp,
+}
+
+/// A chat row with its key and preview: the reference from the row, the
+/// preview itself once [`fill_previews`] read its message.
 pub(crate) struct ChatRow {
     pub key: ChatKey,
     pub chat: Chat,
+    pub preview_ref: Option<PreviewRef>,
     pub preview: Option<Preview>,
 }
 
@@ -135,7 +146,16 @@ pub(crate) fn chat_from_row(row: &Row<'_>) -> Result<ChatRow, StoreError> {
     let unread_count =
         u32::try_from(unread).map_err(|_| decode_err(T, rid, "unread", "out of range"))?;
     let last_activity = Timestamp(row.get(10)?);
-    let preview = opt_json(row, 14, T, rid, "preview")?;
+    let preview_ref = match (
+        row.get::<_, Option<i64>>(14)?,
+        row.get::<_, Option<i64>>(15)?,
+    ) {
+        (Some(rid), Some(at)) => Some(PreviewRef {
+            rid,
+            at: Timestamp(at),
+        }),
+        _ => None,
+    };
     Ok(ChatRow {
         key: ChatKey {
             last_activity: last_activity.0,
@@ -156,8 +176,30 @@ pub(crate) fn chat_from_row(row: &Row<'_>) -> Result<ChatRow, StoreError> {
             last_inbound_at: row.get::<_, Option<i64>>(12)?.map(Timestamp),
             paused_until: row.get::<_, Option<i64>>(13)?.map(Timestamp),
         },
-        preview,
+        preview_ref,
+        preview: None,
     })
+}
+
+/// Reads the preview of each row from the message it refers to: one
+/// lookup by key per row, for the rows a read returns (after its LIMIT).
+/// A message no longer stored (an echo discarded in this very write) shows
+/// no preview.
+pub(crate) fn fill_previews(
+    conn: &rusqlite::Connection,
+    rows: &mut [ChatRow],
+) -> Result<(), StoreError> {
+    let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE rid = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    for r in rows.iter_mut() {
+        let Some(p) = r.preview_ref else { continue };
+        let mut q = stmt.query([p.rid])?;
+        r.preview = match q.next()? {
+            Some(m) => Some(preview_of(&message_from_row(m, &r.chat.id)?)),
+            None => None,
+        };
+    }
+    Ok(())
 }
 
 /// The columns [`message_from_row`] reads, in order (the chat id comes from

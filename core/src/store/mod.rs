@@ -38,6 +38,7 @@ pub(crate) use timeline::TimelineKey;
 use crate::model::{Event, MemberId, Seq};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// `PRAGMA application_id` of a Rapport store ("RPRT"): a SQLite file of
@@ -46,6 +47,21 @@ const APPLICATION_ID: i64 = 0x5250_5254;
 
 /// Read connections kept open when idle.
 const MAX_IDLE_READERS: usize = 4;
+
+/// The writer's page cache between catch-up pages, in KiB.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
+/// Issue 18: a write of at least this many events is a catch-up page (the
+/// live stream applies a few at a time)...
+const CATCH_UP_EVENTS: usize = 1000;
+
+/// ...and raises the writer's page cache to this until catch-up ends (the
+/// next smaller batch, or a checkpoint): a 20,000-event page at 100k chats
+/// dirties some 50 MB of chat, index and timeline pages, and what does not
+/// fit the cache spills to the WAL before the commit, to be read back and
+/// written again; kept from page to page, the cache also keeps the chat
+/// rows and index pages the next page reads again.
+const CATCH_UP_CACHE_KIB: i64 = 64 * 1024;
 
 /// Something that wants to hear about every committed write.
 ///
@@ -58,6 +74,9 @@ pub(crate) trait CommitListener: Send + Sync {
 pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// Whether the writer's cache is at `CATCH_UP_CACHE_KIB` (changed only
+    /// with the writer locked).
+    catch_up_cache: AtomicBool,
     readers: Mutex<Vec<Connection>>,
     me: RwLock<Option<MemberId>>,
     listeners: RwLock<Vec<Arc<dyn CommitListener>>>,
@@ -141,8 +160,9 @@ impl Store {
         // The writer's cache is larger: a catch-up batch touches index pages
         // all over the file, and pages that do not fit spill to the WAL
         // before the commit and are read back. 16 MiB (negative = KiB),
-        // allocated only as it fills.
-        conn.pragma_update(None, "cache_size", -16384)?;
+        // allocated only as it fills; catch-up pages raise it while they
+        // last (`CATCH_UP_CACHE_KIB`).
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
         if version > 0 && app_id != APPLICATION_ID {
@@ -164,6 +184,7 @@ impl Store {
         Ok(Store {
             path,
             writer: Mutex::new(conn),
+            catch_up_cache: AtomicBool::new(false),
             readers: Mutex::new(Vec::new()),
             me: RwLock::new(me),
             listeners: RwLock::new(Vec::new()),
@@ -240,7 +261,9 @@ impl Store {
     /// changed. Events whose seq was already applied change nothing.
     #[tracing::instrument(level = "debug", skip_all, fields(events = events.len()))]
     pub fn apply(&self, events: &[Event]) -> Result<Changes> {
-        self.write(|tx, changes, me| apply::apply_events(tx, me, events, changes))
+        self.write_cached(Some(events.len() >= CATCH_UP_EVENTS), |tx, changes, me| {
+            apply::apply_events(tx, me, events, changes)
+        })
     }
 
     /// Like [`Store::apply`], plus events that could not be decoded
@@ -252,7 +275,8 @@ impl Store {
         events: &[Event],
         malformed: &[(Option<Seq>, String, String)],
     ) -> Result<Changes> {
-        self.write(|tx, changes, me| {
+        let catch_up = events.len() + malformed.len() >= CATCH_UP_EVENTS;
+        self.write_cached(Some(catch_up), |tx, changes, me| {
             apply::apply_events(tx, me, events, changes)?;
             apply::keep_malformed(tx, malformed, changes)
         })
@@ -275,7 +299,9 @@ impl Store {
         part: SnapshotPart,
         next: Option<&str>,
     ) -> Result<Changes> {
-        self.write(|tx, changes, me| apply::apply_snapshot_page(tx, me, page, part, next, changes))
+        self.write_cached(Some(true), |tx, changes, me| {
+            apply::apply_snapshot_page(tx, me, page, part, next, changes)
+        })
     }
 
     /// Issue 18: the cursor of the next page of a paged snapshot not yet
@@ -312,7 +338,8 @@ impl Store {
         reentrancy_check()?;
         let conn = lock(&self.writer);
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        // The sync that called this is over: the cache goes back too.
+        self.set_catch_up_cache(&conn, false)
     }
 
     /// Bytes of the database file and of its WAL.
@@ -368,8 +395,46 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
     ) -> Result<Changes> {
+        self.write_cached(None, f)
+    }
+
+    /// [`Store::write`] after setting the writer's page cache: `Some(true)`
+    /// a catch-up page (the larger cache, kept for the next page), `Some(false)`
+    /// a live batch (back to the usual size: catch-up is over), `None` as it
+    /// is.
+    fn write_cached(
+        &self,
+        catch_up: Option<bool>,
+        f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
+    ) -> Result<Changes> {
         reentrancy_check()?;
         let mut conn = lock(&self.writer);
+        if let Some(big) = catch_up {
+            self.set_catch_up_cache(&conn, big)?;
+        }
+        self.write_locked(&mut conn, f)
+    }
+
+    /// Sets the writer's cache for catch-up or back (the writer locked).
+    /// Lowering the size frees the pages above it.
+    fn set_catch_up_cache(&self, conn: &Connection, big: bool) -> Result<()> {
+        if self.catch_up_cache.load(Ordering::Relaxed) != big {
+            let kib = if big {
+                CATCH_UP_CACHE_KIB
+            } else {
+                WRITER_CACHE_KIB
+            };
+            conn.pragma_update(None, "cache_size", -kib)?;
+            self.catch_up_cache.store(big, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn write_locked(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&Transaction<'_>, &mut Changes, Option<&MemberId>) -> Result<()>,
+    ) -> Result<Changes> {
         let me = self.me();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut changes = Changes::default();
@@ -382,7 +447,7 @@ impl Store {
             let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
             let _inside = InsideListener::enter();
             for l in listeners.iter() {
-                l.committed(&conn, &changes);
+                l.committed(conn, &changes);
             }
         }
         Ok(changes)

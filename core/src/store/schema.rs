@@ -221,12 +221,38 @@ CREATE TABLE snapshot_held (
 ) WITHOUT ROWID;
 "#;
 
+/// Step 5 (issue 18): a chat's list preview is a reference to the message
+/// it shows (`preview_rid`, with that message's time `preview_at`, which
+/// `apply` compares new messages with), not a JSON copy of it. The copy made
+/// a chat row some 220 bytes, rewritten for every batch that brought the
+/// chat a message: at 100k chats a catch-up page dirtied nearly every page
+/// of the table. Readers take the preview from the message row (its rid is
+/// its key), which also keeps it right when the message changes.
+/// A stored preview naming a message the chat does not have (or not JSON)
+/// falls back to the chat's latest message not deleted, as `apply` would
+/// choose it.
+const V5: &str = r#"
+ALTER TABLE chats ADD COLUMN preview_rid INTEGER;
+ALTER TABLE chats ADD COLUMN preview_at INTEGER;
+UPDATE chats SET preview_rid = coalesce(
+    (SELECT m.rid FROM messages m
+     WHERE m.id = CASE WHEN json_valid(chats.preview)
+                       THEN json_extract(chats.preview, '$.message_id') END
+       AND m.chat_rid = chats.rid),
+    (SELECT m.rid FROM messages m WHERE m.chat_rid = chats.rid AND m.deleted_at IS NULL
+     ORDER BY m.at DESC, m.rid DESC LIMIT 1)
+) WHERE preview IS NOT NULL;
+UPDATE chats SET preview_at = (SELECT m.at FROM messages m WHERE m.rid = chats.preview_rid)
+WHERE preview_rid IS NOT NULL;
+ALTER TABLE chats DROP COLUMN preview;
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 4;
+pub(crate) const LATEST: i64 = 5;
 
 /// Settings for every connection, writer and readers alike.
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -280,13 +306,15 @@ mod tests {
             "INSERT INTO bots VALUES ('b1', 0, 'Bot', 1000)",
             "INSERT INTO members VALUES ('u1', 'Ann', NULL, 'Admin', 1)",
             "INSERT INTO subscribers VALUES ('s1', 'b1', '{}')",
+            // Without `preview`, which step 5 replaced (its conversion:
+            // s1_step_5_turns_json_previews_into_references).
             "INSERT INTO chats (rid, id, bot_id, subscriber_id, app, kind, state, assignee,
                  aclass, title, avatar_url, last_activity, unread, last_inbound_at,
-                 paused_until, preview, name_folded)
+                 paused_until, name_folded)
              VALUES (1, 'c1', 'b1', 's1', 1, 0, 0, 'u1', 1, 'Zoë', NULL, 2000, 3, 1900,
-                 5000, '{}', ' zoe '),
+                 5000, ' zoe '),
                     (2, 'c2', 'b1', 's1', 0, 1, 1, NULL, 0, 'Bob', NULL, 1500, 0, NULL,
-                 NULL, NULL, ' bob ')",
+                 NULL, ' bob ')",
             "INSERT INTO chat_counts VALUES (28, 1), (11, 1)",
             "INSERT INTO bot_stats VALUES ('b1', 5, 7)",
             "INSERT INTO viber_usage VALUES ('b1', 202601, 2)",
@@ -309,6 +337,7 @@ mod tests {
         &["INSERT INTO outbox_files VALUES ('k1', x'00ff10')"],
         &[],
         &["INSERT INTO snapshot_held VALUES ('c2', 50)"],
+        &["UPDATE chats SET preview_rid = 2, preview_at = 2100 WHERE rid = 1"],
     ];
 
     fn at(version: usize) -> Connection {
@@ -353,6 +382,54 @@ mod tests {
                 .unwrap();
             assert_eq!(ok, "ok");
         }
+    }
+
+    /// Step 5 keeps each chat's preview as a reference to the message its
+    /// JSON named (in that chat); a preview that names no message of the
+    /// chat, or is not JSON, falls back to the chat's latest message, or
+    /// none, rather than stopping the upgrade.
+    #[test]
+    fn s1_step_5_turns_json_previews_into_references() {
+        let mut conn = at(4);
+        for w in WRITES_AFTER_STEP[..4].iter().flat_map(|w| w.iter()) {
+            conn.execute(w, []).unwrap();
+        }
+        conn.execute_batch(
+            r#"UPDATE chats SET preview = '{"message_id":"m9","direction":"outbound",
+                   "kind":"text","text":"hi","at":2100}' WHERE rid = 1;
+               INSERT INTO chats (rid, id, bot_id, subscriber_id, app, kind, state, aclass,
+                   title, last_activity, unread, preview, name_folded)
+               VALUES (3, 'c3', 'b1', 's1', 0, 0, 0, 0, 'Al', 1, 0,
+                   '{"message_id":"m1","at":1900}', ' al '),
+                      (4, 'c4', 'b1', 's1', 0, 0, 0, 0, 'Di', 1, 0, 'not json', ' di '),
+                      (5, 'c5', 'b1', 's1', 0, 0, 0, 0, 'Ed', 1, 0,
+                   '{"message_id":"gone","at":1}', ' ed ');
+               INSERT INTO messages (rid, id, chat_rid, at, sender, content)
+               VALUES (3, 'm3', 5, 3000, 0, '{}'), (4, 'm4', 5, 3000, 0, '{}'),
+                      (5, 'm5', 5, 3500, 0, '{}');
+               UPDATE messages SET deleted_at = 3600 WHERE rid = 5;"#,
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let refs: Vec<(i64, Option<i64>, Option<i64>)> = conn
+            .prepare("SELECT rid, preview_rid, preview_at FROM chats ORDER BY rid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            refs,
+            [
+                (1, Some(2), Some(2100)),
+                (2, None, None),
+                // m1 is c1's message, not c3's.
+                (3, None, None),
+                (4, None, None),
+                // The latest message not deleted, the later row of a tie.
+                (5, Some(4), Some(3000)),
+            ]
+        );
     }
 
     /// Each intermediate version, upgraded in one go to the latest, also

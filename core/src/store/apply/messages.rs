@@ -4,9 +4,9 @@
 
 use super::Batch;
 use crate::model::{ChatId, Content, Delivery, Direction, Event, Message, MessageId, Reaction};
-use crate::store::codec::{self, preview_of, to_json};
+use crate::store::codec::{self, PreviewRef, to_json};
 use crate::store::{Changes, Result, StoreError, TimelineItemId};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 impl Batch<'_> {
     /// Inserts or replaces a message. `live`: it arrived on the change feed
@@ -20,6 +20,7 @@ impl Batch<'_> {
         let rid = self.rid(&m.chat_id)?;
         let reactions = (!m.reactions.is_empty()).then(|| to_json(&m.reactions));
         let sender = codec::sender_columns(&m.sender);
+        let content = to_json(&m.content);
         let inserted = self
             .conn
             .prepare_cached(
@@ -34,7 +35,7 @@ impl Batch<'_> {
                 m.sent_at.0,
                 sender.0,
                 sender.1,
-                to_json(&m.content),
+                content,
                 m.delivery.map(Delivery::code),
                 m.quote.as_ref().map(to_json),
                 reactions,
@@ -48,11 +49,34 @@ impl Batch<'_> {
         let echo = m.delivery == Some(Delivery::Pending);
         let mut was_echo = false;
         let mut echo_at = None;
+        let mut message_rid = self.conn.last_insert_rowid();
+        // Whether what a list preview shows of the message (its sender,
+        // content and time) changed: a new message, or a stored one
+        // replaced by a different one.
+        let mut shows_differently = true;
         if !inserted {
-            let (stored, at): (Option<i64>, i64) = self
+            type Stored = (i64, Option<i64>, i64, i64, Option<String>, String);
+            let (found, stored, at, old_sender, old_member, old_content): Stored = self
                 .conn
-                .prepare_cached("SELECT delivery, at FROM messages WHERE id = ?1")?
-                .query_row([m.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                .prepare_cached(
+                    "SELECT rid, delivery, at, sender, sender_member, content
+                     FROM messages WHERE id = ?1",
+                )?
+                .query_row([m.id.as_str()], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?;
+            message_rid = found;
+            shows_differently = at != m.sent_at.0
+                || old_sender != sender.0
+                || old_member.as_deref() != sender.1
+                || old_content != content;
             was_echo = stored == Some(i64::from(Delivery::Pending.code()));
             echo_at = was_echo.then_some(crate::model::Timestamp(at));
             if echo && !was_echo {
@@ -71,7 +95,7 @@ impl Batch<'_> {
                     m.sent_at.0,
                     sender.0,
                     sender.1,
-                    to_json(&m.content),
+                    content,
                     m.delivery.map(Delivery::code),
                     m.quote.as_ref().map(to_json),
                     reactions,
@@ -117,11 +141,19 @@ impl Batch<'_> {
         }
         let newest = l
             .preview
-            .as_ref()
-            .is_none_or(|p| p.message_id == m.id || p.at <= m.sent_at);
-        let shown = l.preview.as_ref().is_some_and(|p| p.message_id == m.id);
+            .is_none_or(|p| p.rid == message_rid || p.at <= m.sent_at);
+        let shown = l.preview.is_some_and(|p| p.rid == message_rid);
         if newest && m.deleted_at.is_none() {
-            l.preview = Some(preview_of(m));
+            l.preview = Some(PreviewRef {
+                rid: message_rid,
+                at: m.sent_at,
+            });
+            if shown && !inserted && shows_differently {
+                // The row shows this message, which just changed (an edit,
+                // the server's copy of an echo): the reference stays the
+                // same, the row's preview does not.
+                changes.chats.insert(m.chat_id.clone());
+            }
         } else if shown && m.deleted_at.is_some() {
             // The list must not keep showing a deleted message.
             self.recompute_preview(&m.chat_id)?;
@@ -190,11 +222,14 @@ impl Batch<'_> {
             )?
             .execute(params![message_id.as_str(), ev.at.0])?;
         self.touched_message(ev, message_id, changes)?;
-        let needs_new_preview = self.chat(chat_id)?.is_some_and(|l| {
-            l.preview
-                .as_ref()
-                .is_some_and(|p| &p.message_id == message_id)
-        });
+        let rid: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT rid FROM messages WHERE id = ?1")?
+            .query_row([message_id.as_str()], |r| r.get(0))
+            .optional()?;
+        let needs_new_preview = self
+            .chat(chat_id)?
+            .is_some_and(|l| l.preview.is_some_and(|p| Some(p.rid) == rid));
         if needs_new_preview {
             self.recompute_preview(chat_id)?;
         }

@@ -23,10 +23,10 @@ mod subscribers;
 
 pub(super) use counters::{recount, set_stats};
 
-use super::codec;
+use super::codec::{self, PreviewRef};
 use super::{Changes, Result, StoreError, meta_get, meta_set};
 use crate::model::{
-    Chat, ChatId, Event, EventPayload, MemberId, Message, Preview, Seq, Snapshot, Timestamp,
+    Chat, ChatId, Event, EventPayload, MemberId, Message, Seq, Snapshot, Timestamp,
 };
 use counters::Counters;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -37,17 +37,18 @@ use std::collections::HashMap;
 struct Loaded {
     rid: i64,
     chat: Chat,
-    preview: Option<Preview>,
+    /// The message the list row shows (schema step 5).
+    preview: Option<PreviewRef>,
     stored: Chat,
-    stored_preview: Option<Preview>,
+    stored_preview: Option<PreviewRef>,
 }
 
 impl Loaded {
-    fn new(rid: i64, chat: Chat, preview: Option<Preview>) -> Loaded {
+    fn new(rid: i64, chat: Chat, preview: Option<PreviewRef>) -> Loaded {
         Loaded {
             rid,
             stored: chat.clone(),
-            stored_preview: preview.clone(),
+            stored_preview: preview,
             chat,
             preview,
         }
@@ -519,9 +520,14 @@ impl Batch<'_> {
         let Some(row) = rows.next()? else {
             return Ok(false);
         };
-        let codec::ChatRow { key, chat, preview } = codec::chat_from_row(row)?;
+        let codec::ChatRow {
+            key,
+            chat,
+            preview_ref,
+            ..
+        } = codec::chat_from_row(row)?;
         self.chats
-            .insert(id.clone(), Loaded::new(key.rid, chat, preview));
+            .insert(id.clone(), Loaded::new(key.rid, chat, preview_ref));
         Ok(true)
     }
 
