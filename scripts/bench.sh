@@ -82,6 +82,12 @@ else scale_args=(--chats "${SCALE_CHATS:-100000}" --messages "${SCALE_MESSAGES:-
 if [ "$profile" = debug ]; then load_args=(--clients 100 --rate 200 --seconds 2)
 else load_args=(--clients "${LOAD_CLIENTS:-1000}" --rate "${LOAD_RATE:-2000}" --seconds "${LOAD_SECONDS:-10}"); fi
 "$exe" load "${load_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
+# Issue 17: the SendPulse gateway against the fake on loopback: a webhook to the phone's list diff
+# (p99, against a Rapport-native event's), an account of 10k chats reconciled from empty (against
+# the same reads with nothing applied) and its requests per chat.
+if [ "$profile" = debug ]; then sp_args=(--runs 20 --chats 300)
+else sp_args=(--runs "${SP_RUNS:-200}" --chats "${SP_CHATS:-10000}"); fi
+"$exe" sendpulse "${sp_args[@]}" --dir "$dir" | tee -a "$dir/out.jsonl"
 # Issue 16: coverage-guided fuzzing, fuzz_execs per target (FUZZ_SECONDS
 # each, default 300; 2 in the smoke run); a crash fails the run.
 if [ "${1:-}" = "--smoke" ]; then fuzz_secs=2; else fuzz_secs="${FUZZ_SECONDS:-300}"; fi
@@ -102,7 +108,8 @@ for m in apply_events_per_s db_size_mb wal_size_mb_after_apply wal_size_mb_after
          push_reply_peak_rss_mb push_reply_warm_ms cross_process_pickup_ms ffi_page_us \
          noisy_neighbour_p99_ratio ws_clients_held ws_delivery_p99_ms \
          fuzz_execs chaos_rounds chaos_lost chaos_duplicated chaos_diverged \
-         initial_sync_100k_first_page_ms initial_sync_100k_s initial_sync_100k_peak_rss_mb; do
+         initial_sync_100k_first_page_ms initial_sync_100k_s initial_sync_100k_peak_rss_mb \
+         sendpulse_webhook_to_phone_p99_ms sendpulse_reconcile_s sendpulse_reconcile_requests_per_chat; do
   grep -q "\"metric\":\"$m\"" "$dir/out.jsonl" || { echo "missing figure: $m" >&2; missing=1; }
 done
 exit "$missing"

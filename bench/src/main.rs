@@ -15,6 +15,8 @@
 //!   rapport-bench push-reply ...                  (child: one push answered)
 //!   rapport-bench initial-sync --chats N --messages M [--dir D] [--runs R]
 //!                                                 (issue 18: paged first sync)
+//!   rapport-bench sendpulse --dir D [--runs R] [--chats N]
+//!                                                 (issue 17: the SendPulse gateway)
 //!   rapport-bench ffi-page-baseline --db FILE --warmup W --runs R
 //!                                                 (ffi_page_us: the Rust side)
 
@@ -31,6 +33,7 @@ mod load;
 mod noisy;
 mod push;
 mod scale;
+mod sendpulse;
 mod sync;
 
 fn main() {
@@ -118,6 +121,14 @@ fn main() {
             &arg("--payload").unwrap_or_default(),
             &arg("--key").unwrap_or_default(),
         ),
+        // Issue 17: the SendPulse gateway (webhook to the phone, reconcile).
+        Some("sendpulse") => {
+            let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
+            let dir = arg("--dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            sendpulse::run(&dir, num("--runs", 200).max(1), num("--chats", 10_000).max(1))
+        }
         // Issue 18: the paged first sync of a large workspace.
         Some("initial-sync") => {
             let num = |n: &str, d: usize| arg(n).and_then(|v| v.parse().ok()).unwrap_or(d);
@@ -139,7 +150,7 @@ fn main() {
         // starts and exits.
         Some("noop") => Ok(()),
                 _ => Err(
-            "usage: rapport-bench all|apply|sync|noisy|load|push|first-page|baseline-first-page|ffi-page-baseline ..."
+            "usage: rapport-bench all|apply|sync|noisy|load|sendpulse|push|first-page|baseline-first-page|ffi-page-baseline ..."
                 .into(),
         ),
     };

@@ -68,9 +68,19 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
-fn response(issued: Issued) -> Json<LoginResponse> {
+fn response(state: &AppState, issued: Issued) -> Json<LoginResponse> {
     let s = issued.session;
+    // Issue 17: a workspace linked to SendPulse cannot do what its API lacks.
+    let unsupported = if state.gateway.linked(&s.workspace) {
+        crate::gateway::UNSUPPORTED
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
     Json(LoginResponse {
+        unsupported,
         token: s.token,
         refresh_token: issued.refresh_token,
         expires_at: s.expires_at,
@@ -110,7 +120,7 @@ pub async fn login(
         .await
         .map_err(ApiError::internal)??;
     match issued {
-        Some(s) => Ok(response(s)),
+        Some(s) => Ok(response(&state, s)),
         None => Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             ErrorCode::BadCredentials,
@@ -139,7 +149,7 @@ pub async fn refresh(
         .await
         .map_err(ApiError::internal)??;
     match issued {
-        Some(s) => Ok(response(s)),
+        Some(s) => Ok(response(&state, s)),
         None => Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             ErrorCode::SessionExpired,

@@ -1099,6 +1099,87 @@ async fn contract_every_request_of_the_gateway_validates_against_the_subset() {
     }
 }
 
+// ---- capabilities -----------------------------------------------------------------
+
+/// Issue 17: a phone logged in to a linked workspace is told what SendPulse
+/// cannot do (the login's `unsupported`), keeps it with its saved session,
+/// and hides it; a phone of a plain workspace on the same server sees
+/// everything.
+#[test]
+fn capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_do() {
+    use rapport_core::sync::Capabilities;
+    let rt = rapport_tests::runtime();
+    let gw = rt.block_on(Gw::start());
+    let state = gw.server.state.clone();
+    let hub = &state.hub;
+    let plain = hub.create_workspace("plain", "Plain").unwrap();
+    let m = Member {
+        id: MemberId::from("p0"),
+        name: "Agent p0".into(),
+        avatar_url: None,
+        role: "Agent".into(),
+        conversations_access: true,
+    };
+    hub.add_account(&plain, "p0@plain.test", PASSWORD, m)
+        .unwrap();
+    let everything = Capabilities {
+        live_stream: true,
+        edit_delete: true,
+        quotes: true,
+        idempotency: true,
+    };
+    let sendpulse = Capabilities {
+        edit_delete: false,
+        quotes: false,
+        ..everything
+    };
+
+    // Through the app's client: after the login, and reopened on the
+    // session it saved (no login).
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let secrets = Arc::new(rapport_core::session::FileSecretStore::new(
+            dir.path().join("secrets.json"),
+        ));
+        rapport_core::Client::open(
+            rapport_core::ClientConfig {
+                store_path: dir.path().join("rapport.db"),
+                server_url: gw.server.url(),
+            },
+            secrets,
+        )
+        .unwrap()
+    };
+    let c = open();
+    rt.block_on(c.login("u0@sp.test", PASSWORD)).unwrap();
+    assert_eq!(c.capabilities(), sendpulse);
+    drop(c);
+    let c = open();
+    assert!(c.login_info().is_some(), "the saved session");
+    assert_eq!(c.capabilities(), sendpulse);
+    drop(c);
+
+    // A plain workspace's phone, and its refresh keeps it so.
+    let b = RapportBackend::new(&gw.server.url(), Arc::new(ServerClock::default())).unwrap();
+    let s = rt.block_on(b.login("p0@plain.test", PASSWORD)).unwrap();
+    assert!(s.unsupported.is_empty());
+    assert_eq!(b.capabilities(), everything);
+    rt.block_on(b.refresh(&s.refresh_token)).unwrap();
+    assert_eq!(b.capabilities(), everything);
+    // The linked workspace's refresh tells it again.
+    let b = rt.block_on(gw.agent());
+    assert_eq!(b.capabilities(), sendpulse);
+    let rt_token = {
+        let s = rt.block_on(b.login("u0@sp.test", PASSWORD)).unwrap();
+        assert_eq!(s.unsupported, gateway::UNSUPPORTED);
+        s.refresh_token
+    };
+    let again = rt.block_on(b.refresh(&rt_token)).unwrap();
+    assert_eq!(again.unsupported, gateway::UNSUPPORTED);
+    assert_eq!(b.capabilities(), sendpulse);
+    drop(gw);
+}
+
 // ---- figures ------------------------------------------------------------------------
 
 /// `cargo test -p rapport-tests --release --test gateway -- --ignored --nocapture

@@ -21,6 +21,22 @@ pub struct Capabilities {
     pub idempotency: bool,
 }
 
+impl Capabilities {
+    /// The reference server's, less what the workspace's server says it
+    /// cannot do ([`crate::wire::LoginResponse::unsupported`]; issue 17: a
+    /// workspace linked to SendPulse).
+    pub fn rapport(unsupported: &[String]) -> Capabilities {
+        use crate::wire::unsupported as u;
+        let has = |name: &str| unsupported.iter().any(|n| n == name);
+        Capabilities {
+            live_stream: true,
+            edit_delete: !has(u::EDIT_DELETE),
+            quotes: !has(u::QUOTES),
+            idempotency: true,
+        }
+    }
+}
+
 /// A page of the change feed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Pulled {

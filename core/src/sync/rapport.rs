@@ -41,6 +41,8 @@ pub struct RapportBackend {
     /// One refresh at a time: a refresh token is good for one use.
     refreshing: tokio::sync::Mutex<()>,
     clock: Arc<ServerClock>,
+    /// What the workspace's server can do, from the last session it gave.
+    capabilities: RwLock<Capabilities>,
     /// A live stream with no frame for this long is dead (the server sends
     /// heartbeats when idle).
     pub stream_idle_timeout: Duration,
@@ -96,6 +98,7 @@ impl RapportBackend {
             stored_session: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             clock,
+            capabilities: RwLock::new(Capabilities::rapport(&[])),
             stream_idle_timeout: Duration::from_secs(45),
         })
     }
@@ -112,6 +115,7 @@ impl RapportBackend {
     /// the server answers 401.
     pub fn set_session(&self, s: &LoginResponse) {
         self.set_token(Some(s.token.clone()));
+        self.set_capabilities(s);
         *self
             .refresh_token
             .write()
@@ -146,6 +150,11 @@ impl RapportBackend {
         }
         self.set_session(&stored);
         Some(stored)
+    }
+
+    fn set_capabilities(&self, s: &LoginResponse) {
+        *self.capabilities.write().unwrap_or_else(|e| e.into_inner()) =
+            Capabilities::rapport(&s.unsupported);
     }
 
     fn took(&self, s: &LoginResponse) {
@@ -210,6 +219,7 @@ impl RapportBackend {
             )
             .await?;
         self.set_token(Some(resp.token.clone()));
+        self.set_capabilities(&resp);
         Ok(resp)
     }
 
@@ -551,12 +561,7 @@ async fn check(resp: Response) -> SyncResult<Response> {
 
 impl Backend for RapportBackend {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            live_stream: true,
-            edit_delete: true,
-            quotes: true,
-            idempotency: true,
-        }
+        *self.capabilities.read().unwrap_or_else(|e| e.into_inner())
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

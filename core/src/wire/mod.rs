@@ -42,6 +42,31 @@ pub struct LoginResponse {
     pub expires_at: Timestamp,
     pub member_id: MemberId,
     pub workspace_id: String,
+    /// Issue 17: what this workspace's server refuses with `not_supported`
+    /// whatever the chat (a workspace linked to SendPulse: its API has no
+    /// such call), from [`unsupported`]'s names; the apps hide it. Absent:
+    /// nothing. Read again at every refresh.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
+}
+
+/// The names of [`LoginResponse::unsupported`]. A client ignores names it
+/// does not know.
+pub mod unsupported {
+    /// B8: editing and deleting sent messages.
+    pub const EDIT_DELETE: &str = "edit_delete";
+    /// B6: reply quotes.
+    pub const QUOTES: &str = "quotes";
+    /// E2: files and media sent by the agent.
+    pub const FILES: &str = "files";
+    /// B7: reactions.
+    pub const REACTIONS: &str = "reactions";
+    /// E5: WhatsApp templates.
+    pub const TEMPLATES: &str = "templates";
+    /// F6: running flows.
+    pub const FLOWS: &str = "flows";
+    /// G1/G3: CRM deals.
+    pub const DEALS: &str = "deals";
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -35,6 +35,23 @@ use std::time::Duration;
 
 pub use reconcile::Reconciled;
 
+/// What a linked workspace refuses with `not_supported` whatever the chat
+/// (SendPulse's API has no such call, or this gateway does not carry it
+/// yet): told to the apps at login and refresh
+/// (`LoginResponse::unsupported`), so they hide it.
+pub const UNSUPPORTED: &[&str] = {
+    use rapport_core::wire::unsupported as u;
+    &[
+        u::EDIT_DELETE,
+        u::QUOTES,
+        u::FILES,
+        u::REACTIONS,
+        u::TEMPLATES,
+        u::FLOWS,
+        u::DEALS,
+    ]
+};
+
 /// Limits of the gateway's SendPulse clients and of its lookups; tests
 /// shrink the waits.
 #[derive(Debug, Clone)]
