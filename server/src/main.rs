@@ -10,7 +10,7 @@
 //! without waiting a day.
 //!
 //! `--bulk-mib-per-s N` sets each workspace's share of file bytes
-//! (uploads and downloads, [`rapport_server::bulk`]; 0: unlimited; default 64).
+//! (uploads and downloads, [`rapport_server::bulk`]; 0: unlimited; default 32).
 //!
 //! `--faults SPEC` draws faults at random per request (chaos rounds,
 //! scripts/chaos.sh; the spec's syntax: [`rapport_server::faults::FaultSpec`]).
