@@ -158,8 +158,13 @@ fn e2_e3_e7_a_file_goes_up_in_parts_with_progress_and_becomes_one_message() {
     });
 
     // Progress: one report per part, never backwards, ending at the size.
-    let seen = progress.lock().unwrap().clone();
+    // (The reports reach this test through a task of its own runtime, which
+    // a loaded machine may run after the outbox emptied.)
     let parts = file.len().div_ceil(UPLOAD_PART);
+    wait_until("every part's report", 10, || {
+        progress.lock().unwrap().len() > parts
+    });
+    let seen = progress.lock().unwrap().clone();
     assert_eq!(
         seen.len(),
         parts + 1,
