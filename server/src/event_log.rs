@@ -52,25 +52,17 @@ impl FeedBatch {
     /// few batches behind sends them at once): their frames' event lists
     /// joined, without parsing them again.
     pub fn joined(batches: &[Arc<FeedBatch>]) -> axum::extract::ws::Utf8Bytes {
-        let inner = |b: &FeedBatch| -> String {
-            let f = b.frame.as_str();
-            f.strip_prefix(FRAME_HEAD)
-                .and_then(|f| f.strip_suffix(FRAME_TAIL))
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let parts: Vec<String> = batches
+        let parts: Vec<&str> = batches
             .iter()
-            .map(|b| inner(b))
+            .filter_map(|b| {
+                b.frame
+                    .as_str()
+                    .strip_prefix(FRAME_HEAD)?
+                    .strip_suffix(FRAME_TAIL)
+            })
             .filter(|p| !p.is_empty())
             .collect();
-        let mut frame = String::with_capacity(
-            parts.iter().map(|p| p.len() + 1).sum::<usize>() + FRAME_HEAD.len() + 2,
-        );
-        frame.push_str(FRAME_HEAD);
-        frame.push_str(&parts.join(","));
-        frame.push_str(FRAME_TAIL);
-        frame.into()
+        [FRAME_HEAD, &parts.join(","), FRAME_TAIL].concat().into()
     }
 
     /// `jsons`: each event's wire JSON, in order (the log's own strings).
