@@ -65,6 +65,15 @@ impl FeedBatch {
         [FRAME_HEAD, &parts.join(","), FRAME_TAIL].concat().into()
     }
 
+    /// Whether `next` starts at the seq after `prev`'s last: only such
+    /// batches are [`joined`](Self::joined) into one frame.
+    pub fn follows(prev: &FeedBatch, next: &FeedBatch) -> bool {
+        match (prev.events.last(), next.events.first()) {
+            (Some(a), Some(b)) => b.seq.0 == a.seq.0 + 1,
+            _ => false,
+        }
+    }
+
     /// `jsons`: each event's wire JSON, in order (the log's own strings).
     fn new(events: Vec<Event>, jsons: &[String]) -> FeedBatch {
         let mut frame =
@@ -443,5 +452,34 @@ mod tests {
             })
             .collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    }
+
+    /// S2 (issue 16 load): only batches that follow each other are joined:
+    /// an event logged but not broadcast (one this server cannot decode)
+    /// leaves a hole between two batches, and a frame with a hole inside
+    /// would let the client skip that event (it catches up only on a frame
+    /// that starts above its last seq).
+    #[test]
+    fn s2_only_consecutive_batches_are_joined() {
+        use super::FeedBatch;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(dir.path().join("server.db")).unwrap();
+        let ws = hub.create_workspace("w1", "One").unwrap();
+        let mut live = ws.feed.subscribe();
+        hub.emit(&ws, opened(2)).unwrap();
+        hub.emit(&ws, opened(1)).unwrap();
+        hub.emit_raw(&ws, "chat_read", serde_json::json!({"chat": 7}))
+            .unwrap();
+        hub.emit(&ws, opened(1)).unwrap();
+        let batches: Vec<_> = std::iter::from_fn(|| live.try_recv().ok()).collect();
+        let runs: Vec<Vec<u64>> = batches
+            .chunk_by(|a, b| FeedBatch::follows(a, b))
+            .map(|run| {
+                run.iter()
+                    .flat_map(|b| b.events.iter().map(|e| e.seq.0))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(runs, [vec![1, 2, 3], vec![5]], "seq 4 is not broadcast");
     }
 }

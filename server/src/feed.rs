@@ -339,6 +339,48 @@ async fn still_allowed(
     .map_err(|e| e.to_string())?
 }
 
+/// Sends a run of consecutive live batches as one frame, the events after
+/// `last` only: the feed's own frame for one batch, theirs joined for more.
+async fn send_run(
+    socket: &mut WebSocket,
+    state: &AppState,
+    run: &[Arc<crate::event_log::FeedBatch>],
+    last: &mut Seq,
+    sent: &mut u64,
+) -> Result<(), String> {
+    let Some(first) = run.first() else {
+        return Ok(());
+    };
+    if first.events.first().is_some_and(|e| e.seq > *last) {
+        // All of it new (the usual case).
+        if let Some(e) = run.last().and_then(|b| b.events.last()) {
+            *last = e.seq;
+        }
+        *sent += run.iter().map(|b| b.events.len() as u64).sum::<u64>();
+        if run.len() == 1 {
+            send_events(socket, state, &first.events, Some(&first.frame)).await
+        } else if state.faults.reorder() {
+            let events: Vec<Event> = run.iter().flat_map(|b| b.events.iter().cloned()).collect();
+            send_events(socket, state, &events, None).await
+        } else {
+            // No event copied per stream: only their frames.
+            send_text(socket, state, crate::event_log::FeedBatch::joined(run)).await
+        }
+    } else {
+        let fresh: Vec<Event> = run
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .filter(|e| e.seq > *last)
+            .cloned()
+            .collect();
+        if let Some(e) = fresh.last() {
+            *last = e.seq;
+        }
+        *sent += fresh.len() as u64;
+        send_events(socket, state, &fresh, None).await
+    }
+}
+
 /// Live batches are joined into one frame up to about this size: larger
 /// frames cost a WebSocket reader more than the writes they save (each
 /// read zeroes the free part of its buffer, which grows with the frame).
@@ -390,9 +432,9 @@ async fn run_stream(
                     // Batches that came while this stream was writing go
                     // out with this one, in one frame: under load a stream
                     // makes one write per wake, not one per batch.
-                    let mut more = vec![batch.clone()];
-                    let mut lagged = false;
                     let mut bytes = batch.frame.len();
+                    let mut more = vec![batch];
+                    let mut lagged = false;
                     while bytes < MAX_JOINED_BYTES {
                         match live.try_recv() {
                             Ok(b) => {
@@ -406,37 +448,13 @@ async fn run_stream(
                             Err(_) => break,
                         }
                     }
-                    if batch.events.first().is_some_and(|e| e.seq > last) {
-                        // All of it new (the usual case): the feed's own
-                        // frame, or theirs joined.
-                        if let Some(e) = more.last().and_then(|b| b.events.last()) {
-                            last = e.seq;
-                        }
-                        sent += more.iter().map(|b| b.events.len() as u64).sum::<u64>();
-                        if more.len() == 1 {
-                            send_events(&mut socket, &state, &batch.events, Some(&batch.frame))
-                                .await?;
-                        } else if state.faults.reorder() {
-                            let events: Vec<Event> =
-                                more.iter().flat_map(|b| b.events.iter().cloned()).collect();
-                            send_events(&mut socket, &state, &events, None).await?;
-                        } else {
-                            // No event copied per stream: only their frames.
-                            let frame = crate::event_log::FeedBatch::joined(&more);
-                            send_text(&mut socket, &state, frame).await?;
-                        }
-                    } else {
-                        let fresh: Vec<Event> = more
-                            .iter()
-                            .flat_map(|b| b.events.iter())
-                            .filter(|e| e.seq > last)
-                            .cloned()
-                            .collect();
-                        if let Some(e) = fresh.last() {
-                            last = e.seq;
-                        }
-                        sent += fresh.len() as u64;
-                        send_events(&mut socket, &state, &fresh, None).await?;
+                    // One frame per run of consecutive batches: a frame never
+                    // skips a seq (an event logged but not broadcast, such as
+                    // one this server cannot decode, falls between two
+                    // batches; the client catches up on a frame that starts
+                    // above its last seq, not on a hole inside one).
+                    for run in more.chunk_by(|a, b| crate::event_log::FeedBatch::follows(a, b)) {
+                        send_run(&mut socket, &state, run, &mut last, &mut sent).await?;
                     }
                     // Batches were dropped while these were gathered: the
                     // log has them.
