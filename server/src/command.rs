@@ -257,25 +257,10 @@ impl<B: Send + 'static> Command<B> {
             };
             call(state.clone(), ws.clone(), plan).await
         };
-        let result = tokio::task::spawn_blocking(move || {
-            let hub = &state.hub;
-            hub.exclusive_as(&ws, &me, Some(&scope), || -> ApiResult<(u16, String)> {
-                if let Some(first) = hub.idempotent(&ws.id, &scope).map_err(ApiError::from)? {
-                    return Ok(first);
-                }
-                let ctx = Ctx {
-                    hub,
-                    ws: &ws,
-                    me: &me,
-                };
-                let (status, body) = kept(called.and_then(|r| commit(&ctx, r)))?;
-                hub.remember(&ws.id, &scope, status, &body)
-                    .map_err(ApiError::from)?;
-                Ok((status, body))
-            })
+        once(state, ws, me, scope, move |ctx| {
+            called.and_then(|r| commit(ctx, r))
         })
-        .await;
-        respond(result)
+        .await
     }
 
     /// Runs `f` once per idempotency key, under the workspace's write lock
@@ -293,24 +278,38 @@ impl<B: Send + 'static> Command<B> {
         } = self;
         let ws = caller.workspace.clone();
         let me = caller.member_id();
-        let result = tokio::task::spawn_blocking(move || {
-            let hub = &state.hub;
-            hub.exclusive_as(&ws, &me, Some(&scope), || -> ApiResult<(u16, String)> {
-                if let Some(first) = hub.idempotent(&ws.id, &scope).map_err(ApiError::from)? {
-                    return Ok(first);
-                }
-                let ctx = Ctx {
-                    hub,
-                    ws: &ws,
-                    me: &me,
-                };
-                let (status, body) = kept(f(&ctx, body))?;
-                hub.remember(&ws.id, &scope, status, &body)
-                    .map_err(ApiError::from)?;
-                Ok((status, body))
-            })
-        })
-        .await;
-        respond(result)
+        once(state, ws, me, scope, move |ctx| f(ctx, body)).await
     }
+}
+
+/// Runs `f` once for the key `scope`, under the workspace's write lock (off
+/// the async workers): a key already answered gets its first answer;
+/// otherwise `f`'s answer, success or refusal, is remembered with its
+/// events, and an internal error is not, so a retry can succeed.
+async fn once<A: Serialize>(
+    state: Arc<AppState>,
+    ws: Arc<Workspace>,
+    me: MemberId,
+    scope: String,
+    f: impl FnOnce(&Ctx<'_>) -> ApiResult<A> + Send + 'static,
+) -> Response {
+    let result = tokio::task::spawn_blocking(move || {
+        let hub = &state.hub;
+        hub.exclusive_as(&ws, &me, Some(&scope), || -> ApiResult<(u16, String)> {
+            if let Some(first) = hub.idempotent(&ws.id, &scope).map_err(ApiError::from)? {
+                return Ok(first);
+            }
+            let ctx = Ctx {
+                hub,
+                ws: &ws,
+                me: &me,
+            };
+            let (status, body) = kept(f(&ctx))?;
+            hub.remember(&ws.id, &scope, status, &body)
+                .map_err(ApiError::from)?;
+            Ok((status, body))
+        })
+    })
+    .await;
+    respond(result)
 }
