@@ -14,7 +14,7 @@
 use crate::{Res, emit, local_server};
 use futures_util::StreamExt;
 use rapport_core::generate::{GenConfig, Generator};
-use rapport_core::model::{Member, MemberId};
+use rapport_core::model::MemberId;
 use rapport_server::RunningServer;
 use rapport_server::hub::Workspace;
 use std::path::Path;
@@ -89,13 +89,7 @@ pub fn run(dir: &Path, load: Load) -> Res<()> {
     let ws = state.hub.create_workspace("load", "Load")?;
     let mut generator = rapport_server::sim::seed(&state.hub, &ws, GenConfig::new(200, 2_000))
         .map_err(|e| e.to_string())?;
-    let member = Member {
-        id: MemberId::from("agent"),
-        name: "Agent".into(),
-        avatar_url: None,
-        role: "Agent".into(),
-        conversations_access: true,
-    };
+    let member = crate::agent(MemberId::from("agent"));
     state
         .hub
         .add_account(&ws, "agent@load.test", "bench", member)?;

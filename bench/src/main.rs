@@ -213,6 +213,17 @@ fn runtime(workers: usize) -> Res<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// The agent every bench logs in as (an account added to its workspace).
+fn agent(id: rapport_core::model::MemberId) -> rapport_core::model::Member {
+    rapport_core::model::Member {
+        id,
+        name: "Agent".into(),
+        avatar_url: None,
+        role: "Agent".into(),
+        conversations_access: true,
+    }
+}
+
 /// A fresh reference server on a loopback port, its database at `db`.
 async fn local_server(db: PathBuf) -> Res<rapport_server::RunningServer> {
     clean(&db);

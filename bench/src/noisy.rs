@@ -7,7 +7,7 @@
 //! `rapport_tests::noisy`, which the test runs too.
 
 use crate::{Res, emit, local_server, median, percentile};
-use rapport_core::model::{Member, MemberId};
+use rapport_core::model::MemberId;
 use rapport_tests::noisy::{self, PART};
 use std::path::Path;
 use std::sync::Arc;
@@ -23,13 +23,7 @@ pub fn run(dir: &Path, rounds: usize, file_mb: usize, light: usize) -> Res<()> {
     (|| -> Res<()> {
         for ws in ["heavy", "calm"] {
             let w = state.hub.create_workspace(ws, ws)?;
-            let member = Member {
-                id: MemberId::from("agent"),
-                name: "Agent".into(),
-                avatar_url: None,
-                role: "Agent".into(),
-                conversations_access: true,
-            };
+            let member = crate::agent(MemberId::from("agent"));
             state
                 .hub
                 .add_account(&w, &format!("agent@{ws}.test"), PASSWORD, member)?;

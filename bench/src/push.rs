@@ -7,7 +7,7 @@
 
 use crate::{Res, clean, emit, local_server, median, ms, peak_rss_kb};
 use rapport_core::generate::me;
-use rapport_core::model::{App, ChatId, EventPayload, Member, MessageId};
+use rapport_core::model::{App, ChatId, EventPayload, MessageId};
 use rapport_core::push::{self, NotificationClient, PushKind, PushPayload, PushPlatform};
 use rapport_core::session::{FileSecretStore, Session};
 use rapport_core::store::Store;
@@ -46,13 +46,7 @@ async fn run_async(db: &Path, runs: usize) -> Res<()> {
     let c = chat.clone();
     tokio::task::spawn_blocking(move || -> Res<()> {
         let ws = st.hub.create_workspace("push", "Push")?;
-        let agent = Member {
-            id: me(),
-            name: "Agent".into(),
-            avatar_url: None,
-            role: "Agent".into(),
-            conversations_access: true,
-        };
+        let agent = crate::agent(me());
         st.hub
             .add_account(&ws, "agent@push.test", PASSWORD, agent)?;
         st.hub.emit(&ws, vec![EventPayload::ChatUpserted(c)])?;

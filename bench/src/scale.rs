@@ -13,7 +13,6 @@
 
 use crate::{Res, clean, emit, local_server, median, peak_rss_kb};
 use rapport_core::generate::{GenConfig, me};
-use rapport_core::model::Member;
 use rapport_core::observe::{ListDiff, Observer};
 use rapport_core::store::{ChatFilter, Store};
 use rapport_core::sync::{RapportBackend, SyncEngine};
@@ -35,13 +34,7 @@ pub fn run(dir: &Path, chats: usize, messages: usize, runs: usize) -> Res<()> {
         tokio::task::spawn_blocking(move || -> Res<()> {
             let ws = state.hub.create_workspace("bench", "Bench")?;
             sim::seed(&state.hub, &ws, GenConfig::new(chats, messages))?;
-            let agent = Member {
-                id: me(),
-                name: "Agent".into(),
-                avatar_url: None,
-                role: "Agent".into(),
-                conversations_access: true,
-            };
+            let agent = crate::agent(me());
             state
                 .hub
                 .add_account(&ws, "agent@bench.test", PASSWORD, agent)?;

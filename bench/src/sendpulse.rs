@@ -19,8 +19,7 @@
 use crate::{Res, emit, local_server, ms, percentile};
 use rapport_core::generate::{me, text_message};
 use rapport_core::model::{
-    App, BotId, Chat, ChatId, ChatKind, ChatState, EventPayload, Member, MessageId, Sender,
-    SubscriberId,
+    App, BotId, Chat, ChatId, ChatKind, ChatState, EventPayload, MessageId, Sender, SubscriberId,
 };
 use rapport_core::observe::{ListDiff, Observer};
 use rapport_core::store::{ChatFilter, Store};
@@ -52,13 +51,7 @@ pub fn run(dir: &Path, runs: usize, chats: usize) -> Res<()> {
     // A workspace linked to a fake account; the hook's URL.
     let link = |fake: &FakeSendPulse, ws: &str| -> Res<String> {
         let w = state.hub.create_workspace(ws, ws)?;
-        let agent = Member {
-            id: me(),
-            name: "Agent".into(),
-            avatar_url: None,
-            role: "Agent".into(),
-            conversations_access: true,
-        };
+        let agent = crate::agent(me());
         state
             .hub
             .add_account(&w, &format!("agent@{ws}.test"), PASSWORD, agent)?;

@@ -3,7 +3,7 @@
 
 use crate::{Res, clean, emit, local_server, median, ms, percentile};
 use rapport_core::generate::{GenConfig, Generator, me};
-use rapport_core::model::{EventPayload, Member};
+use rapport_core::model::EventPayload;
 use rapport_core::observe::{ListDiff, Observer};
 use rapport_core::outbox::Draft;
 use rapport_core::store::{ChatFilter, Store};
@@ -44,13 +44,7 @@ async fn run_async(
     let mut generator = tokio::task::spawn_blocking(move || -> Res<Generator> {
         let ws = state.hub.create_workspace("bench", "Bench")?;
         let g = sim::seed(&state.hub, &ws, GenConfig::new(chats, messages))?;
-        let agent = Member {
-            id: me(),
-            name: "Agent".into(),
-            avatar_url: None,
-            role: "Agent".into(),
-            conversations_access: true,
-        };
+        let agent = crate::agent(me());
         state
             .hub
             .add_account(&ws, "agent@bench.test", PASSWORD, agent)?;
