@@ -249,7 +249,7 @@ impl Gw {
 // ---- link -------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn link_keeps_the_secret_sealed_and_the_hook_secret_hashed() {
+async fn s5_link_keeps_the_secret_sealed_and_the_hook_secret_hashed() {
     let gw = Gw::start().await;
     let db = rusqlite::Connection::open(gw._dir.path().join("server.db")).unwrap();
     let (sealed, hash): (Vec<u8>, String) = db
@@ -306,7 +306,7 @@ async fn link_keeps_the_secret_sealed_and_the_hook_secret_hashed() {
 // ---- webhooks -----------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhooks_in_arrays_duplicated_out_of_order_and_unknown_change_nothing_twice() {
+async fn s2_webhooks_in_arrays_duplicated_out_of_order_and_unknown_change_nothing_twice() {
     let gw = Gw::start().await;
     let bot = gw.fake.add_bot(SpApp::Telegram, "Shop");
     let c = gw.fake.add_contact(&bot, "Ann");
@@ -377,7 +377,7 @@ async fn webhooks_in_arrays_duplicated_out_of_order_and_unknown_change_nothing_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_flood_is_answered_fast_and_applied_once() {
+async fn s2_webhook_flood_is_answered_fast_and_applied_once() {
     let gw = Gw::start().await;
     let bot = gw.fake.add_bot(SpApp::Whatsapp, "Flood");
     let contacts: Vec<String> = (0..20)
@@ -476,7 +476,7 @@ async fn s2_h2_a_webhook_reaches_a_phone_over_rapports_live_stream() {
 // ---- reconcile ------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconcile_after_dropped_webhooks_converges_and_then_changes_nothing() {
+async fn s2_reconcile_after_dropped_webhooks_converges_and_then_changes_nothing() {
     let mut gw = Gw::start().await;
     let tg = gw.fake.add_bot(SpApp::Telegram, "TG");
     let wa = gw.fake.add_bot(SpApp::Whatsapp, "WA");
@@ -1106,7 +1106,7 @@ async fn contract_every_request_of_the_gateway_validates_against_the_subset() {
 /// and hides it; a phone of a plain workspace on the same server sees
 /// everything.
 #[test]
-fn capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_do() {
+fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_do() {
     use rapport_core::sync::Capabilities;
     let rt = rapport_tests::runtime();
     let gw = rt.block_on(Gw::start());

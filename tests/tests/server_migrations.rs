@@ -445,33 +445,33 @@ fn migrates_and_keeps_working(f: &Fixture, with_store: bool) {
 }
 
 #[test]
-fn issue16_a_version_0_server_db_migrates_and_keeps_working() {
+fn s2_s5_e7_a_version_0_server_db_migrates_and_keeps_working() {
     migrates_and_keeps_working(&V0, true);
 }
 
 #[test]
-fn issue16_a_version_1_server_db_migrates_and_keeps_working() {
+fn s2_s5_e7_a_version_1_server_db_migrates_and_keeps_working() {
     migrates_and_keeps_working(&V1, true);
 }
 
 #[test]
-fn issue16_a_version_2_server_db_migrates_and_keeps_working() {
+fn s2_s5_e7_a_version_2_server_db_migrates_and_keeps_working() {
     migrates_and_keeps_working(&V2, true);
 }
 
 #[test]
-fn issue16_a_version_3_server_db_migrates_and_keeps_working() {
+fn s2_s5_e7_a_version_3_server_db_migrates_and_keeps_working() {
     migrates_and_keeps_working(&V3, true);
 }
 
 #[test]
-fn issue16_a_version_4_server_db_migrates_and_keeps_working() {
+fn s2_s5_e7_a_version_4_server_db_migrates_and_keeps_working() {
     migrates_and_keeps_working(&V4, true);
 }
 
 /// The workspace store is derived from the log: an operator who has only
 /// `server.db` (the oldest one) gets it rebuilt.
 #[test]
-fn issue16_a_version_0_server_db_alone_rebuilds_its_workspace_store() {
+fn s2_s5_e7_a_version_0_server_db_alone_rebuilds_its_workspace_store() {
     migrates_and_keeps_working(&V0, false);
 }
