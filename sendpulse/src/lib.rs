@@ -14,6 +14,9 @@
 
 pub mod client;
 pub mod codes;
+/// A fake SendPulse on loopback for tests, benches and the demo.
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod webhook;
 
 pub use client::{

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests.
 
-pub mod fake_sendpulse;
+/// The fake SendPulse lives in rapport-sendpulse (feature `fake`) so that
+/// `rapport demo --sendpulse` can run on it too.
+pub use rapport_sendpulse::fake as fake_sendpulse;
 pub mod noisy;
 
 use rapport_core::generate::{GenConfig, Generator, me};
