@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// The synopsis of every command, as docs/cli.md gives it.
 const SYNOPSIS: &str = "\
-rapport demo [--chats N] [--messages N] [--rate EVENTS_PER_S]
+rapport demo [--chats N] [--messages N] [--rate EVENTS_PER_S] [--sendpulse]
        rapport console
        rapport login --server URL --email EMAIL [--password P]   (or RAPPORT_PASSWORD)
        rapport logout
@@ -97,6 +97,10 @@ pub enum Command {
         /// Simulated messaging-app events a second (0 for none)
         #[arg(long, value_name = "EVENTS_PER_S", default_value_t = 3.0)]
         rate: f64,
+        /// The workspace on a fake SendPulse account: the server in gateway
+        /// mode reconciles it, takes its webhooks and sends replies to it
+        #[arg(long)]
+        sendpulse: bool,
     },
     /// The interactive console on the logged-in server
     Console,

@@ -42,7 +42,8 @@ pub fn main_with(argv: Vec<String>) -> i32 {
             chats,
             messages,
             rate,
-        } => demo::run(chats, messages, rate).map(|()| None),
+            sendpulse,
+        } => demo::run(chats, messages, rate, sendpulse).map(|()| None),
         Command::Console => console_command(g).map(|()| None),
         other => commands::run(g, other).map(Some),
     };

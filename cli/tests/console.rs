@@ -10,6 +10,7 @@ use rapport_core::model::{
     App as MessagingApp, ChatId, ChatStatus, Delivery, MemberId, Message, MessageId, Reaction,
     ReactionBy, Subscriber, SubscriberId, SubscriptionStatus,
 };
+use rapport_core::outbox::Draft;
 use rapport_core::policy::Refusal;
 use rapport_core::store::{AssigneeFilter, ChatFilter, StatusFilter, TimelineItem, TimelineItemId};
 use rapport_core::sync::SyncState;
@@ -524,6 +525,58 @@ fn the_demo_starts_a_lively_workspace_logged_in() {
         demo.client.login_info().map(|i| i.member_id),
         Some(MemberId::from("u0"))
     );
+}
+
+#[test]
+fn s2_s5_the_sendpulse_demo_runs_the_console_on_a_workspace_linked_to_sendpulse() {
+    // What `rapport demo --sendpulse` runs before the terminal opens: the
+    // fake account reconciled into the workspace, its webhooks arriving
+    // live, and the agent's reply going out through SendPulse's API.
+    let demo = rapport_cli::demo::start_sendpulse(30, 120, 20.0).unwrap();
+    let sp = demo.sendpulse.as_ref().expect("the fake account");
+    let state = demo.client.sync_state();
+    wait_until("live", 30, || {
+        matches!(*state.borrow(), SyncState::Live { .. })
+    });
+    let at = |s: &SyncState| match s {
+        SyncState::Live { at } => at.0,
+        _ => 0,
+    };
+    let first = at(&state.borrow());
+    wait_until("the subscribers' webhooks", 30, || {
+        at(&state.borrow()) > first + 5
+    });
+    let mut app = App::new(
+        demo.client.clone(),
+        demo.runtime.handle().clone(),
+        "demo".into(),
+    );
+    app.update(Event::Tick);
+    assert_eq!(app.counts.all, 30, "every contact of the account is a chat");
+
+    // A chat whose subscriber wrote last (its window is open): the reply
+    // reaches the fake account as an outgoing message.
+    let page = demo
+        .client
+        .chat_page(&ChatFilter::default(), None, 50)
+        .expect("the list");
+    let chat = page
+        .rows
+        .into_iter()
+        .map(|r| r.chat)
+        .find(|c| c.last_inbound_at.is_some())
+        .expect("a chat with a subscriber's message")
+        .id;
+    let contact = chat.0.strip_prefix("sp-").expect("a SendPulse chat id");
+    demo.client
+        .send(&chat, Draft::Text("Hello from the demo"), None)
+        .unwrap();
+    wait_until("the reply at SendPulse", 30, || {
+        sp.fake
+            .outgoing_texts(contact)
+            .iter()
+            .any(|t| t == "Hello from the demo")
+    });
 }
 
 #[test]

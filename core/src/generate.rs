@@ -229,7 +229,9 @@ impl Generator {
         BotId(format!("b-{}-{k}", app.as_str()))
     }
 
-    fn name(&mut self) -> String {
+    /// A subscriber's name as the generated workspace gives them (also
+    /// used to seed the fake SendPulse of `rapport demo --sendpulse`).
+    pub fn name(&mut self) -> String {
         let f = FIRST[self.rng.usize(..FIRST.len())];
         let l = LAST[self.rng.usize(..LAST.len())];
         let mut s = format!("{f} {l}");
@@ -240,7 +242,8 @@ impl Generator {
         s
     }
 
-    fn text(&mut self) -> String {
+    /// A short message text in the generated workspace's mix of languages.
+    pub fn text(&mut self) -> String {
         let n = 1 + self.rng.usize(..8);
         (0..n)
             .map(|_| WORDS[self.rng.usize(..WORDS.len())])
