@@ -338,6 +338,9 @@ pub enum Refusal {
         actual: u32,
         unit: LengthUnit,
     },
+    NotOffered {
+        feature: String,
+    },
 }
 
 #[uniffi::remote(Enum)]
@@ -685,6 +688,11 @@ pub struct Capabilities {
     pub edit_delete: bool,
     pub quotes: bool,
     pub idempotency: bool,
+    pub files: bool,
+    pub reactions: bool,
+    pub templates: bool,
+    pub flows: bool,
+    pub deals: bool,
 }
 
 // E2 and notifications (H2-H4).

@@ -275,6 +275,7 @@ impl Client {
             store: &self.store,
             me: self.store.me().ok_or(ClientError::NotLoggedIn)?,
             now: self.server_now(),
+            capabilities: self.capabilities(),
         })
     }
 
@@ -351,7 +352,23 @@ impl Client {
             .store
             .send_context(chat, self.server_now())?
             .ok_or(ClientError::UnknownChat)?;
-        Ok(policy::decide(&ctx, out))
+        let offered = self.capabilities();
+        if let Some(feature) = offered.lacks_outgoing(out) {
+            return Ok(Decision::Refused {
+                reason: policy::Refusal::NotOffered {
+                    feature: feature.to_owned(),
+                },
+                instead: Vec::new(),
+            });
+        }
+        let mut decision = policy::decide(&ctx, out);
+        if let Decision::Refused { instead, .. } = &mut decision {
+            // E5: a template is no way out where the platform has none.
+            instead.retain(|a| {
+                offered.templates || *a != policy::window::Alternative::WhatsappTemplate
+            });
+        }
+        Ok(decision)
     }
 
     /// B1: older history of a chat from the server, into the store.

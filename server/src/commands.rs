@@ -575,10 +575,21 @@ pub async fn edit_subscriber(
     responses((status = 200, description = "done", body = rapport_core::wire::FlowList), crate::error::Errors),
 )]
 pub async fn flows(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::AppState>>,
     caller: crate::auth::Caller,
     Query(q): Query<FlowQuery>,
 ) -> ApiResult<axum::Json<FlowList>> {
     caller.require_conversations()?;
+    if state.gateway.linked(&caller.workspace.id) {
+        // Issue 17: the catalogue below is the reference server's own; a
+        // linked workspace's flows live at SendPulse, which this gateway
+        // does not list (`flows` is in the session's `unsupported`).
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::NotSupported,
+            "flows (F6) are not available through SendPulse".to_owned(),
+        ));
+    }
     let needle = q.q.to_lowercase();
     let flows = FLOWS
         .iter()

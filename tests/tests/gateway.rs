@@ -1127,10 +1127,20 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
         edit_delete: true,
         quotes: true,
         idempotency: true,
+        files: true,
+        reactions: true,
+        templates: true,
+        flows: true,
+        deals: true,
     };
     let sendpulse = Capabilities {
         edit_delete: false,
         quotes: false,
+        files: false,
+        reactions: false,
+        templates: false,
+        flows: false,
+        deals: false,
         ..everything
     };
 
@@ -1153,6 +1163,30 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
     let c = open();
     rt.block_on(c.login("u0@sp.test", PASSWORD)).unwrap();
     assert_eq!(c.capabilities(), sendpulse);
+    // What it lacks is refused on the phone, with the feature named, and
+    // nothing is queued for SendPulse to refuse.
+    let not_offered = |feature: &str| {
+        rapport_core::ClientError::Refused(rapport_core::policy::Refusal::NotOffered {
+            feature: feature.into(),
+        })
+        .to_string()
+    };
+    let react = Action::React {
+        chat_id: ChatId::from("sp-any"),
+        message_id: MessageId::from("m1"),
+        emoji: Some("👍".into()),
+    };
+    let refused = c.check_action(&react).unwrap_err().to_string();
+    assert_eq!(refused, not_offered("reactions"));
+    let deal = Action::EditDeal {
+        deal_id: DealId::from("d1"),
+        stage: None,
+        name: Some("Renewal".into()),
+        amount_minor: None,
+    };
+    let refused = c.run_action(deal).unwrap_err().to_string();
+    assert_eq!(refused, not_offered("deals"));
+    assert!(c.outbox().unwrap().is_empty(), "nothing queued");
     drop(c);
     let c = open();
     assert!(c.login_info().is_some(), "the saved session");
@@ -1166,9 +1200,14 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
     assert_eq!(b.capabilities(), everything);
     rt.block_on(b.refresh(&s.refresh_token)).unwrap();
     assert_eq!(b.capabilities(), everything);
+    assert!(!rt.block_on(b.flows("")).unwrap().is_empty(), "F6 flows");
     // The linked workspace's refresh tells it again.
     let b = rt.block_on(gw.agent());
     assert_eq!(b.capabilities(), sendpulse);
+    // Its flows live at SendPulse: the server's own catalogue is not
+    // offered as if they were.
+    let flows = rt.block_on(b.flows("")).unwrap_err();
+    assert_eq!(flows.code(), "not_supported", "{flows}");
     let rt_token = {
         let s = rt.block_on(b.login("u0@sp.test", PASSWORD)).unwrap();
         assert_eq!(s.unsupported, gateway::UNSUPPORTED);

@@ -12,7 +12,7 @@ use crate::policy::access::Assignee;
 use crate::policy::act::{self, Act, Target};
 use crate::policy::{self, Outgoing, Refusal, SendContext, window::MessageTag};
 use crate::store::{Store, StoreError, TimelineItem, TimelineItemId};
-use crate::sync::{Action, UploadRef};
+use crate::sync::{Action, Capabilities, UploadRef};
 
 /// A message to the subscriber, as the agent composed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +61,9 @@ pub struct Composer<'a> {
     pub me: MemberId,
     /// Server time now.
     pub now: Timestamp,
+    /// What the backend offers: an action it lacks is refused here
+    /// ([`Refusal::NotOffered`]), not queued for the platform to refuse.
+    pub capabilities: Capabilities,
 }
 
 impl Composer<'_> {
@@ -90,6 +93,7 @@ impl Composer<'_> {
         }
         let message_id = MessageId(format!("m-{key}"));
         let (act, content, action, file) = self.build(chat, draft, key, &message_id)?;
+        self.offered(&action)?;
         action.check_fields()?;
         if let Some(ctx) = &ctx {
             act::check(&act, ctx)?;
@@ -187,6 +191,16 @@ impl Composer<'_> {
         })
     }
 
+    fn offered(&self, action: &Action) -> ComposeResult<()> {
+        match self.capabilities.lacks(action) {
+            Some(feature) => Err(Refusal::NotOffered {
+                feature: feature.to_owned(),
+            }
+            .into()),
+            None => Ok(()),
+        }
+    }
+
     /// Queues any other action after its rules (a refusal queues nothing).
     pub fn queue(&self, action: &Action, key: &str) -> ComposeResult<()> {
         if !valid_key(key) {
@@ -203,6 +217,7 @@ impl Composer<'_> {
     /// what the command carries; a file's kind is known only from its
     /// bytes (see [`Composer::send`]).
     pub fn check(&self, action: &Action) -> ComposeResult<()> {
+        self.offered(action)?;
         let Some(chat) = action.chat_id() else {
             // F5-F8, G1-G3: no rule of the chat's.
             return Ok(());

@@ -84,6 +84,12 @@ pub enum Refusal {
     /// B8: past the 48-hour limit.
     #[error("the message is too old (the limit passed at {deadline:?})")]
     TooOld { deadline: Timestamp },
+    /// The workspace's platform does not offer this (issue 17: a workspace
+    /// linked to SendPulse has no edits, reactions, files... through its
+    /// API): `feature` is its name in [`crate::wire::unsupported`]. The
+    /// apps hide such controls ([`crate::sync::Capabilities`]).
+    #[error("this workspace's platform does not offer {feature}")]
+    NotOffered { feature: String },
     /// A free-form field over its bound ([`fields`]): `field` names it.
     #[error("{field} is {actual} {unit} long; at most {limit} are allowed")]
     FieldTooLong {

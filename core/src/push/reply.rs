@@ -263,7 +263,13 @@ pub(crate) fn queue_reply(
     let chat = p.chat_id;
     // A chat the store has not synced yet has no echo: the server decides
     // alone.
-    let composer = Composer { store, me, now };
+    // A text reply needs nothing a backend may lack.
+    let composer = Composer {
+        store,
+        me,
+        now,
+        capabilities: crate::sync::Capabilities::rapport(&[]),
+    };
     let message_id = composer.send(&chat, Draft::Text(text), key, true)?;
     let read_key = format!("{key}-read");
     let read = Action::MarkRead {

@@ -8,7 +8,9 @@ use crate::model::{ChatId, Cursor, Event, Message, MessageId, Seq, Snapshot, Sta
 use futures_util::stream::BoxStream;
 use std::future::Future;
 
-/// What a backend can do.
+/// What a backend can do. The apps hide what is off, and the core refuses
+/// it offline ([`crate::policy::Refusal::NotOffered`]) rather than queue a
+/// command the platform would refuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capabilities {
     /// Live events over a stream (else the engine polls).
@@ -19,6 +21,16 @@ pub struct Capabilities {
     pub quotes: bool,
     /// Idempotency keys on commands.
     pub idempotency: bool,
+    /// E2: files and media sent by the agent.
+    pub files: bool,
+    /// B7: the agent's reactions.
+    pub reactions: bool,
+    /// E5: WhatsApp templates.
+    pub templates: bool,
+    /// F6: starting a subscriber on a flow.
+    pub flows: bool,
+    /// G1/G3: CRM deals.
+    pub deals: bool,
 }
 
 impl Capabilities {
@@ -33,6 +45,39 @@ impl Capabilities {
             edit_delete: !has(u::EDIT_DELETE),
             quotes: !has(u::QUOTES),
             idempotency: true,
+            files: !has(u::FILES),
+            reactions: !has(u::REACTIONS),
+            templates: !has(u::TEMPLATES),
+            flows: !has(u::FLOWS),
+            deals: !has(u::DEALS),
+        }
+    }
+
+    /// The feature (its name in [`crate::wire::unsupported`]) an action
+    /// needs and this backend lacks, if any.
+    pub fn lacks(&self, action: &super::Action) -> Option<&'static str> {
+        use super::Action as A;
+        use crate::wire::unsupported as u;
+        let (needed, on) = match action {
+            A::SendAttachment { .. } => (u::FILES, self.files),
+            A::SendTemplate { .. } => (u::TEMPLATES, self.templates),
+            A::EditMessage { .. } | A::DeleteMessage { .. } => (u::EDIT_DELETE, self.edit_delete),
+            A::React { .. } => (u::REACTIONS, self.reactions),
+            A::AddDeal { .. } | A::EditDeal { .. } => (u::DEALS, self.deals),
+            A::EditSubscriber { edit, .. } if edit.flow_id.is_some() => (u::FLOWS, self.flows),
+            _ => return None,
+        };
+        (!on).then_some(needed)
+    }
+
+    /// [`Capabilities::lacks`] for what the composer is about to send.
+    pub fn lacks_outgoing(&self, out: &crate::policy::Outgoing<'_>) -> Option<&'static str> {
+        use crate::policy::Outgoing as O;
+        use crate::wire::unsupported as u;
+        match out {
+            O::Attachment { .. } if !self.files => Some(u::FILES),
+            O::Template { .. } if !self.templates => Some(u::TEMPLATES),
+            _ => None,
         }
     }
 }
@@ -136,4 +181,104 @@ pub trait Backend: Send + Sync + 'static {
         before: Option<&MessageId>,
         limit: u32,
     ) -> impl Future<Output = SyncResult<(Vec<Message>, bool)>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChatId, MessageId, SubscriberId};
+    use crate::sync::Action;
+    use crate::wire::{SubscriberEdit, unsupported as u};
+
+    #[test]
+    fn a_backend_lacking_a_feature_names_it_for_the_actions_that_need_it() {
+        let all = Capabilities::rapport(&[]);
+        let none = Capabilities::rapport(
+            &[
+                u::EDIT_DELETE,
+                u::QUOTES,
+                u::FILES,
+                u::REACTIONS,
+                u::TEMPLATES,
+                u::FLOWS,
+                u::DEALS,
+            ]
+            .map(str::to_owned),
+        );
+        let chat = || ChatId::from("c1");
+        let flow = SubscriberEdit {
+            flow_id: Some("f1".into()),
+            ..Default::default()
+        };
+        let cases = [
+            (
+                Action::SendText {
+                    chat_id: chat(),
+                    text: "hi".into(),
+                    message_id: None,
+                },
+                None,
+            ),
+            (
+                Action::SendTemplate {
+                    chat_id: chat(),
+                    name: "t".into(),
+                    message_id: None,
+                },
+                Some(u::TEMPLATES),
+            ),
+            (
+                Action::DeleteMessage {
+                    chat_id: chat(),
+                    message_id: MessageId::from("m1"),
+                },
+                Some(u::EDIT_DELETE),
+            ),
+            (
+                Action::React {
+                    chat_id: chat(),
+                    message_id: MessageId::from("m1"),
+                    emoji: None,
+                },
+                Some(u::REACTIONS),
+            ),
+            (
+                Action::EditSubscriber {
+                    subscriber_id: SubscriberId::from("s1"),
+                    edit: flow,
+                },
+                Some(u::FLOWS),
+            ),
+            (
+                Action::EditSubscriber {
+                    subscriber_id: SubscriberId::from("s1"),
+                    edit: SubscriberEdit {
+                        add_tags: vec!["vip".into()],
+                        ..Default::default()
+                    },
+                },
+                None,
+            ),
+            (
+                Action::Pause {
+                    chat_id: chat(),
+                    action: crate::sync::PauseAction::Start,
+                },
+                None,
+            ),
+        ];
+        for (action, lacking) in cases {
+            assert_eq!(all.lacks(&action), None, "{action:?}");
+            assert_eq!(none.lacks(&action), lacking, "{action:?}");
+        }
+        use crate::policy::Outgoing;
+        let file = Outgoing::Attachment {
+            media: crate::model::MediaKind::File,
+            size_bytes: 1,
+        };
+        assert_eq!(none.lacks_outgoing(&file), Some(u::FILES));
+        assert_eq!(none.lacks_outgoing(&Outgoing::Text("hi")), None);
+        assert_eq!(all.lacks_outgoing(&file), None);
+        assert!(!none.edit_delete && !none.quotes && !none.deals && none.live_stream);
+    }
 }

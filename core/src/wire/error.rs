@@ -98,6 +98,8 @@ error_codes! {
     TooOld = "too_old",
     /// A free-form field over its bound (policy::fields).
     FieldTooLong = "field_too_long",
+    /// The workspace's platform does not offer this (issue 17).
+    NotOffered = "not_offered",
 }
 
 /// A refusal's code (here rather than in `policy`, so the rules know
@@ -123,6 +125,7 @@ impl crate::policy::Refusal {
             R::WrongMessage => ErrorCode::WrongMessage,
             R::TooOld { .. } => ErrorCode::TooOld,
             R::FieldTooLong { .. } => ErrorCode::FieldTooLong,
+            R::NotOffered { .. } => ErrorCode::NotOffered,
         }
     }
 }
@@ -219,6 +222,9 @@ mod tests {
                 limit: 32,
                 actual: 33,
                 unit: LengthUnit::Utf8Bytes,
+            },
+            Refusal::NotOffered {
+                feature: "reactions".into(),
             },
         ];
         for r in all {

@@ -107,11 +107,28 @@ enum RefusalText {
         case .wrongMessage: return "Not possible for this message"
         case .tooOld: return "Too old"
         case let .fieldTooLong(field, limit, actual, unit): return "\(field): \(actual)/\(limit) \(UnitName.of(unit))"
+        case let .notOffered(feature): return "Not offered here: \(FeatureName.of(feature))"
         }
     }
 
     private static func bytes(_ n: UInt64) -> String {
         ByteCountFormatter.string(fromByteCount: Int64(clamping: n), countStyle: .file)
+    }
+}
+
+/// A feature a backend may lack (Capabilities; issue 17: SendPulse).
+enum FeatureName {
+    static func of(_ feature: String) -> String {
+        switch feature {
+        case "edit_delete": return NSLocalizedString("editing sent messages", comment: "feature")
+        case "quotes": return NSLocalizedString("reply quotes", comment: "feature")
+        case "files": return NSLocalizedString("sending files", comment: "feature")
+        case "reactions": return NSLocalizedString("reactions", comment: "feature")
+        case "templates": return NSLocalizedString("WhatsApp templates", comment: "feature")
+        case "flows": return NSLocalizedString("starting flows", comment: "feature")
+        case "deals": return NSLocalizedString("CRM deals", comment: "feature")
+        default: return feature
+        }
     }
 }
 

@@ -221,12 +221,18 @@ private fun MessageBubble(m: Message, names: Map<String, String>, upload: Upload
             }
         }
         // B7/B8 from a long press: the core refuses what the app does not allow.
+        // Issue 17: what the workspace's platform does not offer is not shown.
+        val offered by model.capabilities.collectAsState()
         DropdownMenu(menu, { menu = false }) {
-            listOf("👍", "❤️", "😂").forEach { e ->
-                DropdownMenuItem({ Text("React $e") }, { menu = false; model.react(m.id, e) }, Modifier.testTag("react-$e"))
+            if (offered?.reactions != false) {
+                listOf("👍", "❤️", "😂").forEach { e ->
+                    DropdownMenuItem({ Text("React $e") }, { menu = false; model.react(m.id, e) }, Modifier.testTag("react-$e"))
+                }
             }
-            DropdownMenuItem({ Text("Edit") }, { menu = false; editing = (m.content as? Content.Text)?.text ?: "" }, Modifier.testTag("edit"))
-            DropdownMenuItem({ Text("Delete") }, { menu = false; model.delete(m.id) }, Modifier.testTag("delete"))
+            if (offered?.editDelete != false) {
+                DropdownMenuItem({ Text("Edit") }, { menu = false; editing = (m.content as? Content.Text)?.text ?: "" }, Modifier.testTag("edit"))
+                DropdownMenuItem({ Text("Delete") }, { menu = false; model.delete(m.id) }, Modifier.testTag("delete"))
+            }
         }
     }
     editing?.let { text ->

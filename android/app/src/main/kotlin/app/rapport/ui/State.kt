@@ -11,6 +11,7 @@ import app.rapport.core.AssigneeFilter
 import app.rapport.core.Bot
 import app.rapport.core.BotFlow
 import app.rapport.core.BotStats
+import app.rapport.core.Capabilities
 import app.rapport.core.ChatFilter
 import app.rapport.core.ChatKind
 import app.rapport.core.ChatSummary
@@ -212,6 +213,11 @@ class ChatModel(
     private val ticks = merge(
         client.changes().map { }, client.timerEvents().catch { }.map { }, timeline.map { }, clockTicks,
     )
+
+    /** What the workspace's backend offers (issue 17): controls for the rest are hidden. */
+    val capabilities: StateFlow<Capabilities?> = kotlinx.coroutines.flow.flow { emit(client.io.capabilities()) }
+        .catch { }
+        .stateIn(scope, SharingStarted.Eagerly, null)
 
     /** The header: state, assignee, pause (re-read as the store changes). */
     val summary: StateFlow<ChatSummary?> = ticks.mapLatest { client.io.chat(chatId) }

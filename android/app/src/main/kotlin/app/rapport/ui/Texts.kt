@@ -58,6 +58,19 @@ fun refusal(r: Refusal): String = when (r) {
     is Refusal.WrongMessage -> "This message cannot be changed."
     is Refusal.TooOld -> "Too old: it could be changed until ${time(r.deadline)}."
     is Refusal.FieldTooLong -> "${r.field} too long: ${r.actual} of ${r.limit} ${unit(r.unit)}."
+    is Refusal.NotOffered -> "This workspace's platform does not offer ${feature(r.feature)}."
+}
+
+/** A feature a backend may lack (Capabilities; issue 17: SendPulse). */
+fun feature(name: String): String = when (name) {
+    "edit_delete" -> "editing or deleting sent messages"
+    "quotes" -> "reply quotes"
+    "files" -> "sending files"
+    "reactions" -> "reactions"
+    "templates" -> "WhatsApp templates"
+    "flows" -> "starting flows"
+    "deals" -> "CRM deals"
+    else -> name
 }
 
 fun alternative(a: Alternative): String = when (a) {

@@ -189,7 +189,10 @@ class ClientTest {
     @Test
     fun the_reference_servers_backend_can_do_everything_a_screen_offers() {
         assertEquals(
-            Capabilities(liveStream = true, editDelete = true, quotes = true, idempotency = true),
+            Capabilities(
+                liveStream = true, editDelete = true, quotes = true, idempotency = true,
+                files = true, reactions = true, templates = true, flows = true, deals = true,
+            ),
             client.capabilities(),
         )
     }
