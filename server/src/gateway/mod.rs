@@ -96,6 +96,8 @@ pub struct GatewayStats {
     /// Scheduled reconcile passes done, and what the last one did.
     pub passes: u64,
     pub last_pass: Option<Reconciled>,
+    /// Webhook bodies refused because their link was over its share.
+    pub refused: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +134,29 @@ pub struct Gateway {
     /// The time between scheduled reconcile passes; `None` until
     /// [`Gateway::schedule_reconcile`] (tests run passes themselves).
     schedule: tokio::sync::watch::Sender<Option<Duration>>,
+    /// Each link's share of webhook bodies ([`HOOK_BODIES_PER_S`]); `None`:
+    /// unlimited.
+    hooks: Mutex<Option<Arc<HookLimiter>>>,
+}
+
+type HookLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+/// Webhook bodies a link may post per second, sustained. SendPulse posts one
+/// body per event batch; a leaked secret must not let anyone fill the
+/// inbox (and the disk) faster than the worker drains it. A body over the
+/// share is answered 429 and not kept: a genuine one is repaired by the
+/// next reconcile pass, as a lost webhook is.
+pub const HOOK_BODIES_PER_S: u32 = 200;
+/// Bodies a link may post at once before the rate applies (a burst after
+/// SendPulse's own outage, say).
+pub const HOOK_BURST: u32 = 2_000;
+
+fn hook_limiter(per_s: u32, burst: u32) -> Option<Arc<HookLimiter>> {
+    let per_s = std::num::NonZeroU32::new(per_s)?;
+    let burst = std::num::NonZeroU32::new(burst).unwrap_or(per_s);
+    Some(Arc::new(governor::RateLimiter::keyed(
+        governor::Quota::per_second(per_s).allow_burst(burst),
+    )))
 }
 
 impl Default for Gateway {
@@ -145,6 +170,7 @@ impl Default for Gateway {
             in_flight: Mutex::new(HashSet::new()),
             linked: Mutex::new(HashSet::new()),
             schedule: tokio::sync::watch::Sender::new(None),
+            hooks: Mutex::new(hook_limiter(HOOK_BODIES_PER_S, HOOK_BURST)),
         }
     }
 }
@@ -200,6 +226,25 @@ impl Gateway {
     pub fn set_tuning(&self, t: Tuning) {
         *lock(&self.tuning) = t;
         lock(&self.clients).clear();
+    }
+
+    /// Each link's share of webhook bodies: `per_s` sustained (0:
+    /// unlimited) after `burst` at once; forgets what links have used.
+    pub fn set_hook_rate(&self, per_s: u32, burst: u32) {
+        *lock(&self.hooks) = hook_limiter(per_s, burst);
+    }
+
+    /// Whether the link of workspace `ws` may post one more body now.
+    fn hook_allowed(&self, ws: &str) -> bool {
+        let Some(limiter) = lock(&self.hooks).clone() else {
+            return true;
+        };
+        // Keys are linked workspaces (checked before this), so the map
+        // stays small; drop the idle ones now and then all the same.
+        if limiter.len() > 1_000 {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&ws.to_owned()).is_ok()
     }
 
     pub fn tuning(&self) -> Tuning {
@@ -443,6 +488,7 @@ pub struct HookAccepted {
         (status = 200, description = "kept; applied shortly", body = HookAccepted),
         (status = 400, description = "not a JSON array (bad_request); nothing kept", body = rapport_core::wire::ErrorBody),
         (status = 404, description = "no link has this secret (not_found)", body = rapport_core::wire::ErrorBody),
+        (status = 429, description = "the link is over its share of webhook bodies (rate_limited); not kept, and the reconcile pass repairs what it held", body = rapport_core::wire::ErrorBody),
         (status = 503, description = "not kept; SendPulse may send it again, and the reconcile pass repairs it (unavailable)", body = rapport_core::wire::ErrorBody),
     ),
     security(()),
@@ -462,6 +508,10 @@ pub async fn hook(
         let Some(ws) = store::workspace_of_hook(&st.hub, &hash)? else {
             return Ok(Kept::NoLink);
         };
+        if !st.gateway.hook_allowed(&ws) {
+            lock(&st.gateway.stats).refused += 1;
+            return Ok(Kept::OverShare);
+        }
         let parsed = match rapport_sendpulse::webhook::parse(&body) {
             Ok(p) => p,
             Err(e) => return Ok(Kept::NotWebhook(e)),
@@ -487,6 +537,17 @@ pub async fn hook(
     })?;
     match kept {
         Kept::NoLink => Err(ApiError::not_found("webhook")),
+        Kept::OverShare => {
+            // Not a warning per body: a flood would flood the log too.
+            tracing::debug!("a link's webhooks are over its share; body refused");
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                rapport_core::wire::ErrorCode::RateLimited,
+                "too many webhook bodies for this link",
+            );
+            e.retry_after = Some(1);
+            Err(e)
+        }
         Kept::NotWebhook(e) => Err(ApiError::bad_request(format!(
             "not a SendPulse webhook body: {e}"
         ))),
@@ -499,6 +560,7 @@ pub async fn hook(
 
 enum Kept {
     NoLink,
+    OverShare,
     NotWebhook(rapport_sendpulse::webhook::WebhookError),
     Queued(HookAccepted),
 }
