@@ -76,6 +76,19 @@ impl NotificationClient {
         Ok(self.0.reply_async(&platform_json, &text, &key).await?)
     }
 
+    /// H3: the notification's "Mark read": the push's chat read on every
+    /// device, without the app. Queued with `key` first (the same key again
+    /// is one command); whether the server has it now (`false`: the app
+    /// sends it).
+    pub fn mark_read(&self, platform_json: String, key: String) -> Result<bool> {
+        Ok(self.0.mark_read(&platform_json, &key)?)
+    }
+
+    /// `mark_read` without blocking a thread; cancelled as `reply_async`.
+    pub async fn mark_read_async(&self, platform_json: String, key: String) -> Result<bool> {
+        Ok(self.0.mark_read_async(&platform_json, &key).await?)
+    }
+
     /// Stops the replies in flight (`delivered: false`, still queued) and
     /// sends none after: Swift's `Task.cancel()` does not stop a Rust
     /// future, so call this from `withTaskCancellationHandler`.

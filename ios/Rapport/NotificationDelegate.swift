@@ -2,8 +2,8 @@
 // The reply goes through a NotificationClient on the shared store
 // (replyAsync: queued before any network call, so it is never lost; a
 // cancelled task calls cancel() and the app's client sends it later, once).
-// Mark-read is the running client's MarkRead action (NotificationClient has
-// no mark-read of its own).
+// Mark-read goes the same way (markReadAsync: the push's chat only, queued
+// first, sent now or by the app later).
 import Foundation
 import RapportCore
 import UIKit
@@ -62,7 +62,7 @@ final class NotificationDelegate: NSObject, UNUserNotificationCenterDelegate, @u
             if let typed { await Self.reply(json: json, text: typed) }
             center.removeDeliveredNotifications(withIdentifiers: [request.identifier])
         case NotificationIds.markReadAction:
-            await model.markRead(pushJson: json)
+            await Self.markRead(json: json)
             center.removeDeliveredNotifications(withIdentifiers: [request.identifier])
         case UNNotificationDefaultActionIdentifier:
             // H2: a tap opens that chat.
@@ -101,6 +101,35 @@ final class NotificationDelegate: NSObject, UNUserNotificationCenterDelegate, @u
         let failed = await work.value
         await MainActor.run { UIApplication.shared.endBackgroundTask(background) }
         if let failed { await notifyNotSent(code: failed) }
+    }
+
+    /// H3: "Mark read" in a background task, as a reply is: queued in the
+    /// shared store before the network call, so an ended task loses nothing.
+    private static func markRead(json: String) async {
+        let key = UUID().uuidString
+        let work = Task<Void, Never> {
+            do {
+                let client = try await Background.run {
+                    try NotificationClient(
+                        storePath: try SharedContainer.storePath(),
+                        serverUrl: SharedContainer.serverURL,
+                        secrets: KeychainSecretStore()
+                    )
+                }
+                _ = try await withTaskCancellationHandler {
+                    try await client.markReadAsync(platformJson: json, key: key)
+                } onCancel: {
+                    client.cancel()
+                }
+            } catch {
+                // Nothing to tell: the chat stays unread until it is opened.
+            }
+        }
+        let background = await MainActor.run {
+            UIApplication.shared.beginBackgroundTask(withName: "rapport.read") { work.cancel() }
+        }
+        await work.value
+        await MainActor.run { UIApplication.shared.endBackgroundTask(background) }
     }
 
     /// A refused reply (too long, window closed...) cannot be shown on a

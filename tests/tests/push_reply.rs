@@ -680,6 +680,64 @@ fn h3_an_async_reply_cancelled_mid_flight_still_arrives_exactly_once() {
     }
 }
 
+#[test]
+fn h3_mark_read_from_the_notification_reads_the_chat_on_the_server_once() {
+    let rt = rapport_tests::runtime();
+    let srv = rt.block_on(TestServer::start(10, 40));
+    let dir = tempfile::tempdir().unwrap();
+    let app = srv.client(dir.path(), &rt, "u0@w1.test");
+    srv.sync(&app);
+    app.stop_sync();
+    let unread = |srv: &TestServer| {
+        srv.workspace("w1")
+            .store
+            .chat(&ChatId::from("c1"))
+            .unwrap()
+            .unwrap()
+            .chat
+            .unread_count
+    };
+    srv.subscriber_writes("c1", "mr-1");
+    assert!(unread(&srv) > 0);
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(FileSecretStore::new(dir.path().join("secrets.json")));
+    let nc = NotificationClient::open(&dir.path().join("rapport.db"), &srv.url(), secrets).unwrap();
+    let p = push_for(&srv, "c1");
+    assert!(nc.mark_read(&p, "read-1").unwrap(), "delivered");
+    assert_eq!(unread(&srv), 0);
+    // The same tap again is the same command: nothing new in the feed.
+    let head = srv.head("w1");
+    assert!(nc.mark_read(&p, "read-1").unwrap());
+    assert_eq!(srv.head("w1"), head);
+
+    // Unusable pushes and keys are typed errors; nothing is queued.
+    assert!(matches!(
+        nc.mark_read("{\"not\": \"ours\"}", "read-x"),
+        Err(NotificationError::Push(_))
+    ));
+    assert!(matches!(
+        nc.mark_read(&p, "not a key!"),
+        Err(NotificationError::InvalidKey)
+    ));
+    assert!(!nc_entry(&dir, "read-x"));
+
+    // Offline: queued, and the app sends it when it runs.
+    srv.subscriber_writes("c1", "mr-2");
+    assert!(unread(&srv) > 0);
+    let off = offline_notification_client(&srv, dir.path());
+    assert!(!off.mark_read(&push_for(&srv, "c1"), "read-2").unwrap());
+    assert!(nc_entry(&dir, "read-2"));
+    app.start_sync().unwrap();
+    wait_until("the app sends the read", 30, || {
+        app.unsent_commands().unwrap() == 0 && unread(&srv) == 0
+    });
+
+    // Without blocking a thread.
+    srv.subscriber_writes("c1", "mr-3");
+    assert!(rt.block_on(nc.mark_read_async(&p, "read-3")).unwrap());
+    assert_eq!(unread(&srv), 0);
+}
+
 /// Whether the store holds a command with this key, or the server has it.
 fn nc_entry(dir: &tempfile::TempDir, key: &str) -> bool {
     let store = rapport_core::Store::open(dir.path().join("rapport.db")).unwrap();

@@ -155,12 +155,53 @@ impl NotificationClient {
         key: &str,
     ) -> NotificationResult<ReplyOutcome> {
         let q = self.queue(platform_json, text, key)?;
-        let delivered = self.runtime.block_on(async {
+        let delivered = self.deliver(&q)?;
+        Ok(q.outcome(delivered))
+    }
+
+    /// H3: the notification's "Mark read" action: the push's chat read on
+    /// every device of the agent, without opening the app. Queued with
+    /// `key` (the same key again is the same command) before the network
+    /// call; whether the server has it now (`false`: the app sends it).
+    /// Blocks up to [`SEND_TIMEOUT`].
+    pub fn mark_read(&self, platform_json: &str, key: &str) -> NotificationResult<bool> {
+        let q = self.queue_read(platform_json, key)?;
+        self.deliver(&q)
+    }
+
+    /// [`NotificationClient::mark_read`] without blocking a thread;
+    /// cancelled as [`NotificationClient::reply_async`] is.
+    pub async fn mark_read_async(
+        &self,
+        platform_json: &str,
+        key: &str,
+    ) -> NotificationResult<bool> {
+        let q = self.queue_read(platform_json, key)?;
+        self.deliver_async(&q).await
+    }
+
+    fn deliver(&self, q: &Queued) -> NotificationResult<bool> {
+        self.runtime.block_on(async {
             tokio::time::timeout(SEND_TIMEOUT, q.send(&self.store, &self.backend))
                 .await
                 .unwrap_or(Ok(false))
-        })?;
-        Ok(q.outcome(delivered))
+        })
+    }
+
+    /// Sends on the client's own runtime; a dropped future or
+    /// [`NotificationClient::cancel`] leaves the commands queued.
+    async fn deliver_async(&self, q: &Queued) -> NotificationResult<bool> {
+        let mut cancelled = self.cancel.subscribe();
+        let (store, backend, job) = (self.store.clone(), self.backend.clone(), q.clone());
+        let mut task = Abort(self.runtime.spawn(async move {
+            tokio::time::timeout(SEND_TIMEOUT, job.send(&store, &backend))
+                .await
+                .unwrap_or(Ok(false))
+        }));
+        Ok(tokio::select! {
+            r = &mut task.0 => r.unwrap_or(Ok(false))?,
+            _ = cancelled.wait_for(|c| *c) => false,
+        })
     }
 
     /// H3: [`NotificationClient::reply`] without blocking a thread. The
@@ -175,18 +216,8 @@ impl NotificationClient {
         text: &str,
         key: &str,
     ) -> NotificationResult<ReplyOutcome> {
-        let mut cancelled = self.cancel.subscribe();
         let q = self.queue(platform_json, text, key)?;
-        let (store, backend, job) = (self.store.clone(), self.backend.clone(), q.clone());
-        let mut task = Abort(self.runtime.spawn(async move {
-            tokio::time::timeout(SEND_TIMEOUT, job.send(&store, &backend))
-                .await
-                .unwrap_or(Ok(false))
-        }));
-        let delivered = tokio::select! {
-            r = &mut task.0 => r.unwrap_or(Ok(false))?,
-            _ = cancelled.wait_for(|c| *c) => false,
-        };
+        let delivered = self.deliver_async(&q).await?;
         Ok(q.outcome(delivered))
     }
 
@@ -195,6 +226,25 @@ impl NotificationClient {
     /// not drop the future. A `NotificationClient` serves one push.
     pub fn cancel(&self) {
         self.cancel.send_replace(true);
+    }
+
+    fn queue_read(&self, platform_json: &str, key: &str) -> NotificationResult<Queued> {
+        let p = decode(platform_json)?;
+        if p.workspace_id != self.workspace_id {
+            return Err(NotificationError::OtherWorkspace);
+        }
+        if !crate::outbox::valid_key(key) {
+            return Err(NotificationError::InvalidKey);
+        }
+        let read = Action::MarkRead {
+            chat_id: p.chat_id.clone(),
+        };
+        self.store.enqueue(&read, key, None, self.clock.now())?;
+        Ok(Queued {
+            chat: p.chat_id,
+            message_id: None,
+            keys: vec![key.to_owned()],
+        })
     }
 
     fn queue(&self, platform_json: &str, text: &str, key: &str) -> NotificationResult<Queued> {
@@ -236,8 +286,9 @@ pub(crate) fn show(
 #[derive(Clone)]
 pub(crate) struct Queued {
     pub(crate) chat: ChatId,
-    pub(crate) message_id: MessageId,
-    keys: [String; 2],
+    /// The reply's (none for a "mark read" alone).
+    pub(crate) message_id: Option<MessageId>,
+    keys: Vec<String>,
 }
 
 /// H3's rules for a reply, in whichever process answers the push: checked,
@@ -262,8 +313,7 @@ pub(crate) fn queue_reply(
     }
     let chat = p.chat_id;
     // A chat the store has not synced yet has no echo: the server decides
-    // alone.
-    // A text reply needs nothing a backend may lack.
+    // alone. A text reply needs nothing a backend may lack.
     let composer = Composer {
         store,
         me,
@@ -278,15 +328,19 @@ pub(crate) fn queue_reply(
     store.enqueue(&read, &read_key, None, now)?;
     Ok(Queued {
         chat,
-        message_id,
-        keys: [key.to_owned(), read_key],
+        message_id: Some(message_id),
+        keys: vec![key.to_owned(), read_key],
     })
 }
 
 impl Queued {
     pub(crate) fn outcome(&self, delivered: bool) -> ReplyOutcome {
         ReplyOutcome {
-            message_id: self.message_id.clone(),
+            // Only a reply's outcome is asked for; it always has its id.
+            message_id: self
+                .message_id
+                .clone()
+                .unwrap_or_else(|| MessageId(String::new())),
             delivered,
         }
     }

@@ -131,17 +131,6 @@ final class AppModel {
         chatToOpen = try? await Background.run { try RapportCore.chatToOpen(platformJson: json) }
     }
 
-    /// H3: mark-read from the notification: the chat's MarkRead action,
-    /// queued by the core and sent by the outbox.
-    func markRead(pushJson json: String) async {
-        guard let client else { return }
-        let failed = await Background.attempt {
-            let chat = try RapportCore.chatToOpen(platformJson: json)
-            _ = try client.runAction(action: .markRead(chatId: chat))
-        }
-        if let failed { error = failed }
-    }
-
     /// The chat on screen, shared with the extension (H2 `viewing`).
     func setViewing(_ chat: ChatId?) {
         viewing = chat

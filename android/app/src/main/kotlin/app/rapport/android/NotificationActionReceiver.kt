@@ -10,7 +10,6 @@ import android.content.Context
 import android.content.Intent
 import app.rapport.core.Action
 import app.rapport.core.NotificationClient
-import app.rapport.core.RapportClient
 import app.rapport.core.RapportException
 import app.rapport.core.io
 import app.rapport.notify.Notifications
@@ -46,12 +45,14 @@ class NotificationActionReceiver : BroadcastReceiver() {
                         notifier.cancel(tag)
                     }
                     Notifications.ACTION_MARK_READ -> {
-                        // Queued in the outbox (E7): sent now by a running app, else at its next start.
+                        // Queued in the outbox (E7): sent by the running app, else now by a
+                        // notification client (one chat touched), else at the app's next start.
                         val client = app.client
                         if (client != null) {
                             client.io.runAction(Action.MarkRead(chat))
                         } else {
-                            RapportClient(app.storePath, app.serverUrl, app.secrets).use { it.io.runAction(Action.MarkRead(chat)) }
+                            val key = "r" + UUID.randomUUID().toString().replace("-", "")
+                            NotificationClient(app.storePath, app.serverUrl, app.secrets).use { it.markReadAsync(json, key) }
                         }
                         notifier.cancel(tag)
                     }

@@ -251,6 +251,7 @@ class RapportClientIo(private val c: RapportClient) {
 class NotificationClientIo(private val c: NotificationClient) {
     suspend fun show(platformJson: String, viewing: ChatId?) = onIo { c.show(platformJson, viewing) }
     suspend fun reply(platformJson: String, text: String, key: String) = onIo { c.reply(platformJson, text, key) }
+    suspend fun markRead(platformJson: String, key: String) = onIo { c.markRead(platformJson, key) }
     suspend fun cancel() = onIo { c.cancel() }
 }
 

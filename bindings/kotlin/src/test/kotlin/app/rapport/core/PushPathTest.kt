@@ -134,6 +134,19 @@ class PushPathTest {
     }
 
     @Test
+    fun h3_mark_read_from_the_notification_process_reads_the_chat_in_the_running_app() {
+        val chat = client.chatPage(chatFilter(status = StatusFilter.UNREAD), null, 10u).rows.first()
+        assertTrue(chat.chat.unreadCount > 0u)
+        notificationClient(server.url).use { nc ->
+            assertTrue(runBlocking { nc.markReadAsync(push(chat, 7_000_001), "kt-read-1") }, "delivered")
+            assertFailsWith<RapportException.InvalidArgument> { nc.markRead("{}", "kt-read-2") }
+        }
+        eventually(20_000, "the app's feed reads the chat") {
+            client.chat(chat.chat.id)?.chat?.unreadCount == 0u
+        }
+    }
+
+    @Test
     fun h2_h3_in_the_apps_process_show_push_and_reply_push_go_through_the_running_client() {
         val chat = telegramChat(2)
         val p = push(chat, 6_000_001)
