@@ -127,6 +127,13 @@ pub const PREVIEW_CHARS: usize = 100;
 /// What FCM or APNs is asked to deliver for `p`: the data [`decode`]
 /// reads back on the device (`data.rapport` as a string for FCM, whose data
 /// values are strings; `rapport` beside `aps` for APNs), collapsed per chat.
+/// H3: the notification category an APNs alert names (`aps.category`): the
+/// one the iOS app registers with its Reply and Mark read actions
+/// (`NotificationIds.chatCategory` in ios/Shared/PushPayload.swift), so the
+/// actions show even when the Notification Service Extension could not
+/// rewrite the notification.
+pub const APNS_CATEGORY: &str = "RAPPORT_CHAT";
+
 pub fn envelope(platform: PushPlatform, token: &str, p: &PushPayload) -> serde_json::Value {
     let inner = serde_json::to_value(p).unwrap_or_default();
     let tag = format!("chat:{}", p.chat_id);
@@ -168,7 +175,7 @@ pub fn envelope(platform: PushPlatform, token: &str, p: &PushPayload) -> serde_j
                     "alert": { "title": p.title, "body": p.preview.as_deref().unwrap_or("New message") },
                     "mutable-content": 1,
                     "thread-id": tag,
-                    "category": "REPLY",
+                    "category": APNS_CATEGORY,
                 },
                 "rapport": inner,
             }
@@ -593,6 +600,33 @@ mod tests {
         assert!(apns["payload"]["aps"].get("alert").is_none());
         assert_eq!(apns["payload"]["aps"]["content-available"], 1);
         assert_eq!(decode(&apns["payload"].to_string()).unwrap(), p);
+    }
+
+    #[test]
+    fn h2_h3_an_alert_wakes_the_extension_is_one_per_chat_and_carries_the_apps_actions() {
+        let p = payload(5);
+        let apns = envelope(PushPlatform::Apns, "t", &p);
+        let aps = &apns["payload"]["aps"];
+        // The Notification Service Extension runs only with mutable-content.
+        assert_eq!(aps["mutable-content"], 1);
+        assert_eq!(apns["headers"]["apns-push-type"], "alert");
+        // One notification per chat: a newer push replaces the older one
+        // (collapse id) and they group in one thread.
+        assert_eq!(apns["headers"]["apns-collapse-id"], "chat:c1");
+        assert_eq!(aps["thread-id"], "chat:c1");
+        assert_eq!(aps["category"], APNS_CATEGORY);
+        assert_eq!(decode(&apns["payload"].to_string()).unwrap(), p);
+        let fcm = envelope(PushPlatform::Fcm, "t", &p);
+        assert_eq!(fcm["message"]["android"]["priority"], "high");
+        assert_eq!(fcm["message"]["android"]["collapse_key"], "chat:c1");
+        // FCM: data only, so the app's service decides what shows (H2).
+        assert!(fcm["message"].get("notification").is_none());
+        // The iOS app registers the same category.
+        let swift = include_str!("../../../ios/Shared/PushPayload.swift");
+        assert!(
+            swift.contains(&format!("static let chatCategory = \"{APNS_CATEGORY}\"")),
+            "ios/Shared/PushPayload.swift names another category"
+        );
     }
 
     #[test]
