@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rapport_core::model::*;
+use rapport_core::outbox::Draft;
 use rapport_core::sync::{Action, Backend, PauseAction, RapportBackend, SyncError};
 use rapport_core::timers::ServerClock;
 use rapport_sendpulse::App as SpApp;
@@ -17,6 +18,7 @@ use rapport_server::gateway::seal::ServerKey;
 use rapport_server::gateway::{self, NewLink, Tuning};
 use rapport_server::hub::Workspace;
 use rapport_tests::fake_sendpulse::{FakeSendPulse, Fault};
+use rapport_tests::wait_until;
 use serde_json::Value;
 
 #[path = "support/sendpulse_contract.rs"]
@@ -161,24 +163,7 @@ impl Gw {
 
     /// A chat's messages as (id, inbound, text), oldest first.
     fn messages(&self, contact: &str) -> Vec<(String, bool, String)> {
-        let (list, _) = self
-            .ws()
-            .store
-            .messages_before(
-                &ChatId::from(format!("sp-{contact}").as_str()),
-                None,
-                u32::MAX,
-            )
-            .unwrap();
-        list.into_iter()
-            .map(|m| {
-                let text = match &m.content {
-                    Content::Text { text } => text.clone(),
-                    other => format!("{other:?}"),
-                };
-                (m.id.0.clone(), m.direction() == Direction::Inbound, text)
-            })
-            .collect()
+        messages_in(&self.ws().store, contact)
     }
 
     /// The workspace as SendPulse's state would put it, per contact: the
@@ -192,58 +177,87 @@ impl Gw {
     /// times are whole seconds, so messages of one second keep the order
     /// they arrived in until a reconcile reads SendPulse's times.
     fn converged_as(&self, ordered: bool) -> Result<(), String> {
-        let contacts: Vec<_> = self.fake.with(|s| s.contacts.values().cloned().collect());
-        for c in contacts {
-            let chat = self.chat(&c.id).ok_or(format!("no chat for {}", c.id))?;
-            let want_state = if c.opened {
-                ChatState::Open
-            } else {
-                ChatState::Closed
-            };
-            if chat.state != want_state {
-                return Err(format!("{}: state {:?}", c.id, chat.state));
-            }
-            if i64::from(chat.unread_count) != c.unread {
-                return Err(format!(
-                    "{}: unread {} vs {}",
-                    c.id, chat.unread_count, c.unread
-                ));
-            }
-            let sub = self
-                .ws()
-                .store
-                .subscriber(&chat.subscriber_id)
-                .unwrap()
-                .unwrap();
-            let want_status = match c.status {
-                1 => SubscriptionStatus::Active,
-                3 => SubscriptionStatus::Disabled,
-                _ => SubscriptionStatus::Unsubscribed,
-            };
-            if sub.status != want_status {
-                return Err(format!("{}: status {:?}", c.id, sub.status));
-            }
-            let mut ours: Vec<(bool, String)> = self
-                .messages(&c.id)
-                .into_iter()
-                .map(|(_, i, t)| (i, t))
-                .collect();
-            let mut theirs: Vec<(bool, String)> = self
-                .fake
-                .history(&c.id)
-                .into_iter()
-                .map(|(_, d, t)| (d == 1, t))
-                .collect();
-            if !ordered {
-                ours.sort();
-                theirs.sort();
-            }
-            if ours != theirs {
-                return Err(format!("{}: {ours:?} vs {theirs:?}", c.id));
-            }
-        }
-        Ok(())
+        converged_in(&self.fake, &self.ws().store, ordered)
     }
+}
+
+/// A chat's messages in `store` (the server's or a phone's) as (id,
+/// inbound, text), oldest first.
+fn messages_in(store: &rapport_core::Store, contact: &str) -> Vec<(String, bool, String)> {
+    let (list, _) = store
+        .messages_before(
+            &ChatId::from(format!("sp-{contact}").as_str()),
+            None,
+            u32::MAX,
+        )
+        .unwrap();
+    list.into_iter()
+        .map(|m| {
+            let text = match &m.content {
+                Content::Text { text } => text.clone(),
+                other => format!("{other:?}"),
+            };
+            (m.id.0.clone(), m.direction() == Direction::Inbound, text)
+        })
+        .collect()
+}
+
+/// `store` (the server's workspace or a phone's) as SendPulse's state
+/// would put it, per contact: the chat's state, the subscriber's status,
+/// unread and the messages' (direction, text); compared with the fake's.
+fn converged_in(
+    fake: &FakeSendPulse,
+    store: &rapport_core::Store,
+    ordered: bool,
+) -> Result<(), String> {
+    let contacts: Vec<_> = fake.with(|s| s.contacts.values().cloned().collect());
+    for c in contacts {
+        let chat = store
+            .chat(&ChatId::from(format!("sp-{}", c.id).as_str()))
+            .unwrap()
+            .map(|s| s.chat)
+            .ok_or(format!("no chat for {}", c.id))?;
+        let want_state = if c.opened {
+            ChatState::Open
+        } else {
+            ChatState::Closed
+        };
+        if chat.state != want_state {
+            return Err(format!("{}: state {:?}", c.id, chat.state));
+        }
+        if i64::from(chat.unread_count) != c.unread {
+            return Err(format!(
+                "{}: unread {} vs {}",
+                c.id, chat.unread_count, c.unread
+            ));
+        }
+        let sub = store.subscriber(&chat.subscriber_id).unwrap().unwrap();
+        let want_status = match c.status {
+            1 => SubscriptionStatus::Active,
+            3 => SubscriptionStatus::Disabled,
+            _ => SubscriptionStatus::Unsubscribed,
+        };
+        if sub.status != want_status {
+            return Err(format!("{}: status {:?}", c.id, sub.status));
+        }
+        let mut ours: Vec<(bool, String)> = messages_in(store, &c.id)
+            .into_iter()
+            .map(|(_, i, t)| (i, t))
+            .collect();
+        let mut theirs: Vec<(bool, String)> = fake
+            .history(&c.id)
+            .into_iter()
+            .map(|(_, d, t)| (d == 1, t))
+            .collect();
+        if !ordered {
+            ours.sort();
+            theirs.sort();
+        }
+        if ours != theirs {
+            return Err(format!("{}: {ours:?} vs {theirs:?}", c.id));
+        }
+    }
+    Ok(())
 }
 
 // ---- link -------------------------------------------------------------------
@@ -598,6 +612,115 @@ async fn s2_reconcile_after_dropped_webhooks_converges_and_then_changes_nothing(
     let at_start = gw.server.state.gateway.stats().last_pass.unwrap();
     assert_eq!(at_start.histories, 1, "{at_start:?}");
     gw.converged().unwrap();
+}
+
+#[test]
+fn s2_e7_phones_converge_with_sendpulse_through_the_gateway_under_faults() {
+    // Issue 17's convergence, end to end: two agents' phones on the
+    // gateway while webhooks are dropped, duplicated and reordered,
+    // SendPulse loses an answer to a send, tokens expire and reads are
+    // rate-limited. After a reconcile pass each phone's store is SendPulse's
+    // state: every chat, status, unread count and message, once.
+    let rt = rapport_tests::runtime();
+    let gw = rt.block_on(Gw::start());
+    let tg = gw.fake.add_bot(SpApp::Telegram, "TG");
+    let wa = gw.fake.add_bot(SpApp::Whatsapp, "WA");
+    let contacts: Vec<String> = (0..6)
+        .map(|i| {
+            let c = gw
+                .fake
+                .add_contact(if i % 2 == 0 { &tg } else { &wa }, &format!("P{i}"));
+            gw.fake.add_incoming(&c, "hello");
+            c
+        })
+        .collect();
+    rt.block_on(gw.reconcile());
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let phones: Vec<rapport_core::Client> = ["u0@sp.test", "u1@sp.test"]
+        .iter()
+        .zip(&dirs)
+        .map(|(email, dir)| {
+            let c = rapport_core::Client::open(
+                rapport_core::ClientConfig {
+                    store_path: dir.path().join("rapport.db"),
+                    server_url: gw.server.url(),
+                },
+                Arc::new(rapport_core::session::FileSecretStore::new(
+                    dir.path().join("secrets.json"),
+                )),
+            )
+            .unwrap();
+            rt.block_on(c.login(email, PASSWORD)).unwrap();
+            c.start_sync().unwrap();
+            c
+        })
+        .collect();
+
+    let post = |items: Vec<Value>| {
+        let status = rt.block_on(gw.fake.emit_webhook(&gw.hook, &items));
+        assert_eq!(status, 200);
+    };
+    let mut held = Vec::new();
+    let mut replies = 0;
+    for i in 0..36 {
+        let c = &contacts[i % contacts.len()];
+        let item = gw
+            .fake
+            .message_item(&gw.fake.add_incoming(c, &format!("q{i}")));
+        match i % 5 {
+            0 => {}                              // dropped
+            1 => post(vec![item.clone(), item]), // duplicated
+            2 => held.push(item),                // late
+            _ => post(
+                std::mem::take(&mut held)
+                    .into_iter()
+                    .rev()
+                    .chain([item])
+                    .collect(),
+            ),
+        }
+        if i % 6 == 5 {
+            // Agent u0 answers; every other answer's reply from SendPulse
+            // is lost after it took the message.
+            if i % 12 == 5 {
+                gw.fake.fail_next("/contacts/send", Fault::DropAfterAccept);
+            }
+            let chat = ChatId::from(format!("sp-{c}").as_str());
+            wait_until("the phone has the chat's message", 20, || {
+                phones[0].chat(&chat).unwrap().is_some()
+            });
+            phones[0]
+                .send(&chat, Draft::Text(&format!("answer {i}")), None)
+                .unwrap();
+            replies += 1;
+        }
+        if i == 18 {
+            gw.fake.expire_tokens();
+        }
+    }
+    post(held);
+    wait_until("the phones' outboxes are empty", 60, || {
+        phones.iter().all(|p| p.unsent_commands().unwrap() == 0)
+    });
+    let sent: usize = contacts
+        .iter()
+        .map(|c| gw.fake.outgoing_texts(c).len())
+        .sum();
+    assert_eq!(sent, replies, "each answer reached SendPulse once");
+
+    gw.fake
+        .fail_next("/chatbots/dialogs", Fault::Status(429, Some(0)));
+    gw.fake.expire_tokens();
+    rt.block_on(gw.reconcile());
+    gw.converged().unwrap();
+    let head = gw.head();
+    for (phone, dir) in phones.iter().zip(&dirs) {
+        wait_until("the phone reaches the head", 30, || {
+            phone.last_seq().unwrap().0 == head
+        });
+        let store = rapport_core::Store::open(dir.path().join("rapport.db")).unwrap();
+        converged_in(&gw.fake, &store, true).unwrap();
+    }
 }
 
 // ---- commands out -----------------------------------------------------------------
