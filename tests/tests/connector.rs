@@ -52,7 +52,8 @@ impl Rig {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path().join("phone.db")).unwrap());
         store.set_me(MemberId::from("agent-1")).unwrap();
-        let backend = Arc::new(SendPulseBackend::new(config(&fake.url, page)).unwrap());
+        let backend =
+            Arc::new(SendPulseBackend::with_store(config(&fake.url, page), store.clone()).unwrap());
         let engine = Arc::new(SyncEngine::new(store.clone(), backend.clone()));
         Rig {
             fake,
@@ -65,7 +66,9 @@ impl Rig {
 
     /// A new phone process on the same store file (memory lost).
     fn restart(&mut self) {
-        self.backend = Arc::new(SendPulseBackend::new(config(&self.fake.url, 100)).unwrap());
+        self.backend = Arc::new(
+            SendPulseBackend::with_store(config(&self.fake.url, 100), self.store.clone()).unwrap(),
+        );
         self.engine = Arc::new(SyncEngine::new(self.store.clone(), self.backend.clone()));
     }
 
@@ -269,7 +272,7 @@ async fn s2_polling_picks_up_new_messages_reads_and_open_state_and_stops_at_an_u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s2_the_live_stream_polls_and_a_restart_takes_a_fresh_snapshot_keeping_the_outbox() {
+async fn s2_the_live_stream_polls_and_a_restart_takes_up_from_the_store_keeping_the_outbox() {
     let mut rig = Rig::start(100).await;
     let tg = rig.fake.add_bot(SpApp::Telegram, "Shop");
     let ann = rig.fake.add_contact(&tg, "Ann");
@@ -287,8 +290,20 @@ async fn s2_the_live_stream_polls_and_a_restart_takes_a_fresh_snapshot_keeping_t
     .await;
     task.abort();
 
-    // A queued command survives a restart; the new process has no memory
-    // and answers a snapshot numbered after the store's seq.
+    // The agent replies, and B1 brings the whole history in.
+    rig.send(&ann, "my reply", "k-before-restart");
+    rig.drain().await;
+    rig.engine.catch_up().await.unwrap();
+    rig.engine
+        .load_older(&chat_id(&ann), None, 50)
+        .await
+        .unwrap();
+    let before = rig.texts(&ann);
+    assert_eq!(before.len(), 3, "{before:?}");
+
+    // A queued command survives a restart; the new process rebuilds its
+    // memory from the store (no snapshot: the history loaded stays, the
+    // agent's reply is not taken for a new message).
     rig.queue(
         Action::MarkRead {
             chat_id: chat_id(&ann),
@@ -298,8 +313,17 @@ async fn s2_the_live_stream_polls_and_a_restart_takes_a_fresh_snapshot_keeping_t
     let seq = rig.store.last_seq().unwrap();
     rig.restart();
     rig.fake.add_incoming(&ann, "while away");
+    let snapshots = rig.fake.count("/chats");
     rig.engine.catch_up().await.unwrap();
     assert!(rig.store.last_seq().unwrap() > seq);
+    assert_eq!(
+        rig.fake.count("/chats"),
+        snapshots,
+        "no snapshot after a restart"
+    );
+    let mut after = before.clone();
+    after.push((true, "while away".into()));
+    assert_eq!(rig.texts(&ann), after);
     assert_eq!(rig.store.outbox().unwrap().len(), 1);
     rig.drain().await;
     rig.engine.catch_up().await.unwrap();

@@ -206,6 +206,9 @@ impl Feed {
 struct Inner {
     cfg: SendPulseConfig,
     api: SpClient,
+    /// The phone's store: after a restart the memory is rebuilt from it
+    /// instead of a fresh snapshot (which would drop the history loaded).
+    store: Option<Arc<crate::Store>>,
     feed: Mutex<Feed>,
     /// A command changed something: the stream polls now.
     wake: Notify,
@@ -325,6 +328,25 @@ fn sorted(v: &[String]) -> Vec<String> {
 
 impl SendPulseBackend {
     pub fn new(cfg: SendPulseConfig) -> SyncResult<SendPulseBackend> {
+        Self::build(cfg, None)
+    }
+
+    /// A connector that, started again over a store it filled before (an
+    /// app restart), takes up from what the store holds: its chats, cards
+    /// and latest messages, the agent's messages among them (matched to
+    /// SendPulse's copies by text, E7). Without a store a restart answers a
+    /// fresh snapshot.
+    pub fn with_store(
+        cfg: SendPulseConfig,
+        store: Arc<crate::Store>,
+    ) -> SyncResult<SendPulseBackend> {
+        Self::build(cfg, Some(store))
+    }
+
+    fn build(
+        cfg: SendPulseConfig,
+        store: Option<Arc<crate::Store>>,
+    ) -> SyncResult<SendPulseBackend> {
         super::install_crypto();
         let mut api_cfg = cfg.api.clone();
         api_cfg.base_url = cfg.base_url.clone();
@@ -336,6 +358,7 @@ impl SendPulseBackend {
             inner: Arc::new(Inner {
                 cfg,
                 api,
+                store,
                 feed: Mutex::new(Feed::default()),
                 wake: Notify::new(),
             }),
@@ -820,7 +843,7 @@ impl Inner {
         let read_history = feed
             .chats
             .get(&d.contact.id)
-            .is_some_and(|m| m.msg_mark != msg_mark);
+            .is_some_and(|m| m.msg_mark != msg_mark && needs_history(m, d));
         if read_history {
             self.history_after(feed, &d.contact.id).await?;
         }
@@ -995,8 +1018,10 @@ impl Inner {
     /// still move (bound, not read or failed, younger than [`WATCH_MS`]).
     async fn watch_sends(&self, feed: &mut Feed) -> SyncResult<()> {
         let t = now().0;
+        // An unbound send stays until its copy is seen (a restart loads the
+        // agent's messages from the store as unbound sends).
         feed.sends
-            .retain(|s| t - s.started < WATCH_MS || (s.remote.is_none() && s.maybe_sent));
+            .retain(|s| s.remote.is_none() || t - s.started < WATCH_MS);
         let mut contacts: Vec<(String, Option<String>)> = Vec::new();
         for s in &feed.sends {
             let Some(r) = &s.remote else { continue };
@@ -1513,6 +1538,9 @@ impl Inner {
 
     async fn pull(&self, since: Cursor, limit: u32) -> SyncResult<Pulled> {
         let mut feed = self.feed.lock().await;
+        if since.seq.0 > 0 && !feed.primed && self.store.is_some() {
+            self.prime(&mut feed, since.seq.0).await?;
+        }
         if since.seq.0 == 0 || !feed.primed || !feed.covers(since.seq.0) {
             // A restart (no memory), or a client further back than the log:
             // a fresh picture, numbered after what the client holds.
@@ -1526,6 +1554,133 @@ impl Inner {
             malformed: Vec::new(),
             head: Seq(feed.seq),
         })
+    }
+}
+
+impl Inner {
+    /// After a restart: the memory from the store, at the store's seq.
+    async fn prime(&self, feed: &mut Feed, since: u64) -> SyncResult<()> {
+        let Some(store) = self.store.clone() else {
+            return Ok(());
+        };
+        let me = self.cfg.me.clone();
+        type Read = (Vec<Bot>, Vec<(Chat, Option<Subscriber>, Vec<Message>)>);
+        let read = tokio::task::spawn_blocking(move || -> crate::store::Result<Read> {
+            let bots = store.bots()?;
+            let mut chats = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store.chat_page(&crate::store::ChatFilter::default(), after, 500)?;
+                for row in page.rows {
+                    let c = row.chat;
+                    let sub = store.subscriber(&c.subscriber_id)?;
+                    let msgs = store
+                        .timeline_page(&c.id, None, 50)?
+                        .items
+                        .into_iter()
+                        .filter_map(|i| match i {
+                            crate::store::TimelineItem::Message(m) => Some(m),
+                            crate::store::TimelineItem::Note(_) => None,
+                        })
+                        .collect();
+                    chats.push((c, sub, msgs));
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            Ok((bots, chats))
+        })
+        .await
+        .map_err(|e| SyncError::Network(format!("store task: {e}")))??;
+        let (bots, chats) = read;
+        for b in bots {
+            if let Some(r) = crate::sendpulse::remote_id(b.id.as_str()) {
+                feed.bots.insert(r.to_owned(), b);
+            }
+        }
+        for (chat, sub, msgs) in chats {
+            let Some(contact) = contact_of(&chat.id).map(str::to_owned) else {
+                continue;
+            };
+            let Some(subscriber) = sub else { continue };
+            let mut m = Mirror {
+                app: crate::sendpulse::sp_app(chat.app),
+                contact: contact.clone(),
+                chat,
+                subscriber,
+                mark: String::new(),
+                msg_mark: String::new(),
+                messages: HashMap::new(),
+                order: Vec::new(),
+            };
+            for msg in msgs {
+                match crate::sendpulse::remote_id(msg.id.as_str()) {
+                    Some(r) => {
+                        m.messages.insert(
+                            r.to_owned(),
+                            Shown {
+                                local: msg.id.clone(),
+                                delivery: msg.delivery,
+                                at: msg.sent_at,
+                            },
+                        );
+                        m.order.push(r.to_owned());
+                    }
+                    // An agent's message under the outbox's id: its
+                    // SendPulse copy is found again by its text (E7).
+                    None if msg.sender == Sender::Member(me.clone()) => {
+                        if let Content::Text { text } = &msg.content {
+                            feed.sends.push(SendRec {
+                                key: String::new(),
+                                local: msg.id.clone(),
+                                contact: contact.clone(),
+                                text: text.clone(),
+                                started: msg.sent_at.0,
+                                remote: None,
+                                maybe_sent: false,
+                                emitted: true,
+                            });
+                        }
+                    }
+                    None => {}
+                }
+            }
+            feed.chats.insert(contact, m);
+        }
+        feed.seq = since;
+        feed.base = since;
+        feed.log.clear();
+        feed.primed = true;
+        feed.polls = 0;
+        tracing::debug!(
+            chats = feed.chats.len(),
+            "sendpulse: memory rebuilt from the store"
+        );
+        Ok(())
+    }
+}
+
+/// Whether a changed dialog line shows messages the mirror lacks: a last
+/// subscriber message it does not know, or a last outgoing one newer than
+/// any it knows.
+fn needs_history(m: &Mirror, d: &Dialog) -> bool {
+    if let Some(id) = d.last_inbox_message.as_ref().and_then(|l| l.id.as_ref())
+        && !m.messages.contains_key(id)
+    {
+        return true;
+    }
+    let Some(out) = &d.last_outbox_message else {
+        return false;
+    };
+    if let Some(id) = &out.id {
+        return !m.messages.contains_key(id);
+    }
+    let newest = m.messages.values().map(|s| s.at).max();
+    match out.date.as_deref().and_then(parse_time) {
+        Some(t) => newest.is_none_or(|n| t > n),
+        None => true,
     }
 }
 
