@@ -7,6 +7,8 @@
 use crate::model::{App, ChatId, Delivery, SubscriptionStatus, Timestamp};
 use rapport_sendpulse::{App as SpApp, ContactStatus, MessageStatus};
 
+/// The SendPulse API crate itself (its client, codes and webhook items).
+pub use rapport_sendpulse as api;
 pub use rapport_sendpulse::map::{
     find_send, is_send_of, local_id, name_of, remote_id, text_of, variables_of,
 };

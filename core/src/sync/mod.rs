@@ -3,6 +3,7 @@
 //! live inbox and keeps it there.
 
 mod action;
+mod any;
 mod backend;
 mod engine;
 mod error;
@@ -10,6 +11,7 @@ mod rapport;
 mod sendpulse;
 
 pub use action::{Action, PauseAction, SubscriberEdit, UploadRef};
+pub use any::AnyBackend;
 pub use backend::{Backend, Capabilities, Live, Malformed, Pulled};
 pub use engine::{Backoff, CATCH_UP_PAGE, SyncEngine, SyncState};
 pub use error::{SyncError, SyncResult};
