@@ -193,7 +193,9 @@ impl Feed {
 
     /// Whether the log still holds everything after `since`.
     fn covers(&self, since: u64) -> bool {
-        since <= self.seq && self.log.front().is_none_or(|e| e.seq.0 <= since + 1)
+        since >= self.base
+            && since <= self.seq
+            && self.log.front().is_none_or(|e| e.seq.0 <= since + 1)
     }
 
     fn bound(&self, remote: &str) -> bool {
