@@ -249,6 +249,9 @@ impl Client {
         self.store.set_me(login.me.clone())?;
         self.connector.set_sendpulse(Some(backend));
         *lock(&self.sendpulse) = Some(login);
+        // ...and a SendPulse login replaces a server session (kept on the
+        // server until it expires: no request to a server not used now).
+        lock(&self.session).take();
         self.login_info().ok_or(ClientError::NotLoggedIn)
     }
 
@@ -284,6 +287,11 @@ impl Client {
             .await??;
         let info: LoginInfo = session.info().into();
         self.store.set_me(info.member_id.clone())?;
+        // A server login replaces a SendPulse one: one login per client.
+        if lock(&self.sendpulse).take().is_some() {
+            SendPulseLogin::forget(self.secrets.as_ref())?;
+        }
+        self.connector.set_sendpulse(None);
         *lock(&self.session) = Some(session);
         Ok(info)
     }

@@ -828,3 +828,47 @@ async fn contract_every_request_of_the_connector_validates_against_the_subset() 
         assert!(seen.iter().any(|s| s == op), "{op} never called: {seen:?}");
     }
 }
+
+// ---- figures (run with --ignored --nocapture) ----------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a figure, not a check: cargo test -p rapport-tests --test connector -- --ignored --nocapture"]
+async fn s2_figure_requests_and_time_per_poll() {
+    let rig = Rig::start(100).await;
+    let bots = [
+        rig.fake.add_bot(SpApp::Telegram, "TG"),
+        rig.fake.add_bot(SpApp::Whatsapp, "WA"),
+    ];
+    let mut contacts = Vec::new();
+    for i in 0..2_000 {
+        let c = rig.fake.add_contact(&bots[i % 2], &format!("Person {i}"));
+        rig.fake.add_incoming(&c, "hello");
+        rig.fake.add_outgoing(&c, "menu");
+        rig.fake.add_incoming(&c, "1");
+        contacts.push(c);
+    }
+    let t = std::time::Instant::now();
+    rig.engine.catch_up().await.unwrap();
+    let first = (t.elapsed(), rig.fake.requests().len());
+    let n = rig.fake.requests().len();
+    let t = std::time::Instant::now();
+    rig.engine.catch_up().await.unwrap();
+    let steady = (t.elapsed(), rig.fake.requests().len() - n);
+    rig.fake.add_incoming(&contacts[7], "new");
+    let n = rig.fake.requests().len();
+    let t = std::time::Instant::now();
+    rig.engine.catch_up().await.unwrap();
+    let one = (t.elapsed(), rig.fake.requests().len() - n);
+    let n = rig.fake.requests().len();
+    let t = std::time::Instant::now();
+    rig.backend.poll_now(true).await.unwrap();
+    let sweep = (t.elapsed(), rig.fake.requests().len() - n);
+    println!(
+        "connector, 2000 chats: first sync {:?} / {} requests; steady poll {:?} / {}; \
+         poll with one new message {:?} / {}; full sweep {:?} / {}",
+        first.0, first.1, steady.0, steady.1, one.0, one.1, sweep.0, sweep.1
+    );
+    // A steady poll is one dialogs page (the engine's catch-up also starts
+    // the next page's pull before it knows it is done: one more).
+    assert!(steady.1 <= 2, "{}", steady.1);
+}
