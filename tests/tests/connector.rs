@@ -313,6 +313,16 @@ async fn s2_the_live_stream_polls_and_a_restart_takes_up_from_the_store_keeping_
     let seq = rig.store.last_seq().unwrap();
     rig.restart();
     rig.fake.add_incoming(&ann, "while away");
+    // The outbox may run before the engine's first pull: the command still
+    // finds its chat.
+    rig.queue(
+        Action::Open {
+            chat_id: chat_id(&ann),
+        },
+        "open-after-restart",
+    );
+    rig.drain().await;
+    assert!(rig.fake.contact(&ann).opened);
     let snapshots = rig.fake.count("/chats");
     rig.engine.catch_up().await.unwrap();
     assert!(rig.store.last_seq().unwrap() > seq);
@@ -324,8 +334,7 @@ async fn s2_the_live_stream_polls_and_a_restart_takes_up_from_the_store_keeping_
     let mut after = before.clone();
     after.push((true, "while away".into()));
     assert_eq!(rig.texts(&ann), after);
-    assert_eq!(rig.store.outbox().unwrap().len(), 1);
-    rig.drain().await;
+    assert!(rig.store.outbox().unwrap().is_empty());
     rig.engine.catch_up().await.unwrap();
     assert_eq!(rig.chat(&ann).unread_count, 0);
     assert_eq!(rig.fake.contact(&ann).unread, 0);

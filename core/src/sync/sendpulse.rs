@@ -1076,6 +1076,20 @@ impl Inner {
 
     async fn run(&self, action: &Action, key: &str) -> SyncResult<serde_json::Value> {
         let mut feed = self.feed.lock().await;
+        if !feed.primed {
+            // The outbox starts with the engine: after a restart a queued
+            // command may come before the first pull rebuilt the memory.
+            let since = match &self.store {
+                Some(st) => st.last_seq()?.0,
+                None => 0,
+            };
+            if since == 0 {
+                return Err(SyncError::Network(
+                    "the SendPulse connector has not synced yet".into(),
+                ));
+            }
+            self.prime(&mut feed, since).await?;
+        }
         let result = self.run_locked(&mut feed, action, key).await;
         drop(feed);
         self.wake.notify_one();
@@ -1462,8 +1476,10 @@ impl Inner {
             (m.app, m.contact.clone(), before_remote, m.chat.app)
         };
         if before.is_some() && before_remote.is_none() {
-            // A message SendPulse does not know (an echo not yet matched).
-            return Ok((Vec::new(), true));
+            // A message SendPulse does not know (an echo not yet matched):
+            // nothing to page from (and no endless "more" for a caller that
+            // asks again with the same message).
+            return Ok((Vec::new(), false));
         }
         let limit = limit.clamp(1, 100);
         let mut page = self
