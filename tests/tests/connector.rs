@@ -254,11 +254,18 @@ async fn s2_polling_picks_up_new_messages_reads_and_open_state_and_stops_at_an_u
     let n = rig.chat(newest);
     assert_eq!((n.unread_count, n.state), (0, ChatState::Open));
 
-    // Nothing new: one page of dialogs is enough.
+    // Nothing new: one page of dialogs is enough (a poll of its own: the
+    // engine's catch-up may also start a pull it then drops).
     let before = rig.fake.count("/chatbots/dialogs");
+    let histories = rig.fake.count("/chats/messages");
     assert!(before > dialogs_before);
-    rig.engine.catch_up().await.unwrap();
+    rig.backend.poll_now(false).await.unwrap();
     assert_eq!(rig.fake.count("/chatbots/dialogs"), before + 1);
+    assert_eq!(
+        rig.fake.count("/chats/messages"),
+        histories,
+        "no history read"
+    );
     // A new contact appears with its history and card.
     let new = rig.fake.add_contact(&tg, "Newcomer");
     rig.fake.add_incoming(&new, "first");
@@ -836,6 +843,80 @@ async fn contract_every_request_of_the_connector_validates_against_the_subset() 
     ] {
         assert!(seen.iter().any(|s| s == op), "{op} never called: {seen:?}");
     }
+}
+
+// ---- the Client ---------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s5_s2_e1_the_client_logs_in_to_sendpulse_syncs_sends_and_forgets_it_at_logout() {
+    use rapport_core::session::{FileSecretStore, SecretStore};
+    use rapport_core::{Client, ClientConfig};
+    let fake = FakeSendPulse::start(ID, SECRET).await;
+    let wa = fake.add_bot(SpApp::Whatsapp, "WA");
+    let bob = fake.add_contact(&wa, "Bob");
+    fake.add_incoming(&bob, "help");
+    let dir = tempfile::tempdir().unwrap();
+    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.path().join("s.json")));
+    let config = || ClientConfig {
+        store_path: dir.path().join("phone.db"),
+        server_url: fake.url.clone(),
+    };
+    let client = Client::open(config(), secrets.clone()).unwrap();
+    assert!(client.login_info().is_none());
+    let bad = client.login_sendpulse(ID, "wrong", None).await;
+    assert!(bad.is_err());
+    assert!(client.login_info().is_none());
+    let info = client.login_sendpulse(ID, SECRET, Some(9)).await.unwrap();
+    assert_eq!(info.workspace_id, format!("sendpulse:{ID}"));
+    let caps = client.capabilities();
+    assert!(!caps.live_stream && !caps.edit_delete && !caps.quotes);
+    // Push registration needs a server: a typed refusal.
+    let err = client.notification_settings().await.unwrap_err();
+    assert!(err.to_string().contains("not_supported"), "{err}");
+    drop(client);
+
+    // Reopened (a new process): the saved login picks the connector.
+    let client = Client::open(config(), secrets.clone()).unwrap();
+    assert!(client.is_sendpulse());
+    client.start_sync().unwrap();
+    let mut state = client.sync_state();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        state.wait_for(|s| matches!(s, rapport_core::sync::SyncState::Live { .. })),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let id = client
+        .send(&chat_id(&bob), Draft::Text("hello Bob"), Some("k-client"))
+        .unwrap();
+    // The echo becomes the sent message under its id (the connector's
+    // message_upserted, through the poll loop).
+    wait_for("the send to show as sent", || {
+        client
+            .timeline_page(&chat_id(&bob), None, 50)
+            .unwrap()
+            .items
+            .iter()
+            .any(|i| {
+                matches!(i, TimelineItem::Message(m)
+                    if m.id == id && m.delivery == Some(Delivery::Sent))
+            })
+    })
+    .await;
+    assert_eq!(fake.outgoing_texts(&bob), vec!["hello Bob".to_owned()]);
+    client.logout().await.unwrap();
+    assert!(
+        !std::fs::read_to_string(dir.path().join("s.json"))
+            .unwrap_or_default()
+            .contains(SECRET)
+    );
+    assert!(
+        Client::open(config(), secrets)
+            .unwrap()
+            .login_info()
+            .is_none()
+    );
 }
 
 // ---- figures (run with --ignored --nocapture) ----------------------------------
