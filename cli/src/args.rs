@@ -15,6 +15,8 @@ const SYNOPSIS: &str = "\
 rapport demo [--chats N] [--messages N] [--rate EVENTS_PER_S] [--sendpulse]
        rapport console
        rapport login --server URL --email EMAIL [--password P]   (or RAPPORT_PASSWORD)
+       rapport login --sendpulse URL --client-id ID [--client-secret S] [--operator-id N]
+                     (or RAPPORT_SENDPULSE_SECRET)
        rapport logout
        rapport sync
        rapport chats [--app APP] [--type personal|group] [--assignee mine|unassigned|all]
@@ -104,15 +106,36 @@ pub enum Command {
     },
     /// The interactive console on the logged-in server
     Console,
-    /// Log in (the password from --password or RAPPORT_PASSWORD)
+    /// Log in to a Rapport server (the password from --password or
+    /// RAPPORT_PASSWORD), or to a SendPulse account directly with --sendpulse
+    /// (the client secret from --client-secret or RAPPORT_SENDPULSE_SECRET)
     Login {
-        #[arg(long, value_name = "URL")]
-        server: String,
-        #[arg(long, value_name = "EMAIL")]
-        email: String,
+        #[arg(
+            long,
+            value_name = "URL",
+            required_unless_present = "sendpulse",
+            conflicts_with = "sendpulse",
+            requires = "email"
+        )]
+        server: Option<String>,
+        #[arg(long, value_name = "EMAIL", conflicts_with = "sendpulse")]
+        email: Option<String>,
         /// The password (else $RAPPORT_PASSWORD)
-        #[arg(long, value_name = "P")]
+        #[arg(long, value_name = "P", conflicts_with = "sendpulse")]
         password: Option<String>,
+        /// SendPulse's API root (https://api.sendpulse.com): no Rapport
+        /// server, the console polls SendPulse itself
+        #[arg(long, value_name = "URL", requires = "client_id")]
+        sendpulse: Option<String>,
+        /// The SendPulse account's API client id
+        #[arg(long, value_name = "ID", requires = "sendpulse")]
+        client_id: Option<String>,
+        /// Its client secret (else $RAPPORT_SENDPULSE_SECRET)
+        #[arg(long, value_name = "SECRET", requires = "sendpulse")]
+        client_secret: Option<String>,
+        /// Your SendPulse operator id (for `assign CHAT me`)
+        #[arg(long, value_name = "N", requires = "sendpulse")]
+        operator_id: Option<i64>,
     },
     /// Log out and delete the local data
     Logout,
@@ -463,6 +486,12 @@ mod tests {
         assert!(usage("show c1 extra").contains("extra"));
         assert!(usage("stats --limit 5").contains("--limit"));
         assert!(usage("login --server http://x").contains("--email"));
+        assert!(usage("login --sendpulse http://x").contains("--client-id"));
+        assert!(usage("login --client-id c").contains("--sendpulse"));
+        assert!(
+            usage("login --sendpulse http://x --client-id c --server http://y")
+                .contains("--server")
+        );
         assert!(usage("pause c1 forever").contains("forever"));
         assert!(usage("send c1 x --file a --template b").contains("--template"));
         assert!(usage("demo --rate fast").contains("fast"));

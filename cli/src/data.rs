@@ -74,18 +74,48 @@ impl Data {
         email: &str,
         password: &str,
     ) -> Result<(Client, rapport_core::client::LoginInfo), CliError> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| CliError::Failed(format!("{}: {e}", self.dir.display())))?;
-        Store::wipe(&self.store_path())?;
-        self.secrets()
-            .delete("rapport.session")
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+        self.fresh()?;
         let client = self.client(server)?;
         let info = rt
             .block_on(client.login(email, password))
             .map_err(CliError::from)?;
         std::fs::write(self.server_file(), server)
             .map_err(|e| CliError::Failed(format!("saving the server URL: {e}")))?;
+        Ok((client, info))
+    }
+}
+
+impl Data {
+    /// An empty store and no saved login of either kind.
+    fn fresh(&self) -> Result<(), CliError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| CliError::Failed(format!("{}: {e}", self.dir.display())))?;
+        Store::wipe(&self.store_path())?;
+        let secrets = self.secrets();
+        secrets
+            .delete("rapport.session")
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        rapport_core::session::SendPulseLogin::forget(secrets.as_ref())
+            .map_err(|e| CliError::Failed(e.to_string()))
+    }
+
+    /// Issue 17: logs in to SendPulse's API at `url` directly; the store
+    /// starts empty, as with a server login.
+    pub fn login_sendpulse(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        url: &str,
+        client_id: &str,
+        client_secret: &str,
+        operator_id: Option<i64>,
+    ) -> Result<(Client, rapport_core::client::LoginInfo), CliError> {
+        self.fresh()?;
+        let client = self.client(url)?;
+        let info = rt
+            .block_on(client.login_sendpulse(client_id, client_secret, operator_id))
+            .map_err(CliError::from)?;
+        std::fs::write(self.server_file(), url)
+            .map_err(|e| CliError::Failed(format!("saving the URL: {e}")))?;
         Ok((client, info))
     }
 }

@@ -463,3 +463,116 @@ fn b1_show_limit_fetches_the_older_history_a_second_devices_snapshot_left_out() 
         .json();
     assert_eq!(timeline_ids(&r), history);
 }
+
+/// Issue 17: the console's commands on a SendPulse account directly (the
+/// fake SendPulse over loopback, no Rapport server).
+#[test]
+fn s2_a2_a6_b1_e1_a8_d1_f7_the_commands_work_on_sendpulse_directly() {
+    use rapport_tests::fake_sendpulse::FakeSendPulse;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = rt.block_on(FakeSendPulse::start("cli-sp-id", "cli-sp-secret"));
+    let tg = fake.add_bot(rapport_core::sendpulse::api::App::Telegram, "Shop");
+    let wa = fake.add_bot(rapport_core::sendpulse::api::App::Whatsapp, "Shop WA");
+    let ann = fake.add_contact(&tg, "Ann Lee");
+    let bob = fake.add_contact(&wa, "Bob Stone");
+    for i in 0..5 {
+        fake.add_incoming(&ann, &format!("hello {i}"));
+    }
+    fake.add_incoming(&bob, "hi");
+    let cli = Cli::new();
+
+    // A wrong secret is refused (and nothing is saved).
+    let r = cli.run(&[
+        "login",
+        "--sendpulse",
+        &fake.url,
+        "--client-id",
+        "cli-sp-id",
+        "--client-secret",
+        "nope",
+        "--json",
+    ]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert_eq!(cli.run(&["sync"]).code, 4, "not logged in");
+
+    let r = cli
+        .ok(&[
+            "login",
+            "--sendpulse",
+            &fake.url,
+            "--client-id",
+            "cli-sp-id",
+            "--client-secret",
+            "cli-sp-secret",
+            "--operator-id",
+            "7",
+            "--json",
+        ])
+        .json();
+    assert_eq!(r["workspace_id"], "sendpulse:cli-sp-id");
+    let secrets = std::fs::read_to_string(cli.data.path().join("session.json")).unwrap();
+    assert!(
+        secrets.contains("cli-sp-secret"),
+        "the secret is in the secret store"
+    );
+    let r = cli.ok(&["sync", "--json"]).json();
+    assert_eq!(r["counts"]["all"], 2);
+
+    let ids = |r: &Value| -> Vec<String> {
+        r["chats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["chat"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (ann_chat, bob_chat) = (format!("sp-{ann}"), format!("sp-{bob}"));
+    let r = cli.ok(&["chats", "--app", "whatsapp", "--json"]).json();
+    assert_eq!(ids(&r), vec![bob_chat.clone()]);
+    let r = cli.ok(&["search", "ann", "--json", "--offline"]).json();
+    assert_eq!(ids(&r), vec![ann_chat.clone()]);
+
+    // B1: show fetches the older history from SendPulse.
+    let r = cli
+        .ok(&["show", &ann_chat, "--json", "--limit", "10"])
+        .json();
+    assert_eq!(r["timeline"].as_array().unwrap().len(), 5, "{r}");
+
+    // E1, A8, D1, F7 through the outbox to SendPulse.
+    cli.ok(&["send", &ann_chat, "on it"]);
+    assert_eq!(fake.outgoing_texts(&ann), vec!["on it".to_owned()]);
+    cli.ok(&["open", &ann_chat]);
+    assert!(fake.contact(&ann).opened);
+    cli.ok(&["close", &ann_chat]);
+    assert!(!fake.contact(&ann).opened);
+    cli.ok(&["assign", &ann_chat, "me"]);
+    assert_eq!(fake.contact(&ann).operator, Some(7));
+    cli.ok(&["pause", &bob_chat, "start"]);
+    assert_eq!(fake.contact(&bob).paused_minutes, Some(60));
+    // What SendPulse cannot do is refused with its code (exit 3).
+    let r = cli.run(&["note", &ann_chat, "a note", "--json"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.error()["code"], "not_supported");
+    // The reply shows once, as the agent's.
+    let r = cli
+        .ok(&["show", &ann_chat, "--json", "--limit", "20"])
+        .json();
+    let mine = r["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i.to_string().contains("on it"))
+        .count();
+    assert_eq!(mine, 1, "{r}");
+    cli.ok(&["logout"]);
+    assert!(
+        !std::fs::read_to_string(cli.data.path().join("session.json"))
+            .unwrap_or_default()
+            .contains("cli-sp-secret")
+    );
+    drop(fake);
+}

@@ -7,9 +7,9 @@ use crate::model::{ChatId, MemberId, MessageId, Timestamp};
 use crate::observe::Observer;
 use crate::outbox::{ComposeError, Composer, Draft, UploadProgress};
 use crate::policy::{self, Decision, Outgoing};
-use crate::session::{LogoutError, SecretError, SecretStore, Session};
+use crate::session::{LogoutError, SecretError, SecretStore, SendPulseLogin, Session};
 use crate::store::{Store, StoreError};
-use crate::sync::{RapportBackend, SyncEngine, SyncError, SyncState};
+use crate::sync::{AnyBackend, RapportBackend, SendPulseBackend, SyncEngine, SyncError, SyncState};
 use crate::timers::{Clock, ServerClock, TimerEvent, Timers};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,7 +21,11 @@ mod read;
 pub struct ClientConfig {
     /// The SQLite file of the logged-in member's data.
     pub store_path: PathBuf,
-    /// The server, e.g. `https://rapport.example`.
+    /// The server, e.g. `https://rapport.example`; or, for the direct
+    /// connector (issue 17), SendPulse's API root, e.g.
+    /// `https://api.sendpulse.com`. Which of the two it is comes from the
+    /// login saved for this URL in the secret store (a Rapport session or
+    /// a [`SendPulseLogin`]): [`Client::login`] or [`Client::login_sendpulse`].
     pub server_url: String,
 }
 
@@ -122,8 +126,13 @@ pub struct Client {
     store: Arc<Store>,
     observer: Observer,
     clock: Arc<ServerClock>,
+    /// The reference server's API (sessions, devices, settings, flows).
     backend: Arc<RapportBackend>,
-    engine: Arc<SyncEngine<RapportBackend>>,
+    /// What sync and the outbox talk to: the server, or SendPulse directly.
+    connector: Arc<AnyBackend>,
+    engine: Arc<SyncEngine<AnyBackend>>,
+    /// Issue 17: the SendPulse account this phone talks to directly.
+    sendpulse: Mutex<Option<SendPulseLogin>>,
     secrets: Arc<dyn SecretStore>,
     session: Mutex<Option<Session>>,
     sync_task: Mutex<Option<JoinHandle<SyncError>>>,
@@ -148,8 +157,19 @@ impl Client {
         let observer = Observer::new(store.clone());
         let clock = Arc::new(ServerClock::default());
         let backend = Arc::new(RapportBackend::new(&config.server_url, clock.clone())?);
-        let session = Session::restore(backend.clone(), secrets.clone(), &config.server_url)?;
-        let engine = Arc::new(SyncEngine::new(store.clone(), backend.clone()));
+        let connector = Arc::new(AnyBackend::new(backend.clone()));
+        let sendpulse = SendPulseLogin::load(secrets.as_ref(), &config.server_url)?;
+        let session = match &sendpulse {
+            Some(login) => {
+                connector.set_sendpulse(Some(SendPulseBackend::with_store(
+                    login.config(),
+                    store.clone(),
+                )?));
+                None
+            }
+            None => Session::restore(backend.clone(), secrets.clone(), &config.server_url)?,
+        };
+        let engine = Arc::new(SyncEngine::new(store.clone(), connector.clone()));
         Ok(Client {
             runtime: Some(runtime),
             handle,
@@ -158,7 +178,9 @@ impl Client {
             observer,
             clock,
             backend,
+            connector,
             engine,
+            sendpulse: Mutex::new(sendpulse),
             secrets,
             session: Mutex::new(session),
             sync_task: Mutex::new(None),
@@ -171,7 +193,66 @@ impl Client {
 
     /// The member logged in, if any (restored sessions included).
     pub fn login_info(&self) -> Option<LoginInfo> {
+        if let Some(l) = lock(&self.sendpulse).as_ref() {
+            return Some(LoginInfo {
+                member_id: l.me.clone(),
+                workspace_id: format!("sendpulse:{}", l.client_id),
+                // Client credentials do not expire; tokens are the
+                // connector's business.
+                expires_at: Timestamp(i64::MAX),
+            });
+        }
         lock(&self.session).as_ref().map(|s| s.info().into())
+    }
+
+    /// Issue 17: whether this client talks to SendPulse directly.
+    pub fn is_sendpulse(&self) -> bool {
+        lock(&self.sendpulse).is_some()
+    }
+
+    /// What only the reference server offers (devices, settings, flows) is
+    /// refused, typed, on the direct connector.
+    fn server_only(&self, what: &str) -> ClientResult<()> {
+        if self.is_sendpulse() {
+            return Err(ClientError::Sync(SyncError::Refused {
+                status: 422,
+                code: crate::wire::ErrorCode::NotSupported,
+                message: format!("{what} needs a Rapport server"),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Issue 17, S5: logs in to SendPulse directly with the account's API
+    /// client credentials (`config.server_url` is the API's root): they are
+    /// checked (a token is fetched), kept in the secret store, and sync and
+    /// the outbox talk to SendPulse from now on. `operator_id`: the agent's
+    /// SendPulse operator id, for assigning chats to oneself (D1).
+    pub async fn login_sendpulse(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        operator_id: Option<i64>,
+    ) -> ClientResult<LoginInfo> {
+        let login = SendPulseLogin {
+            base_url: self.config.server_url.trim_end_matches('/').to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            me: MemberId::from("me"),
+            operator_id,
+        };
+        let backend = SendPulseBackend::with_store(login.config(), self.store.clone())?;
+        let check = backend.clone();
+        self.on_runtime(async move { check.check_login().await })
+            .await??;
+        login.save(self.secrets.as_ref())?;
+        self.store.set_me(login.me.clone())?;
+        self.connector.set_sendpulse(Some(backend));
+        *lock(&self.sendpulse) = Some(login);
+        // ...and a SendPulse login replaces a server session (kept on the
+        // server until it expires: no request to a server not used now).
+        lock(&self.session).take();
+        self.login_info().ok_or(ClientError::NotLoggedIn)
     }
 
     /// Server time now (S4).
@@ -206,6 +287,11 @@ impl Client {
             .await??;
         let info: LoginInfo = session.info().into();
         self.store.set_me(info.member_id.clone())?;
+        // A server login replaces a SendPulse one: one login per client.
+        if lock(&self.sendpulse).take().is_some() {
+            SendPulseLogin::forget(self.secrets.as_ref())?;
+        }
+        self.connector.set_sendpulse(None);
         *lock(&self.session) = Some(session);
         Ok(info)
     }
@@ -213,7 +299,7 @@ impl Client {
     /// S2, E7: keeps the store in sync (snapshot, catch-up, live) and sends
     /// the outbox, until [`Client::stop_sync`]. A no-op while running.
     pub fn start_sync(&self) -> ClientResult<()> {
-        if lock(&self.session).is_none() {
+        if lock(&self.session).is_none() && !self.is_sendpulse() {
             return Err(ClientError::NotLoggedIn);
         }
         let mut task = lock(&self.sync_task);
@@ -225,7 +311,7 @@ impl Client {
         if outbox.as_ref().is_none_or(|t| t.is_finished()) {
             let (store, backend, wake, uploads) = (
                 self.store.clone(),
-                self.backend.clone(),
+                self.connector.clone(),
                 self.outbox_wake.clone(),
                 self.uploads.clone(),
             );
@@ -390,6 +476,7 @@ impl Client {
         &self,
         registration: crate::push::DeviceRegistration,
     ) -> ClientResult<()> {
+        self.server_only("push registration")?;
         let backend = self.backend.clone();
         let id = registration.device_id.clone();
         self.on_runtime(async move { backend.register_device(&registration).await })
@@ -400,6 +487,7 @@ impl Client {
 
     /// H2: stops pushes to this device (before logging out).
     pub async fn unregister_device(&self, device_id: &str) -> ClientResult<()> {
+        self.server_only("push registration")?;
         let (backend, id) = (self.backend.clone(), device_id.to_owned());
         self.on_runtime(async move { backend.unregister_device(&id).await })
             .await??;
@@ -411,6 +499,7 @@ impl Client {
 
     /// H4: the member's notification settings, from the server.
     pub async fn notification_settings(&self) -> ClientResult<crate::push::NotificationSettings> {
+        self.server_only("notification settings")?;
         let backend = self.backend.clone();
         Ok(self
             .on_runtime(async move { backend.notification_settings().await })
@@ -422,6 +511,7 @@ impl Client {
         &self,
         settings: crate::push::NotificationSettings,
     ) -> ClientResult<crate::push::NotificationSettings> {
+        self.server_only("notification settings")?;
         let backend = self.backend.clone();
         Ok(self
             .on_runtime(async move { backend.set_notification_settings(&settings).await })
@@ -432,6 +522,7 @@ impl Client {
     /// `query` (case-insensitive; every flow when empty), from the server.
     /// Starting one is `Action::EditSubscriber` with its `flow_id`.
     pub async fn search_flows(&self, query: &str) -> ClientResult<Vec<crate::wire::Flow>> {
+        self.server_only("the flow catalogue")?;
         let (backend, q) = (self.backend.clone(), query.to_owned());
         Ok(self
             .on_runtime(async move { backend.flows(&q).await })
@@ -453,6 +544,19 @@ impl Client {
     pub async fn logout(self) -> ClientResult<()> {
         self.stop_sync();
         lock(&self.timers).take();
+        if self.is_sendpulse() {
+            // Issue 17: no server session; the credentials and the data go.
+            let path = self.config.store_path.clone();
+            let secrets = self.secrets.clone();
+            let mut me = self;
+            if let Some(rt) = me.runtime.take() {
+                rt.shutdown_background();
+            }
+            drop(me);
+            let wiped = Store::wipe(&path);
+            SendPulseLogin::forget(secrets.as_ref())?;
+            return Ok(wiped?);
+        }
         let session = lock(&self.session).take().ok_or(ClientError::NotLoggedIn)?;
         let path = self.config.store_path.clone();
         let device = self.secrets.load(DEVICE_KEY).ok().flatten();

@@ -20,6 +20,7 @@ pub mod observe;
 pub mod outbox;
 pub mod policy;
 pub mod push;
+pub mod sendpulse;
 pub mod session;
 pub mod store;
 pub mod sync;

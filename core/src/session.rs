@@ -275,3 +275,104 @@ impl Session {
         Ok(())
     }
 }
+
+// ---- issue 17: the direct connector's login ---------------------------------
+
+const SENDPULSE_KEY: &str = "rapport.sendpulse";
+
+/// A SendPulse account the phone talks to directly (no server of its own):
+/// its API's URL and client credentials, kept in the secret store as the
+/// Rapport session is. `Debug` shows no secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendPulseLogin {
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The agent's member id on this phone ("mine", the sender of replies).
+    pub me: crate::model::MemberId,
+    /// D1: the agent's SendPulse operator id, when assigning to oneself
+    /// should work.
+    #[serde(default)]
+    pub operator_id: Option<i64>,
+}
+
+impl std::fmt::Debug for SendPulseLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendPulseLogin")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("me", &self.me)
+            .finish()
+    }
+}
+
+impl SendPulseLogin {
+    /// The connector's configuration for this login.
+    pub fn config(&self) -> crate::sync::SendPulseConfig {
+        let mut cfg =
+            crate::sync::SendPulseConfig::new(&self.base_url, &self.client_id, &self.client_secret);
+        cfg.me = self.me.clone();
+        if let Some(op) = self.operator_id {
+            cfg.operators = vec![(self.me.clone(), cfg.me_name.clone(), op)];
+        }
+        cfg
+    }
+
+    /// The login saved for `base_url`, if any.
+    pub fn load(
+        secrets: &dyn SecretStore,
+        base_url: &str,
+    ) -> Result<Option<SendPulseLogin>, SecretError> {
+        let Some(json) = secrets.load(SENDPULSE_KEY)? else {
+            return Ok(None);
+        };
+        let saved: SendPulseLogin =
+            serde_json::from_str(&json).map_err(|e| SecretError(e.to_string()))?;
+        Ok((saved.base_url == base_url).then_some(saved))
+    }
+
+    pub fn save(&self, secrets: &dyn SecretStore) -> Result<(), SecretError> {
+        let json = serde_json::to_string(self).map_err(|e| SecretError(e.to_string()))?;
+        secrets.save(SENDPULSE_KEY, &json)
+    }
+
+    pub fn forget(secrets: &dyn SecretStore) -> Result<(), SecretError> {
+        secrets.delete(SENDPULSE_KEY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s5_a_sendpulse_login_is_kept_per_url_and_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = FileSecretStore::new(dir.path().join("s.json"));
+        let login = SendPulseLogin {
+            base_url: "https://api.sendpulse.com".into(),
+            client_id: "cid".into(),
+            client_secret: "top-secret".into(),
+            me: crate::model::MemberId::from("me"),
+            operator_id: Some(7),
+        };
+        assert!(!format!("{login:?}").contains("top-secret"));
+        assert!(!format!("{:?}", login.config()).contains("top-secret"));
+        login.save(&secrets).unwrap();
+        assert_eq!(
+            SendPulseLogin::load(&secrets, "https://api.sendpulse.com").unwrap(),
+            Some(login.clone())
+        );
+        assert_eq!(
+            SendPulseLogin::load(&secrets, "https://other").unwrap(),
+            None
+        );
+        assert_eq!(login.config().operators[0].2, 7);
+        SendPulseLogin::forget(&secrets).unwrap();
+        assert_eq!(
+            SendPulseLogin::load(&secrets, "https://api.sendpulse.com").unwrap(),
+            None
+        );
+    }
+}

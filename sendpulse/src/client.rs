@@ -264,12 +264,14 @@ impl Dialog {
     }
 }
 
-#[derive(Deserialize)]
-struct DialogPage {
+/// One page of dialogs (`GET /chatbots/dialogs`): the list and the cursor
+/// of the page after it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct DialogPage {
     #[serde(default)]
-    list: Vec<Dialog>,
+    pub list: Vec<Dialog>,
     #[serde(default)]
-    search_after: Option<String>,
+    pub search_after: Option<String>,
 }
 
 /// What an agent sends (E1, E5).
@@ -636,7 +638,10 @@ impl Client {
         }
     }
 
-    async fn dialogs_page(&self, after: Option<&str>) -> Result<DialogPage> {
+    /// One page of dialogs, newest first, after the cursor `after` (a
+    /// page's `search_after`): the direct connector's poll reads pages
+    /// until one holds nothing new.
+    pub async fn dialogs_page(&self, after: Option<&str>) -> Result<DialogPage> {
         let mut q = vec![
             ("size", self.cfg.page_size.to_string()),
             ("order", "desc".to_owned()),
@@ -692,6 +697,58 @@ impl Client {
             if (n as u32) < size || n == 0 {
                 return Ok(out);
             }
+        }
+    }
+
+    /// One page of a contact's history: up to `size` messages after the
+    /// message `after` (none: from the start), oldest first when
+    /// `newest_first` is false, newest first (older than `after`) when true.
+    pub async fn messages_page(
+        &self,
+        app: App,
+        contact_id: &str,
+        after: Option<&str>,
+        newest_first: bool,
+        size: u32,
+    ) -> Result<Vec<Message>> {
+        let path = format!("/{}/chats/messages", app.api_prefix());
+        let order = if newest_first { "desc" } else { "asc" };
+        let mut q = vec![
+            ("contact_id", contact_id.to_owned()),
+            ("size", size.to_string()),
+            ("order", order.to_owned()),
+        ];
+        if let Some(a) = after {
+            q.push(("search_after", a.to_owned()));
+        }
+        self.get(&path, &q).await
+    }
+
+    /// A contact's history after the message `after` (none: all of it),
+    /// oldest first, following `search_after` to the end.
+    pub async fn messages_after(
+        &self,
+        app: App,
+        contact_id: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<Message>> {
+        let size = self.cfg.page_size;
+        let mut out: Vec<Message> = Vec::new();
+        let mut cursor = after.map(str::to_owned);
+        loop {
+            let page = self
+                .messages_page(app, contact_id, cursor.as_deref(), false, size)
+                .await?;
+            let n = page.len();
+            let last = page.last().map(|m| m.id.clone());
+            if n > 0 && last == cursor {
+                return Err(Error::CursorStuck);
+            }
+            out.extend(page);
+            if (n as u32) < size || n == 0 {
+                return Ok(out);
+            }
+            cursor = last;
         }
     }
 

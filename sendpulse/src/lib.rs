@@ -17,10 +17,11 @@ pub mod codes;
 /// A fake SendPulse on loopback for tests, benches and the demo.
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod map;
 pub mod webhook;
 
 pub use client::{
-    Bot, Chat, Client, Config, Contact, Credentials, Dialog, Error, Message, Outgoing, SendReceipt,
-    Stats,
+    Bot, Chat, Client, Config, Contact, Credentials, Dialog, DialogPage, Error, Message, Outgoing,
+    SendReceipt, Stats,
 };
 pub use codes::{App, ContactStatus, Direction, MessageStatus, MessageTag};

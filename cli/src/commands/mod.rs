@@ -27,10 +27,29 @@ pub fn run(g: &Global, command: &Command) -> Result<Output, CliError> {
     let data = Data::new(g.data_dir());
     match command {
         Command::Login {
+            sendpulse: Some(url),
+            client_id,
+            client_secret,
+            operator_id,
+            ..
+        } => session::login_sendpulse(
+            &data,
+            url,
+            client_id.as_deref().unwrap_or_default(),
+            client_secret.as_deref(),
+            *operator_id,
+        ),
+        Command::Login {
             server,
             email,
             password,
-        } => session::login(&data, server, email, password.as_deref()),
+            ..
+        } => session::login(
+            &data,
+            server.as_deref().unwrap_or_default(),
+            email.as_deref().unwrap_or_default(),
+            password.as_deref(),
+        ),
         Command::Logout => session::logout(&data),
         Command::Sync => session::sync(g, &data),
         Command::Chats { filter, limit } => read::chats(g, &data, filter, None, *limit),

@@ -40,6 +40,39 @@ pub(super) fn login(
     })
 }
 
+/// Issue 17: logs in to a SendPulse account directly (no Rapport server).
+pub(super) fn login_sendpulse(
+    data: &Data,
+    url: &str,
+    client_id: &str,
+    secret: Option<&str>,
+    operator_id: Option<i64>,
+) -> Result<Output, CliError> {
+    let url = url.trim_end_matches('/').to_owned();
+    let secret = match secret {
+        Some(s) => s.to_owned(),
+        None => std::env::var("RAPPORT_SENDPULSE_SECRET").map_err(|_| {
+            CliError::Usage(
+                "login --sendpulse needs --client-secret or RAPPORT_SENDPULSE_SECRET".into(),
+            )
+        })?,
+    };
+    let rt = runtime()?;
+    let (_client, info) = data.login_sendpulse(&rt, &url, client_id, &secret, operator_id)?;
+    Ok(Output {
+        json: json!({
+            "sendpulse": url,
+            "member_id": info.member_id,
+            "workspace_id": info.workspace_id,
+            "data": data.dir,
+        }),
+        text: format!(
+            "logged in to SendPulse at {url} (client {client_id}); data in {}",
+            data.dir.display()
+        ),
+    })
+}
+
 pub(super) fn logout(data: &Data) -> Result<Output, CliError> {
     let client = data.open()?;
     let unsent = client.unsent_commands()?;

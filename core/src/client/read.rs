@@ -192,7 +192,7 @@ impl Client {
     /// What the backend can do (live stream, B8 edits and deletes, B6
     /// quotes, idempotency keys), so a screen hides what it cannot.
     pub fn capabilities(&self) -> Capabilities {
-        self.backend.capabilities()
+        self.connector.capabilities()
     }
 }
 

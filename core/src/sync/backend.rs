@@ -1,7 +1,7 @@
-//! The one trait every backend implements. Today: [`super::RapportBackend`]
-//! (the reference server's change feed). The SendPulse public API (polling,
-//! no live feed, no edits) comes as a second implementation; a backend
-//! states what it can do and the UI hides the rest.
+//! The one trait every backend implements: [`super::RapportBackend`] (the
+//! reference server's change feed) and [`super::SendPulseBackend`] (issue
+//! 17: SendPulse's public API polled, no live feed, no edits, a feed of its
+//! own making). A backend states what it can do and the UI hides the rest.
 
 use super::SyncResult;
 use crate::model::{ChatId, Cursor, Event, Message, MessageId, Seq, Snapshot, StatsAt};

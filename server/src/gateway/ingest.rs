@@ -71,79 +71,10 @@ pub(crate) enum Seen {
     Message(SeenMessage),
 }
 
-/// A SendPulse id as a Rapport id: `sp-` and the id when it is short and
-/// plain, else a hash of it (ids must be 1-64 of A-Z a-z 0-9 - _).
-pub(crate) fn local_id(remote: &str) -> String {
-    let plain = remote
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if plain && !remote.is_empty() && remote.len() <= 56 {
-        format!("sp-{remote}")
-    } else {
-        use sha2::Digest;
-        format!(
-            "sph-{}",
-            &hex::encode(sha2::Sha256::digest(remote.as_bytes()))[..40]
-        )
-    }
-}
-
-pub(crate) fn app_of(app: SpApp) -> App {
-    match app {
-        SpApp::Telegram => App::Telegram,
-        SpApp::Whatsapp => App::Whatsapp,
-        SpApp::Instagram => App::Instagram,
-        SpApp::Messenger => App::Messenger,
-        SpApp::Viber => App::Viber,
-        SpApp::Livechat => App::Livechat,
-    }
-}
-
-pub(crate) fn sp_app(app: App) -> SpApp {
-    match app {
-        App::Telegram => SpApp::Telegram,
-        App::Whatsapp => SpApp::Whatsapp,
-        App::Instagram => SpApp::Instagram,
-        App::Messenger => SpApp::Messenger,
-        App::Viber => SpApp::Viber,
-        App::Livechat => SpApp::Livechat,
-    }
-}
-
-/// The SendPulse contact id of a gateway chat (`sp-` + the id), if it is one.
-pub(crate) fn contact_of(chat: &ChatId) -> Option<&str> {
-    chat.as_str().strip_prefix("sp-")
-}
-
-fn status_of(s: ContactStatus) -> SubscriptionStatus {
-    match s {
-        ContactStatus::Active | ContactStatus::Other(_) => SubscriptionStatus::Active,
-        // Rapport has no "blocked": a contact who blocked the bot cannot be
-        // written to, as one who unsubscribed.
-        ContactStatus::Unsubscribed | ContactStatus::Blocked => SubscriptionStatus::Unsubscribed,
-        ContactStatus::Disabled => SubscriptionStatus::Disabled,
-    }
-}
-
-fn delivery_of(s: MessageStatus) -> Option<Delivery> {
-    match s {
-        MessageStatus::Sent | MessageStatus::New => Some(Delivery::Sent),
-        MessageStatus::Delivered => Some(Delivery::Delivered),
-        MessageStatus::Opened => Some(Delivery::Read),
-        MessageStatus::Rejected => Some(Delivery::Failed),
-        MessageStatus::Redirected | MessageStatus::Other(_) => None,
-    }
-}
-
-fn rank(d: Delivery) -> u8 {
-    match d {
-        Delivery::Pending => 0,
-        Delivery::Sent => 1,
-        Delivery::Delivered => 2,
-        Delivery::Read => 3,
-        Delivery::Failed => 4,
-    }
-}
+// The mapping of SendPulse's ids and codes is shared with the direct
+// connector (rapport_core::sendpulse).
+pub(crate) use rapport_core::sendpulse::{app_of, contact_of, local_id, sp_app};
+use rapport_core::sendpulse::{delivery_of, rank, status_of};
 
 /// A webhook item as an observation; `None` for titles Rapport does not use.
 pub(crate) fn from_item(it: &webhook::Item) -> Option<Seen> {
@@ -436,10 +367,9 @@ fn claim(hub: &Hub, ws: &Workspace, m: &SeenMessage, slack_ms: i64) -> HubResult
         return Ok(None);
     }
     let open = store::open_sends(hub, &ws.id, &m.contact.contact_id)?;
-    let Some(s) = open
-        .into_iter()
-        .find(|s| s.text == m.text && m.at.0 >= s.started_at - slack_ms)
-    else {
+    let Some(s) = open.into_iter().find(|s| {
+        rapport_core::sendpulse::is_send_of(&s.text, s.started_at, &m.text, m.at.0, slack_ms)
+    }) else {
         return Ok(None);
     };
     if store::bind_send(hub, &ws.id, &s.message_id, &m.remote_id)? {
@@ -515,21 +445,4 @@ fn message(
         in_reply_to_ad: None,
     }));
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_ids_are_stable_and_valid() {
-        assert_eq!(local_id("64a1f0"), "sp-64a1f0");
-        let odd = local_id("a/b c");
-        assert!(odd.starts_with("sph-") && odd.len() <= 64);
-        assert_eq!(odd, local_id("a/b c"));
-        assert!(rapport_core::wire::valid_message_id(&local_id(
-            &"x".repeat(200)
-        )));
-        assert_eq!(contact_of(&ChatId::from("sp-c1")), Some("c1"));
-    }
 }

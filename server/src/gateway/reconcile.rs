@@ -18,7 +18,6 @@ use super::ingest::{self, Seen, SeenContact, SeenMessage};
 use crate::AppState;
 use rapport_core::model::Timestamp;
 use rapport_sendpulse::{App as SpApp, Client, Dialog, Direction};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,60 +31,8 @@ pub struct Reconciled {
     pub requests: u64,
 }
 
-/// SendPulse's time (`2025-10-09T12:00:00+00:00`, or a space for the `T`)
-/// in ms; `None` when unreadable.
-pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
-    let t = chrono::DateTime::parse_from_rfc3339(s)
-        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%:z"))
-        .ok()?;
-    Some(Timestamp(t.timestamp_millis()))
-}
-
-/// A contact's name as its app's `channel_data` gives it.
-pub(crate) fn name_of(channel_data: &Value) -> Option<String> {
-    let s = |k: &str| {
-        channel_data
-            .get(k)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    s("name").or_else(|| {
-        let full = [s("first_name"), s("last_name")]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        (!full.is_empty()).then_some(full).or_else(|| s("username"))
-    })
-}
-
-/// A contact's variables as the card keeps them: text, empty ones left out.
-pub(crate) fn variables_of(v: &Value) -> std::collections::BTreeMap<String, String> {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            (!text.is_empty()).then(|| (k.clone(), text))
-        })
-        .collect()
-}
-
-/// A message's text: `data.text`, or the app's nested shapes.
-pub(crate) fn text_of(data: &Value) -> String {
-    for p in ["/text", "/text/body", "/message/text", "/text/text"] {
-        if let Some(t) = data.pointer(p).and_then(Value::as_str) {
-            return t.to_owned();
-        }
-    }
-    String::new()
-}
+// The reading of SendPulse's answers is shared with the direct connector.
+use rapport_core::sendpulse::{name_of, parse_time, text_of, variables_of};
 
 fn dialog_mark(d: &Dialog) -> String {
     let last = |m: &Option<rapport_sendpulse::client::LastMessage>| {
@@ -249,27 +196,4 @@ pub(crate) async fn history(
         })
         .collect();
     apply(state, ws, seen).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_names_and_texts_as_sendpulse_writes_them() {
-        assert_eq!(
-            parse_time("2025-10-09T12:00:00+00:00"),
-            Some(Timestamp(1_760_011_200_000))
-        );
-        assert_eq!(
-            parse_time("2025-10-09 12:00:00+00:00"),
-            Some(Timestamp(1_760_011_200_000))
-        );
-        assert_eq!(parse_time("t000001"), None);
-        let cd = serde_json::json!({"first_name": "Ann", "last_name": "Lee"});
-        assert_eq!(name_of(&cd).as_deref(), Some("Ann Lee"));
-        assert_eq!(name_of(&serde_json::json!({})), None);
-        assert_eq!(text_of(&serde_json::json!({"text": {"body": "hi"}})), "hi");
-        assert_eq!(text_of(&serde_json::json!({"text": "yo"})), "yo");
-    }
 }
