@@ -62,6 +62,15 @@ impl Changes {
     }
 
     pub(crate) fn timeline(&mut self, chat: &ChatId, item: TimelineItemId) {
-        self.timelines.entry(chat.clone()).or_default().insert(item);
+        // The chat's entry usually exists (a batch brings it several
+        // items): its id is cloned only for a new one.
+        match self.timelines.get_mut(chat) {
+            Some(items) => {
+                items.insert(item);
+            }
+            None => {
+                self.timelines.insert(chat.clone(), BTreeSet::from([item]));
+            }
+        }
     }
 }

@@ -63,6 +63,25 @@ const CATCH_UP_EVENTS: usize = 1000;
 /// rows and index pages the next page reads again.
 const CATCH_UP_CACHE_KIB: i64 = 64 * 1024;
 
+/// The automatic checkpoint's threshold (WAL pages) outside catch-up:
+/// SQLite's default.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+
+/// ...and during catch-up: 128 MiB of 4 KiB pages. A 20,000-event page at
+/// 100k chats writes some 14,000 pages (57 MB) to the WAL, so the default
+/// checkpointed after every page, each time copying the page's writes into
+/// the database and syncing both files; every second or third page now
+/// does, and a page written again by the next catch-up page is copied once.
+/// The WAL peaks near this plus one page's writes (about 185 MB at 100k
+/// chats); the checkpoint at the end of a sync (`Store::checkpoint`) or the
+/// first live batch brings it back.
+const CATCH_UP_AUTOCHECKPOINT_PAGES: i64 = 32 * 1024;
+
+/// `journal_size_limit` outside catch-up (bytes): after a checkpoint the WAL
+/// is cut back to this. During catch-up it is not cut (-1): cut to 4 MiB
+/// after every checkpoint, the file grew again by the next page's writes.
+const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
 /// Something that wants to hear about every committed write.
 ///
 /// Called on the writer connection with the write lock held: it may read
@@ -415,8 +434,9 @@ impl Store {
         self.write_locked(&mut conn, f)
     }
 
-    /// Sets the writer's cache for catch-up or back (the writer locked).
-    /// Lowering the size frees the pages above it.
+    /// Sets the writer's cache and WAL thresholds for catch-up or back (the
+    /// writer locked). Lowering the size frees the pages above it; the next
+    /// commit after catch-up checkpoints and cuts the WAL back.
     fn set_catch_up_cache(&self, conn: &Connection, big: bool) -> Result<()> {
         if self.catch_up_cache.load(Ordering::Relaxed) != big {
             let kib = if big {
@@ -425,6 +445,22 @@ impl Store {
                 WRITER_CACHE_KIB
             };
             conn.pragma_update(None, "cache_size", -kib)?;
+            let (autocheckpoint, size_limit) = if big {
+                (CATCH_UP_AUTOCHECKPOINT_PAGES, -1)
+            } else {
+                (WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT)
+            };
+            // Both pragmas answer with their new value: read, not executed.
+            conn.query_row(
+                &format!("PRAGMA wal_autocheckpoint = {autocheckpoint}"),
+                [],
+                |_| Ok(()),
+            )?;
+            conn.query_row(
+                &format!("PRAGMA journal_size_limit = {size_limit}"),
+                [],
+                |_| Ok(()),
+            )?;
             self.catch_up_cache.store(big, Ordering::Relaxed);
         }
         Ok(())
@@ -494,6 +530,41 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         schema::migrations().validate().unwrap();
+    }
+
+    /// Issue 18: a catch-up page raises the writer's cache and checkpoint
+    /// threshold and stops cutting the WAL back; a live batch, or the
+    /// checkpoint after a sync, puts all three back (the checkpoint also
+    /// empties the WAL).
+    #[test]
+    fn catch_up_pages_checkpoint_less_often_until_catch_up_ends() {
+        use crate::generate::{GenConfig, Generator};
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().join("s.db")).unwrap();
+        let settings = |s: &Store| -> (i64, i64, i64) {
+            let conn = lock(&s.writer);
+            let get = |p: &str| conn.pragma_query_value(None, p, |r| r.get(0)).unwrap();
+            (
+                get("cache_size"),
+                get("wal_autocheckpoint"),
+                get("journal_size_limit"),
+            )
+        };
+        let usual = (-WRITER_CACHE_KIB, WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT);
+        let catch_up = (-CATCH_UP_CACHE_KIB, CATCH_UP_AUTOCHECKPOINT_PAGES, -1);
+        assert_eq!(settings(&s), usual);
+        let mut generator = Generator::new(GenConfig::new(50, 20_000));
+        for _ in 0..3 {
+            s.apply(&generator.batch(CATCH_UP_EVENTS)).unwrap();
+            assert_eq!(settings(&s), catch_up);
+        }
+        s.apply(&generator.batch(10)).unwrap();
+        assert_eq!(settings(&s), usual);
+        s.apply(&generator.batch(CATCH_UP_EVENTS)).unwrap();
+        assert_eq!(settings(&s), catch_up);
+        s.checkpoint().unwrap();
+        assert_eq!(settings(&s), usual);
+        assert_eq!(s.file_sizes().1, 0);
     }
 
     /// Issue 16 hole 7: the cursor the client resumes from is the last

@@ -94,10 +94,11 @@ impl Batch<'_> {
 
     /// Writes every chat that differs from what is stored, once, and notes
     /// the chats that moved between buckets in the counters.
+    /// The batch ends here: its chats leave it.
     pub(super) fn write_chats(&mut self, changes: &mut Changes) -> Result<()> {
         let mut changed: Vec<_> = self
             .chats
-            .iter_mut()
+            .drain()
             .filter(|(_, l)| l.chat != l.stored || l.preview != l.stored_preview)
             .collect();
         // In row order: consecutive updates land on the same table pages.
@@ -170,9 +171,7 @@ impl Batch<'_> {
                 self.counters.chat_moved(old, new);
                 changes.counts = true;
             }
-            l.stored = c.clone();
-            l.stored_preview = l.preview;
-            changes.chats.insert(id.clone());
+            changes.chats.insert(id);
         }
         Ok(())
     }

@@ -514,8 +514,10 @@ impl Batch<'_> {
         if self.chats.contains_key(id) {
             return Ok(true);
         }
-        let sql = format!("SELECT {} FROM chats WHERE id = ?1", codec::CHAT_COLS);
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("SELECT {} FROM chats WHERE id = ?1", codec::CHAT_COLS)
+        });
+        let mut stmt = self.conn.prepare_cached(&SQL)?;
         let mut rows = stmt.query([id.as_str()])?;
         let Some(row) = rows.next()? else {
             return Ok(false);
