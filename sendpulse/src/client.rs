@@ -49,6 +49,24 @@ pub enum Error {
     CursorStuck,
 }
 
+/// An answer that did not decode, named by where and how, never by what it
+/// held: serde's own message quotes the values it met (a message's text, a
+/// phone number), and errors reach logs and the outbox's stored reasons.
+fn undecodable(path: &str, e: &serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Syntax => "not JSON",
+        Category::Eof => "cut short",
+        Category::Data => "an unexpected shape",
+        Category::Io => "unreadable",
+    };
+    Error::Decode(format!(
+        "{path}: {what} (line {} column {})",
+        e.line(),
+        e.column()
+    ))
+}
+
 /// Client credentials of a SendPulse account. Debug shows the id only.
 #[derive(Clone)]
 pub struct Credentials {
@@ -578,8 +596,7 @@ impl Client {
                 }
                 Err(e) => return Err(Error::Network(e.without_url().to_string())),
             };
-            let v: Value =
-                serde_json::from_str(&text).map_err(|e| Error::Decode(format!("{path}: {e}")))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| undecodable(path, &e))?;
             if v.get("success") == Some(&Value::Bool(false)) {
                 return Err(Error::Rejected);
             }
@@ -589,7 +606,7 @@ impl Client {
 
     fn data<T: for<'de> Deserialize<'de>>(path: &str, mut v: Value) -> Result<T> {
         let d = v.get_mut("data").map(Value::take).unwrap_or(Value::Null);
-        serde_json::from_value(d).map_err(|e| Error::Decode(format!("{path}: {e}")))
+        serde_json::from_value(d).map_err(|e| undecodable(path, &e))
     }
 
     async fn get<T: for<'de> Deserialize<'de>>(
@@ -934,6 +951,23 @@ mod tests {
         assert!(!format!("{client:?}").contains("s3cr3t"));
         let o = Outgoing::Text("hello there".into());
         assert!(!format!("{o:?}").contains("hello"));
+    }
+
+    #[test]
+    fn an_answer_that_does_not_decode_is_named_without_its_values() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Contact {
+            id: u64,
+        }
+        let v = json!({"data": {"id": "call me at +33 6 12 34 56 78"}});
+        let e = Client::data::<Contact>("/telegram/contacts/get", v).unwrap_err();
+        for shown in [e.to_string(), format!("{e:?}")] {
+            assert!(!shown.contains("+33"), "{shown}");
+            assert!(shown.contains("/telegram/contacts/get"), "{shown}");
+        }
+        let e = serde_json::from_str::<Value>("{\"text\": \"secret").unwrap_err();
+        assert!(!undecodable("/x", &e).to_string().contains("secret"));
     }
 
     #[test]
