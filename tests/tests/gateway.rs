@@ -451,6 +451,7 @@ async fn s2_a_link_over_its_share_of_webhooks_is_refused_and_reconcile_repairs_i
     let c = gw.fake.add_contact(&bot, "Ann");
     let before = gw.server.state.gateway.stats().bodies;
     let mut answers = Vec::new();
+    let t = Instant::now();
     for i in 0..30 {
         let m = gw.fake.add_incoming(&c, &format!("msg {i}"));
         answers.push(
@@ -459,13 +460,20 @@ async fn s2_a_link_over_its_share_of_webhooks_is_refused_and_reconcile_repairs_i
                 .await,
         );
     }
+    let took = t.elapsed().as_secs_f64();
     let kept = answers.iter().filter(|&&s| s == 200).count() as u64;
     let refused = answers.iter().filter(|&&s| s == 429).count() as u64;
     assert_eq!(kept + refused, 30, "{answers:?}");
+    // A burst of 5, then 2 a second for as long as the posts took (however
+    // slow this machine is now).
+    let share = 5 + (2.0 * took).ceil() as u64;
     assert!(
-        (5..=10).contains(&kept),
-        "a burst of 5, then 2/s: {answers:?}"
+        kept >= 5 && kept <= share,
+        "kept {kept} of 30 in {took:.1} s: {answers:?}"
     );
+    if took < 10.0 {
+        assert!(refused > 0, "{answers:?}");
+    }
     assert_eq!(gw.server.state.gateway.stats().refused, refused);
     gw.applied(before + kept).await;
     assert_eq!(gw.messages(&c).len() as u64, kept, "only what was kept");
