@@ -39,19 +39,14 @@ impl GenConfig {
 /// The member the generated workspace treats as the logged-in agent.
 /// A plain text message (tests, benchmarks, the simulator's extras).
 pub fn text_message(chat: &str, id: &str, sender: Sender, text: &str, at: Timestamp) -> Message {
-    Message {
-        id: MessageId::from(id),
-        chat_id: ChatId::from(chat),
+    Message::text(
+        MessageId::from(id),
+        ChatId::from(chat),
         sender,
-        content: Content::Text { text: text.into() },
-        sent_at: at,
-        delivery: None,
-        quote: None,
-        reactions: Vec::new(),
-        edited_at: None,
-        deleted_at: None,
-        in_reply_to_ad: None,
-    }
+        text.into(),
+        at,
+        None,
+    )
 }
 
 pub fn me() -> MemberId {

@@ -33,6 +33,31 @@ pub struct Message {
 }
 
 impl Message {
+    /// A text message with its delivery ticks, and none of what only some
+    /// messages have (quote, reactions, edits, an ad).
+    pub fn text(
+        id: MessageId,
+        chat_id: ChatId,
+        sender: Sender,
+        text: String,
+        sent_at: Timestamp,
+        delivery: Option<Delivery>,
+    ) -> Message {
+        Message {
+            id,
+            chat_id,
+            sender,
+            content: Content::Text { text },
+            sent_at,
+            delivery,
+            quote: None,
+            reactions: Vec::new(),
+            edited_at: None,
+            deleted_at: None,
+            in_reply_to_ad: None,
+        }
+    }
+
     pub fn direction(&self) -> Direction {
         self.sender.direction()
     }

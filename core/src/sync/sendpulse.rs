@@ -308,6 +308,21 @@ struct Card {
 }
 
 impl Card {
+    /// What a dialog line says of its contact: the open flag, the unread
+    /// count and the name it shows (nothing of the card itself).
+    fn of_dialog(d: &Dialog) -> Card {
+        Card {
+            name: d.contact.full_name.clone(),
+            status: None,
+            tags: None,
+            variables: None,
+            opened: d.is_chat_opened,
+            unread: d.inbox_unread_count,
+            created: None,
+            paused_until: None,
+        }
+    }
+
     fn of(c: &rapport_sendpulse::Contact, unread: Option<i64>) -> Card {
         Card {
             name: name_of(&c.channel_data),
@@ -523,16 +538,7 @@ impl Inner {
             let Some(app) = d.app() else { continue };
             let card = match cards.remove(&d.contact.id) {
                 Some((_, _, card)) => card,
-                None => Card {
-                    name: d.contact.full_name.clone(),
-                    status: None,
-                    tags: None,
-                    variables: None,
-                    opened: d.is_chat_opened,
-                    unread: d.inbox_unread_count,
-                    created: None,
-                    paused_until: None,
-                },
+                None => Card::of_dialog(d),
             };
             let bot = bots
                 .get(&d.bot_id)
@@ -575,25 +581,18 @@ impl Inner {
                 };
                 let delivery =
                     (!inbound && delivery::shows_ticks(m.chat.app)).then_some(Delivery::Sent);
-                let msg = Message {
-                    id: MessageId::from(local_id(rid).as_str()),
-                    chat_id: m.chat.id.clone(),
-                    sender: if inbound {
+                let msg = Message::text(
+                    MessageId::from(local_id(rid).as_str()),
+                    m.chat.id.clone(),
+                    if inbound {
                         Sender::Subscriber
                     } else {
                         Sender::Bot
                     },
-                    content: Content::Text {
-                        text: lm.text.clone().unwrap_or_default(),
-                    },
-                    sent_at: t,
+                    lm.text.clone().unwrap_or_default(),
+                    t,
                     delivery,
-                    quote: None,
-                    reactions: Vec::new(),
-                    edited_at: None,
-                    deleted_at: None,
-                    in_reply_to_ad: None,
-                };
+                );
                 m.messages.insert(
                     rid.clone(),
                     Shown {
@@ -849,15 +848,10 @@ impl Inner {
         if read_history {
             self.history_after(feed, &d.contact.id).await?;
         }
+        // A poll leaves the name as the chat already has it.
         let card = Card {
             name: None,
-            status: None,
-            tags: None,
-            variables: None,
-            opened: d.is_chat_opened,
-            unread: d.inbox_unread_count,
-            created: None,
-            paused_until: None,
+            ..Card::of_dialog(d)
         };
         self.card(feed, &d.contact.id, &card);
         if let Some(m) = feed.chats.get_mut(&d.contact.id) {
@@ -921,19 +915,14 @@ impl Inner {
                         (false, false) => Sender::Bot,
                     };
                     let delivery = forward.or(shown.delivery);
-                    out.push(EventPayload::MessageUpserted(Message {
-                        id: shown.local.clone(),
-                        chat_id: m.chat.id.clone(),
+                    out.push(EventPayload::MessageUpserted(Message::text(
+                        shown.local.clone(),
+                        m.chat.id.clone(),
                         sender,
-                        content: Content::Text { text },
-                        sent_at: at,
+                        text,
+                        at,
                         delivery,
-                        quote: None,
-                        reactions: Vec::new(),
-                        edited_at: None,
-                        deleted_at: None,
-                        in_reply_to_ad: None,
-                    }));
+                    )));
                     if let Some(m) = feed.chats.get_mut(contact)
                         && let Some(s) = m.messages.get_mut(&msg.id)
                     {
@@ -979,19 +968,7 @@ impl Inner {
                 ),
                 None => (MessageId::from(local_id(&msg.id).as_str()), Sender::Bot),
             };
-            let message = Message {
-                id: id.clone(),
-                chat_id,
-                sender,
-                content: Content::Text { text },
-                sent_at: at,
-                delivery: remote_delivery,
-                quote: None,
-                reactions: Vec::new(),
-                edited_at: None,
-                deleted_at: None,
-                in_reply_to_ad: None,
-            };
+            let message = Message::text(id.clone(), chat_id, sender, text, at, remote_delivery);
             let Some(m) = feed.chats.get_mut(contact) else {
                 return;
             };
@@ -1414,19 +1391,14 @@ impl Inner {
             return serde_json::json!({"message_id": s.local});
         };
         let ticks = delivery::shows_ticks(m.chat.app);
-        let message = Message {
-            id: s.local.clone(),
-            chat_id: m.chat.id.clone(),
-            sender: Sender::Member(self.cfg.me.clone()),
-            content: Content::Text { text: s.text },
-            sent_at: at,
-            delivery: ticks.then_some(Delivery::Sent),
-            quote: None,
-            reactions: Vec::new(),
-            edited_at: None,
-            deleted_at: None,
-            in_reply_to_ad: None,
-        };
+        let message = Message::text(
+            s.local.clone(),
+            m.chat.id.clone(),
+            Sender::Member(self.cfg.me.clone()),
+            s.text,
+            at,
+            ticks.then_some(Delivery::Sent),
+        );
         if let Some(r) = &s.remote {
             m.messages.insert(
                 r.clone(),
@@ -1533,21 +1505,14 @@ impl Inner {
                 delivery: remote_delivery,
                 at,
             });
-            out.push(Message {
+            out.push(Message::text(
                 id,
-                chat_id: m.chat.id.clone(),
+                m.chat.id.clone(),
                 sender,
-                content: Content::Text {
-                    text: text_of(&msg.data),
-                },
-                sent_at: at,
-                delivery: remote_delivery,
-                quote: None,
-                reactions: Vec::new(),
-                edited_at: None,
-                deleted_at: None,
-                in_reply_to_ad: None,
-            });
+                text_of(&msg.data),
+                at,
+                remote_delivery,
+            ));
         }
         Ok((out, more))
     }

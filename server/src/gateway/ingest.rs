@@ -429,20 +429,13 @@ fn message(
         (Some(s), false) => Sender::Member(MemberId(s.author.clone())),
         (None, false) => Sender::Bot,
     };
-    out.push(EventPayload::MessageUpserted(Message {
+    out.push(EventPayload::MessageUpserted(Message::text(
         id,
-        chat_id: chat.id.clone(),
+        chat.id.clone(),
         sender,
-        content: Content::Text {
-            text: m.text.clone(),
-        },
-        sent_at: m.at,
-        delivery: remote_delivery,
-        quote: None,
-        reactions: Vec::new(),
-        edited_at: None,
-        deleted_at: None,
-        in_reply_to_ad: None,
-    }));
+        m.text.clone(),
+        m.at,
+        remote_delivery,
+    )));
     Ok(out)
 }
