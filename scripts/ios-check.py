@@ -114,7 +114,7 @@ APPLE_MEMBERS = {
     "removeDeliveredNotifications", "setBadgeCount", "add",
 }
 # Swift keywords and literal names the parser reports as identifiers.
-IGNORED = {"self", "Self", "super", "init", "Type", "some", "throws"}
+IGNORED = {"self", "Self", "super", "init", "Type", "some", "throws", "async"}
 
 
 def in_attribute(node):

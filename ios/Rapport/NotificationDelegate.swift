@@ -72,10 +72,14 @@ final class NotificationDelegate: NSObject, UNUserNotificationCenterDelegate, @u
         }
     }
 
-    /// H3: the reply in a background task; when iOS ends the time, the
-    /// task is cancelled and so is the core's reply (still queued).
-    private static func reply(json: String, text: String) async {
-        let key = UUID().uuidString
+    /// Runs `body` on a NotificationClient of the shared store in a
+    /// background task. When iOS ends the time, the task is cancelled and so
+    /// is the core's call (what it queued stays queued, for the app). The
+    /// error's text, or nil.
+    private static func inBackground(
+        named name: String,
+        _ body: @escaping @Sendable (NotificationClient) async throws -> Void
+    ) async -> String? {
         let work = Task<String?, Never> {
             do {
                 let client = try await Background.run {
@@ -85,8 +89,8 @@ final class NotificationDelegate: NSObject, UNUserNotificationCenterDelegate, @u
                         secrets: KeychainSecretStore()
                     )
                 }
-                _ = try await withTaskCancellationHandler {
-                    try await client.replyAsync(platformJson: json, text: text, key: key)
+                try await withTaskCancellationHandler {
+                    try await body(client)
                 } onCancel: {
                     client.cancel()
                 }
@@ -96,40 +100,29 @@ final class NotificationDelegate: NSObject, UNUserNotificationCenterDelegate, @u
             }
         }
         let background = await MainActor.run {
-            UIApplication.shared.beginBackgroundTask(withName: "rapport.reply") { work.cancel() }
+            UIApplication.shared.beginBackgroundTask(withName: name) { work.cancel() }
         }
         let failed = await work.value
         await MainActor.run { UIApplication.shared.endBackgroundTask(background) }
+        return failed
+    }
+
+    /// H3: the reply; a refusal is told in a local notification.
+    private static func reply(json: String, text: String) async {
+        let key = UUID().uuidString
+        let failed = await inBackground(named: "rapport.reply") { client in
+            _ = try await client.replyAsync(platformJson: json, text: text, key: key)
+        }
         if let failed { await notifyNotSent(code: failed) }
     }
 
-    /// H3: "Mark read" in a background task, as a reply is: queued in the
-    /// shared store before the network call, so an ended task loses nothing.
+    /// H3: "Mark read", queued in the shared store before the network call.
+    /// A failure has nothing to tell: the chat stays unread until opened.
     private static func markRead(json: String) async {
         let key = UUID().uuidString
-        let work = Task<Void, Never> {
-            do {
-                let client = try await Background.run {
-                    try NotificationClient(
-                        storePath: try SharedContainer.storePath(),
-                        serverUrl: SharedContainer.serverURL,
-                        secrets: KeychainSecretStore()
-                    )
-                }
-                _ = try await withTaskCancellationHandler {
-                    try await client.markReadAsync(platformJson: json, key: key)
-                } onCancel: {
-                    client.cancel()
-                }
-            } catch {
-                // Nothing to tell: the chat stays unread until it is opened.
-            }
+        _ = await inBackground(named: "rapport.read") { client in
+            _ = try await client.markReadAsync(platformJson: json, key: key)
         }
-        let background = await MainActor.run {
-            UIApplication.shared.beginBackgroundTask(withName: "rapport.read") { work.cancel() }
-        }
-        await work.value
-        await MainActor.run { UIApplication.shared.endBackgroundTask(background) }
     }
 
     /// A refused reply (too long, window closed...) cannot be shown on a
