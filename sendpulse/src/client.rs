@@ -927,6 +927,31 @@ impl Client {
             .map(drop)
     }
 
+    /// B7: the agent's reaction (an emoji) to a subscriber's message; only
+    /// Telegram's API has it. Setting the same reaction again leaves the
+    /// same state, so it is retried as a read is.
+    pub async fn telegram_react(
+        &self,
+        contact_id: &str,
+        message_id: &str,
+        emoji: &str,
+    ) -> Result<()> {
+        let body = json!({
+            "contact_id": contact_id,
+            "message_id": message_id,
+            "reaction": {"type": "emoji", "emoji": emoji},
+        });
+        self.call(
+            Method::POST,
+            "/telegram/contacts/react",
+            &[],
+            Some(&body),
+            Repeat::Safe,
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn disable_contact(&self, app: App, contact_id: &str) -> Result<()> {
         self.command(app, "contacts/disable", json!({"contact_id": contact_id}))
             .await

@@ -88,6 +88,8 @@ pub struct FakeState {
     pub faults: VecDeque<(String, Fault)>,
     pub requests: Vec<Recorded>,
     pub flows_run: Vec<(String, String)>,
+    /// B7 (Telegram): the agent's reaction per message id.
+    pub reactions: BTreeMap<String, String>,
     /// Indexes into `messages` per contact (an account of 10k chats is
     /// read in the bench: a scan of every message per chat would make the
     /// fake, not the gateway, the figure).
@@ -699,6 +701,20 @@ fn command(s: &mut FakeState, app: App, op: &str, c: &str, b: &Value) -> Respons
         }
         "contacts/disable" => contact.status = 3,
         "contacts/enable" => contact.status = 1,
+        "contacts/react" if app == App::Telegram => {
+            let (Some(m), Some("emoji"), Some(e)) = (
+                b.get("message_id").and_then(Value::as_str),
+                b.pointer("/reaction/type").and_then(Value::as_str),
+                b.pointer("/reaction/emoji").and_then(Value::as_str),
+            ) else {
+                return bad(StatusCode::BAD_REQUEST);
+            };
+            // Only a message of this contact's.
+            if !s.messages_of(c).any(|x| x.id == m) {
+                return bad(StatusCode::BAD_REQUEST);
+            }
+            s.reactions.insert(m.to_owned(), e.to_owned());
+        }
         "flows/run" => {
             let Some(f) = b.get("flow_id").and_then(Value::as_str) else {
                 return bad(StatusCode::BAD_REQUEST);

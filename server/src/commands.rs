@@ -381,7 +381,7 @@ pub async fn react(
     cmd: Command<React>,
 ) -> Response {
     if cmd.linked() {
-        return crate::gateway::out::unsupported(cmd, "a reaction (B7)").await;
+        return crate::gateway::out::react(chat_id, message_id, cmd).await;
     }
     cmd.run(move |cx, body| {
         if let Some(e) = &body.emoji {

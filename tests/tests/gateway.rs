@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rapport_core::model::*;
 use rapport_core::outbox::Draft;
+use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::sync::{Action, Backend, PauseAction, RapportBackend, SyncError};
 use rapport_core::timers::ServerClock;
 use rapport_sendpulse::App as SpApp;
@@ -1083,6 +1084,51 @@ async fn a8_b10_d1_f7_commands_go_through_sendpulse_after_the_rules() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b7_a_reaction_goes_to_sendpulse_on_telegram_and_taking_it_back_is_refused() {
+    let gw = Gw::start().await;
+    let (contact, chat) = one_chat(&gw, SpApp::Telegram).await;
+    let remote = gw.fake.last_message_id(&contact).unwrap();
+    let message = MessageId::from(format!("sp-{remote}").as_str());
+    let agent = gw.agent().await;
+    let react = |emoji: Option<&str>| Action::React {
+        chat_id: chat.clone(),
+        message_id: message.clone(),
+        emoji: emoji.map(str::to_owned),
+    };
+    agent.run(&react(Some("👍")), "react-1").await.unwrap();
+    assert_eq!(
+        gw.fake.with(|s| s.reactions.get(&remote).cloned()),
+        Some("👍".into())
+    );
+    let shown = |gw: &Gw| match gw
+        .ws()
+        .store
+        .timeline_item(&chat, &TimelineItemId::Message(message.clone()))
+        .unwrap()
+    {
+        Some(TimelineItem::Message(m)) => m.reactions,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(shown(&gw).len(), 1);
+    // Another emoji replaces the agent's own.
+    agent.run(&react(Some("❤️")), "react-2").await.unwrap();
+    assert_eq!(gw.fake.with(|s| s.reactions[&remote].clone()), "❤️");
+    assert_eq!(shown(&gw)[0].emoji, "❤️");
+    // SendPulse cannot take a reaction back.
+    let e = agent.run(&react(None), "react-3").await.unwrap_err();
+    assert_eq!(e.code(), "not_supported", "{e}");
+    assert_eq!(shown(&gw).len(), 1);
+    // The core's rule: reactions are Telegram's only.
+    let (_, wa) = one_chat(&gw, SpApp::Whatsapp).await;
+    let on_wa = Action::React {
+        chat_id: wa,
+        message_id: message.clone(),
+        emoji: Some("👍".into()),
+    };
+    assert!(agent.run(&on_wa, "react-4").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f5_f8_card_edits_go_through_sendpulse_and_reconcile_reads_the_card() {
     let gw = Gw::start().await;
     let (c, _chat) = one_chat(&gw, SpApp::Instagram).await;
@@ -1310,7 +1356,6 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
         edit_delete: false,
         quotes: false,
         files: false,
-        reactions: false,
         templates: false,
         flows: false,
         deals: false,
@@ -1344,13 +1389,12 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
         })
         .to_string()
     };
-    let react = Action::React {
+    let delete = Action::DeleteMessage {
         chat_id: ChatId::from("sp-any"),
         message_id: MessageId::from("m1"),
-        emoji: Some("👍".into()),
     };
-    let refused = c.check_action(&react).unwrap_err().to_string();
-    assert_eq!(refused, not_offered("reactions"));
+    let refused = c.check_action(&delete).unwrap_err().to_string();
+    assert_eq!(refused, not_offered("edit_delete"));
     let deal = Action::EditDeal {
         deal_id: DealId::from("d1"),
         stage: None,

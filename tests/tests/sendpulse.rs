@@ -359,6 +359,11 @@ async fn every_operation(fake: &FakeSendPulse, client: &Client) {
             };
             client.send(app, &c, &t).await.unwrap();
         }
+        if app == App::Telegram {
+            let m = fake.add_incoming(&c, "react to me");
+            client.telegram_react(&c, &m, "👍").await.unwrap();
+            assert_eq!(fake.with(|s| s.reactions[&m].clone()), "👍");
+        }
         if app == App::Messenger {
             let t = Outgoing::MessengerTagged {
                 tag: MessageTag::HumanAgent,

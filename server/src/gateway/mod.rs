@@ -45,7 +45,6 @@ pub const UNSUPPORTED: &[&str] = {
         u::EDIT_DELETE,
         u::QUOTES,
         u::FILES,
-        u::REACTIONS,
         u::TEMPLATES,
         u::FLOWS,
         u::DEALS,

@@ -22,10 +22,11 @@ use axum::response::Response;
 use rapport_core::model::*;
 use rapport_core::policy::access::Assignee;
 use rapport_core::policy::act::{self, Act};
+use rapport_core::policy::fields::{self, Field};
 use rapport_core::policy::{Cost, Outgoing, delivery, pause};
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::wire::{
-    AssignChat, Committed, ErrorCode, MessageSent, NoBody, PauseAction, PauseBot, PauseSet,
+    AssignChat, Committed, ErrorCode, MessageSent, NoBody, PauseAction, PauseBot, PauseSet, React,
     SendMessage, SubscriberEdit, SubscriberSaved, valid_message_id,
 };
 use rapport_sendpulse::{App as SpApp, Client, MessageTag};
@@ -459,6 +460,66 @@ pub async fn set_state(chat_id: String, cmd: Command<NoBody>, to: ChatState) -> 
         },
     )
     .await
+}
+
+/// B7: the agent's reaction to a subscriber's message, through Telegram's
+/// `contacts/react` (the core's rule already keeps reactions to Telegram
+/// and to the subscriber's messages). SendPulse has no way to take a
+/// reaction back, so removing one is refused.
+pub async fn react(chat_id: String, message_id: String, cmd: Command<React>) -> Response {
+    simple(
+        chat_id,
+        cmd,
+        move |cx, t, body: React| {
+            let Some(emoji) = body.emoji.filter(|e| !e.is_empty()) else {
+                return Err(not_offered("taking a reaction back (B7)"));
+            };
+            fields::check(Field::Emoji, &emoji)?;
+            let m = cx.message(&t.chat, &message_id)?;
+            check(
+                cx,
+                &t.chat,
+                &Act::React {
+                    target: act::Target::of(&m),
+                },
+            )?;
+            // A message read from SendPulse keeps its id after `sp-`; one
+            // whose id was too long for that is hashed and cannot be named.
+            let remote =
+                m.id.as_str()
+                    .strip_prefix("sp-")
+                    .map(str::to_owned)
+                    .ok_or_else(|| not_offered("a reaction to this message (B7)"))?;
+            let by = ReactionBy::Member(cx.me.clone());
+            let mut reactions: Vec<Reaction> =
+                m.reactions.into_iter().filter(|r| r.by != by).collect();
+            reactions.push(Reaction {
+                emoji: emoji.clone(),
+                by,
+            });
+            Ok((remote, emoji, m.id, reactions))
+        },
+        |c, _, contact, (remote, emoji, id, reactions)| async move {
+            c.telegram_react(&contact, &remote, &emoji).await?;
+            Ok((remote, emoji, id, reactions))
+        },
+        |chat, (_, _, message_id, reactions)| {
+            vec![EventPayload::ReactionsChanged {
+                chat_id: chat.id.clone(),
+                message_id,
+                reactions,
+            }]
+        },
+    )
+    .await
+}
+
+fn not_offered(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::NotSupported,
+        format!("{what} is not available through SendPulse"),
+    )
 }
 
 /// D1: assigning needs the member's SendPulse operator id (the link's
