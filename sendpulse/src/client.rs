@@ -174,6 +174,19 @@ enum Repeat {
 
 // ---- answers -------------------------------------------------------------
 
+/// F6: a bot's flow (`GET /{app}/flows`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Flow {
+    pub id: String,
+    #[serde(default)]
+    pub bot_id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    /// 1 active, 2 inactive.
+    #[serde(default)]
+    pub status: Option<i64>,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Bot {
     pub id: String,
@@ -681,6 +694,26 @@ impl Client {
                 ("skip", out.len().to_string()),
             ];
             let page: Vec<Chat> = self.get(&path, &q).await?;
+            let n = page.len();
+            out.extend(page);
+            if (n as u32) < size || n == 0 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// F6: a bot's flows, paged (`size`/`skip`) to the end.
+    pub async fn flows_all(&self, app: App, bot_id: &str) -> Result<Vec<Flow>> {
+        let path = format!("/{}/flows", app.api_prefix());
+        let size = self.cfg.page_size;
+        let mut out = Vec::new();
+        loop {
+            let q = [
+                ("bot_id", bot_id.to_owned()),
+                ("size", size.to_string()),
+                ("skip", out.len().to_string()),
+            ];
+            let page: Vec<Flow> = self.get(&path, &q).await?;
             let n = page.len();
             out.extend(page);
             if (n as u32) < size || n == 0 {

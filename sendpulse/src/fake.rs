@@ -90,6 +90,8 @@ pub struct FakeState {
     pub flows_run: Vec<(String, String)>,
     /// B7 (Telegram): the agent's reaction per message id.
     pub reactions: BTreeMap<String, String>,
+    /// F6: each bot's flows: (id, bot id, name, active).
+    pub flows: Vec<(String, String, String, bool)>,
     /// Indexes into `messages` per contact (an account of 10k chats is
     /// read in the bench: a scan of every message per chat would make the
     /// fake, not the gateway, the figure).
@@ -176,6 +178,16 @@ impl FakeSendPulse {
                 app,
                 name: name.to_owned(),
             });
+            id
+        })
+    }
+
+    /// F6: a flow of `bot_id` (`active`: status 1, else 2); its id.
+    pub fn add_flow(&self, bot_id: &str, name: &str, active: bool) -> String {
+        self.with(|s| {
+            let id = s.id("flow");
+            s.flows
+                .push((id.clone(), bot_id.to_owned(), name.to_owned(), active));
             id
         })
     }
@@ -575,6 +587,24 @@ fn route(
                 .collect();
             ok(Value::Array(list))
         }
+        ("GET", "flows") => {
+            let Some(bot) = q(query, "bot_id") else {
+                return bad(StatusCode::BAD_REQUEST);
+            };
+            let skip = q(query, "skip").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let list: Vec<Value> = s
+                .flows
+                .iter()
+                .filter(|f| f.1 == bot)
+                .skip(skip)
+                .take(size)
+                .map(|(id, bot, name, active)| {
+                    json!({"id": id, "bot_id": bot, "name": name,
+                           "status": if *active { 1 } else { 2 }})
+                })
+                .collect();
+            ok(Value::Array(list))
+        }
         ("GET", "chats/messages") => {
             let Some(c) = known else {
                 return bad(StatusCode::BAD_REQUEST);
@@ -719,6 +749,12 @@ fn command(s: &mut FakeState, app: App, op: &str, c: &str, b: &Value) -> Respons
             let Some(f) = b.get("flow_id").and_then(Value::as_str) else {
                 return bad(StatusCode::BAD_REQUEST);
             };
+            // A flow the fake knows must be the contact's bot's (flows run
+            // in tests before there was a list are taken as they are).
+            let bot = s.contacts[c].bot_id.clone();
+            if s.flows.iter().any(|x| x.0 == f && x.1 != bot) {
+                return bad(StatusCode::BAD_REQUEST);
+            }
             let f = f.to_owned();
             s.flows_run.push((c.to_owned(), f));
         }

@@ -21,7 +21,7 @@ pub mod map;
 pub mod webhook;
 
 pub use client::{
-    Bot, Chat, Client, Config, Contact, Credentials, Dialog, DialogPage, Error, Message, Outgoing,
-    SendReceipt, Stats,
+    Bot, Chat, Client, Config, Contact, Credentials, Dialog, DialogPage, Error, Flow, Message,
+    Outgoing, SendReceipt, Stats,
 };
 pub use codes::{App, ContactStatus, Direction, MessageStatus, MessageTag};

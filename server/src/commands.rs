@@ -581,13 +581,9 @@ pub async fn flows(
 ) -> ApiResult<axum::Json<FlowList>> {
     caller.require_conversations()?;
     if state.gateway.linked(&caller.workspace.id) {
-        // Issue 17: the catalogue below is the reference server's own; a
-        // linked workspace's flows live at SendPulse, which this gateway
-        // does not list (`flows` is in the session's `unsupported`).
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::NotSupported,
-            "flows (F6) are not available through SendPulse".to_owned(),
+        // Issue 17: a linked workspace's flows live at SendPulse.
+        return Ok(axum::Json(
+            crate::gateway::out::flows(&state, &caller.workspace, &q.q).await?,
         ));
     }
     let needle = q.q.to_lowercase();

@@ -14,6 +14,7 @@ use rapport_core::outbox::Draft;
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::sync::{Action, Backend, PauseAction, RapportBackend, SyncError};
 use rapport_core::timers::ServerClock;
+use rapport_core::wire::SubscriberEdit;
 use rapport_sendpulse::App as SpApp;
 use rapport_server::gateway::seal::ServerKey;
 use rapport_server::gateway::{self, NewLink, Tuning};
@@ -1129,6 +1130,57 @@ async fn b7_a_reaction_goes_to_sendpulse_on_telegram_and_taking_it_back_is_refus
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f6_the_accounts_flows_are_listed_from_sendpulse_and_run_on_a_subscriber() {
+    let gw = Gw::start().await;
+    let (contact, chat) = one_chat(&gw, SpApp::Telegram).await;
+    let bot = gw.fake.contact(&contact).bot_id;
+    let welcome = gw.fake.add_flow(&bot, "Welcome offer", true);
+    gw.fake.add_flow(&bot, "Old welcome", false);
+    let other_bot = gw.fake.add_bot(SpApp::Telegram, "Other");
+    let elsewhere = gw.fake.add_flow(&other_bot, "Welcome back", true);
+    gw.reconcile().await;
+    let agent = gw.agent().await;
+    // Active flows only, searched by name, from every bot of the account.
+    let mut found = agent.flows("WELCOME").await.unwrap();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["Welcome back", "Welcome offer"]);
+    let id = found[1].id.clone();
+    assert_eq!(id, format!("sp-{welcome}"));
+
+    let subscriber = gw
+        .ws()
+        .store
+        .chat(&chat)
+        .unwrap()
+        .unwrap()
+        .chat
+        .subscriber_id;
+    let run = |flow: &str| Action::EditSubscriber {
+        subscriber_id: subscriber.clone(),
+        edit: SubscriberEdit {
+            flow_id: Some(flow.to_owned()),
+            ..Default::default()
+        },
+    };
+    agent.run(&run(&id), "flow-1").await.unwrap();
+    assert_eq!(
+        gw.fake.with(|s| s.flows_run.clone()),
+        [(contact.clone(), welcome.clone())]
+    );
+    // SendPulse cannot stop a flow; a flow of another bot is refused there.
+    let stop = agent.run(&run(""), "flow-2").await.unwrap_err();
+    assert_eq!(stop.code(), "not_supported", "{stop}");
+    assert!(
+        agent
+            .run(&run(&format!("sp-{elsewhere}")), "flow-3")
+            .await
+            .is_err()
+    );
+    assert_eq!(gw.fake.with(|s| s.flows_run.len()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f5_f8_card_edits_go_through_sendpulse_and_reconcile_reads_the_card() {
     let gw = Gw::start().await;
     let (c, _chat) = one_chat(&gw, SpApp::Instagram).await;
@@ -1357,7 +1409,6 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
         quotes: false,
         files: false,
         templates: false,
-        flows: false,
         deals: false,
         ..everything
     };
@@ -1421,10 +1472,8 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
     // The linked workspace's refresh tells it again.
     let b = rt.block_on(gw.agent());
     assert_eq!(b.capabilities(), sendpulse);
-    // Its flows live at SendPulse: the server's own catalogue is not
-    // offered as if they were.
-    let flows = rt.block_on(b.flows("")).unwrap_err();
-    assert_eq!(flows.code(), "not_supported", "{flows}");
+    // Its flows are SendPulse's (none here), not the server's own catalogue.
+    assert_eq!(rt.block_on(b.flows("")).unwrap(), Vec::new());
     let rt_token = {
         let s = rt.block_on(b.login("u0@sp.test", PASSWORD)).unwrap();
         assert_eq!(s.unsupported, gateway::UNSUPPORTED);

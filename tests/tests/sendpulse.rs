@@ -327,6 +327,8 @@ async fn every_operation(fake: &FakeSendPulse, client: &Client) {
         let c = fake.add_contact(&bot, "x");
         fake.add_incoming(&c, "hi");
         client.bots(app).await.unwrap();
+        fake.add_flow(&bot, "Welcome", true);
+        assert_eq!(client.flows_all(app, &bot).await.unwrap().len(), 1);
         client.chats_all(app, &bot).await.unwrap();
         client.messages_all(app, &c).await.unwrap();
         client.contact(app, &c).await.unwrap();

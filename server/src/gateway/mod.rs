@@ -41,14 +41,7 @@ pub use reconcile::Reconciled;
 /// (`LoginResponse::unsupported`), so they hide it.
 pub const UNSUPPORTED: &[&str] = {
     use rapport_core::wire::unsupported as u;
-    &[
-        u::EDIT_DELETE,
-        u::QUOTES,
-        u::FILES,
-        u::TEMPLATES,
-        u::FLOWS,
-        u::DEALS,
-    ]
+    &[u::EDIT_DELETE, u::QUOTES, u::FILES, u::TEMPLATES, u::DEALS]
 };
 
 /// Limits of the gateway's SendPulse clients and of its lookups; tests

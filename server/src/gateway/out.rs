@@ -26,8 +26,8 @@ use rapport_core::policy::fields::{self, Field};
 use rapport_core::policy::{Cost, Outgoing, delivery, pause};
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::wire::{
-    AssignChat, Committed, ErrorCode, MessageSent, NoBody, PauseAction, PauseBot, PauseSet, React,
-    SendMessage, SubscriberEdit, SubscriberSaved, valid_message_id,
+    AssignChat, Committed, ErrorCode, Flow, FlowList, MessageSent, NoBody, PauseAction, PauseBot,
+    PauseSet, React, SendMessage, SubscriberEdit, SubscriberSaved, valid_message_id,
 };
 use rapport_sendpulse::{App as SpApp, Client, MessageTag};
 use std::sync::Arc;
@@ -522,6 +522,41 @@ fn not_offered(what: &str) -> ApiError {
     )
 }
 
+/// F6: the linked account's active flows whose name contains `q`
+/// (case-insensitive), read from SendPulse for each of the workspace's
+/// bots; their ids are `sp-` and SendPulse's. Which flows a subscriber is
+/// on is not offered by the API.
+pub async fn flows(state: &Arc<AppState>, ws: &Arc<Workspace>, q: &str) -> ApiResult<FlowList> {
+    let client = client(state, ws).await?;
+    let bots = {
+        let ws = ws.clone();
+        tokio::task::spawn_blocking(move || ws.store.bots())
+            .await
+            .map_err(ApiError::internal)??
+    };
+    let needle = q.to_lowercase();
+    let mut flows = Vec::new();
+    for b in bots {
+        // A bot whose id was too long to keep is hashed and cannot be named.
+        let Some(remote) = b.id.as_str().strip_prefix("sp-") else {
+            continue;
+        };
+        let list = client
+            .flows_all(ingest::sp_app(b.app), remote)
+            .await
+            .map_err(|e| api_error(e.into()))?;
+        flows.extend(
+            list.into_iter()
+                .filter(|f| f.status != Some(2) && f.name.to_lowercase().contains(&needle))
+                .map(|f| Flow {
+                    id: format!("sp-{}", f.id),
+                    name: f.name,
+                }),
+        );
+    }
+    Ok(FlowList { flows })
+}
+
 /// D1: assigning needs the member's SendPulse operator id (the link's
 /// operator map; the API lists no team).
 pub async fn assign(chat_id: String, cmd: Command<AssignChat>) -> Response {
@@ -620,13 +655,20 @@ pub async fn edit_subscriber(subscriber_id: String, cmd: Command<SubscriberEdit>
     cmd.run_remote(
         move |cx, _, body: SubscriberEdit| {
             body.check_fields()?;
-            if body.flow_id.is_some() || body.crm_contact.is_some() {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    ErrorCode::NotSupported,
-                    "flows and the CRM contact are not available through SendPulse",
-                ));
+            if body.crm_contact.is_some() {
+                return Err(not_offered("the CRM contact (G2)"));
             }
+            // F6: a flow from the account's list (`flows`) runs; SendPulse
+            // has no way to stop one.
+            let flow = match body.flow_id.as_deref() {
+                None => None,
+                Some(id) => Some(
+                    id.strip_prefix("sp-")
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_owned)
+                        .ok_or_else(|| not_offered("stopping a flow, or a flow not of SendPulse's (F6)"))?,
+                ),
+            };
             let s = cx
                 .ws
                 .store
@@ -643,9 +685,9 @@ pub async fn edit_subscriber(subscriber_id: String, cmd: Command<SubscriberEdit>
                         )
                     })?
                     .to_owned();
-            Ok((s, contact, body))
+            Ok((s, contact, body, flow))
         },
-        |state, ws, (s, contact, body): (Subscriber, String, SubscriberEdit)| async move {
+        |state, ws, (s, contact, body, flow): (Subscriber, String, SubscriberEdit, Option<String>)| async move {
             let client = client(&state, &ws).await?;
             let app = ingest::sp_app(s.app);
             let err = |e: rapport_sendpulse::Error| api_error(e.into());
@@ -666,6 +708,9 @@ pub async fn edit_subscriber(subscriber_id: String, cmd: Command<SubscriberEdit>
             }
             if body.disable {
                 client.disable_contact(app, &contact).await.map_err(err)?;
+            }
+            if let Some(f) = &flow {
+                client.run_flow(app, &contact, f, None).await.map_err(err)?;
             }
             Ok((s, body))
         },
