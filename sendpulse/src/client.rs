@@ -684,27 +684,23 @@ impl Client {
 
     /// Every chat of a bot, page by page (`size`/`skip`) to the end.
     pub async fn chats_all(&self, app: App, bot_id: &str) -> Result<Vec<Chat>> {
-        let path = format!("/{}/chats", app.api_prefix());
-        let size = self.cfg.page_size;
-        let mut out = Vec::new();
-        loop {
-            let q = [
-                ("bot_id", bot_id.to_owned()),
-                ("size", size.to_string()),
-                ("skip", out.len().to_string()),
-            ];
-            let page: Vec<Chat> = self.get(&path, &q).await?;
-            let n = page.len();
-            out.extend(page);
-            if (n as u32) < size || n == 0 {
-                return Ok(out);
-            }
-        }
+        self.bot_list_all(&format!("/{}/chats", app.api_prefix()), bot_id)
+            .await
     }
 
     /// F6: a bot's flows, paged (`size`/`skip`) to the end.
     pub async fn flows_all(&self, app: App, bot_id: &str) -> Result<Vec<Flow>> {
-        let path = format!("/{}/flows", app.api_prefix());
+        self.bot_list_all(&format!("/{}/flows", app.api_prefix()), bot_id)
+            .await
+    }
+
+    /// A list of a bot's (`bot_id`), read page by page with `size`/`skip`
+    /// until a short page.
+    async fn bot_list_all<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        bot_id: &str,
+    ) -> Result<Vec<T>> {
         let size = self.cfg.page_size;
         let mut out = Vec::new();
         loop {
@@ -713,7 +709,7 @@ impl Client {
                 ("size", size.to_string()),
                 ("skip", out.len().to_string()),
             ];
-            let page: Vec<Flow> = self.get(&path, &q).await?;
+            let page: Vec<T> = self.get(path, &q).await?;
             let n = page.len();
             out.extend(page);
             if (n as u32) < size || n == 0 {
