@@ -136,6 +136,22 @@ struct Mirror {
     order: Vec<String>,
 }
 
+impl Mirror {
+    /// A chat as first known, with no dialog line and no message seen yet.
+    fn new(app: SpApp, contact: String, chat: Chat, subscriber: Subscriber) -> Mirror {
+        Mirror {
+            app,
+            contact,
+            chat,
+            subscriber,
+            mark: String::new(),
+            msg_mark: String::new(),
+            messages: HashMap::new(),
+            order: Vec::new(),
+        }
+    }
+}
+
 /// An agent's send, from the call until SendPulse's copy is bound to it
 /// and its tick settles (E7).
 #[derive(Clone, Debug)]
@@ -488,16 +504,7 @@ impl Inner {
             last_inbound_at: None,
             paused_until: card.paused_until,
         };
-        Mirror {
-            app,
-            contact: contact.to_owned(),
-            chat,
-            subscriber,
-            mark: String::new(),
-            msg_mark: String::new(),
-            messages: HashMap::new(),
-            order: Vec::new(),
-        }
+        Mirror::new(app, contact.to_owned(), chat, subscriber)
     }
 
     // ---- snapshot -------------------------------------------------------
@@ -1588,16 +1595,12 @@ impl Inner {
                 continue;
             };
             let Some(subscriber) = sub else { continue };
-            let mut m = Mirror {
-                app: crate::sendpulse::sp_app(chat.app),
-                contact: contact.clone(),
+            let mut m = Mirror::new(
+                crate::sendpulse::sp_app(chat.app),
+                contact.clone(),
                 chat,
                 subscriber,
-                mark: String::new(),
-                msg_mark: String::new(),
-                messages: HashMap::new(),
-                order: Vec::new(),
-            };
+            );
             for msg in msgs {
                 match crate::sendpulse::remote_id(msg.id.as_str()) {
                     Some(r) => {
