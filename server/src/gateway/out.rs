@@ -35,14 +35,8 @@ use std::sync::Arc;
 /// What the gateway cannot do through SendPulse (README: capability off,
 /// or not in this slice): refused, and the refusal kept for the key.
 pub async fn unsupported<B: Send + 'static>(cmd: Command<B>, what: &'static str) -> Response {
-    cmd.run(move |_, _| -> ApiResult<()> {
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::NotSupported,
-            format!("{what} is not available through SendPulse"),
-        ))
-    })
-    .await
+    cmd.run(move |_, _| -> ApiResult<()> { Err(not_offered(what)) })
+        .await
 }
 
 fn check(cx: &Ctx<'_>, chat: &Chat, a: &Act<'_>) -> ApiResult<Cost> {
