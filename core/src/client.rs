@@ -660,15 +660,15 @@ impl Client {
         use crate::push::{NotificationError, reply};
         let (workspace, me) = self.push_ids()?;
         let now = self.clock.now();
-        let q = reply::queue_reply(&self.store, &workspace, me, platform_json, text, key, now)?;
+        let r = reply::queue_reply(&self.store, &workspace, me, platform_json, text, key, now)?;
         let syncing = lock(&self.outbox_task)
             .as_ref()
             .is_some_and(|t| !t.is_finished());
         if syncing {
             self.outbox_wake.notify_one();
-            return Ok(q.outcome(false));
+            return Ok(r.outcome(false));
         }
-        let (store, backend, job) = (self.store.clone(), self.backend.clone(), q.clone());
+        let (store, backend, job) = (self.store.clone(), self.backend.clone(), r.queued.clone());
         let delivered = self
             .on_runtime(async move {
                 tokio::time::timeout(reply::SEND_TIMEOUT, job.send(&store, &backend))
@@ -677,6 +677,6 @@ impl Client {
             })
             .await
             .map_err(|e| NotificationError::Runtime(e.to_string()))??;
-        Ok(q.outcome(delivered))
+        Ok(r.outcome(delivered))
     }
 }

@@ -154,9 +154,9 @@ impl NotificationClient {
         text: &str,
         key: &str,
     ) -> NotificationResult<ReplyOutcome> {
-        let q = self.queue(platform_json, text, key)?;
-        let delivered = self.deliver(&q)?;
-        Ok(q.outcome(delivered))
+        let r = self.queue(platform_json, text, key)?;
+        let delivered = self.deliver(&r.queued)?;
+        Ok(r.outcome(delivered))
     }
 
     /// H3: the notification's "Mark read" action: the push's chat read on
@@ -216,9 +216,9 @@ impl NotificationClient {
         text: &str,
         key: &str,
     ) -> NotificationResult<ReplyOutcome> {
-        let q = self.queue(platform_json, text, key)?;
-        let delivered = self.deliver_async(&q).await?;
-        Ok(q.outcome(delivered))
+        let r = self.queue(platform_json, text, key)?;
+        let delivered = self.deliver_async(&r.queued).await?;
+        Ok(r.outcome(delivered))
     }
 
     /// Stops the replies in flight, and sends none from now on (they are
@@ -242,12 +242,11 @@ impl NotificationClient {
         self.store.enqueue(&read, key, None, self.clock.now())?;
         Ok(Queued {
             chat: p.chat_id,
-            message_id: None,
             keys: vec![key.to_owned()],
         })
     }
 
-    fn queue(&self, platform_json: &str, text: &str, key: &str) -> NotificationResult<Queued> {
+    fn queue(&self, platform_json: &str, text: &str, key: &str) -> NotificationResult<Reply> {
         queue_reply(
             &self.store,
             &self.workspace_id,
@@ -282,13 +281,27 @@ pub(crate) fn show(
     Ok(handle(store, &p, workspace_id, viewing, now)?)
 }
 
-/// A reply and its "mark read", queued.
+/// Commands of one chat queued by the notification process (a reply and
+/// its "mark read", or a "mark read" alone), sent in order.
 #[derive(Clone)]
 pub(crate) struct Queued {
     pub(crate) chat: ChatId,
-    /// The reply's (none for a "mark read" alone).
-    pub(crate) message_id: Option<MessageId>,
     keys: Vec<String>,
+}
+
+/// A reply and its "mark read", queued, and the reply's message id.
+pub(crate) struct Reply {
+    pub(crate) queued: Queued,
+    pub(crate) message_id: MessageId,
+}
+
+impl Reply {
+    pub(crate) fn outcome(&self, delivered: bool) -> ReplyOutcome {
+        ReplyOutcome {
+            message_id: self.message_id.clone(),
+            delivered,
+        }
+    }
 }
 
 /// H3's rules for a reply, in whichever process answers the push: checked,
@@ -302,7 +315,7 @@ pub(crate) fn queue_reply(
     text: &str,
     key: &str,
     now: crate::model::Timestamp,
-) -> NotificationResult<Queued> {
+) -> NotificationResult<Reply> {
     let p = decode(platform_json)?;
     if p.workspace_id != workspace_id {
         return Err(NotificationError::OtherWorkspace);
@@ -326,25 +339,16 @@ pub(crate) fn queue_reply(
         chat_id: chat.clone(),
     };
     store.enqueue(&read, &read_key, None, now)?;
-    Ok(Queued {
-        chat,
-        message_id: Some(message_id),
-        keys: vec![key.to_owned(), read_key],
+    Ok(Reply {
+        queued: Queued {
+            chat,
+            keys: vec![key.to_owned(), read_key],
+        },
+        message_id,
     })
 }
 
 impl Queued {
-    pub(crate) fn outcome(&self, delivered: bool) -> ReplyOutcome {
-        ReplyOutcome {
-            // Only a reply's outcome is asked for; it always has its id.
-            message_id: self
-                .message_id
-                .clone()
-                .unwrap_or_else(|| MessageId(String::new())),
-            delivered,
-        }
-    }
-
     /// Sends this chat's commands with these keys, in order, unless older
     /// commands of the chat wait (they go first, with the app). Whether
     /// all of them reached the server.
