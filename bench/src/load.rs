@@ -86,13 +86,9 @@ pub fn run(dir: &Path, load: Load) -> Res<()> {
     let client_rt = crate::runtime(2)?;
     let server = server_rt.block_on(local_server(dir.join("load-server.db")))?;
     let state = server.state.clone();
-    let ws = state.hub.create_workspace("load", "Load")?;
+    let ws = crate::agent_workspace(&state.hub, "load", MemberId::from("agent"))?;
     let mut generator = rapport_server::sim::seed(&state.hub, &ws, GenConfig::new(200, 2_000))
         .map_err(|e| e.to_string())?;
-    let member = crate::agent(MemberId::from("agent"));
-    state
-        .hub
-        .add_account(&ws, "agent@load.test", "bench", member)?;
     // Tokens issued directly: the login limits (every loopback login comes
     // from 127.0.0.1) are not what this measures.
     let tokens = (0..load.clients)

@@ -213,15 +213,27 @@ fn runtime(workers: usize) -> Res<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// The agent every bench logs in as (an account added to its workspace).
-fn agent(id: rapport_core::model::MemberId) -> rapport_core::model::Member {
-    rapport_core::model::Member {
-        id,
+/// The password of every bench's agent.
+const PASSWORD: &str = "bench";
+
+/// Workspace `id` with the agent every bench logs in as: member `member`,
+/// `agent@{id}.test`, [`PASSWORD`]. It blocks on SQLite: call it outside
+/// the runtimes or in `spawn_blocking`.
+fn agent_workspace(
+    hub: &rapport_server::hub::Hub,
+    id: &str,
+    member: rapport_core::model::MemberId,
+) -> Res<std::sync::Arc<rapport_server::hub::Workspace>> {
+    let ws = hub.create_workspace(id, id)?;
+    let agent = rapport_core::model::Member {
+        id: member,
         name: "Agent".into(),
         avatar_url: None,
         role: "Agent".into(),
         conversations_access: true,
-    }
+    };
+    hub.add_account(&ws, &format!("agent@{id}.test"), PASSWORD, agent)?;
+    Ok(ws)
 }
 
 /// A fresh reference server on a loopback port, its database at `db`.

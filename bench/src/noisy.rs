@@ -6,13 +6,11 @@
 //! a 2-core machine); the traffic comes from another. The load itself is
 //! `rapport_tests::noisy`, which the test runs too.
 
-use crate::{Res, emit, local_server, median, percentile};
+use crate::{PASSWORD, Res, emit, local_server, median, percentile};
 use rapport_core::model::MemberId;
 use rapport_tests::noisy::{self, PART};
 use std::path::Path;
 use std::sync::Arc;
-
-const PASSWORD: &str = "bench";
 
 pub fn run(dir: &Path, rounds: usize, file_mb: usize, light: usize) -> Res<()> {
     let server_rt = crate::runtime(2)?;
@@ -22,11 +20,7 @@ pub fn run(dir: &Path, rounds: usize, file_mb: usize, light: usize) -> Res<()> {
     // Seeded from this thread, outside both runtimes.
     (|| -> Res<()> {
         for ws in ["heavy", "calm"] {
-            let w = state.hub.create_workspace(ws, ws)?;
-            let member = crate::agent(MemberId::from("agent"));
-            state
-                .hub
-                .add_account(&w, &format!("agent@{ws}.test"), PASSWORD, member)?;
+            crate::agent_workspace(&state.hub, ws, MemberId::from("agent"))?;
         }
         Ok(())
     })()?;

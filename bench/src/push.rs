@@ -5,7 +5,7 @@
 //! exiting with nothing to do. Then the app's side: a reply through the
 //! running client (warm), and one another process queued, picked up.
 
-use crate::{Res, clean, emit, local_server, median, ms, peak_rss_kb};
+use crate::{PASSWORD, Res, clean, emit, local_server, median, ms, peak_rss_kb};
 use rapport_core::generate::me;
 use rapport_core::model::{App, ChatId, EventPayload, MessageId};
 use rapport_core::push::{self, NotificationClient, PushKind, PushPayload, PushPlatform};
@@ -18,8 +18,6 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
-
-const PASSWORD: &str = "bench";
 
 pub fn run(db: &Path, runs: usize) -> Res<()> {
     let rt = crate::runtime(2)?;
@@ -45,10 +43,7 @@ async fn run_async(db: &Path, runs: usize) -> Res<()> {
     let st = server.state.clone();
     let c = chat.clone();
     tokio::task::spawn_blocking(move || -> Res<()> {
-        let ws = st.hub.create_workspace("push", "Push")?;
-        let agent = crate::agent(me());
-        st.hub
-            .add_account(&ws, "agent@push.test", PASSWORD, agent)?;
+        let ws = crate::agent_workspace(&st.hub, "push", me())?;
         st.hub.emit(&ws, vec![EventPayload::ChatUpserted(c)])?;
         Ok(())
     })

@@ -11,7 +11,7 @@
 //! Medians of `runs` children. The smoke run uses the same names on a
 //! small workspace.
 
-use crate::{Res, clean, emit, local_server, median, peak_rss_kb};
+use crate::{PASSWORD, Res, clean, emit, local_server, median, peak_rss_kb};
 use rapport_core::generate::{GenConfig, me};
 use rapport_core::observe::{ListDiff, Observer};
 use rapport_core::store::{ChatFilter, Store};
@@ -23,8 +23,6 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-const PASSWORD: &str = "bench";
-
 pub fn run(dir: &Path, chats: usize, messages: usize, runs: usize) -> Res<()> {
     let rt = crate::runtime(2)?;
     rt.block_on(async {
@@ -32,12 +30,8 @@ pub fn run(dir: &Path, chats: usize, messages: usize, runs: usize) -> Res<()> {
         let server = local_server(dir.join("scale-server.db")).await?;
         let state = server.state.clone();
         tokio::task::spawn_blocking(move || -> Res<()> {
-            let ws = state.hub.create_workspace("bench", "Bench")?;
+            let ws = crate::agent_workspace(&state.hub, "bench", me())?;
             sim::seed(&state.hub, &ws, GenConfig::new(chats, messages))?;
-            let agent = crate::agent(me());
-            state
-                .hub
-                .add_account(&ws, "agent@bench.test", PASSWORD, agent)?;
             Ok(())
         })
         .await

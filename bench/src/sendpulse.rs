@@ -16,7 +16,7 @@
 //! - `sendpulse_reconcile_requests_per_chat`: that pass's requests to
 //!   SendPulse per chat, against the bare reads' count.
 
-use crate::{Res, emit, local_server, ms, percentile};
+use crate::{PASSWORD, Res, emit, local_server, ms, percentile};
 use rapport_core::generate::{me, text_message};
 use rapport_core::model::{
     App, BotId, Chat, ChatId, ChatKind, ChatState, EventPayload, MessageId, Sender, SubscriberId,
@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 
 const ID: &str = "bench-client-id";
 const SECRET: &str = "bench-client-secret";
-const PASSWORD: &str = "bench";
 /// Chats of each kind on the phone's list (both kinds fit its window of 50).
 const CHATS: usize = 20;
 
@@ -50,11 +49,7 @@ pub fn run(dir: &Path, runs: usize, chats: usize) -> Res<()> {
 
     // A workspace linked to a fake account; the hook's URL.
     let link = |fake: &FakeSendPulse, ws: &str| -> Res<String> {
-        let w = state.hub.create_workspace(ws, ws)?;
-        let agent = crate::agent(me());
-        state
-            .hub
-            .add_account(&w, &format!("agent@{ws}.test"), PASSWORD, agent)?;
+        crate::agent_workspace(&state.hub, ws, me())?;
         let secret = state.gateway.link(
             &state.hub,
             &NewLink {

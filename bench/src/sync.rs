@@ -1,7 +1,7 @@
 //! Sync figures (issue: reference server and sync): an in-process server on
 //! loopback, real HTTP and WebSocket.
 
-use crate::{Res, clean, emit, local_server, median, ms, percentile};
+use crate::{PASSWORD, Res, clean, emit, local_server, median, ms, percentile};
 use rapport_core::generate::{GenConfig, Generator, me};
 use rapport_core::model::EventPayload;
 use rapport_core::observe::{ListDiff, Observer};
@@ -13,8 +13,6 @@ use rapport_server::sim;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "bench";
 
 pub fn run(dir: &Path, chats: usize, messages: usize, behind: usize, live_s: u64) -> Res<()> {
     let rt = crate::runtime(2)?;
@@ -42,13 +40,8 @@ async fn run_async(
     let state = server.state.clone();
     let url = server.url();
     let mut generator = tokio::task::spawn_blocking(move || -> Res<Generator> {
-        let ws = state.hub.create_workspace("bench", "Bench")?;
-        let g = sim::seed(&state.hub, &ws, GenConfig::new(chats, messages))?;
-        let agent = crate::agent(me());
-        state
-            .hub
-            .add_account(&ws, "agent@bench.test", PASSWORD, agent)?;
-        Ok(g)
+        let ws = crate::agent_workspace(&state.hub, "bench", me())?;
+        Ok(sim::seed(&state.hub, &ws, GenConfig::new(chats, messages))?)
     })
     .await
     .map_err(|e| e.to_string())??;
