@@ -469,6 +469,63 @@ fn a_wakeup_reaches_the_other_instance(cluster: &PgCluster) {
     assert!(heard.recv_timeout(Duration::from_secs(5)).is_err());
 }
 
+/// An instance whose connection dies in the middle of an append (killed,
+/// cut off) holds nothing: its transaction rolls back with the seqs it
+/// reserved, the other instance waiting on the workspace goes on from the
+/// committed head without a gap, and the dead instance's pool replaces
+/// the connection and appends again.
+fn an_instance_dying_mid_append_leaves_no_gap(cluster: &PgCluster) {
+    let url = cluster.new_database();
+    let (rt_a, rt_b, rt_t) = (instance_runtime(), instance_runtime(), instance_runtime());
+    let a = PgLog::connect(&url, 1, rt_a.handle().clone()).unwrap();
+    let b = Arc::new(PgLog::connect(&url, 1, rt_b.handle().clone()).unwrap());
+    a.create_workspace("w1", "One").unwrap();
+    append(&a, "w1", 2, "before").unwrap();
+    let dying = a.append("w1", 3, |_, first| {
+        assert_eq!(first, Seq(3));
+        // B's append now waits on the workspace's row, which A holds.
+        let b2 = b.clone();
+        let waiting = std::thread::spawn(move || append(&*b2, "w1", 1, "b"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count(
+            &rt_t,
+            &url,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        ) == 0
+        {
+            assert!(Instant::now() < deadline, "B never waited on A's row");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // A dies with its transaction open.
+        sql(
+            &rt_t,
+            &url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE state = 'idle in transaction' AND pid <> pg_backend_pid()",
+        );
+        assert_eq!(
+            waiting.join().unwrap().unwrap(),
+            Seq(3),
+            "B takes the seq A had"
+        );
+        Ok((3..6).map(|s| json(Seq(s), "dead")).collect())
+    });
+    assert!(matches!(dying, Err(HubError::Postgres(_))), "{dying:?}");
+    assert_eq!(
+        a.head("w1").unwrap(),
+        Seq(3),
+        "the pool has a new connection"
+    );
+    assert_eq!(append(&a, "w1", 1, "after").unwrap(), Seq(4));
+    let tags: Vec<String> = b
+        .events_after("w1", Seq(0), 10)
+        .unwrap()
+        .iter()
+        .map(|j| serde_json::from_str::<serde_json::Value>(j).unwrap()["tag"].to_string())
+        .collect();
+    assert_eq!(tags, [r#""before""#, r#""before""#, r#""b""#, r#""after""#]);
+}
+
 /// Instances starting together on an empty database both bring the
 /// schema up (one creates it, the other waits and finds it); a database
 /// whose schema is newer than this build is refused with the versions.
@@ -520,6 +577,8 @@ fn postgres_log_conforms() {
     two_instances_append_at_once(&cluster);
     eprintln!("postgres: a_wakeup_reaches_the_other_instance");
     a_wakeup_reaches_the_other_instance(&cluster);
+    eprintln!("postgres: an_instance_dying_mid_append_leaves_no_gap");
+    an_instance_dying_mid_append_leaves_no_gap(&cluster);
     eprintln!("postgres: schema_steps");
     schema_steps(&cluster);
     eprintln!("postgres cases: {:?}", started.elapsed());
