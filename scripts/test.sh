@@ -19,7 +19,20 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # Issue 16 disk faults (tests/tests/disk_faults.rs): as root (CI) the loop-mounted small
 # disks must work, so a failing mount fails; elsewhere those tests print why and skip.
-if [ "$(id -u)" = 0 ]; then export RAPPORT_DISK_FAULTS=require; fi
+# Issue 18 part 2 (docs/postgres.md): the same for PostgreSQL. The storage tests start
+# throwaway clusters from Debian's binaries on loopback ports and stop them
+# (server/tests/support/pg_cluster.rs); the package's own service is not used, so a
+# cluster its install started is stopped again.
+if [ "$(id -u)" = 0 ]; then
+  export RAPPORT_DISK_FAULTS=require RAPPORT_POSTGRES=require
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    step "PostgreSQL (Debian's package) for the storage tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1, $2}' \
+      | while read -r version cluster; do pg_ctlcluster "$version" "$cluster" stop; done
+  fi
+fi
 
 step "tests"
 cargo test --workspace --locked

@@ -6,7 +6,7 @@
 //!
 //! | tables | owner |
 //! |---|---|
-//! | `workspaces`, `events` | `event_log` |
+//! | `workspaces`, `events` | `log_storage::sqlite` (for `event_log`) |
 //! | `accounts`, `sessions`, `used_refresh` | `accounts` |
 //! | `idempotency` | `idempotency` |
 //! | `uploads`, `upload_parts` | `uploads` |
@@ -50,6 +50,14 @@ pub enum HubError {
     TooNew { found: i64, known: i64 },
     #[error("{0}")]
     Invalid(String),
+    #[error("no workspace {0}")]
+    NoWorkspace(String),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("postgres pool: {0}")]
+    PgPool(#[from] deadpool_postgres::PoolError),
+    #[error("the PostgreSQL schema is at version {found}; this build knows up to {known}")]
+    PgTooNew { found: i64, known: i64 },
 }
 
 pub type HubResult<T> = Result<T, HubError>;
@@ -610,8 +618,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
     /// The modules that own tables, and their tables (the table above).
     const OWNERS: &[(&str, &str, &[&str])] = &[
         (
-            "event_log.rs",
-            include_str!("event_log.rs"),
+            "log_storage/sqlite.rs",
+            include_str!("log_storage/sqlite.rs"),
             &["workspaces", "events"],
         ),
         (
@@ -654,6 +662,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
     /// The other server modules: no SQL, no connection.
     const OTHERS: &[(&str, &str)] = &[
         ("hub.rs", include_str!("hub.rs")),
+        ("event_log.rs", include_str!("event_log.rs")),
+        ("log_storage/mod.rs", include_str!("log_storage/mod.rs")),
+        (
+            "log_storage/postgres.rs",
+            include_str!("log_storage/postgres.rs"),
+        ),
         ("auth.rs", include_str!("auth.rs")),
         ("commands.rs", include_str!("commands.rs")),
         ("feed.rs", include_str!("feed.rs")),

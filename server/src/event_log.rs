@@ -8,6 +8,9 @@
 //!   sequence of events means, and the server answers `since=0` with the
 //!   store's snapshot.
 //!
+//! The log's rows are kept behind [`LogStorage`] (`log_storage`): here, in
+//! `server.db` ([`SqliteLog`]).
+//!
 //! Appending ([`EventLog::append`]): under the workspace's write lock, the
 //! events get the next seqs, go into the log (one transaction, which the
 //! caller may extend with its own rows), are applied to the store, then
@@ -16,10 +19,11 @@
 //! log's tail but not the store's, the store is rebuilt from the log.
 
 use crate::db::{Db, HubError, HubResult, lock};
+use crate::log_storage::{LogStorage, SqliteLog};
 use rapport_core::Store;
 use rapport_core::model::{Cursor, Event, EventPayload, MemberId, Seq, Timestamp};
 use rapport_core::timers::Clock;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -110,7 +114,7 @@ pub struct Committed<'a> {
 }
 
 pub(crate) struct EventLog {
-    db: Arc<Db>,
+    rows: SqliteLog,
     /// Server time, for the events' `at`.
     clock: Arc<dyn Clock>,
     /// `server.db`'s path: the workspace stores are named after it.
@@ -123,18 +127,12 @@ impl EventLog {
     /// beyond it.
     pub(crate) fn open(db: Arc<Db>, path: &Path, clock: Arc<dyn Clock>) -> HubResult<EventLog> {
         let log = EventLog {
-            db,
+            rows: SqliteLog::new(db),
             clock,
             path: path.to_path_buf(),
             workspaces: Mutex::new(HashMap::new()),
         };
-        let ids: Vec<String> = {
-            let db = log.db.conn();
-            let mut stmt = db.prepare("SELECT id FROM workspaces")?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for id in ids {
+        for id in log.rows.workspace_ids()? {
             log.load_workspace(&id)?;
         }
         Ok(log)
@@ -153,7 +151,7 @@ impl EventLog {
         // the log may have lost a tail the store kept. The log is the
         // truth, so a store ahead of it is rebuilt from it; left as it
         // was, new events would reuse seqs the store (and clients) have.
-        let head = self.head_of(id)?;
+        let head = self.rows.head(id)?;
         let derived = store.last_seq()?;
         if derived > head {
             tracing::warn!(
@@ -218,10 +216,7 @@ impl EventLog {
         if let Some(ws) = self.workspace(id) {
             return Ok(ws);
         }
-        self.db.conn().execute(
-            "INSERT OR IGNORE INTO workspaces (id, name) VALUES (?1, ?2)",
-            params![id, name],
-        )?;
+        self.rows.create_workspace(id, name)?;
         self.load_workspace(id)
     }
 
@@ -251,30 +246,17 @@ impl EventLog {
             self.heal(ws)?;
         }
         let at = self.clock.now();
-        let events: Vec<Event> = payloads
-            .into_iter()
-            .enumerate()
-            .map(|(i, payload)| Event {
-                seq: Seq(head.0 + 1 + i as u64),
+        let count = payloads.len();
+        let mut events: Vec<Event> = Vec::with_capacity(count);
+        let (_, jsons) = self.rows.append(&ws.id, count, |tx, first| {
+            events.extend(payloads.into_iter().enumerate().map(|(i, payload)| Event {
+                seq: Seq(first.0 + i as u64),
                 at,
                 payload,
-            })
-            .collect();
-        let jsons: Vec<String> = events.iter().map(Event::to_json).collect();
-        {
-            let mut db = self.db.conn();
-            let tx = db.transaction()?;
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO events (workspace, seq, event) VALUES (?1, ?2, ?3)",
-                )?;
-                for (e, json) in events.iter().zip(&jsons) {
-                    stmt.execute(params![ws.id, e.seq.0 as i64, json])?;
-                }
-            }
-            also(&tx, &events)?;
-            tx.commit()?;
-        }
+            }));
+            also(tx, &events)?;
+            Ok(events.iter().map(Event::to_json).collect())
+        })?;
         // The log is the truth from here on, and live streams read the
         // log: they get the batch now, before the store applies it (which
         // only adds to their latency). No stream listening is fine: they
@@ -303,13 +285,14 @@ impl EventLog {
         type_name: &str,
         data: serde_json::Value,
     ) -> HubResult<Seq> {
-        let seq = Seq(self.head(ws)?.0 + 1);
-        let json =
-            serde_json::json!({"seq": seq, "at": self.clock.now(), "type": type_name, "data": data}).to_string();
-        self.db.conn().execute(
-            "INSERT INTO events (workspace, seq, event) VALUES (?1, ?2, ?3)",
-            params![ws.id, seq.0 as i64, json],
-        )?;
+        let at = self.clock.now();
+        let (seq, mut jsons) = self.rows.append(&ws.id, 1, |_, seq| {
+            Ok(vec![
+                serde_json::json!({"seq": seq, "at": at, "type": type_name, "data": data})
+                    .to_string(),
+            ])
+        })?;
+        let json = jsons.pop().unwrap_or_default();
         match Event::from_json(&json) {
             Ok(e) => {
                 ws.store.apply(std::slice::from_ref(&e))?;
@@ -328,16 +311,7 @@ impl EventLog {
 
     /// The workspace's last seq.
     pub(crate) fn head(&self, ws: &Workspace) -> HubResult<Seq> {
-        self.head_of(&ws.id)
-    }
-
-    fn head_of(&self, id: &str) -> HubResult<Seq> {
-        let n: Option<i64> = self.db.conn().query_row(
-            "SELECT max(seq) FROM events WHERE workspace = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
-        Ok(Seq(n.unwrap_or(0) as u64))
+        self.rows.head(&ws.id)
     }
 
     /// The head, if a client at `cursor` can resume from the log: its seq is
@@ -362,12 +336,7 @@ impl EventLog {
         struct AtOnly {
             at: Timestamp,
         }
-        let logged: Option<String> = self
-            .db
-            .conn()
-            .prepare_cached("SELECT event FROM events WHERE workspace = ?1 AND seq = ?2")?
-            .query_row(params![ws.id, seq.0 as i64], |r| r.get(0))
-            .optional()?;
+        let logged = self.rows.event(&ws.id, seq)?;
         Ok(logged.and_then(|j| serde_json::from_str::<AtOnly>(&j).ok().map(|a| a.at)))
     }
 
@@ -379,14 +348,7 @@ impl EventLog {
         since: Seq,
         limit: u32,
     ) -> HubResult<Vec<String>> {
-        let db = self.db.conn();
-        let mut stmt = db.prepare_cached(
-            "SELECT event FROM events WHERE workspace = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![ws.id, since.0 as i64, limit], |r| {
-            r.get::<_, String>(0)
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.rows.events_after(&ws.id, since, limit)
     }
 }
 
@@ -394,32 +356,6 @@ impl EventLog {
 mod tests {
     use crate::hub::Hub;
     use crate::hub::tests::opened;
-    use rapport_core::model::Seq;
-    use rusqlite::Connection;
-
-    /// Issue 16, hole 7: a power loss took the log's tail but not the
-    /// workspace store's. Reopening rebuilds the store from the log, so the
-    /// next event takes the seq after the log's head and the store holds
-    /// exactly what the log says.
-    #[test]
-    fn s2_a_store_ahead_of_its_log_is_rebuilt_from_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("server.db");
-        {
-            let hub = Hub::open(&path).unwrap();
-            let ws = hub.create_workspace("w1", "One").unwrap();
-            hub.emit(&ws, opened(5)).unwrap();
-        }
-        Connection::open(&path)
-            .unwrap()
-            .execute("DELETE FROM events WHERE seq > 3", [])
-            .unwrap();
-        let hub = Hub::open(&path).unwrap();
-        let ws = hub.workspace("w1").unwrap();
-        assert_eq!(ws.store.last_seq().unwrap(), Seq(3), "back to the log");
-        assert_eq!(hub.emit(&ws, opened(1)).unwrap()[0].seq, Seq(4));
-        assert_eq!(ws.store.last_seq().unwrap(), Seq(4));
-    }
 
     /// S3 (issue 16 load): live batches joined into one frame are the
     /// stream frame of all their events, in order, as the client decodes

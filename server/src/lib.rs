@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod hub;
 mod idempotency;
 pub mod limits;
+pub mod log_storage;
 pub mod notify;
 pub mod prune;
 pub mod sim;
