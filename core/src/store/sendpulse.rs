@@ -92,7 +92,7 @@ mod tests {
         };
         Store::open(&path).unwrap().put_lost_send(&send).unwrap();
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.lost_sends().unwrap(), [send.clone()]);
+        assert_eq!(store.lost_sends().unwrap(), vec![send]);
         store.forget_lost_send("k1").unwrap();
         assert!(store.lost_sends().unwrap().is_empty());
     }
