@@ -94,7 +94,7 @@ APPLE_MEMBERS = {
     "alert", "background", "bordered", "borderless", "blue", "caption", "caption2",
     "clipShape", "confirmationDialog", "contextMenu", "date", "destructive", "disabled", "fileImporter",
     "fill", "font", "foregroundStyle", "frame", "gray", "headline", "id", "infinity",
-    "inline", "italic", "keyboardType", "emailAddress", "numberPad", "phonePad",
+    "inline", "italic", "keyboardType", "emailAddress", "numberPad", "phonePad", "URL",
     "leading", "lineLimit", "listRowSeparator", "listStyle", "navigationBarTitleDisplayMode",
     "navigationDestination", "navigationTitle", "onAppear", "onChange", "onDisappear",
     "onSubmit", "opacity", "orange", "overlay", "padding", "pickerStyle", "plain",

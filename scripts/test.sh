@@ -66,7 +66,8 @@ step "ios: plists, project.yml, and every RapportCore name the app uses (scripts
 
 step "bindings: Kotlin tests on the JVM against the real server"
 source scripts/need-jvm.sh
-cargo build -q --locked -p rapport-server
+# The server, and the CLI for `rapport fake-sendpulse` (the SendPulse login tests), in one build.
+cargo build -q --locked -p rapport-server -p rapport-cli
 mvn -B -ntp -Dstyle.color=never -f bindings/kotlin/pom.xml test \
   -Drapport.target.dir="${CARGO_TARGET_DIR:-$PWD/target}"
 

@@ -102,6 +102,39 @@ impl RapportClient {
         Ok(self.client()?.login(&email, &password).await?)
     }
 
+    /// Issue 17, S5: logs in to a SendPulse account directly, with its API
+    /// client credentials; the client must have been made with SendPulse's
+    /// API root as its URL (`https://api.sendpulse.com`). The credentials
+    /// are checked (a token is fetched), then kept only in `secrets`; sync
+    /// and the outbox talk to SendPulse from then on, and a client made
+    /// again with that URL and `secrets` restores the login.
+    /// `capabilities()` then says what SendPulse cannot do. `operator_id`:
+    /// the agent's SendPulse operator id, for assigning chats to oneself
+    /// (D1). Wrong credentials: `NotLoggedIn`; unreachable: `Network`.
+    pub async fn login_sendpulse(
+        &self,
+        client_id: String,
+        client_secret: String,
+        operator_id: Option<i64>,
+    ) -> Result<LoginInfo> {
+        if client_id.trim().is_empty() || client_secret.is_empty() {
+            return Err(RapportError::InvalidArgument {
+                detail: "a SendPulse login needs a client id and a client secret".into(),
+            });
+        }
+        Ok(self
+            .client()?
+            .login_sendpulse(client_id.trim(), &client_secret, operator_id)
+            .await?)
+    }
+
+    /// Issue 17: whether this client talks to SendPulse directly (no
+    /// Rapport server): devices, notification settings and flows, which
+    /// need the server, are refused.
+    pub fn is_sendpulse(&self) -> Result<bool> {
+        Ok(self.client()?.is_sendpulse())
+    }
+
     pub fn login_info(&self) -> Option<LoginInfo> {
         self.client().ok()?.login_info()
     }

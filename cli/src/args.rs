@@ -13,6 +13,7 @@ use std::time::Duration;
 /// The synopsis of every command, as docs/cli.md gives it.
 const SYNOPSIS: &str = "\
 rapport demo [--chats N] [--messages N] [--rate EVENTS_PER_S] [--sendpulse]
+       rapport fake-sendpulse [--chats N] [--messages N]
        rapport console
        rapport login --server URL --email EMAIL [--password P]   (or RAPPORT_PASSWORD)
        rapport login --sendpulse URL --client-id ID [--client-secret S] [--operator-id N]
@@ -103,6 +104,17 @@ pub enum Command {
         /// mode reconciles it, takes its webhooks and sends replies to it
         #[arg(long)]
         sendpulse: bool,
+    },
+    /// A fake SendPulse account on a loopback port, serving its API until
+    /// killed (for the apps' tests and `login --sendpulse`): prints
+    /// "fake-sendpulse listening on URL" and the credentials to log in with
+    FakeSendpulse {
+        /// Subscribers (chats), spread over a bot per messaging app
+        #[arg(long, value_name = "N", default_value_t = 12)]
+        chats: usize,
+        /// Messages in their histories
+        #[arg(long, value_name = "N", default_value_t = 60)]
+        messages: usize,
     },
     /// The interactive console on the logged-in server
     Console,

@@ -265,3 +265,30 @@ pub fn run(chats: usize, messages: usize, rate: f64, sendpulse: bool) -> Result<
     demo.client.start_timers(app.timer_sink())?;
     console::run(app)
 }
+
+/// `rapport fake-sendpulse`: the fake account alone (a bot per messaging
+/// app, `chats` subscribers, `messages` messages), serving SendPulse's API
+/// on a loopback port until the process is killed. The first line on
+/// stdout says where and with which credentials (the fake's own, not a
+/// secret), so a test in another language can start it and log in:
+/// `fake-sendpulse listening on URL client_id ID client_secret SECRET`.
+pub fn serve_fake_sendpulse(chats: usize, messages: usize) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("fake-sendpulse")
+        .enable_all()
+        .build()
+        .map_err(|e| failed("runtime", &e))?;
+    let fake = runtime.block_on(FakeSendPulse::start(SP_CLIENT_ID, SP_CLIENT_SECRET));
+    seed(&fake, chats, messages);
+    println!(
+        "fake-sendpulse listening on {} client_id {SP_CLIENT_ID} client_secret {SP_CLIENT_SECRET}",
+        fake.url
+    );
+    use std::io::Write as _;
+    std::io::stdout()
+        .flush()
+        .map_err(|e| failed("stdout", &e))?;
+    runtime.block_on(std::future::pending::<()>());
+    Ok(())
+}

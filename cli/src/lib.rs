@@ -44,6 +44,9 @@ pub fn main_with(argv: Vec<String>) -> i32 {
             rate,
             sendpulse,
         } => demo::run(chats, messages, rate, sendpulse).map(|()| None),
+        &Command::FakeSendpulse { chats, messages } => {
+            demo::serve_fake_sendpulse(chats, messages).map(|()| None)
+        }
         Command::Console => console_command(g).map(|()| None),
         other => commands::run(g, other).map(Some),
     };

@@ -14,6 +14,23 @@ enum SharedContainer {
     static var keychainGroup: String { setting("RapportKeychainGroup") }
     static var serverURL: String { setting("RapportServerURL") }
 
+    /// Issue 17: the URL the login was made with: the Rapport server's, or
+    /// SendPulse's API root after a SendPulse login (the core restores that
+    /// login only when opened with it). Kept in the App Group's defaults;
+    /// no secret here (the credentials are in the keychain).
+    static var loginURL: String {
+        UserDefaults(suiteName: appGroup)?.string(forKey: "RapportLoginURL") ?? serverURL
+    }
+
+    static func setLoginURL(_ url: String?) {
+        let defaults = UserDefaults(suiteName: appGroup)
+        if let url {
+            defaults?.set(url, forKey: "RapportLoginURL")
+        } else {
+            defaults?.removeObject(forKey: "RapportLoginURL")
+        }
+    }
+
     /// The store's folder in the App Group container, with file protection
     /// `completeUntilFirstUserAuthentication`: the extension opens the store
     /// while the phone is locked (after the first unlock since boot), which

@@ -520,6 +520,97 @@ async fn e7_a_lost_answer_is_looked_up_in_the_history_and_never_sent_twice() {
     );
 }
 
+/// E7 across a restart: a send is carried out but its answer is lost, and
+/// the app dies while it looks for the message in the history. The record
+/// of that send is in the store, so the next process (a new `Client` on the
+/// same SQLite file) looks before sending again: SendPulse gets it once, and
+/// the echo becomes that message under its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e7_a_lost_answer_survives_a_restart_and_the_message_reaches_sendpulse_once() {
+    use rapport_core::session::{FileSecretStore, SecretStore};
+    use rapport_core::{Client, ClientConfig};
+    let fake = FakeSendPulse::start(ID, SECRET).await;
+    let tg = fake.add_bot(SpApp::Telegram, "TG");
+    let ann = fake.add_contact(&tg, "Ann");
+    fake.add_incoming(&ann, "q");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("phone.db");
+    let secrets: Arc<dyn SecretStore> = Arc::new(FileSecretStore::new(dir.path().join("s.json")));
+    let config = || ClientConfig {
+        store_path: db.clone(),
+        server_url: fake.url.clone(),
+    };
+    let live = |client: &Client| {
+        let mut state = client.sync_state();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                state.wait_for(|s| matches!(s, rapport_core::sync::SyncState::Live { .. })),
+            )
+            .await
+            .expect("live in time")
+            .expect("a sync state");
+        }
+    };
+    let kept = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM sendpulse_sends", [], |r| r.get(0))
+            .unwrap()
+    };
+
+    let client = Client::open(config(), secrets.clone()).unwrap();
+    client.login_sendpulse(ID, SECRET, None).await.unwrap();
+    client.start_sync().unwrap();
+    live(&client).await;
+    // SendPulse carries the send out and the answer is lost; the history
+    // read that follows hangs, and the app is killed during it.
+    fake.fail_next("contacts/sendText", Fault::DropAfterAccept);
+    fake.fail_next("chats/messages", Fault::Delay(25_000));
+    let id = client
+        .send(
+            &chat_id(&ann),
+            Draft::Text("the answer"),
+            Some("k-lost-restart"),
+        )
+        .unwrap();
+    wait_for("the send carried out and its record kept", || {
+        fake.outgoing_texts(&ann).len() == 1 && kept() == 1
+    })
+    .await;
+    drop(client);
+
+    let client = Client::open(config(), secrets).unwrap();
+    assert!(client.is_sendpulse(), "the login was restored");
+    client.start_sync().unwrap();
+    live(&client).await;
+    wait_for("the outbox to drain after the restart", || {
+        client.outbox().unwrap().is_empty()
+    })
+    .await;
+    let sent = client
+        .timeline_page(&chat_id(&ann), None, 50)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|i| match i {
+            TimelineItem::Message(m) if m.sender != Sender::Subscriber => Some(m),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].id, id, "the echo became the message");
+    assert_ne!(sent[0].delivery, Some(Delivery::Pending));
+    // A poll after the retry changes nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        fake.outgoing_texts(&ann),
+        vec!["the answer".to_owned()],
+        "sent once"
+    );
+    assert_eq!(kept(), 0, "the record left with its command");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s5_expired_tokens_and_429s_are_absorbed() {
     let rig = Rig::start(100).await;

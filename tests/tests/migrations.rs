@@ -13,6 +13,7 @@ const V1: &str = include_str!("../../core/tests/fixtures/schema-v1.sql");
 const V2: &str = include_str!("../../core/tests/fixtures/schema-v2.sql");
 const V3: &str = include_str!("../../core/tests/fixtures/schema-v3.sql");
 const V4: &str = include_str!("../../core/tests/fixtures/schema-v4.sql");
+const V5: &str = include_str!("../../core/tests/fixtures/schema-v5.sql");
 
 fn user_version(path: &std::path::Path) -> i64 {
     rusqlite::Connection::open(path)
@@ -43,7 +44,9 @@ fn migrates_and_sends_once(fixture: &str, version: i64, with_file: bool) {
     let commands = 6 + usize::from(with_file);
     {
         let store = rapport_core::Store::open(&path).unwrap();
-        assert_eq!(user_version(&path), 5, "migrated to the latest");
+        assert_eq!(user_version(&path), 6, "migrated to the latest");
+        // Step 6 (issue 17): the SendPulse connector's lost sends, none yet.
+        assert!(store.lost_sends().unwrap().is_empty());
         assert_eq!(store.last_seq().unwrap(), Seq(110));
         assert_eq!(store.me(), Some(MemberId::from("u0")));
         let rows = store.chat_page(&Default::default(), None, 50).unwrap().rows;
@@ -147,4 +150,9 @@ fn s1_e7_a_version_3_store_migrates_keeping_its_file_and_sends_its_queue_once() 
 #[test]
 fn s1_e7_a_version_4_store_migrates_keeping_its_previews_and_sends_its_queue_once() {
     migrates_and_sends_once(V4, 4, true);
+}
+
+#[test]
+fn s1_e7_a_version_5_store_migrates_keeping_its_queue_and_sends_it_once() {
+    migrates_and_sends_once(V5, 5, true);
 }

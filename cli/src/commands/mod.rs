@@ -82,9 +82,11 @@ pub fn run(g: &Global, command: &Command) -> Result<Output, CliError> {
         | Command::Open { .. }
         | Command::Close { .. } => act::action(g, &data, command),
         Command::Stats => read::stats(g, &data),
-        Command::Demo { .. } | Command::Console => Err(CliError::Usage(
-            "demo and console are interactive, not one-shot commands".into(),
-        )),
+        Command::Demo { .. } | Command::Console | Command::FakeSendpulse { .. } => {
+            Err(CliError::Usage(
+                "demo, console and fake-sendpulse run until stopped, not one-shot commands".into(),
+            ))
+        }
     }
 }
 

@@ -101,11 +101,14 @@ fn set_echo_delivery(
     Ok(())
 }
 
-/// A command left the outbox: its file (if any) goes with it.
+/// A command left the outbox: its file (if any) goes with it, and so does
+/// the SendPulse connector's record of its lost answer (E7, issue 17).
 fn delete_file(conn: &rusqlite::Connection, key: Option<String>) -> Result<()> {
     if let Some(key) = key {
         conn.prepare_cached("DELETE FROM outbox_files WHERE key = ?1")?
-            .execute([key])?;
+            .execute([&key])?;
+        conn.prepare_cached("DELETE FROM sendpulse_sends WHERE key = ?1")?
+            .execute([&key])?;
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ pub(crate) mod filter;
 pub mod fold;
 pub mod inspect;
 mod schema;
+mod sendpulse;
 mod stats;
 pub(crate) mod timeline;
 
@@ -30,6 +31,7 @@ pub use changes::{Changes, TimelineItemId};
 pub use chat_list::{ChatCursor, ChatPage};
 pub use error::{Result, StoreError};
 pub use filter::{AssigneeFilter, ChatFilter, StatusCounts, StatusFilter};
+pub use sendpulse::LostSend;
 pub use timeline::{TimelineCursor, TimelineItem, TimelinePage};
 
 pub(crate) use chat_list::ChatKey;

@@ -247,12 +247,35 @@ WHERE preview_rid IS NOT NULL;
 ALTER TABLE chats DROP COLUMN preview;
 "#;
 
+/// Step 6 (issue 17, E7): the direct SendPulse connector's record of a send
+/// whose answer was lost (the message may have gone out). SendPulse has no
+/// idempotency keys, so the outbox's retry must look in the contact's
+/// history before sending again; in memory only, a restart in between
+/// forgot that and could send twice. One row per outbox command (its key),
+/// deleted when the send is settled or the command leaves the outbox.
+const V6: &str = r#"
+CREATE TABLE sendpulse_sends (
+    key        TEXT PRIMARY KEY,                   -- the outbox command's key
+    message_id TEXT NOT NULL,                      -- its echo's id
+    contact    TEXT NOT NULL,                      -- the SendPulse contact id
+    text       TEXT NOT NULL,                      -- what was sent (found by it)
+    started    INTEGER NOT NULL                    -- ms, when the send began
+) WITHOUT ROWID;
+"#;
+
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 5;
+pub(crate) const LATEST: i64 = 6;
 
 /// Settings for every connection, writer and readers alike.
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -338,6 +361,7 @@ mod tests {
         &[],
         &["INSERT INTO snapshot_held VALUES ('c2', 50)"],
         &["UPDATE chats SET preview_rid = 2, preview_at = 2100 WHERE rid = 1"],
+        &["INSERT INTO sendpulse_sends VALUES ('k1', 'm9', 'ct1', 'hello', 2100)"],
     ];
 
     fn at(version: usize) -> Connection {

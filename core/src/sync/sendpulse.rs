@@ -1306,21 +1306,31 @@ impl Inner {
             // A repeat of a send already done: its first answer.
             return Ok(serde_json::json!({"seq": feed.seq, "message_id": feed.sends[i].local}));
         }
-        if feed.sends[i].maybe_sent && self.look(feed, i).await? {
-            return Ok(self.sent(feed, i, None));
+        if feed.sends[i].maybe_sent
+            && (feed.sends[i].remote.is_some() || self.look(feed, i).await?)
+        {
+            // Found: by a poll that read the history since (bound to this
+            // send by its text), or by the lookup now.
+            return Ok(self.settle(feed, i, None).await);
         }
         for _ in 0..2 {
             match self.api.send(app, &contact, &out).await {
                 Ok(receipt) => {
                     self.pause_after_reply(app, &contact).await;
-                    return Ok(self.sent(feed, i, receipt.message_id));
+                    return Ok(self.settle(feed, i, receipt.message_id).await);
                 }
                 Err(rapport_sendpulse::Error::Uncertain(why)) => {
                     tracing::info!(why, "sendpulse: a send's answer was lost; looking for it");
-                    feed.sends[i].maybe_sent = true;
+                    if !feed.sends[i].maybe_sent {
+                        feed.sends[i].maybe_sent = true;
+                        // Kept in the store before anything else: an app
+                        // killed from here on still looks before sending
+                        // again.
+                        self.keep_lost(&feed.sends[i]).await;
+                    }
                     if self.look(feed, i).await? {
                         self.pause_after_reply(app, &contact).await;
-                        return Ok(self.sent(feed, i, None));
+                        return Ok(self.settle(feed, i, None).await);
                     }
                 }
                 Err(e) => {
@@ -1376,6 +1386,39 @@ impl Inner {
         Ok(false)
     }
 
+    /// E7: the record of a send whose answer was lost, into the store, so a
+    /// restart before it is found still looks before sending again. Best
+    /// effort: if the store fails, this process still remembers it.
+    async fn keep_lost(&self, s: &SendRec) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let lost = crate::store::LostSend {
+            key: s.key.clone(),
+            message_id: s.local.clone(),
+            contact: s.contact.clone(),
+            text: s.text.clone(),
+            started: Timestamp(s.started),
+        };
+        let kept = tokio::task::spawn_blocking(move || store.put_lost_send(&lost)).await;
+        if !matches!(kept, Ok(Ok(()))) {
+            tracing::warn!("sendpulse: a lost send's record was not stored");
+        }
+    }
+
+    /// The lost send `key` is settled: its record leaves the store.
+    async fn forget_lost(&self, key: &str) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let key = key.to_owned();
+        let gone = tokio::task::spawn_blocking(move || store.forget_lost_send(&key)).await;
+        if !matches!(gone, Ok(Ok(()))) {
+            // Harmless: the outbox deletes it with its command.
+            tracing::debug!("sendpulse: a lost send's record was not deleted");
+        }
+    }
+
     /// E3: a manual reply pauses the bot for an hour at SendPulse too. Best
     /// effort: the message went out.
     async fn pause_after_reply(&self, app: SpApp, contact: &str) {
@@ -1383,6 +1426,15 @@ impl Inner {
         if let Err(e) = self.api.pause_set(app, contact, minutes).await {
             tracing::warn!(error = %e, "sendpulse: pause after a reply not set");
         }
+    }
+
+    /// [`Inner::sent`], and the record of a lost answer, if one was kept,
+    /// leaves the store.
+    async fn settle(&self, feed: &mut Feed, i: usize, remote: Option<String>) -> serde_json::Value {
+        if feed.sends[i].maybe_sent {
+            self.forget_lost(&feed.sends[i].key).await;
+        }
+        self.sent(feed, i, remote)
     }
 
     /// The send `i` went out: its message (the outbox's id) and the pause,
@@ -1398,15 +1450,22 @@ impl Inner {
             return serde_json::json!({"message_id": s.local});
         };
         let ticks = delivery::shows_ticks(m.chat.app);
+        // A copy a poll already bound to this send is shown as it was
+        // (SendPulse's time and tick), not added again.
+        let known = s.remote.as_ref().and_then(|r| m.messages.get(r)).cloned();
         let message = Message::text(
             s.local.clone(),
             m.chat.id.clone(),
             Sender::Member(self.cfg.me.clone()),
             s.text,
-            at,
-            ticks.then_some(Delivery::Sent),
+            known.as_ref().map_or(at, |k| k.at),
+            known
+                .as_ref()
+                .map_or(ticks.then_some(Delivery::Sent), |k| k.delivery),
         );
-        if let Some(r) = &s.remote {
+        if let Some(r) = &s.remote
+            && known.is_none()
+        {
             m.messages.insert(
                 r.clone(),
                 Shown {
@@ -1554,8 +1613,13 @@ impl Inner {
             return Ok(());
         };
         let me = self.cfg.me.clone();
-        type Read = (Vec<Bot>, Vec<(Chat, Option<Subscriber>, Vec<Message>)>);
+        type Read = (
+            Vec<Bot>,
+            Vec<(Chat, Option<Subscriber>, Vec<Message>)>,
+            Vec<crate::store::LostSend>,
+        );
         let read = tokio::task::spawn_blocking(move || -> crate::store::Result<Read> {
+            let lost = store.lost_sends()?;
             let bots = store.bots()?;
             let mut chats = Vec::new();
             let mut after = None;
@@ -1580,11 +1644,28 @@ impl Inner {
                     None => break,
                 }
             }
-            Ok((bots, chats))
+            Ok((bots, chats, lost))
         })
         .await
         .map_err(|e| SyncError::Network(format!("store task: {e}")))??;
-        let (bots, chats) = read;
+        let (bots, chats, lost) = read;
+        // E7: sends whose answer a previous process lost: their retries
+        // look in the history before sending again.
+        for l in lost {
+            if feed.sends.iter().any(|s| s.key == l.key) {
+                continue;
+            }
+            feed.sends.push(SendRec {
+                key: l.key,
+                local: l.message_id,
+                contact: l.contact,
+                text: l.text,
+                started: l.started.0,
+                remote: None,
+                maybe_sent: true,
+                emitted: false,
+            });
+        }
         for b in bots {
             if let Some(r) = crate::sendpulse::remote_id(b.id.as_str()) {
                 feed.bots.insert(r.to_owned(), b);
@@ -1617,6 +1698,10 @@ impl Inner {
                     // An agent's message under the outbox's id: its
                     // SendPulse copy is found again by its text (E7).
                     None if msg.sender == Sender::Member(me.clone()) => {
+                        // A lost send's echo already has its record.
+                        if feed.sends.iter().any(|s| s.local == msg.id) {
+                            continue;
+                        }
                         if let Content::Text { text } = &msg.content {
                             feed.sends.push(SendRec {
                                 key: String::new(),

@@ -31,7 +31,7 @@ final class AppModel {
             let opened = try await Background.run {
                 try RapportClient(
                     storePath: try SharedContainer.storePath(),
-                    serverUrl: SharedContainer.serverURL,
+                    serverUrl: SharedContainer.loginURL,
                     secrets: KeychainSecretStore()
                 )
             }
@@ -54,6 +54,34 @@ final class AppModel {
         }
     }
 
+    /// Issue 17, S5: logs in to a SendPulse account directly with its API
+    /// credentials. The core restores such a login only on a client opened
+    /// with the API's URL, so one is opened for it and replaces the current
+    /// client once SendPulse accepted the credentials.
+    func logInSendPulse(apiURL: String, clientId: String, clientSecret: String, operatorId: Int64?) async {
+        guard client != nil else { return }
+        do {
+            let opened = try await Background.run {
+                try RapportClient(
+                    storePath: try SharedContainer.storePath(),
+                    serverUrl: apiURL,
+                    secrets: KeychainSecretStore()
+                )
+            }
+            login = try await opened.loginSendpulse(
+                clientId: clientId, clientSecret: clientSecret, operatorId: operatorId
+            )
+            SharedContainer.setLoginURL(apiURL)
+            client = opened
+            error = nil
+            await loggedIn()
+        } catch RapportError.NotLoggedIn {
+            self.error = "SendPulse refused the client id or secret."
+        } catch {
+            self.error = ErrorText.of(error)
+        }
+    }
+
     /// S5: logout wipes the local store; the client is closed after it, so
     /// a new one is opened for the next login.
     func logOut() async {
@@ -62,6 +90,7 @@ final class AppModel {
         do {
             try? await client.unregisterDevice(deviceId: deviceId)
             try await client.logout()
+            SharedContainer.setLoginURL(nil)
             self.client = nil
             login = nil
             await open()
@@ -110,6 +139,8 @@ final class AppModel {
 
     private func registerDevice() async {
         guard let client, login != nil, let apnsToken else { return }
+        // Pushes need a Rapport server (H2): none on a SendPulse login.
+        if (try? client.isSendpulse()) == true { return }
         let registration = DeviceRegistration(deviceId: deviceId, platform: .apns, token: apnsToken)
         do {
             try await client.registerDevice(registration: registration)

@@ -30,21 +30,50 @@ struct RootView: View {
 }
 
 struct LoginView: View {
+    /// Issue 17: a Rapport server, or a SendPulse account directly.
+    enum Mode: Hashable { case server, sendPulse }
+
     @Bindable var model: AppModel
+    @State private var mode = Mode.server
     @State private var email = ""
     @State private var password = ""
+    @State private var apiURL = "https://api.sendpulse.com"
+    @State private var clientId = ""
+    @State private var clientSecret = ""
+    @State private var operatorId = ""
     @State private var busy = false
 
     var body: some View {
         Form {
-            Section("Rapport") {
-                TextField("Email", text: $email)
-                    .textContentType(.username)
-                    .keyboardType(.emailAddress)
-                    .textInputAutocapitalization(.never)
-                    .autocorrectionDisabled()
-                SecureField("Password", text: $password)
-                    .textContentType(.password)
+            Picker("Log in to", selection: $mode) {
+                Text("Rapport server").tag(Mode.server)
+                Text("SendPulse").tag(Mode.sendPulse)
+            }
+            .pickerStyle(.segmented)
+            switch mode {
+            case .server:
+                Section("Rapport") {
+                    TextField("Email", text: $email)
+                        .textContentType(.username)
+                        .keyboardType(.emailAddress)
+                        .textInputAutocapitalization(.never)
+                        .autocorrectionDisabled()
+                    SecureField("Password", text: $password)
+                        .textContentType(.password)
+                }
+            case .sendPulse:
+                Section("SendPulse API (Settings > API)") {
+                    TextField("API URL", text: $apiURL)
+                        .keyboardType(.URL)
+                        .textInputAutocapitalization(.never)
+                        .autocorrectionDisabled()
+                    TextField("Client ID", text: $clientId)
+                        .textInputAutocapitalization(.never)
+                        .autocorrectionDisabled()
+                    SecureField("Client secret", text: $clientSecret)
+                    TextField("Operator ID (optional)", text: $operatorId)
+                        .keyboardType(.numberPad)
+                }
             }
             if let error = model.error {
                 Section { Text(error).foregroundStyle(.red) }
@@ -52,11 +81,30 @@ struct LoginView: View {
             Button("Log in") {
                 busy = true
                 Task {
-                    await model.logIn(email: email, password: password)
+                    switch mode {
+                    case .server:
+                        await model.logIn(email: email, password: password)
+                    case .sendPulse:
+                        await model.logInSendPulse(
+                            apiURL: apiURL, clientId: clientId, clientSecret: clientSecret,
+                            operatorId: Int64(operatorId)
+                        )
+                    }
                     busy = false
                 }
             }
-            .disabled(busy || email.isEmpty || password.isEmpty)
+            .disabled(busy || !ready)
+        }
+    }
+
+    /// Every required field filled; an operator id, if any, is a number.
+    private var ready: Bool {
+        switch mode {
+        case .server:
+            return !email.isEmpty && !password.isEmpty
+        case .sendPulse:
+            return !apiURL.isEmpty && !clientId.isEmpty && !clientSecret.isEmpty
+                && (operatorId.isEmpty || Int64(operatorId) != nil)
         }
     }
 }

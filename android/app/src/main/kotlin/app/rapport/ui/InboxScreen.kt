@@ -53,9 +53,7 @@ import app.rapport.core.SyncState
 
 @Composable
 fun LoginScreen(model: LoginModel) {
-    val server by model.server.collectAsState()
-    val email by model.email.collectAsState()
-    val password by model.password.collectAsState()
+    val mode by model.mode.collectAsState()
     val busy by model.busy.collectAsState()
     val error by model.error.collectAsState()
     Column(
@@ -63,26 +61,77 @@ fun LoginScreen(model: LoginModel) {
         verticalArrangement = Arrangement.spacedBy(12.dp, Alignment.CenterVertically),
     ) {
         Text("Rapport", style = MaterialTheme.typography.headlineMedium)
-        OutlinedTextField(
-            server, { model.server.value = it }, Modifier.fillMaxWidth().testTag("server"),
-            label = { Text("Server") }, singleLine = true,
-            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Uri),
-        )
-        OutlinedTextField(
-            email, { model.email.value = it }, Modifier.fillMaxWidth().testTag("email"),
-            label = { Text("Email") }, singleLine = true,
-            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Email),
-        )
-        OutlinedTextField(
-            password, { model.password.value = it }, Modifier.fillMaxWidth().testTag("password"),
-            label = { Text("Password") }, singleLine = true,
-            visualTransformation = PasswordVisualTransformation(),
-            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password),
-        )
+        // Issue 17: a Rapport server, or a SendPulse account directly.
+        Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+            FilterChip(
+                mode == LoginMode.SERVER, { model.mode.value = LoginMode.SERVER }, { Text("Rapport server") },
+                Modifier.testTag("mode-server"),
+            )
+            FilterChip(
+                mode == LoginMode.SENDPULSE, { model.mode.value = LoginMode.SENDPULSE }, { Text("SendPulse") },
+                Modifier.testTag("mode-sendpulse"),
+            )
+        }
+        when (mode) {
+            LoginMode.SERVER -> ServerFields(model)
+            LoginMode.SENDPULSE -> SendPulseFields(model)
+        }
         if (busy) LinearProgressIndicator(Modifier.fillMaxWidth())
         error?.let { Text(it, color = MaterialTheme.colorScheme.error, modifier = Modifier.testTag("login-error")) }
         Button({ model.login() }, Modifier.fillMaxWidth().testTag("login"), enabled = !busy) { Text("Log in") }
     }
+}
+
+@Composable
+private fun ServerFields(model: LoginModel) {
+    val server by model.server.collectAsState()
+    val email by model.email.collectAsState()
+    val password by model.password.collectAsState()
+    OutlinedTextField(
+        server, { model.server.value = it }, Modifier.fillMaxWidth().testTag("server"),
+        label = { Text("Server") }, singleLine = true,
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Uri),
+    )
+    OutlinedTextField(
+        email, { model.email.value = it }, Modifier.fillMaxWidth().testTag("email"),
+        label = { Text("Email") }, singleLine = true,
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Email),
+    )
+    OutlinedTextField(
+        password, { model.password.value = it }, Modifier.fillMaxWidth().testTag("password"),
+        label = { Text("Password") }, singleLine = true,
+        visualTransformation = PasswordVisualTransformation(),
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password),
+    )
+}
+
+/** Issue 17: the account's API credentials (SendPulse: Settings > API). */
+@Composable
+private fun SendPulseFields(model: LoginModel) {
+    val url by model.sendpulseUrl.collectAsState()
+    val clientId by model.clientId.collectAsState()
+    val clientSecret by model.clientSecret.collectAsState()
+    val operatorId by model.operatorId.collectAsState()
+    OutlinedTextField(
+        url, { model.sendpulseUrl.value = it }, Modifier.fillMaxWidth().testTag("sendpulse-url"),
+        label = { Text("API URL") }, singleLine = true,
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Uri),
+    )
+    OutlinedTextField(
+        clientId, { model.clientId.value = it }, Modifier.fillMaxWidth().testTag("client-id"),
+        label = { Text("Client ID") }, singleLine = true,
+    )
+    OutlinedTextField(
+        clientSecret, { model.clientSecret.value = it }, Modifier.fillMaxWidth().testTag("client-secret"),
+        label = { Text("Client secret") }, singleLine = true,
+        visualTransformation = PasswordVisualTransformation(),
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password),
+    )
+    OutlinedTextField(
+        operatorId, { model.operatorId.value = it }, Modifier.fillMaxWidth().testTag("operator-id"),
+        label = { Text("Operator ID (optional)") }, singleLine = true,
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Number),
+    )
 }
 
 @OptIn(ExperimentalMaterial3Api::class)

@@ -83,39 +83,73 @@ internal fun CoroutineScope.attempt(
 /** Changes of the synced store (each applied change moves `Live.at`): what re-reads follow. */
 private fun RapportClient.changes() = syncStates().catch { }
 
-/** Login (S5): server, email, password; the core's typed errors shown plainly. */
+/** Who the app logs in to: a Rapport server, or a SendPulse account directly (issue 17). */
+enum class LoginMode { SERVER, SENDPULSE }
+
+/**
+ * Login (S5): a Rapport server (server, email, password) or, issue 17, a
+ * SendPulse account directly (API URL, client id, client secret, the
+ * agent's operator id if any); the core's typed errors shown plainly.
+ */
 class LoginModel(
     private val scope: CoroutineScope,
     defaultServer: String,
-    /** Opens the client for a server (the store and the secret store are the platform's). */
+    /** Opens the client for a server or SendPulse API URL (the store and the secret store are the platform's). */
     private val open: suspend (serverUrl: String) -> RapportClient,
     private val onLoggedIn: (RapportClient) -> Unit,
 ) {
+    val mode = MutableStateFlow(LoginMode.SERVER)
     val server = MutableStateFlow(defaultServer)
     val email = MutableStateFlow("")
     val password = MutableStateFlow("")
+    val sendpulseUrl = MutableStateFlow(SENDPULSE_API)
+    val clientId = MutableStateFlow("")
+    val clientSecret = MutableStateFlow("")
+    /** Optional: for assigning chats to oneself (D1). Digits only. */
+    val operatorId = MutableStateFlow("")
     private val _busy = MutableStateFlow(false)
     val busy: StateFlow<Boolean> = _busy.asStateFlow()
     val error = MutableStateFlow<String?>(null)
 
     fun login() {
         if (_busy.value) return
+        val sendpulse = mode.value == LoginMode.SENDPULSE
+        val operator = operatorId.value.trim().takeIf { it.isNotEmpty() }
+        val operatorNumber = operator?.toLongOrNull()
+        if (sendpulse && operator != null && operatorNumber == null) {
+            error.value = "The operator id is a number (or leave it empty)."
+            return
+        }
         _busy.value = true
         scope.launch {
             var client: RapportClient? = null
             try {
                 error.value = null
-                client = open(server.value.trim())
-                client.login(email.value.trim(), password.value)
+                if (sendpulse) {
+                    client = open(sendpulseUrl.value.trim())
+                    client.loginSendpulse(clientId.value.trim(), clientSecret.value, operatorNumber)
+                } else {
+                    client = open(server.value.trim())
+                    client.login(email.value.trim(), password.value)
+                }
                 client.io.startSync()
                 onLoggedIn(client)
             } catch (e: RapportException) {
                 client?.close()
-                error.value = describe(e)
+                error.value = if (sendpulse && e is RapportException.NotLoggedIn) {
+                    "SendPulse refused the client id or secret."
+                } else {
+                    describe(e)
+                }
             } finally {
                 _busy.value = false
             }
         }
+    }
+
+    companion object {
+        /** SendPulse's API root, the SendPulse login's default. */
+        const val SENDPULSE_API = "https://api.sendpulse.com"
     }
 }
 

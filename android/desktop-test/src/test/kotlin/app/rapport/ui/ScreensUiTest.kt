@@ -123,6 +123,47 @@ class ScreensUiTest {
         loggedIn!!.close()
     }
 
+    /**
+     * Issue 17: the login screen's SendPulse mode logs in to a fake SendPulse
+     * account (`rapport fake-sendpulse`) through the real library: a refused
+     * secret shows its error, then the right one logs in and the client syncs
+     * the account's chats.
+     */
+    @Test
+    fun s5_the_sendpulse_login_logs_in_to_the_account_directly() {
+        FakeSendPulse(chats = 6).use { fake ->
+            var loggedIn: RapportClient? = null
+            val dir = tempDir("rapport-login-sendpulse")
+            var opened: String? = null
+            val model = LoginModel(scope, server.url, open = { url ->
+                opened = url
+                RapportClient(File(dir, "store.db").path, url, MemorySecretStore())
+            }, onLoggedIn = { loggedIn = it })
+            said += model.error
+            rule.setContent { RapportTheme { LoginScreen(model) } }
+            rule.onNodeWithTag("mode-sendpulse").performClick()
+            waitTag("client-id")
+            assertTrue(rule.onAllNodes(hasTestTag("email")).fetchSemanticsNodes().isEmpty(), "the server's fields hidden")
+            rule.onNodeWithTag("sendpulse-url").assertTextContains(LoginModel.SENDPULSE_API)
+            rule.onNodeWithTag("sendpulse-url").performTextReplacement(fake.url)
+            rule.onNodeWithTag("client-id").performTextInput(fake.clientId)
+            rule.onNodeWithTag("client-secret").performTextInput("not-the-secret")
+            rule.onNodeWithTag("operator-id").performTextInput("7")
+            rule.onNodeWithTag("login").performClick()
+            waitTag("login-error")
+            rule.onNodeWithTag("login-error").assertTextContains("SendPulse refused the client id or secret.")
+            assertEquals(fake.url, opened)
+            rule.onNodeWithTag("client-secret").performTextReplacement(fake.clientSecret)
+            rule.onNodeWithTag("login").performClick()
+            until(30_000) { loggedIn != null }
+            val client = loggedIn!!
+            assertTrue(client.isSendpulse())
+            assertEquals("sendpulse:${fake.clientId}", client.loginInfo()?.workspaceId)
+            until(30_000) { client.chatPage(chatFilter(), null, 50u).rows.size == 6 }
+            client.close()
+        }
+    }
+
     @Test
     fun a2_a5_filter_by_app_and_the_tabs_count_what_the_core_counts() {
         val model = InboxModel(client, scope)

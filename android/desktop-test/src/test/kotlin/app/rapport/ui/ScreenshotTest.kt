@@ -80,6 +80,15 @@ class ScreenshotTest {
         LoginScreen(LoginModel(scope, "https://rapport.example.com", open = { error("not in a picture") }, onLoggedIn = {}))
     }
 
+    /** Issue 17: the login's SendPulse mode (API credentials, no server). */
+    @Test
+    fun s5_login_sendpulse() = shoot("login-sendpulse") {
+        LoginScreen(
+            LoginModel(scope, "https://rapport.example.com", open = { error("not in a picture") }, onLoggedIn = {})
+                .apply { mode.value = LoginMode.SENDPULSE; clientId.value = "a1b2c3d4e5f6" },
+        )
+    }
+
     @Test
     fun a1_a6_inbox() {
         val model = InboxModel(client, scope)

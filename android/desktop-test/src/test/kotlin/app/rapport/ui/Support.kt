@@ -102,3 +102,33 @@ fun eventually(timeoutMs: Long = 30_000, message: String, condition: () -> Boole
         Thread.sleep(20)
     }
 }
+
+/**
+ * Issue 17: a fake SendPulse account on a loopback port, `rapport fake-sendpulse`
+ * (target/debug/rapport) as a subprocess, as in bindings/kotlin's FakeSendPulse.
+ */
+class FakeSendPulse(chats: Int = 6, messages: Int = 24) : AutoCloseable {
+    val url: String
+    val clientId: String
+    val clientSecret: String
+    private val process: Process
+
+    init {
+        val exe = System.getProperty("rapport.cli") ?: error("rapport.cli is not set")
+        process = ProcessBuilder(exe, "fake-sendpulse", "--chats", "$chats", "--messages", "$messages")
+            .redirectError(ProcessBuilder.Redirect.DISCARD)
+            .start()
+        val line = process.inputStream.bufferedReader().readLine()
+        check(line != null && line.startsWith("fake-sendpulse listening on ")) { "rapport fake-sendpulse did not start" }
+        // "fake-sendpulse listening on URL client_id ID client_secret SECRET"
+        val words = line.removePrefix("fake-sendpulse listening on ").split(' ')
+        url = words[0]
+        clientId = words[2]
+        clientSecret = words[4]
+    }
+
+    override fun close() {
+        process.destroy()
+        if (!process.waitFor(10, TimeUnit.SECONDS)) process.destroyForcibly().waitFor()
+    }
+}

@@ -203,6 +203,7 @@ suspend fun openNotificationClient(storePath: String, serverUrl: String, secrets
 
 class RapportClientIo(private val c: RapportClient) {
     suspend fun loginInfo() = onIo { c.loginInfo() }
+    suspend fun isSendpulse() = onIo { c.isSendpulse() }
     suspend fun startSync() = onIo { c.startSync() }
     suspend fun stopSync() = onIo { c.stopSync() }
     suspend fun syncState() = onIo { c.syncState() }
