@@ -146,6 +146,7 @@ pub async fn send(chat_id: String, cmd: Command<SendMessage>) -> Response {
                 rapport_sendpulse::Outgoing::Text(t)
                 | rapport_sendpulse::Outgoing::MessengerTagged { text: t, .. } => t.clone(),
                 rapport_sendpulse::Outgoing::WhatsappTemplate { name, .. } => name.clone(),
+                rapport_sendpulse::Outgoing::File { url, .. } => url.clone(),
             };
             // A retry of a command whose send was recorded resumes it: the
             // rules passed when it was recorded, and it may have gone out,
