@@ -525,18 +525,23 @@ async fn handle(
     if let Some(ms) = delay {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    // E2: SendPulse downloads a file it is sent by URL before it answers.
+    let fault = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        s.faults
+            .iter()
+            .position(|(p, f)| !matches!(f, Fault::Delay(_)) && path.contains(p.as_str()))
+            .and_then(|i| s.faults.remove(i))
+            .map(|(_, f)| f)
+    };
+    // E2: SendPulse downloads a file it is sent by URL before it answers
+    // (not when the fault refuses the request).
     let fetched = match file_url_of(&method, &path, body_json.as_ref()) {
-        Some(url) => Some(fetch(&url).await.map(|b| (url, b))),
-        None => None,
+        Some(url) if !matches!(fault, Some(Fault::Status(..))) => {
+            Some(fetch(&url).await.map(|b| (url, b)))
+        }
+        _ => None,
     };
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-    let fault = s
-        .faults
-        .iter()
-        .position(|(p, f)| !matches!(f, Fault::Delay(_)) && path.contains(p.as_str()))
-        .and_then(|i| s.faults.remove(i))
-        .map(|(_, f)| f);
     let (status, resp) = match fault {
         Some(Fault::Status(code, retry_after)) => {
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

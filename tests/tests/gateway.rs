@@ -1666,16 +1666,34 @@ async fn e2_e7_a_file_whose_answer_is_lost_is_found_by_its_url_not_sent_twice() 
     agent.run(&send, "k-file").await.unwrap();
     agent.run(&send, "k-file").await.unwrap();
     assert_eq!(gw.fake.with(|s| s.fetched.len()), 1, "downloaded once");
+    // The answer lost and the lookups failing: the command fails
+    // retryably, and its retry with the same key finds the file by the URL
+    // it was recorded with, not sending it again.
+    let up = upload(&agent, "up-lost-2", "photo.png", &png(2100)).await;
+    lose_the_answer_and_the_lookups(&gw.fake);
+    let send = attach(&chat, &up, None, "echo-lost-file-2");
+    let first = agent.run(&send, "k-file-2").await;
+    assert!(matches!(first, Err(SyncError::Server(_))), "{first:?}");
+    gw.fake.with(|s| s.faults.clear());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    agent.run(&send, "k-file-2").await.unwrap();
+    assert_eq!(
+        gw.fake.with(|s| s.fetched.len()),
+        2,
+        "each file downloaded once"
+    );
     let out: Vec<_> = gw
         .messages(&c)
         .into_iter()
         .filter(|(_, inbound, _)| !inbound)
         .collect();
-    assert_eq!(out.len(), 1, "{out:?}");
-    assert!(matches!(
-        content_of(&gw, &chat, "echo-lost-file"),
-        Some(Content::Attachment(_))
-    ));
+    assert_eq!(out.len(), 2, "{out:?}");
+    for id in ["echo-lost-file", "echo-lost-file-2"] {
+        assert!(matches!(
+            content_of(&gw, &chat, id),
+            Some(Content::Attachment(_))
+        ));
+    }
 }
 
 // ---- contract ---------------------------------------------------------------------

@@ -156,6 +156,7 @@ pub async fn send(chat_id: String, cmd: Command<SendMessage>) -> Response {
             record(
                 cx,
                 scope,
+                cx.now(),
                 t,
                 Act::Send(out),
                 body.message_id,
@@ -180,73 +181,73 @@ fn key_of(o: &rapport_sendpulse::Outgoing) -> String {
     }
 }
 
-/// A send (text, template or file) after the rules, recorded before it
-/// goes out (E7); or, when an earlier attempt of the command recorded it,
-/// resumed.
+/// A send (text, template or file) after the rules, recorded at `at`
+/// before it goes out (E7); or, when an earlier attempt of the command
+/// recorded it, resumed.
+#[allow(clippy::too_many_arguments)]
 fn record(
     cx: &Ctx<'_>,
     scope: &str,
+    at: Timestamp,
     t: Target,
     act: Act<'_>,
     message_id: Option<MessageId>,
     outgoing: rapport_sendpulse::Outgoing,
     content: Content,
 ) -> ApiResult<SendPlan> {
-    {
-        let text = key_of(&outgoing);
-        // A retry of a command whose send was recorded resumes it: the
-        // rules passed when it was recorded, and it may have gone out,
-        // so a window closed since does not refuse it now.
-        if let Some(row) = store::send_by_scope(cx.hub, scope)? {
-            let cost = check(cx, &t.chat, &act).unwrap_or(Cost::Free);
-            return Ok(SendPlan {
-                target: t,
-                row,
-                resume: true,
-                outgoing,
-                content,
-                cost,
-            });
-        }
-        let cost = check(cx, &t.chat, &act)?;
-        let id = match message_id {
-            Some(id) if !valid_message_id(id.as_str()) => {
-                return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
-            }
-            Some(id) => id,
-            None => MessageId(format!(
-                "m-{:016x}{:08x}",
-                fastrand::u64(..),
-                fastrand::u32(..)
-            )),
-        };
-        let row = SendRow {
-            workspace: cx.ws.id.clone(),
-            message_id: id.0.clone(),
-            scope: scope.to_owned(),
-            chat_id: t.chat.id.0.clone(),
-            contact_id: t.contact.clone(),
-            author: cx.me.0.clone(),
-            text,
-            started_at: cx.now().0,
-            remote_id: None,
-        };
-        if cx.ws.store.has_message(&id)? || !store::record_send(cx.hub, &row)? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorCode::DuplicateMessageId,
-                "a message already has this id",
-            ));
-        }
-        Ok(SendPlan {
+    let text = key_of(&outgoing);
+    // A retry of a command whose send was recorded resumes it: the
+    // rules passed when it was recorded, and it may have gone out,
+    // so a window closed since does not refuse it now.
+    if let Some(row) = store::send_by_scope(cx.hub, scope)? {
+        let cost = check(cx, &t.chat, &act).unwrap_or(Cost::Free);
+        return Ok(SendPlan {
             target: t,
             row,
-            resume: false,
+            resume: true,
             outgoing,
             content,
             cost,
-        })
+        });
     }
+    let cost = check(cx, &t.chat, &act)?;
+    let id = match message_id {
+        Some(id) if !valid_message_id(id.as_str()) => {
+            return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
+        }
+        Some(id) => id,
+        None => MessageId(format!(
+            "m-{:016x}{:08x}",
+            fastrand::u64(..),
+            fastrand::u32(..)
+        )),
+    };
+    let row = SendRow {
+        workspace: cx.ws.id.clone(),
+        message_id: id.0.clone(),
+        scope: scope.to_owned(),
+        chat_id: t.chat.id.0.clone(),
+        contact_id: t.contact.clone(),
+        author: cx.me.0.clone(),
+        text,
+        started_at: at.0,
+        remote_id: None,
+    };
+    if cx.ws.store.has_message(&id)? || !store::record_send(cx.hub, &row)? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::DuplicateMessageId,
+            "a message already has this id",
+        ));
+    }
+    Ok(SendPlan {
+        target: t,
+        row,
+        resume: false,
+        outgoing,
+        content,
+        cost,
+    })
 }
 
 /// E2: an agent's uploaded file sent as a message, by a URL of this
@@ -285,10 +286,11 @@ pub async fn attach(chat_id: String, cmd: Command<SendAttachment>) -> Response {
                     )));
                 }
             }
-            // The URL of a resumed send is the one it was recorded with.
-            let recorded =
-                store::send_by_scope(cx.hub, scope)?.map_or(cx.now().0, |r| r.started_at);
-            let url = super::files::url(&state.gateway, &cx.ws.id, &body.upload_id, recorded)
+            // The URL is made from the record's time, so a resumed send
+            // has the one it was recorded with (its name in the history).
+            let recorded = store::send_by_scope(cx.hub, scope)?
+                .map_or_else(|| cx.now(), |r| Timestamp(r.started_at));
+            let url = super::files::url(&state.gateway, &cx.ws.id, &body.upload_id, recorded.0)
                 .ok_or_else(|| {
                     not_offered("sending a file without the server's public URL (E2)")
                 })?;
@@ -301,7 +303,16 @@ pub async fn attach(chat_id: String, cmd: Command<SendAttachment>) -> Response {
                 caption: caption.clone(),
             });
             let outgoing = rapport_sendpulse::Outgoing::File { kind, url, caption };
-            record(cx, scope, t, act, body.message_id, outgoing, content)
+            record(
+                cx,
+                scope,
+                recorded,
+                t,
+                act,
+                body.message_id,
+                outgoing,
+                content,
+            )
         },
         |state, ws, plan| async move { carry_out(&state, &ws, plan).await },
         |cx, sent: Sent| commit_send(cx, sent),
