@@ -187,6 +187,41 @@ pub struct Flow {
     pub status: Option<i64>,
 }
 
+/// E5: a WhatsApp bot's message template (`GET /whatsapp/templates`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Template {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+    /// The language code the template was approved in (`en`, `en_US`).
+    #[serde(default)]
+    pub language: String,
+    /// `APPROVED` is the only status WhatsApp sends.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Meta's components (`HEADER`, `BODY` with its `text`, ...).
+    #[serde(default)]
+    pub components: Vec<Value>,
+}
+
+impl Template {
+    pub fn approved(&self) -> bool {
+        self.status.as_deref() == Some("APPROVED")
+    }
+
+    /// The text of its `BODY` component, as the agent's timeline shows it.
+    pub fn body_text(&self) -> Option<&str> {
+        self.components.iter().find_map(|c| {
+            let kind = c.get("type").and_then(Value::as_str)?;
+            kind.eq_ignore_ascii_case("body")
+                .then(|| c.get("text").and_then(Value::as_str))
+                .flatten()
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Bot {
     pub id: String,
@@ -320,6 +355,53 @@ pub enum Outgoing {
         tag: MessageTag,
         text: String,
     },
+    /// E2: a file SendPulse downloads from `url` (it takes files by URL
+    /// only); see [`file_shape`] for what each app takes.
+    File {
+        kind: FileKind,
+        url: String,
+        caption: Option<String>,
+    },
+}
+
+/// E2: what a file is sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Image,
+    Video,
+    Audio,
+    Document,
+}
+
+/// E2: whether `app`'s send (in SendPulse's published shapes) takes a file
+/// of `kind`, and with a caption. `Err` names what it cannot take.
+/// - Telegram: `photo`, `video`, `audio`, `document`, each with a caption.
+/// - WhatsApp: `image`, `document`, `video` with a caption, `audio` without
+///   (`video` is Meta's own structure, which SendPulse's send accepts).
+/// - Messenger: `media_img` (images) and `media_file` (the rest), no caption.
+/// - Instagram and Viber: images only, no caption.
+/// - Live chat: `image` and `document` (the rest), no caption.
+pub fn file_shape(
+    app: App,
+    kind: FileKind,
+    caption: bool,
+) -> std::result::Result<(), &'static str> {
+    let kind_ok = match app {
+        App::Telegram | App::Whatsapp | App::Messenger | App::Livechat => true,
+        App::Instagram | App::Viber => kind == FileKind::Image,
+    };
+    if !kind_ok {
+        return Err("a file of this kind");
+    }
+    let caption_ok = match app {
+        App::Telegram => true,
+        App::Whatsapp => kind != FileKind::Audio,
+        _ => false,
+    };
+    if caption && !caption_ok {
+        return Err("a caption with this file");
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Outgoing {
@@ -330,6 +412,8 @@ impl fmt::Debug for Outgoing {
             Outgoing::MessengerTagged { tag, text } => {
                 write!(f, "MessengerTagged({tag:?}, <{} bytes>)", text.len())
             }
+            // The URL is a credential for the file: never shown.
+            Outgoing::File { kind, .. } => write!(f, "File({kind:?})"),
         }
     }
 }
@@ -383,6 +467,18 @@ pub fn send_request(app: App, contact_id: &str, msg: &Outgoing) -> Result<(Strin
             format!("/{p}/contacts/send"),
             json!({"contact_id": contact_id, "messages": [{"type": "text", "text": {"text": t}}]}),
         ),
+        (app, Outgoing::File { kind, url, caption }) => {
+            if file_shape(app, *kind, caption.is_some()).is_err() {
+                return Err(Error::Decode(format!(
+                    "{msg:?} cannot go to {}",
+                    app.rapport_name()
+                )));
+            }
+            (
+                format!("/{p}/contacts/send"),
+                file_body(app, contact_id, *kind, url, caption.as_deref()),
+            )
+        }
         (_, other) => {
             return Err(Error::Decode(format!(
                 "{other:?} cannot go to {}",
@@ -390,6 +486,70 @@ pub fn send_request(app: App, contact_id: &str, msg: &Outgoing) -> Result<(Strin
             )));
         }
     })
+}
+
+/// E2: the body of a file send (checked by [`file_shape`] first).
+fn file_body(
+    app: App,
+    contact_id: &str,
+    kind: FileKind,
+    url: &str,
+    caption: Option<&str>,
+) -> Value {
+    use FileKind as K;
+    let with_caption = |mut v: Value| {
+        if let Some(c) = caption {
+            v["caption"] = json!(c);
+        }
+        v
+    };
+    match app {
+        App::Telegram => {
+            let t = match kind {
+                K::Image => "photo",
+                K::Video => "video",
+                K::Audio => "audio",
+                K::Document => "document",
+            };
+            let mut m = with_caption(json!({"type": t}));
+            m[t] = json!(url);
+            json!({"contact_id": contact_id, "message": m})
+        }
+        App::Whatsapp => {
+            let t = match kind {
+                K::Image => "image",
+                K::Video => "video",
+                K::Audio => "audio",
+                K::Document => "document",
+            };
+            let mut m = json!({"type": t});
+            m[t] = with_caption(json!({"link": url}));
+            json!({"contact_id": contact_id, "message": m})
+        }
+        App::Messenger => {
+            let m = if kind == K::Image {
+                json!({"type": "RESPONSE", "content_type": "media_img", "img": url})
+            } else {
+                json!({"type": "RESPONSE", "content_type": "media_file", "file": url})
+            };
+            json!({"contact_id": contact_id, "message": m})
+        }
+        App::Instagram => json!({"contact_id": contact_id, "messages": [{"type": "image",
+            "message": {"attachment": {"type": "image",
+                "payload": {"is_external_attachment": true, "url": url}}}}]}),
+        App::Viber => json!({"contact_id": contact_id, "messages": [{"type": "image",
+            "image": {"file": {"is_path_absolute": true, "path": url}}}]}),
+        App::Livechat => {
+            let t = if kind == K::Image {
+                "image"
+            } else {
+                "document"
+            };
+            let mut m = json!({"type": t});
+            m[t] = json!({"file": {"path": url}});
+            json!({"contact_id": contact_id, "messages": [m]})
+        }
+    }
 }
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
@@ -692,6 +852,28 @@ impl Client {
     pub async fn flows_all(&self, app: App, bot_id: &str) -> Result<Vec<Flow>> {
         self.bot_list_all(&format!("/{}/flows", app.api_prefix()), bot_id)
             .await
+    }
+
+    /// E5: a WhatsApp bot's message templates (every status).
+    pub async fn whatsapp_templates(&self, bot_id: &str) -> Result<Vec<Template>> {
+        let path = "/whatsapp/templates";
+        let v = self
+            .call(
+                Method::GET,
+                path,
+                &[("bot_id", bot_id.to_owned())],
+                None,
+                Repeat::Safe,
+            )
+            .await?;
+        // Published as one Template; the platform answers a list.
+        let d = v.get("data").cloned().unwrap_or(Value::Null);
+        let list = match d {
+            Value::Array(_) => d,
+            Value::Null => Value::Array(Vec::new()),
+            one => Value::Array(vec![one]),
+        };
+        serde_json::from_value(list).map_err(|e| undecodable(path, &e))
     }
 
     /// A list of a bot's (`bot_id`), read page by page with `size`/`skip`

@@ -72,6 +72,28 @@ pub struct FakeMessage {
     pub text: String,
     /// ms.
     pub created_at: i64,
+    /// What the history shows as `data` when not `{"text": text}`: a
+    /// template's or a file's message as it was sent.
+    pub data: Option<Value>,
+}
+
+/// E5: a WhatsApp bot's message template.
+#[derive(Debug, Clone)]
+pub struct FakeTemplate {
+    pub bot_id: String,
+    pub name: String,
+    pub language: String,
+    /// `APPROVED`, `PENDING`, `REJECTED`, ...
+    pub status: String,
+    pub body: String,
+}
+
+/// E2: a file the fake downloaded from the URL of a send.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub contact_id: String,
+    pub url: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +114,10 @@ pub struct FakeState {
     pub reactions: BTreeMap<String, String>,
     /// F6: each bot's flows: (id, bot id, name, active).
     pub flows: Vec<(String, String, String, bool)>,
+    /// E5: the WhatsApp bots' templates.
+    pub templates: Vec<FakeTemplate>,
+    /// E2: every file downloaded for a send, in order.
+    pub fetched: Vec<Fetched>,
     /// Indexes into `messages` per contact (an account of 10k chats is
     /// read in the bench: a scan of every message per chat would make the
     /// fake, not the gateway, the figure).
@@ -192,6 +218,40 @@ impl FakeSendPulse {
         })
     }
 
+    /// E5: a template of WhatsApp bot `bot_id` with a `BODY` text.
+    pub fn add_template(&self, bot_id: &str, name: &str, language: &str, status: &str, body: &str) {
+        self.with(|s| {
+            s.templates.push(FakeTemplate {
+                bot_id: bot_id.to_owned(),
+                name: name.to_owned(),
+                language: language.to_owned(),
+                status: status.to_owned(),
+                body: body.to_owned(),
+            })
+        });
+    }
+
+    /// A message from the subscriber stored `ago_ms` before now (a support
+    /// window closed since); its id. Stored before the contact's others, as
+    /// a history is ordered by time.
+    pub fn add_incoming_ago(&self, contact_id: &str, text: &str, ago_ms: i64) -> String {
+        self.with(|s| {
+            let id = push_message(s, contact_id, 1, text, None);
+            let m = s.messages.last_mut().expect("message");
+            m.created_at -= ago_ms;
+            let at = m.created_at;
+            let list = s.by_contact.get_mut(contact_id).expect("contact");
+            let last = list.pop().expect("message");
+            list.insert(0, last);
+            let only = list.len() == 1;
+            let c = s.contacts.get_mut(contact_id).expect("contact");
+            if only {
+                c.last_activity = at;
+            }
+            id
+        })
+    }
+
     pub fn add_contact(&self, bot_id: &str, name: &str) -> String {
         self.with(|s| {
             let app = s.bots.iter().find(|b| b.id == bot_id).expect("bot").app;
@@ -221,7 +281,7 @@ impl FakeSendPulse {
 
     /// A message from the subscriber, as SendPulse stores it; its id.
     pub fn add_incoming(&self, contact_id: &str, text: &str) -> String {
-        self.with(|s| push_message(s, contact_id, 1, text))
+        self.with(|s| push_message(s, contact_id, 1, text, None))
     }
 
     pub fn fail_next(&self, path_contains: &str, fault: Fault) {
@@ -318,7 +378,7 @@ impl FakeSendPulse {
 
     /// A message the bot (a flow) sent, as SendPulse stores it; its id.
     pub fn add_outgoing(&self, contact_id: &str, text: &str) -> String {
-        self.with(|s| push_message(s, contact_id, 2, text))
+        self.with(|s| push_message(s, contact_id, 2, text, None))
     }
 
     /// POSTs `items` as one webhook body (a JSON array) to `url`; the
@@ -337,7 +397,13 @@ impl FakeSendPulse {
     }
 }
 
-fn push_message(s: &mut FakeState, contact_id: &str, direction: i64, text: &str) -> String {
+fn push_message(
+    s: &mut FakeState,
+    contact_id: &str,
+    direction: i64,
+    text: &str,
+    data: Option<Value>,
+) -> String {
     let id = s.id("msg");
     let t = s.tick();
     let c = s.contacts.get_mut(contact_id).expect("contact");
@@ -358,6 +424,7 @@ fn push_message(s: &mut FakeState, contact_id: &str, direction: i64, text: &str)
         status: if direction == 1 { 1 } else { 2 },
         text: text.to_owned(),
         created_at: t,
+        data,
     });
     id
 }
@@ -365,7 +432,8 @@ fn push_message(s: &mut FakeState, contact_id: &str, direction: i64, text: &str)
 fn message_json(m: &FakeMessage) -> Value {
     json!({
         "id": m.id, "contact_id": m.contact_id, "bot_id": m.bot_id,
-        "data": {"text": m.text}, "direction": m.direction, "status": m.status,
+        "data": m.data.clone().unwrap_or_else(|| json!({"text": m.text})),
+        "direction": m.direction, "status": m.status,
         "created_at": iso(m.created_at), "sent_by": null,
     })
 }
@@ -457,13 +525,23 @@ async fn handle(
     if let Some(ms) = delay {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
+    let fault = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        s.faults
+            .iter()
+            .position(|(p, f)| !matches!(f, Fault::Delay(_)) && path.contains(p.as_str()))
+            .and_then(|i| s.faults.remove(i))
+            .map(|(_, f)| f)
+    };
+    // E2: SendPulse downloads a file it is sent by URL before it answers
+    // (not when the fault refuses the request).
+    let fetched = match file_url_of(&method, &path, body_json.as_ref()) {
+        Some(url) if !matches!(fault, Some(Fault::Status(..))) => {
+            Some(fetch(&url).await.map(|b| (url, b)))
+        }
+        _ => None,
+    };
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-    let fault = s
-        .faults
-        .iter()
-        .position(|(p, f)| !matches!(f, Fault::Delay(_)) && path.contains(p.as_str()))
-        .and_then(|i| s.faults.remove(i))
-        .map(|(_, f)| f);
     let (status, resp) = match fault {
         Some(Fault::Status(code, retry_after)) => {
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -475,7 +553,15 @@ async fn handle(
             (code.as_u16(), r)
         }
         other => {
-            let r = route(&mut s, &method, &path, &query, &headers, body_json.as_ref());
+            let r = route(
+                &mut s,
+                &method,
+                &path,
+                &query,
+                &headers,
+                body_json.as_ref(),
+                fetched,
+            );
             if matches!(other, Some(Fault::DropAfterAccept)) && r.status().is_success() {
                 // Headers go out, then the body breaks: the client never
                 // reads an answer to a request that was carried out.
@@ -498,6 +584,30 @@ async fn handle(
     resp
 }
 
+/// The message of a send body (`message`, or `messages[0]`).
+fn message_of(b: &Value) -> Option<&Value> {
+    b.get("message").or_else(|| b.pointer("/messages/0"))
+}
+
+/// E2: the URL of a file send's body.
+fn file_url_of(method: &Method, path: &str, body: Option<&Value>) -> Option<String> {
+    if method != Method::POST || !path.ends_with("/contacts/send") {
+        return None;
+    }
+    let key = crate::map::send_key(message_of(body?)?);
+    key.strip_prefix("file:").map(str::to_owned)
+}
+
+/// E2: the file at `url`, as SendPulse fetches it (an answer other than 200
+/// fails the send).
+async fn fetch(url: &str) -> Result<Vec<u8>, ()> {
+    let r = reqwest::Client::new().get(url).send().await.map_err(drop)?;
+    if r.status() != reqwest::StatusCode::OK {
+        return Err(());
+    }
+    Ok(r.bytes().await.map_err(drop)?.to_vec())
+}
+
 fn q<'a>(query: &'a [(String, String)], k: &str) -> Option<&'a str> {
     query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
@@ -513,6 +623,7 @@ fn route(
     query: &[(String, String)],
     headers: &HeaderMap,
     body: Option<&Value>,
+    fetched: Option<Result<(String, Vec<u8>), ()>>,
 ) -> Response {
     if path == "/oauth/access_token" && method == Method::POST {
         let good = field(body, "grant_type").and_then(Value::as_str) == Some("client_credentials")
@@ -605,6 +716,25 @@ fn route(
                 .collect();
             ok(Value::Array(list))
         }
+        ("GET", "templates") if app == App::Whatsapp => {
+            let Some(bot) = q(query, "bot_id") else {
+                return bad(StatusCode::BAD_REQUEST);
+            };
+            ok(Value::Array(
+                s.templates
+                    .iter()
+                    .filter(|t| t.bot_id == bot)
+                    .enumerate()
+                    .map(|(i, t)| {
+                        json!({"id": format!("tpl{i}"), "bot_id": t.bot_id, "name": t.name,
+                               "language": t.language, "status": t.status,
+                               "category": "UTILITY", "namespace": "ns",
+                               "rejected_reason": null, "created_at": iso(0),
+                               "components": [{"type": "BODY", "text": t.body}]})
+                    })
+                    .collect(),
+            ))
+        }
         ("GET", "chats/messages") => {
             let Some(c) = known else {
                 return bad(StatusCode::BAD_REQUEST);
@@ -647,7 +777,7 @@ fn route(
             let Some(c) = known else {
                 return bad(StatusCode::BAD_REQUEST);
             };
-            command(s, app, op, &c, body.unwrap_or(&Value::Null))
+            command(s, app, op, &c, body.unwrap_or(&Value::Null), fetched)
         }
         _ => bad(StatusCode::NOT_FOUND),
     }
@@ -658,6 +788,9 @@ fn sent_text(app: App, op: &str, b: &Value) -> Option<String> {
     let s = |v: &Value| v.as_str().map(str::to_owned);
     match (app, op) {
         (App::Telegram, "contacts/sendText") => s(b.get("text")?),
+        (_, "contacts/send") if file_url_of(&Method::POST, "/contacts/send", Some(b)).is_some() => {
+            Some(crate::map::send_key(message_of(b)?))
+        }
         (App::Whatsapp, "contacts/send") => s(b.pointer("/message/text/body")?),
         (App::Whatsapp, "contacts/sendTemplate") => {
             Some(format!("template:{}", s(b.pointer("/template/name")?)?))
@@ -672,12 +805,53 @@ fn sent_text(app: App, op: &str, b: &Value) -> Option<String> {
     }
 }
 
-fn command(s: &mut FakeState, app: App, op: &str, c: &str, b: &Value) -> Response {
+fn command(
+    s: &mut FakeState,
+    app: App,
+    op: &str,
+    c: &str,
+    b: &Value,
+    fetched: Option<Result<(String, Vec<u8>), ()>>,
+) -> Response {
     if op.starts_with("contacts/send") {
         let Some(text) = sent_text(app, op, b) else {
             return bad(StatusCode::BAD_REQUEST);
         };
-        push_message(s, c, 2, &text);
+        let mut data = None;
+        if op == "contacts/sendTemplate" {
+            // A template of the contact's bot, in its language, approved
+            // (a bot with no templates listed takes any name, as the
+            // client's shape tests send).
+            let bot = &s.contacts[c].bot_id;
+            let (name, lang) = (
+                b.pointer("/template/name").and_then(Value::as_str),
+                b.pointer("/template/language/code").and_then(Value::as_str),
+            );
+            let known = s.templates.iter().any(|t| {
+                &t.bot_id == bot
+                    && Some(t.name.as_str()) == name
+                    && Some(t.language.as_str()) == lang
+                    && t.status == "APPROVED"
+            });
+            if !known && s.templates.iter().any(|t| &t.bot_id == bot) {
+                return bad(StatusCode::BAD_REQUEST);
+            }
+            data = Some(json!({"type": "template", "template": b.get("template")}));
+        }
+        match fetched {
+            Some(Ok((url, bytes))) => {
+                s.fetched.push(Fetched {
+                    contact_id: c.to_owned(),
+                    url,
+                    bytes,
+                });
+                data = message_of(b).cloned();
+            }
+            // SendPulse could not download the file.
+            Some(Err(())) => return bad(StatusCode::BAD_REQUEST),
+            None => {}
+        }
+        push_message(s, c, 2, &text, data);
         let m = s.messages.last().expect("message");
         return ok(message_json(m));
     }

@@ -21,7 +21,7 @@ pub mod map;
 pub mod webhook;
 
 pub use client::{
-    Bot, Chat, Client, Config, Contact, Credentials, Dialog, DialogPage, Error, Flow, Message,
-    Outgoing, SendReceipt, Stats,
+    Bot, Chat, Client, Config, Contact, Credentials, Dialog, DialogPage, Error, FileKind, Flow,
+    Message, Outgoing, SendReceipt, Stats, Template, file_shape,
 };
 pub use codes::{App, ContactStatus, Direction, MessageStatus, MessageTag};

@@ -86,6 +86,54 @@ pub fn text_of(data: &Value) -> String {
     String::new()
 }
 
+/// E7: what identifies a message of a history for the lost-send match
+/// ([`find_send`]): its text ([`text_of`]); else a WhatsApp template's
+/// `template:{name}` (`data.template.name`); else a file's `file:{url}`, the
+/// URL the file was sent by (`data`'s first `http(s)` string under a key
+/// SendPulse's file shapes use: `link`, `url`, `path`, `photo`, `video`,
+/// `audio`, `document`, `img`, `file`). Rapport records a send under the
+/// same key ([`template_key`], [`file_key`]), and a file's URL is unique to
+/// its upload, so a file is matched by its URL, not by a caption.
+pub fn send_key(data: &Value) -> String {
+    let text = text_of(data);
+    if !text.is_empty() {
+        return text;
+    }
+    if let Some(name) = data.pointer("/template/name").and_then(Value::as_str) {
+        return template_key(name);
+    }
+    file_url(data).map(file_key).unwrap_or_default()
+}
+
+/// E5: the key of a template send (see [`send_key`]).
+pub fn template_key(name: &str) -> String {
+    format!("template:{name}")
+}
+
+/// E2: the key of a file sent by `url` (see [`send_key`]).
+pub fn file_key(url: &str) -> String {
+    format!("file:{url}")
+}
+
+fn file_url(v: &Value) -> Option<&str> {
+    const KEYS: [&str; 9] = [
+        "link", "url", "path", "photo", "video", "audio", "document", "img", "file",
+    ];
+    match v {
+        Value::Object(m) => m.iter().find_map(|(k, v)| match v {
+            Value::String(s)
+                if KEYS.contains(&k.as_str())
+                    && (s.starts_with("https://") || s.starts_with("http://")) =>
+            {
+                Some(s.as_str())
+            }
+            other => file_url(other),
+        }),
+        Value::Array(a) => a.iter().find_map(file_url),
+        _ => None,
+    }
+}
+
 /// E7 without idempotency keys: whether an outgoing message of a history
 /// (`text`, stored at `at_ms`) can be a send of `sent_text` started at
 /// `started_ms` whose answer was lost. Same text, and stored no earlier
@@ -96,7 +144,7 @@ pub fn is_send_of(sent_text: &str, started_ms: i64, text: &str, at_ms: i64, slac
 }
 
 /// E7: the first outgoing message of `history` that is the send described
-/// (see [`is_send_of`]) and not already `taken` by another send.
+/// (see [`is_send_of`]; a message is named by its [`send_key`]) and not already `taken` by another send.
 pub fn find_send<'a>(
     history: &'a [crate::Message],
     sent_text: &str,
@@ -110,7 +158,7 @@ pub fn find_send<'a>(
             && is_send_of(
                 sent_text,
                 started_ms,
-                &text_of(&m.data),
+                &send_key(&m.data),
                 m.created_at
                     .as_deref()
                     .and_then(parse_time)
@@ -182,5 +230,28 @@ mod tests {
             Some("m4")
         );
         assert!(find_send(&h, "other", start, 60_000, |_| false).is_none());
+    }
+
+    #[test]
+    fn e2_e5_templates_and_files_are_keyed_by_name_and_url() {
+        assert_eq!(send_key(&json!({"text": "hi"})), "hi");
+        let t = json!({"type": "template", "template": {"name": "follow_up",
+            "language": {"code": "en"}}});
+        assert_eq!(send_key(&t), template_key("follow_up"));
+        let url = "https://files.example/sendpulse/files/t0k3n/a.png";
+        for data in [
+            json!({"type": "photo", "photo": url, "caption": "see"}),
+            json!({"type": "image", "image": {"link": url, "caption": "see"}}),
+            json!({"type": "RESPONSE", "content_type": "media_img", "img": url}),
+            json!({"type": "image", "message": {"attachment": {"type": "image",
+                "payload": {"is_external_attachment": true, "url": url}}}}),
+            json!({"type": "image", "image": {"file": {"is_path_absolute": true, "path": url}}}),
+        ] {
+            assert_eq!(send_key(&data), file_key(url), "{data}");
+        }
+        assert_eq!(
+            send_key(&json!({"type": "photo", "photo": "not a url"})),
+            ""
+        );
     }
 }

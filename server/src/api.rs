@@ -68,6 +68,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(commands::add_deal))
         .routes(routes!(commands::edit_deal))
         .routes(routes!(gateway::hook))
+        .routes(routes!(gateway::files::file))
 }
 
 /// The OpenAPI document of [`routes`].

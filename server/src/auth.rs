@@ -72,10 +72,7 @@ fn response(state: &AppState, issued: Issued) -> Json<LoginResponse> {
     let s = issued.session;
     // Issue 17: a workspace linked to SendPulse cannot do what its API lacks.
     let unsupported = if state.gateway.linked(&s.workspace) {
-        crate::gateway::UNSUPPORTED
-            .iter()
-            .map(|n| (*n).to_owned())
-            .collect()
+        state.gateway.unsupported()
     } else {
         Vec::new()
     };

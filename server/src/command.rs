@@ -157,6 +157,12 @@ impl<B> Command<B> {
     pub fn linked(&self) -> bool {
         self.state.gateway.linked(&self.caller.workspace.id)
     }
+
+    /// The server's state (what a gateway command's preparation needs
+    /// beyond the store, such as its file URLs).
+    pub(crate) fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
 }
 
 /// An answer as the runner keeps it: successes and refusals; internal

@@ -146,7 +146,7 @@ fn deliver(
 )]
 pub async fn attach(Path(chat_id): Path<String>, cmd: Command<SendAttachment>) -> Response {
     if cmd.linked() {
-        return crate::gateway::out::unsupported(cmd, "sending a file (E2)").await;
+        return crate::gateway::out::attach(chat_id, cmd).await;
     }
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;

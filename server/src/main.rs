@@ -23,7 +23,11 @@
 //! --sendpulse-client-id ID [--sendpulse-operator MEMBER=OPERATOR_ID ...]`,
 //! with the client secret in `RAPPORT_SENDPULSE_CLIENT_SECRET` (never on the
 //! command line, where `ps` shows it), links a workspace and prints its
-//! webhook path once, then exits. A command line rather than a route: the
+//! webhook path once, then exits. `--public-url URL` (or `RAPPORT_PUBLIC_URL`)
+//! is the base URL at which SendPulse reaches this server: agents' files on
+//! linked workspaces are handed to SendPulse as unguessable, expiring URLs
+//! under it (E2, `gateway::files`); without it linked workspaces send no
+//! files (their phones are told `files` is not offered). A command line rather than a route: the
 //! API has no administrator (members' roles are the platform's agents), and
 //! whoever links holds the server key and the database anyway.
 //!
@@ -153,6 +157,12 @@ async fn main() {
         state
             .gateway
             .schedule_reconcile(std::time::Duration::from_secs(every as u64));
+    }
+    let public_url =
+        arg(&args, "--public-url").or_else(|| std::env::var("RAPPORT_PUBLIC_URL").ok());
+    if let Err(e) = state.gateway.set_public_url(public_url.as_deref()) {
+        eprintln!("rapport-server: --public-url: {e}");
+        std::process::exit(2);
     }
     state.faults.set_random(faults);
     if let Some(mib) = arg(&args, "--bulk-mib-per-s").and_then(|v| v.parse::<u64>().ok()) {

@@ -304,9 +304,21 @@ pub async fn download(
     if r.received < r.size {
         return Err(ApiError::not_found("upload"));
     }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, r.size.to_string()),
+        ],
+        stream(state, ws, id, r.size),
+    )
+        .into_response())
+}
+
+/// A complete upload (`size` bytes) as a body, streamed part by part within
+/// workspace `ws`'s share of file bytes.
+pub(crate) fn stream(state: Arc<AppState>, ws: String, id: String, size: u64) -> Body {
     // A complete upload's parts no longer change: each is read on its own,
     // from the offset the previous one ended at.
-    let size = r.size;
     let parts = futures_util::stream::try_unfold(0u64, move |at| {
         let (st, ws, id) = (state.clone(), ws.clone(), id.clone());
         async move {
@@ -339,14 +351,29 @@ pub async fn download(
         }
     })
     .try_flatten();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, size.to_string()),
-        ],
-        Body::from_stream(parts),
-    )
-        .into_response())
+    Body::from_stream(parts)
+}
+
+/// E2 (gateway): a complete upload of workspace `ws` sent as a message: its
+/// name, size and MIME type (sniffed from its first part, as when it was
+/// sent); `None` when there is no such sent upload.
+pub(crate) fn sent_file(hub: &Hub, ws: &str, id: &str) -> ApiResult<Option<(String, u64, String)>> {
+    let db = hub.reader()?;
+    let attached: Option<i64> = db
+        .query_row(
+            "SELECT attached FROM uploads WHERE workspace = ?1 AND id = ?2",
+            params![ws, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(r) = row(&db, ws, id)?.filter(|r| r.received == r.size && attached == Some(1)) else {
+        return Ok(None);
+    };
+    let first = part_at(&db, ws, id, 0)?;
+    let mime = rapport_core::policy::attachment::sniff(&r.name, &first)
+        .map(|s| s.mime)
+        .unwrap_or_else(|_| "application/octet-stream".to_owned());
+    Ok(Some((r.name, r.size, mime)))
 }
 
 /// The part of a complete upload that starts at `offset`.

@@ -33,7 +33,7 @@ fn s2_the_openapi_document_lists_exactly_the_servers_routes() {
     let server: BTreeSet<(String, String)> =
         rapport_server::api::route_list().into_iter().collect();
     assert_eq!(doc_routes(), server);
-    assert_eq!(server.len(), 32, "a route added or lost");
+    assert_eq!(server.len(), 33, "a route added or lost");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

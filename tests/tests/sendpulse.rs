@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rapport_sendpulse::webhook::{self, Skip, Title};
-use rapport_sendpulse::{App, Client, Config, Credentials, Error, MessageTag, Outgoing};
+use rapport_sendpulse::{
+    App, Client, Config, Credentials, Error, FileKind, MessageTag, Outgoing, file_shape,
+};
 use rapport_tests::fake_sendpulse::{FakeSendPulse, Fault, Recorded};
 use serde_json::{Value, json};
 
@@ -221,6 +223,109 @@ async fn b1_chats_and_history_are_paged_to_the_end() {
 
 // ---- commands ------------------------------------------------------------------
 
+/// A loopback server that answers every GET with `bytes` (the file a send
+/// names by URL); its base URL.
+async fn file_server(bytes: Vec<u8>) -> String {
+    let app = axum::Router::new().fallback(move || {
+        let b = bytes.clone();
+        async move { b }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    url
+}
+
+#[tokio::test]
+async fn e5_a_whatsapp_bots_templates_are_listed_with_language_and_status() {
+    let (fake, bot, _c) = fake_with_contact(App::Whatsapp).await;
+    fake.add_template(&bot, "order_update", "en_US", "APPROVED", "Shipped {{1}}");
+    fake.add_template(&bot, "promo", "de", "PENDING", "Angebot");
+    let other = fake.add_bot(App::Whatsapp, "Other");
+    fake.add_template(&other, "elsewhere", "en", "APPROVED", "x");
+    let client = client_for(&fake, 10);
+    let list = client.whatsapp_templates(&bot).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        (list[0].name.as_str(), list[0].language.as_str()),
+        ("order_update", "en_US")
+    );
+    assert!(list[0].approved() && !list[1].approved());
+    assert_eq!(list[0].body_text(), Some("Shipped {{1}}"));
+}
+
+#[tokio::test]
+async fn e2_each_apps_file_send_is_downloaded_by_the_fake() {
+    let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let base = file_server(bytes.clone()).await;
+    let fake = FakeSendPulse::start(ID, SECRET).await;
+    let client = client_for(&fake, 10);
+    for (app, kind, caption) in [
+        (App::Telegram, FileKind::Image, Some("look")),
+        (App::Telegram, FileKind::Document, None),
+        (App::Whatsapp, FileKind::Document, Some("invoice")),
+        (App::Whatsapp, FileKind::Audio, None),
+        (App::Messenger, FileKind::Image, None),
+        (App::Messenger, FileKind::Video, None),
+        (App::Instagram, FileKind::Image, None),
+        (App::Viber, FileKind::Image, None),
+        (App::Livechat, FileKind::Document, None),
+    ] {
+        let bot = fake.add_bot(app, "b");
+        let c = fake.add_contact(&bot, "x");
+        let url = format!("{base}/f/{app:?}-{kind:?}");
+        let out = Outgoing::File {
+            kind,
+            url: url.clone(),
+            caption: caption.map(str::to_owned),
+        };
+        client
+            .send(app, &c, &out)
+            .await
+            .unwrap_or_else(|e| panic!("{app:?} {kind:?}: {e}"));
+        let got = fake.with(|s| s.fetched.last().cloned()).unwrap();
+        assert_eq!(
+            (got.contact_id.as_str(), got.url.as_str()),
+            (c.as_str(), url.as_str())
+        );
+        assert!(got.bytes == bytes, "{app:?}: the file as served");
+        // The history names it by its URL (the lost-send match).
+        let h = client.messages_all(app, &c).await.unwrap();
+        assert_eq!(
+            rapport_sendpulse::map::send_key(&h[0].data),
+            rapport_sendpulse::map::file_key(&url)
+        );
+    }
+    // What an app's send cannot take is a typed error, nothing sent.
+    assert!(file_shape(App::Viber, FileKind::Document, false).is_err());
+    assert!(file_shape(App::Messenger, FileKind::Image, true).is_err());
+    let bot = fake.add_bot(App::Instagram, "b");
+    let c = fake.add_contact(&bot, "x");
+    let video = Outgoing::File {
+        kind: FileKind::Video,
+        url: format!("{base}/v"),
+        caption: None,
+    };
+    let before = fake.requests().len();
+    assert!(matches!(
+        client.send(App::Instagram, &c, &video).await,
+        Err(Error::Decode(_))
+    ));
+    assert_eq!(fake.requests().len(), before);
+    // A URL SendPulse cannot download: the send is refused.
+    let gone = Outgoing::File {
+        kind: FileKind::Image,
+        url: "http://127.0.0.1:1/nothing".into(),
+        caption: None,
+    };
+    assert_eq!(
+        client.send(App::Instagram, &c, &gone).await.unwrap_err(),
+        Error::Refused { status: 400 }
+    );
+}
+
 #[tokio::test]
 async fn e1_e5_each_apps_send_shape_is_accepted() {
     let fake = FakeSendPulse::start(ID, SECRET).await;
@@ -322,6 +427,7 @@ use contract::Contract;
 
 /// Drives every operation of the client against one fake.
 async fn every_operation(fake: &FakeSendPulse, client: &Client) {
+    let files = file_server(b"%PDF-1.4 a file".to_vec()).await;
     for app in App::ALL {
         let bot = fake.add_bot(app, "b");
         let c = fake.add_contact(&bot, "x");
@@ -354,12 +460,33 @@ async fn every_operation(fake: &FakeSendPulse, client: &Client) {
         client.disable_contact(app, &c).await.unwrap();
         client.enable_contact(app, &c).await.unwrap();
         if app == App::Whatsapp {
+            fake.add_template(&bot, "n", "en", "APPROVED", "hello");
+            assert_eq!(client.whatsapp_templates(&bot).await.unwrap().len(), 1);
             let t = Outgoing::WhatsappTemplate {
                 name: "n".into(),
                 language: "en".into(),
                 components: vec![json!({"type": "body"})],
             };
             client.send(app, &c, &t).await.unwrap();
+        }
+        // E2: every kind each app's send takes, with a caption where it can.
+        for kind in [
+            FileKind::Image,
+            FileKind::Video,
+            FileKind::Audio,
+            FileKind::Document,
+        ] {
+            for caption in [false, true] {
+                if file_shape(app, kind, caption).is_err() {
+                    continue;
+                }
+                let f = Outgoing::File {
+                    kind,
+                    url: format!("{files}/{kind:?}"),
+                    caption: caption.then(|| "c".to_owned()),
+                };
+                client.send(app, &c, &f).await.unwrap();
+            }
         }
         if app == App::Telegram {
             let m = fake.add_incoming(&c, "react to me");

@@ -41,6 +41,9 @@ pub(crate) struct SeenMessage {
     pub remote_id: String,
     pub inbound: bool,
     pub text: String,
+    /// E7: what names it for the lost-send match (`map::send_key`: the
+    /// text, a template's name, a file's URL).
+    pub key: String,
     pub status: Option<MessageStatus>,
     pub at: Timestamp,
     /// `at` is SendPulse's stored time (the history's, in ms), not a
@@ -95,6 +98,7 @@ pub(crate) fn from_item(it: &webhook::Item) -> Option<Seen> {
             remote_id: it.message_id.clone()?,
             inbound: it.title == Title::IncomingMessage,
             text: it.text.clone().unwrap_or_default(),
+            key: it.text.clone().unwrap_or_default(),
             status: None,
             at: contact.at,
             precise: false,
@@ -368,7 +372,7 @@ fn claim(hub: &Hub, ws: &Workspace, m: &SeenMessage, slack_ms: i64) -> HubResult
     }
     let open = store::open_sends(hub, &ws.id, &m.contact.contact_id)?;
     let Some(s) = open.into_iter().find(|s| {
-        rapport_core::sendpulse::is_send_of(&s.text, s.started_at, &m.text, m.at.0, slack_ms)
+        rapport_core::sendpulse::is_send_of(&s.text, s.started_at, &m.key, m.at.0, slack_ms)
     }) else {
         return Ok(None);
     };

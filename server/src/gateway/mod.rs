@@ -14,6 +14,7 @@
 //! Phones keep the Rapport sync API, live stream and push: everything
 //! lands in the log as today's events.
 
+pub mod files;
 pub(crate) mod ingest;
 pub mod out;
 pub mod reconcile;
@@ -38,10 +39,11 @@ pub use reconcile::Reconciled;
 /// What a linked workspace refuses with `not_supported` whatever the chat
 /// (SendPulse's API has no such call, or this gateway does not carry it
 /// yet): told to the apps at login and refresh
-/// (`LoginResponse::unsupported`), so they hide it.
+/// (`LoginResponse::unsupported`, from [`Gateway::unsupported`]), so they
+/// hide it.
 pub const UNSUPPORTED: &[&str] = {
     use rapport_core::wire::unsupported as u;
-    &[u::EDIT_DELETE, u::QUOTES, u::FILES, u::TEMPLATES, u::DEALS]
+    &[u::EDIT_DELETE, u::QUOTES, u::DEALS]
 };
 
 /// Limits of the gateway's SendPulse clients and of its lookups; tests
@@ -129,6 +131,12 @@ pub struct Gateway {
     /// Each link's share of webhook bodies ([`HOOK_BODIES_PER_S`]); `None`:
     /// unlimited.
     hooks: Mutex<Option<Arc<HookLimiter>>>,
+    /// E2: the server's public base URL, under which SendPulse downloads
+    /// agents' files (`files`); `None`: linked workspaces send no files.
+    public_url: Mutex<Option<String>>,
+    /// E5: each WhatsApp bot's templates (key: workspace and bot), read
+    /// again when a name is not among them.
+    templates: Mutex<HashMap<String, Arc<Vec<rapport_sendpulse::Template>>>>,
 }
 
 type HookLimiter = governor::DefaultKeyedRateLimiter<String>;
@@ -163,6 +171,8 @@ impl Default for Gateway {
             linked: Mutex::new(HashSet::new()),
             schedule: tokio::sync::watch::Sender::new(None),
             hooks: Mutex::new(hook_limiter(HOOK_BODIES_PER_S, HOOK_BURST)),
+            public_url: Mutex::new(None),
+            templates: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -239,6 +249,59 @@ impl Gateway {
         limiter.check_key(&ws.to_owned()).is_ok()
     }
 
+    /// E2: the base URL (`https://host[:port][/prefix]`) at which SendPulse
+    /// reaches this server; with it, linked workspaces send files
+    /// ([`files`]). `None` turns files off again.
+    pub fn set_public_url(&self, url: Option<&str>) -> Result<(), GatewayError> {
+        let url = match url.map(|u| u.trim().trim_end_matches('/')) {
+            None => None,
+            Some(u) if (u.starts_with("https://") || u.starts_with("http://")) && u.len() > 8 => {
+                Some(u.to_owned())
+            }
+            Some(_) => {
+                return Err(GatewayError::BadLink(
+                    "the public URL must be http(s)://host".into(),
+                ));
+            }
+        };
+        *lock(&self.public_url) = url;
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> Option<String> {
+        lock(&self.public_url).clone()
+    }
+
+    /// What linked workspaces refuse whatever the chat: [`UNSUPPORTED`],
+    /// and files (E2) while the server has no public URL.
+    pub fn unsupported(&self) -> Vec<String> {
+        let mut out: Vec<String> = UNSUPPORTED.iter().map(|n| (*n).to_owned()).collect();
+        if self.public_url().is_none() {
+            out.push(rapport_core::wire::unsupported::FILES.to_owned());
+        }
+        out
+    }
+
+    /// E5: the templates of WhatsApp bot `bot` as last read, if read.
+    pub(crate) fn cached_templates(
+        &self,
+        ws: &str,
+        bot: &str,
+    ) -> Option<Arc<Vec<rapport_sendpulse::Template>>> {
+        lock(&self.templates).get(&format!("{ws}\n{bot}")).cloned()
+    }
+
+    pub(crate) fn cache_templates(
+        &self,
+        ws: &str,
+        bot: &str,
+        list: Vec<rapport_sendpulse::Template>,
+    ) -> Arc<Vec<rapport_sendpulse::Template>> {
+        let list = Arc::new(list);
+        lock(&self.templates).insert(format!("{ws}\n{bot}"), list.clone());
+        list
+    }
+
     pub fn tuning(&self) -> Tuning {
         lock(&self.tuning).clone()
     }
@@ -289,6 +352,8 @@ impl Gateway {
             hub.now().0,
         )?;
         lock(&self.clients).remove(&new.workspace);
+        let mine = format!("{}\n", new.workspace);
+        lock(&self.templates).retain(|k, _| !k.starts_with(&mine));
         lock(&self.linked).insert(new.workspace.clone());
         tracing::info!(workspace = %new.workspace, "linked to SendPulse");
         Ok(secret)

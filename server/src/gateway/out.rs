@@ -27,7 +27,8 @@ use rapport_core::policy::{Cost, Outgoing, delivery, pause};
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::wire::{
     AssignChat, Committed, ErrorCode, Flow, FlowList, MessageSent, NoBody, PauseAction, PauseBot,
-    PauseSet, React, SendMessage, SubscriberEdit, SubscriberSaved, valid_message_id,
+    PauseSet, React, SendAttachment, SendMessage, SubscriberEdit, SubscriberSaved,
+    valid_message_id,
 };
 use rapport_sendpulse::{App as SpApp, Client, MessageTag};
 use std::sync::Arc;
@@ -108,12 +109,22 @@ pub async fn send(chat_id: String, cmd: Command<SendMessage>) -> Response {
         move |cx, scope, body| {
             let t = target(cx, &chat_id)?;
             let (out, content, outgoing) = match (&body.template, &body.tag, &body.text) {
-                (Some(_), _, _) => {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        ErrorCode::NotSupported,
-                        "WhatsApp templates through SendPulse are not available yet",
-                    ));
+                // E5: resolved to its language through the bot's template
+                // list when it goes out (`resolve_template`).
+                (Some(name), _, _) => {
+                    fields::check(Field::Template, name)?;
+                    (
+                        Outgoing::Template { name },
+                        Content::Template {
+                            name: name.clone(),
+                            text: String::new(),
+                        },
+                        rapport_sendpulse::Outgoing::WhatsappTemplate {
+                            name: name.clone(),
+                            language: String::new(),
+                            components: Vec::new(),
+                        },
+                    )
                 }
                 (None, Some(tag), Some(text)) => {
                     // SendPulse's send takes HUMAN_AGENT (and CUSTOMER_FEEDBACK,
@@ -142,68 +153,222 @@ pub async fn send(chat_id: String, cmd: Command<SendMessage>) -> Response {
                 ),
                 _ => return Err(ApiError::bad_request("text or template is required")),
             };
-            let text = match &outgoing {
-                rapport_sendpulse::Outgoing::Text(t)
-                | rapport_sendpulse::Outgoing::MessengerTagged { text: t, .. } => t.clone(),
-                rapport_sendpulse::Outgoing::WhatsappTemplate { name, .. } => name.clone(),
-            };
-            // A retry of a command whose send was recorded resumes it: the
-            // rules passed when it was recorded, and it may have gone out,
-            // so a window closed since does not refuse it now.
-            if let Some(row) = store::send_by_scope(cx.hub, scope)? {
-                let cost = check(cx, &t.chat, &Act::Send(out)).unwrap_or(Cost::Free);
-                return Ok(SendPlan {
-                    target: t,
-                    row,
-                    resume: true,
-                    outgoing,
-                    content,
-                    cost,
-                });
-            }
-            let cost = check(cx, &t.chat, &Act::Send(out))?;
-            let id = match body.message_id {
-                Some(id) if !valid_message_id(id.as_str()) => {
-                    return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
-                }
-                Some(id) => id,
-                None => MessageId(format!(
-                    "m-{:016x}{:08x}",
-                    fastrand::u64(..),
-                    fastrand::u32(..)
-                )),
-            };
-            let row = SendRow {
-                workspace: cx.ws.id.clone(),
-                message_id: id.0.clone(),
-                scope: scope.to_owned(),
-                chat_id: t.chat.id.0.clone(),
-                contact_id: t.contact.clone(),
-                author: cx.me.0.clone(),
-                text,
-                started_at: cx.now().0,
-                remote_id: None,
-            };
-            if cx.ws.store.has_message(&id)? || !store::record_send(cx.hub, &row)? {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    ErrorCode::DuplicateMessageId,
-                    "a message already has this id",
-                ));
-            }
-            Ok(SendPlan {
-                target: t,
-                row,
-                resume: false,
+            record(
+                cx,
+                scope,
+                cx.now(),
+                t,
+                Act::Send(out),
+                body.message_id,
                 outgoing,
                 content,
-                cost,
-            })
+            )
         },
         |state, ws, plan| async move { carry_out(&state, &ws, plan).await },
         |cx, sent: Sent| commit_send(cx, sent),
     )
     .await
+}
+
+/// E7: what names a send in SendPulse's history (`map::send_key`): its
+/// text, a template's name, a file's URL.
+fn key_of(o: &rapport_sendpulse::Outgoing) -> String {
+    use rapport_sendpulse::{Outgoing as O, map};
+    match o {
+        O::Text(t) | O::MessengerTagged { text: t, .. } => t.clone(),
+        O::WhatsappTemplate { name, .. } => map::template_key(name),
+        O::File { url, .. } => map::file_key(url),
+    }
+}
+
+/// A send (text, template or file) after the rules, recorded at `at`
+/// before it goes out (E7); or, when an earlier attempt of the command
+/// recorded it, resumed.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    cx: &Ctx<'_>,
+    scope: &str,
+    at: Timestamp,
+    t: Target,
+    act: Act<'_>,
+    message_id: Option<MessageId>,
+    outgoing: rapport_sendpulse::Outgoing,
+    content: Content,
+) -> ApiResult<SendPlan> {
+    let text = key_of(&outgoing);
+    // A retry of a command whose send was recorded resumes it: the
+    // rules passed when it was recorded, and it may have gone out,
+    // so a window closed since does not refuse it now.
+    if let Some(row) = store::send_by_scope(cx.hub, scope)? {
+        let cost = check(cx, &t.chat, &act).unwrap_or(Cost::Free);
+        return Ok(SendPlan {
+            target: t,
+            row,
+            resume: true,
+            outgoing,
+            content,
+            cost,
+        });
+    }
+    let cost = check(cx, &t.chat, &act)?;
+    let id = match message_id {
+        Some(id) if !valid_message_id(id.as_str()) => {
+            return Err(ApiError::bad_request("message_id: 1-64 of A-Z a-z 0-9 - _"));
+        }
+        Some(id) => id,
+        None => MessageId(format!(
+            "m-{:016x}{:08x}",
+            fastrand::u64(..),
+            fastrand::u32(..)
+        )),
+    };
+    let row = SendRow {
+        workspace: cx.ws.id.clone(),
+        message_id: id.0.clone(),
+        scope: scope.to_owned(),
+        chat_id: t.chat.id.0.clone(),
+        contact_id: t.contact.clone(),
+        author: cx.me.0.clone(),
+        text,
+        started_at: at.0,
+        remote_id: None,
+    };
+    if cx.ws.store.has_message(&id)? || !store::record_send(cx.hub, &row)? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::DuplicateMessageId,
+            "a message already has this id",
+        ));
+    }
+    Ok(SendPlan {
+        target: t,
+        row,
+        resume: false,
+        outgoing,
+        content,
+        cost,
+    })
+}
+
+/// E2: an agent's uploaded file sent as a message, by a URL of this
+/// server's that SendPulse downloads (`files`); the same rules as on a
+/// plain workspace (complete, intact, no executable, the app's limit for
+/// its kind), then what SendPulse's send takes for the app
+/// (`rapport_sendpulse::file_shape`). Exactly once as a text is: the URL
+/// names the send in SendPulse's history.
+pub async fn attach(chat_id: String, cmd: Command<SendAttachment>) -> Response {
+    let state = cmd.state();
+    cmd.run_remote(
+        move |cx, scope, body: SendAttachment| {
+            let t = target(cx, &chat_id)?;
+            let file = crate::uploads::complete(cx.hub, cx.ws, cx.me, &body.upload_id)?;
+            let sniffed = rapport_core::policy::attachment::sniff(&file.name, &file.bytes)?;
+            let caption = act::caption(body.caption.as_deref()).map(str::to_owned);
+            let kind = match sniffed.media {
+                MediaKind::Image => rapport_sendpulse::FileKind::Image,
+                MediaKind::Video => rapport_sendpulse::FileKind::Video,
+                MediaKind::Audio => rapport_sendpulse::FileKind::Audio,
+                MediaKind::File => rapport_sendpulse::FileKind::Document,
+            };
+            let size_bytes = file.bytes.len() as u64;
+            let said = caption.clone();
+            let act = Act::Attach {
+                media: sniffed.media,
+                size_bytes,
+                caption: said.as_deref(),
+            };
+            if store::send_by_scope(cx.hub, scope)?.is_none() {
+                check(cx, &t.chat, &act)?;
+                if let Err(what) = rapport_sendpulse::file_shape(t.app, kind, caption.is_some()) {
+                    return Err(not_offered(&format!(
+                        "{what} on {} (E2)",
+                        t.app.rapport_name()
+                    )));
+                }
+            }
+            // The URL is made from the record's time, so a resumed send
+            // has the one it was recorded with (its name in the history).
+            let recorded = store::send_by_scope(cx.hub, scope)?
+                .map_or_else(|| cx.now(), |r| Timestamp(r.started_at));
+            let url = super::files::url(&state.gateway, &cx.ws.id, &body.upload_id, recorded.0)
+                .ok_or_else(|| {
+                    not_offered("sending a file without the server's public URL (E2)")
+                })?;
+            let content = Content::Attachment(Attachment {
+                name: file.name,
+                size_bytes,
+                mime: sniffed.mime,
+                media: sniffed.media,
+                url: Some(format!("/v1/uploads/{}/content", body.upload_id)),
+                caption: caption.clone(),
+            });
+            let outgoing = rapport_sendpulse::Outgoing::File { kind, url, caption };
+            record(
+                cx,
+                scope,
+                recorded,
+                t,
+                act,
+                body.message_id,
+                outgoing,
+                content,
+            )
+        },
+        |state, ws, plan| async move { carry_out(&state, &ws, plan).await },
+        |cx, sent: Sent| commit_send(cx, sent),
+    )
+    .await
+}
+
+/// E5: a template is sent in the language SendPulse has it approved in:
+/// the bot's list (`GET /whatsapp/templates`), kept per bot and read again
+/// when the name is not in it. An unknown name, or one not approved, is
+/// refused (`not_supported`) before anything goes out.
+async fn resolve_template(
+    state: &Arc<AppState>,
+    client: &Client,
+    ws: &Workspace,
+    plan: &mut SendPlan,
+) -> ApiResult<()> {
+    let rapport_sendpulse::Outgoing::WhatsappTemplate { name, language, .. } = &mut plan.outgoing
+    else {
+        return Ok(());
+    };
+    let Some(bot) = plan.target.chat.bot_id.as_str().strip_prefix("sp-") else {
+        return Err(not_offered("a template on this bot (E5)"));
+    };
+    let gw = &state.gateway;
+    let mut list = gw.cached_templates(&ws.id, bot);
+    if !list
+        .as_ref()
+        .is_some_and(|l| l.iter().any(|t| t.name == *name))
+    {
+        let fresh = client
+            .whatsapp_templates(bot)
+            .await
+            .map_err(|e| api_error(e.into()))?;
+        list = Some(gw.cache_templates(&ws.id, bot, fresh));
+    }
+    let list = list.unwrap_or_default();
+    let named: Vec<&rapport_sendpulse::Template> =
+        list.iter().filter(|t| t.name == *name).collect();
+    let Some(t) = named.iter().find(|t| t.approved()) else {
+        let why = if named.is_empty() {
+            format!("the bot has no WhatsApp template named {name:?}")
+        } else {
+            format!("the WhatsApp template {name:?} is not approved")
+        };
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::NotSupported,
+            why,
+        ));
+    };
+    *language = t.language.clone();
+    if let Content::Template { text, .. } = &mut plan.content {
+        *text = t.body_text().unwrap_or_default().to_owned();
+    }
+    Ok(())
 }
 
 /// Whether SendPulse's copy of the recorded send is known (bound).
@@ -266,8 +431,21 @@ async fn look(
 /// a lookup found nothing.
 const SENDS_PER_REQUEST: u32 = 2;
 
-async fn carry_out(state: &Arc<AppState>, ws: &Arc<Workspace>, plan: SendPlan) -> ApiResult<Sent> {
+async fn carry_out(
+    state: &Arc<AppState>,
+    ws: &Arc<Workspace>,
+    mut plan: SendPlan,
+) -> ApiResult<Sent> {
     let client = client(state, ws).await?;
+    if let Err(e) = resolve_template(state, &client, ws, &mut plan).await {
+        if !plan.resume && e.status == StatusCode::UNPROCESSABLE_ENTITY {
+            // Refused before anything went out: no record to look for.
+            let st = state.clone();
+            let (w, m) = (ws.id.clone(), plan.row.message_id.clone());
+            blocking(move || Ok(store::forget_send(&st.hub, &w, &m)?)).await?;
+        }
+        return Err(e);
+    }
     if plan.resume && look(state, &client, ws, &plan).await? {
         return Ok(Sent { plan });
     }
@@ -349,8 +527,15 @@ fn commit_send(cx: &Ctx<'_>, sent: Sent) -> ApiResult<MessageSent> {
         .store
         .timeline_item(&chat.id, &TimelineItemId::Message(id.clone()))?
     {
-        // Already applied from a webhook or the history.
-        Some(TimelineItem::Message(m)) => m,
+        // Already applied from a webhook or the history, which show a
+        // template or a file as SendPulse keeps it: the agent's content.
+        Some(TimelineItem::Message(mut m)) => {
+            if m.content != plan.content {
+                m.content = plan.content;
+                payloads.push(EventPayload::MessageUpserted(m.clone()));
+            }
+            m
+        }
         _ => {
             let m = Message {
                 id,

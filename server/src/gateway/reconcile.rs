@@ -189,6 +189,7 @@ pub(crate) async fn history(
                 remote_id: m.id,
                 inbound: m.direction == Direction::In,
                 text: text_of(&m.data),
+                key: rapport_core::sendpulse::api::map::send_key(&m.data),
                 status: m.status,
                 precise: m.created_at.is_some(),
                 at,

@@ -88,6 +88,37 @@ impl ServerKey {
             .map_err(|_| SealError::WrongKey)?;
         Ok(plain.to_vec())
     }
+
+    /// E2: an HMAC-SHA256 of `msg` under a key derived from the server key
+    /// for `purpose` (so a MAC of one use is never valid for another).
+    pub fn mac(&self, purpose: &str, msg: &[u8]) -> [u8; 32] {
+        let derived = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0),
+            purpose.as_bytes(),
+        );
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
+            msg,
+        );
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Whether `tag` is [`ServerKey::mac`]'s for `msg`, compared in
+    /// constant time.
+    pub fn mac_ok(&self, purpose: &str, msg: &[u8], tag: &[u8]) -> bool {
+        let derived = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0),
+            purpose.as_bytes(),
+        );
+        ring::hmac::verify(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()),
+            msg,
+            tag,
+        )
+        .is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -108,5 +139,16 @@ mod tests {
         assert_ne!(key.seal("c", b"x").unwrap(), key.seal("c", b"x").unwrap());
         assert!(!format!("{key:?}").contains(&hex::encode([7u8; 4])));
         assert_eq!(ServerKey::from_hex("abcd").err(), Some(SealError::BadKey));
+    }
+
+    #[test]
+    fn e2_macs_hold_for_their_purpose_message_and_key_only() {
+        let key = ServerKey::from_bytes([3; 32]);
+        let tag = key.mac("file", b"w1/u1/99");
+        assert!(key.mac_ok("file", b"w1/u1/99", &tag));
+        assert!(!key.mac_ok("file", b"w1/u1/98", &tag));
+        assert!(!key.mac_ok("other", b"w1/u1/99", &tag));
+        assert!(!ServerKey::from_bytes([4; 32]).mac_ok("file", b"w1/u1/99", &tag));
+        assert!(!key.mac_ok("file", b"w1/u1/99", &tag[..31]));
     }
 }

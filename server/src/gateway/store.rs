@@ -110,6 +110,8 @@ pub(crate) struct SendRow {
     pub chat_id: String,
     pub contact_id: String,
     pub author: String,
+    /// What names the send in SendPulse's history (`map::send_key`): the
+    /// text; `template:{name}` (E5); `file:{url}` (E2).
     pub text: String,
     pub started_at: i64,
     /// SendPulse's id of the message, once known.
