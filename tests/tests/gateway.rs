@@ -1403,6 +1403,7 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
         templates: true,
         flows: true,
         deals: true,
+        notes: true,
     };
     let sendpulse = Capabilities {
         edit_delete: false,
