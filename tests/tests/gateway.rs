@@ -1258,7 +1258,7 @@ async fn f5_f8_card_edits_go_through_sendpulse_and_reconcile_reads_the_card() {
     assert_eq!(gw.head(), head);
 }
 
-// ---- C1 notes ------------------------------------------------------
+// ---- C1 notes, I1 statistics ------------------------------------------------------
 
 /// A chat's notes in the gateway's workspace: (id, author, text).
 fn notes_of(gw: &Gw, chat: &ChatId) -> Vec<(String, String, String)> {
@@ -1449,6 +1449,71 @@ async fn c1_notes_written_in_sendpulse_reach_the_workspace_with_the_chats_histor
     assert_eq!(gw.fake.notes(&c)[0].1, "team note");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i1_stats_of_a_linked_workspace_are_sendpulses_sent_and_subscribers() {
+    let gw = Gw::start().await;
+    let (c, _) = one_chat(&gw, SpApp::Telegram).await;
+    let bot = gw.fake.contact(&c).bot_id;
+    let c2 = gw.fake.add_contact(&bot, "Bob");
+    gw.fake.add_incoming(&c2, "hi");
+    gw.fake.add_incoming(&c2, "anyone?");
+    gw.fake.add_outgoing(&c2, "Welcome!");
+    let (w, _) = one_chat(&gw, SpApp::Whatsapp).await;
+    let wbot = gw.fake.contact(&w).bot_id;
+    gw.fake.with(|s| s.contacts.get_mut(&c2).unwrap().status = 2);
+    gw.reconcile().await;
+    // Sent by a flow and never mirrored (no webhook, no pass since).
+    gw.fake.add_outgoing(&c, "Flow says hi");
+    let agent = gw.agent().await;
+    agent
+        .run(
+            &Action::SendText {
+                chat_id: ChatId::from(format!("sp-{w}").as_str()),
+                text: "On it".into(),
+                message_id: None,
+            },
+            "s-1",
+        )
+        .await
+        .unwrap();
+    let stats = agent.stats().await.unwrap();
+    let of = |id: &str| {
+        stats
+            .bots
+            .iter()
+            .find(|b| b.bot_id.as_ref().map(|b| b.as_str()) == Some(id))
+            .cloned()
+            .unwrap()
+    };
+    for (b, received) in [(&bot, 3), (&wbot, 1)] {
+        let (subscribers, _, sent) = gw.fake.bot_statistics(b);
+        let got = of(&format!("sp-{b}"));
+        assert_eq!(
+            (got.sent, got.received, got.subscribers),
+            (sent, received, subscribers),
+            "{b}"
+        );
+    }
+    // SendPulse's figures, not the mirror's: the flow's message counts.
+    assert_eq!(of(&format!("sp-{bot}")).sent, 2);
+    assert_eq!(of(&format!("sp-{bot}")).subscribers, 2, "unsubscribed ones too");
+    let total = &stats.bots[0];
+    assert_eq!(total.bot_id, None);
+    assert_eq!((total.sent, total.received, total.subscribers), (3, 4, 3));
+    assert_eq!(stats.seq.0, gw.head());
+    // Phones refreshing within the minute reuse SendPulse's answer.
+    let asked = gw.fake.count("/bots/statistics");
+    assert_eq!(asked, 2, "one per bot");
+    gw.fake.add_outgoing(&c, "Another flow message");
+    assert_eq!(agent.stats().await.unwrap().bots, stats.bots);
+    assert_eq!(gw.fake.count("/bots/statistics"), asked);
+    // Once the figures are old, SendPulse is asked again.
+    gw.server.state.gateway.set_stats_ttl(Duration::ZERO);
+    let again = agent.stats().await.unwrap();
+    assert_eq!(gw.fake.count("/bots/statistics"), asked + 2);
+    assert_eq!(again.bots[0].sent, 4);
+}
+
 // ---- contract ---------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1540,6 +1605,7 @@ async fn contract_every_request_of_the_gateway_validates_against_the_subset() {
             agent.run(&a, &key).await.unwrap();
         }
     }
+    agent.stats().await.unwrap();
     gw.fake
         .fail_next("/contacts/sendText", Fault::DropAfterAccept);
     agent

@@ -18,6 +18,7 @@ pub(crate) mod ingest;
 pub mod out;
 pub mod reconcile;
 pub mod seal;
+pub mod stats;
 pub(crate) mod store;
 
 use crate::AppState;
@@ -129,6 +130,8 @@ pub struct Gateway {
     /// Each link's share of webhook bodies ([`HOOK_BODIES_PER_S`]); `None`:
     /// unlimited.
     hooks: Mutex<Option<Arc<HookLimiter>>>,
+    /// I1: SendPulse's figures of each workspace's bots, reused a while.
+    bot_stats: Mutex<stats::Cache>,
 }
 
 type HookLimiter = governor::DefaultKeyedRateLimiter<String>;
@@ -163,6 +166,7 @@ impl Default for Gateway {
             linked: Mutex::new(HashSet::new()),
             schedule: tokio::sync::watch::Sender::new(None),
             hooks: Mutex::new(hook_limiter(HOOK_BODIES_PER_S, HOOK_BURST)),
+            bot_stats: Mutex::new(stats::Cache::default()),
         }
     }
 }
@@ -237,6 +241,15 @@ impl Gateway {
             limiter.retain_recent();
         }
         limiter.check_key(&ws.to_owned()).is_ok()
+    }
+
+    /// I1: how long SendPulse's figures are reused ([`stats::STATS_TTL`]);
+    /// forgets those read.
+    pub fn set_stats_ttl(&self, ttl: Duration) {
+        *lock(&self.bot_stats) = stats::Cache {
+            ttl,
+            ..Default::default()
+        };
     }
 
     pub fn tuning(&self) -> Tuning {
