@@ -731,8 +731,10 @@ fn route(
         ("GET", "bots/statistics") => match q(query, "bot_id") {
             Some(bot) if s.bots.iter().any(|b| b.id == bot && b.app == app) => {
                 let (total, active, outgoing) = statistics(s, bot);
-                ok(json!({"subscribedTotalCount": total, "subscribedActiveCount": active,
-                          "outgoingMessagesTotalCount": outgoing}))
+                ok(
+                    json!({"subscribedTotalCount": total, "subscribedActiveCount": active,
+                          "outgoingMessagesTotalCount": outgoing}),
+                )
             }
             _ => bad(StatusCode::BAD_REQUEST),
         },

@@ -442,10 +442,8 @@ mod tests {
             "INSERT INTO sendpulse_sends VALUES ('w1', 'm1', 's', 'c', 'ct', 'u0', 'hi', 5, NULL)",
             "INSERT INTO sendpulse_dialogs VALUES ('w1', 'ct', 'mark')",
         ],
-        &[
-            "INSERT INTO sendpulse_notes
-             VALUES ('w1', 'n1', 's', 'c', 'ct', 'b', 'u0', 'note', 5, NULL)",
-        ],
+        &["INSERT INTO sendpulse_notes
+             VALUES ('w1', 'n1', 's', 'c', 'ct', 'b', 'u0', 'note', 5, NULL)"],
     ];
 
     /// A file taken to each version in turn, with that step's rows written

@@ -1325,7 +1325,10 @@ async fn c1_an_agents_note_goes_to_sendpulse_and_only_its_author_edits_or_delete
     assert_eq!(gw.fake.notes(&c)[0].1, "VIP: call back");
 
     // The author's edit and delete go to the same SendPulse note.
-    agent.run(&edit("VIP: called, all good"), "e-2").await.unwrap();
+    agent
+        .run(&edit("VIP: called, all good"), "e-2")
+        .await
+        .unwrap();
     assert_eq!(gw.fake.notes(&c)[0].1, "VIP: called, all good");
     assert_eq!(notes_of(&gw, &chat)[0].2, "VIP: called, all good");
     // Reading the notes back changes nothing.
@@ -1389,7 +1392,10 @@ async fn c1_e7_a_note_whose_answer_is_lost_is_written_once() {
     let second = saved["note"]["id"].as_str().unwrap().to_owned();
     let ours = notes_of(&gw, &chat);
     assert_eq!(ours.len(), 2, "{ours:?}");
-    assert!(ours.iter().any(|(i, a, t)| i == &second && a == "u0" && t == "second thought"));
+    assert!(
+        ours.iter()
+            .any(|(i, a, t)| i == &second && a == "u0" && t == "second thought")
+    );
     // The mapping holds: an edit reaches the note written after the loss.
     agent
         .run(
@@ -1415,10 +1421,18 @@ async fn c1_notes_written_in_sendpulse_reach_the_workspace_with_the_chats_histor
     let before = gw.fake.count("/contacts/notes");
     let pass = gw.reconcile().await;
     assert_eq!(pass.histories, 1);
-    assert_eq!(gw.fake.count("/contacts/notes") - before, 1, "one read per history");
+    assert_eq!(
+        gw.fake.count("/contacts/notes") - before,
+        1,
+        "one read per history"
+    );
     assert_eq!(
         notes_of(&gw, &chat),
-        [(format!("sp-{note}"), "sendpulse".into(), "written in SendPulse".into())]
+        [(
+            format!("sp-{note}"),
+            "sendpulse".into(),
+            "written in SendPulse".into()
+        )]
     );
     // A pass with nothing new reads no notes.
     let before = gw.fake.count("/contacts/notes");
@@ -1427,7 +1441,8 @@ async fn c1_notes_written_in_sendpulse_reach_the_workspace_with_the_chats_histor
     assert_eq!(gw.fake.count("/contacts/notes"), before);
     // Edited, then deleted in SendPulse: the chat's next history read
     // brings each along.
-    gw.fake.with(|s| s.notes[0].text = "edited in SendPulse".into());
+    gw.fake
+        .with(|s| s.notes[0].text = "edited in SendPulse".into());
     gw.fake.add_incoming(&c, "hello again");
     gw.reconcile().await;
     assert_eq!(notes_of(&gw, &chat)[0].2, "edited in SendPulse");
@@ -1460,7 +1475,8 @@ async fn i1_stats_of_a_linked_workspace_are_sendpulses_sent_and_subscribers() {
     gw.fake.add_outgoing(&c2, "Welcome!");
     let (w, _) = one_chat(&gw, SpApp::Whatsapp).await;
     let wbot = gw.fake.contact(&w).bot_id;
-    gw.fake.with(|s| s.contacts.get_mut(&c2).unwrap().status = 2);
+    gw.fake
+        .with(|s| s.contacts.get_mut(&c2).unwrap().status = 2);
     gw.reconcile().await;
     // Sent by a flow and never mirrored (no webhook, no pass since).
     gw.fake.add_outgoing(&c, "Flow says hi");
@@ -1496,7 +1512,11 @@ async fn i1_stats_of_a_linked_workspace_are_sendpulses_sent_and_subscribers() {
     }
     // SendPulse's figures, not the mirror's: the flow's message counts.
     assert_eq!(of(&format!("sp-{bot}")).sent, 2);
-    assert_eq!(of(&format!("sp-{bot}")).subscribers, 2, "unsubscribed ones too");
+    assert_eq!(
+        of(&format!("sp-{bot}")).subscribers,
+        2,
+        "unsubscribed ones too"
+    );
     let total = &stats.bots[0];
     assert_eq!(total.bot_id, None);
     assert_eq!((total.sent, total.received, total.subscribers), (3, 4, 3));

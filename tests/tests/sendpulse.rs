@@ -356,10 +356,7 @@ async fn every_operation(fake: &FakeSendPulse, client: &Client) {
         // C1 notes and I1 statistics.
         let n = client.create_note(app, &bot, &c, "n1").await.unwrap();
         let n = n.expect("the note's id");
-        client
-            .update_note(app, &bot, &c, &n, "n2")
-            .await
-            .unwrap();
+        client.update_note(app, &bot, &c, &n, "n2").await.unwrap();
         let notes = client.notes(app, &bot, &c).await.unwrap();
         assert_eq!(notes.len(), 1);
         assert_eq!(rapport_sendpulse::map::text_of(&notes[0].data), "n2");

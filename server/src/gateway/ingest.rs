@@ -516,7 +516,13 @@ fn notes(
         } else if let Some(i) = open
             .iter()
             .position(|r| {
-                rapport_core::sendpulse::is_send_of(&r.text, r.started_at, &n.text, n.at.0, slack_ms)
+                rapport_core::sendpulse::is_send_of(
+                    &r.text,
+                    r.started_at,
+                    &n.text,
+                    n.at.0,
+                    slack_ms,
+                )
             })
             .filter(|_| known(&own_id).ok().flatten().is_none())
         {

@@ -783,7 +783,9 @@ pub async fn add_note(chat_id: String, cmd: Command<TextBody>) -> Response {
                 remote_id: None,
             };
             if !store::record_note(cx.hub, &row)? {
-                return Err(ApiError::internal("a note with this id is recorded already"));
+                return Err(ApiError::internal(
+                    "a note with this id is recorded already",
+                ));
             }
             Ok(NotePlan {
                 target: t,
@@ -858,7 +860,10 @@ async fn write_note(
     plan: NotePlan,
 ) -> ApiResult<NotePlan> {
     let client = client(state, ws).await?;
-    if plan.resume && (note_found(state, &plan.row.scope).await? || look_note(state, &client, ws, &plan).await?) {
+    if plan.resume
+        && (note_found(state, &plan.row.scope).await?
+            || look_note(state, &client, ws, &plan).await?)
+    {
         return Ok(plan);
     }
     let (app, row) = (plan.target.app, &plan.row);
