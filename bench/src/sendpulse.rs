@@ -267,7 +267,8 @@ async fn post(http: &reqwest::Client, hook: &str, item: Value) -> Res<()> {
     Ok(())
 }
 
-/// The reconcile pass's reads through a bare client, nothing applied:
+/// The reconcile pass's reads (C1: each history's notes too) through a
+/// bare client, nothing applied:
 /// (seconds, requests).
 async fn bare_reads(url: &str) -> Res<(f64, u64)> {
     let client = rapport_sendpulse::Client::new(
@@ -280,6 +281,7 @@ async fn bare_reads(url: &str) -> Res<(f64, u64)> {
         for bot in client.bots(app).await? {
             for chat in client.chats_all(app, &bot.id).await? {
                 client.messages_all(app, &chat.contact.id).await?;
+                client.notes(app, &bot.id, &chat.contact.id).await?;
             }
         }
     }

@@ -693,6 +693,7 @@ pub struct Capabilities {
     pub templates: bool,
     pub flows: bool,
     pub deals: bool,
+    pub notes: bool,
 }
 
 // E2 and notifications (H2-H4).

@@ -274,6 +274,39 @@ pub struct Message {
     pub sent_by: Option<Value>,
 }
 
+/// C1: an operator note on a contact (`GET /{app}/contacts/notes`);
+/// SendPulse writes notes in its message shape, the text in `data`.
+#[derive(Clone, Deserialize, PartialEq)]
+pub struct Note {
+    pub id: String,
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub sent_by: Option<Value>,
+}
+
+impl fmt::Debug for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Note")
+            .field("id", &self.id)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// I1: a bot's figures (`GET /{app}/bots/statistics`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub struct BotStatistics {
+    #[serde(default, rename = "subscribedTotalCount")]
+    pub subscribed_total: u64,
+    #[serde(default, rename = "subscribedActiveCount")]
+    pub subscribed_active: u64,
+    #[serde(default, rename = "outgoingMessagesTotalCount")]
+    pub outgoing_total: u64,
+}
+
 /// One chat of a bot (`GET /{app}/chats`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Chat {
@@ -1161,6 +1194,87 @@ impl Client {
         )
         .await
         .map(drop)
+    }
+
+    // ---- C1 notes, I1 statistics ----------------------------------------
+
+    /// C1: every operator note on a contact of `bot_id`.
+    pub async fn notes(&self, app: App, bot_id: &str, contact_id: &str) -> Result<Vec<Note>> {
+        self.get(
+            &format!("/{}/contacts/notes", app.api_prefix()),
+            &[
+                ("bot_id", bot_id.to_owned()),
+                ("contact_id", contact_id.to_owned()),
+            ],
+        )
+        .await
+    }
+
+    /// C1: writes a note; SendPulse's id of it where the answer gives one.
+    /// Not repeated on a lost answer ([`Error::Uncertain`]): the caller
+    /// looks in [`Client::notes`] before writing it again.
+    pub async fn create_note(
+        &self,
+        app: App,
+        bot_id: &str,
+        contact_id: &str,
+        text: &str,
+    ) -> Result<Option<String>> {
+        let path = format!("/{}/contacts/createNote", app.api_prefix());
+        let body = json!({"contact_id": contact_id, "bot_id": bot_id, "text": text});
+        let v = self
+            .call(Method::POST, &path, &[], Some(&body), Repeat::Once)
+            .await?;
+        // The published answer is the note itself; the other commands'
+        // answers wrap it in `data`: either is read.
+        Ok(v.get("data")
+            .and_then(|d| d.get("id"))
+            .or_else(|| v.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned))
+    }
+
+    /// C1: replaces a note's text (the same state when repeated).
+    pub async fn update_note(
+        &self,
+        app: App,
+        bot_id: &str,
+        contact_id: &str,
+        note_id: &str,
+        text: &str,
+    ) -> Result<()> {
+        self.command(
+            app,
+            "contacts/updateNote",
+            json!({"contact_id": contact_id, "bot_id": bot_id, "note_id": note_id, "text": text}),
+        )
+        .await
+    }
+
+    /// C1: deletes a note. A repeat after a lost answer may be refused as
+    /// the note is gone: the caller reads the notes to tell.
+    pub async fn delete_note(
+        &self,
+        app: App,
+        bot_id: &str,
+        contact_id: &str,
+        note_id: &str,
+    ) -> Result<()> {
+        self.command(
+            app,
+            "contacts/deleteNote",
+            json!({"contact_id": contact_id, "bot_id": bot_id, "note_id": note_id}),
+        )
+        .await
+    }
+
+    /// I1: a bot's subscribers (all, active) and outgoing messages.
+    pub async fn bot_statistics(&self, app: App, bot_id: &str) -> Result<BotStatistics> {
+        self.get(
+            &format!("/{}/bots/statistics", app.api_prefix()),
+            &[("bot_id", bot_id.to_owned())],
+        )
+        .await
     }
 
     pub async fn disable_contact(&self, app: App, contact_id: &str) -> Result<()> {

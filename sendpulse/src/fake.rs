@@ -96,6 +96,17 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
 }
 
+/// C1: an operator note on a contact.
+#[derive(Debug, Clone)]
+pub struct FakeNote {
+    pub id: String,
+    pub contact_id: String,
+    pub bot_id: String,
+    pub text: String,
+    /// ms.
+    pub created_at: i64,
+}
+
 #[derive(Debug, Default)]
 pub struct FakeState {
     pub client_id: String,
@@ -118,6 +129,8 @@ pub struct FakeState {
     pub templates: Vec<FakeTemplate>,
     /// E2: every file downloaded for a send, in order.
     pub fetched: Vec<Fetched>,
+    /// C1: operator notes, oldest first.
+    pub notes: Vec<FakeNote>,
     /// Indexes into `messages` per contact (an account of 10k chats is
     /// read in the bench: a scan of every message per chat would make the
     /// fake, not the gateway, the figure).
@@ -284,6 +297,28 @@ impl FakeSendPulse {
         self.with(|s| push_message(s, contact_id, 1, text, None))
     }
 
+    /// C1: a note written in SendPulse's own UI; its id.
+    pub fn add_note(&self, contact_id: &str, text: &str) -> String {
+        self.with(|s| push_note(s, contact_id, text))
+    }
+
+    /// C1: a contact's notes as (id, text), oldest first.
+    pub fn notes(&self, contact_id: &str) -> Vec<(String, String)> {
+        self.with(|s| {
+            s.notes
+                .iter()
+                .filter(|n| n.contact_id == contact_id)
+                .map(|n| (n.id.clone(), n.text.clone()))
+                .collect()
+        })
+    }
+
+    /// I1: what `bots/statistics` answers for a bot: (subscribers, active
+    /// subscribers, outgoing messages), counted from the fake's state.
+    pub fn bot_statistics(&self, bot_id: &str) -> (u64, u64, u64) {
+        self.with(|s| statistics(s, bot_id))
+    }
+
     pub fn fail_next(&self, path_contains: &str, fault: Fault) {
         self.with(|s| s.faults.push_back((path_contains.to_owned(), fault)));
     }
@@ -427,6 +462,64 @@ fn push_message(
         data,
     });
     id
+}
+
+fn push_note(s: &mut FakeState, contact_id: &str, text: &str) -> String {
+    let id = s.id("note");
+    let created_at = s.tick();
+    let bot_id = s.contacts[contact_id].bot_id.clone();
+    s.notes.push(FakeNote {
+        id: id.clone(),
+        contact_id: contact_id.to_owned(),
+        bot_id,
+        text: text.to_owned(),
+        created_at,
+    });
+    id
+}
+
+/// A note in SendPulse's message shape (type 6, operator note).
+fn note_json(n: &FakeNote) -> Value {
+    json!({
+        "id": n.id, "contact_id": n.contact_id, "bot_id": n.bot_id,
+        "data": {"text": n.text}, "direction": 2, "type": 6,
+        "created_at": iso(n.created_at), "sent_by": null,
+    })
+}
+
+fn statistics(s: &FakeState, bot_id: &str) -> (u64, u64, u64) {
+    let contacts = s.contacts.values().filter(|c| c.bot_id == bot_id);
+    let total = contacts.clone().count() as u64;
+    let active = contacts.filter(|c| c.status == 1).count() as u64;
+    let outgoing = s
+        .messages
+        .iter()
+        .filter(|m| m.bot_id == bot_id && m.direction == 2)
+        .count() as u64;
+    (total, active, outgoing)
+}
+
+/// C1: createNote, updateNote, deleteNote on contact `c` (the body's
+/// `bot_id` must be the contact's bot).
+fn note_command(s: &mut FakeState, op: &str, c: &str, b: &Value) -> Response {
+    let text = b.get("text").and_then(Value::as_str);
+    let note = b.get("note_id").and_then(Value::as_str);
+    if b.get("bot_id").and_then(Value::as_str) != Some(s.contacts[c].bot_id.as_str()) {
+        return bad(StatusCode::BAD_REQUEST);
+    }
+    let found = note.and_then(|id| s.notes.iter().position(|n| n.id == id && n.contact_id == c));
+    match (op, text, found) {
+        ("contacts/createNote", Some(t), _) => {
+            push_note(s, c, t);
+            ok(note_json(s.notes.last().expect("note")))
+        }
+        ("contacts/updateNote", Some(t), Some(i)) => {
+            s.notes[i].text = t.to_owned();
+            ok(note_json(&s.notes[i]))
+        }
+        ("contacts/deleteNote", _, Some(i)) => ok(note_json(&s.notes.remove(i))),
+        _ => bad(StatusCode::BAD_REQUEST),
+    }
 }
 
 fn message_json(m: &FakeMessage) -> Value {
@@ -755,6 +848,26 @@ fn route(
                     .collect(),
             ))
         }
+        ("GET", "contacts/notes") => match (known, q(query, "bot_id")) {
+            (Some(c), Some(bot)) if s.contacts[&c].bot_id == bot => ok(Value::Array(
+                s.notes
+                    .iter()
+                    .filter(|n| n.contact_id == c)
+                    .map(note_json)
+                    .collect(),
+            )),
+            _ => bad(StatusCode::BAD_REQUEST),
+        },
+        ("GET", "bots/statistics") => match q(query, "bot_id") {
+            Some(bot) if s.bots.iter().any(|b| b.id == bot && b.app == app) => {
+                let (total, active, outgoing) = statistics(s, bot);
+                ok(
+                    json!({"subscribedTotalCount": total, "subscribedActiveCount": active,
+                          "outgoingMessagesTotalCount": outgoing}),
+                )
+            }
+            _ => bad(StatusCode::BAD_REQUEST),
+        },
         ("GET", "contacts/get") => match q(query, "id").and_then(|i| s.contacts.get(i)) {
             Some(c) => ok(contact_json(c)),
             None => bad(StatusCode::BAD_REQUEST),
@@ -854,6 +967,12 @@ fn command(
         push_message(s, c, 2, &text, data);
         let m = s.messages.last().expect("message");
         return ok(message_json(m));
+    }
+    if matches!(
+        op,
+        "contacts/createNote" | "contacts/updateNote" | "contacts/deleteNote"
+    ) {
+        return note_command(s, op, c, b);
     }
     let contact = s.contacts.get_mut(c).expect("contact");
     match op {

@@ -155,16 +155,24 @@ pub async fn refresh(
     }
 }
 
-/// I1: the figures recounted at the workspace's head.
+/// I1: the figures recounted at the workspace's head; on a workspace linked
+/// to SendPulse, each bot's sent and subscribers are SendPulse's
+/// (`gateway::stats`).
 #[utoipa::path(
     get,
     path = "/v1/stats",
     tag = "feed",
-    summary = "I1: messages sent and received and subscribers, for all bots and per bot, counted at `seq`",
+    summary = "I1: messages sent and received and subscribers, for all bots and per bot, counted at `seq` (a workspace linked to SendPulse: sent and subscribers per bot are SendPulse's, cached a minute)",
     responses((status = 200, description = "done", body = rapport_core::model::StatsAt), crate::error::Errors),
 )]
-pub async fn stats(caller: Caller) -> ApiResult<Json<rapport_core::model::StatsAt>> {
+pub async fn stats(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<rapport_core::model::StatsAt>> {
     let ws = caller.workspace.clone();
+    if state.gateway.linked(&ws.id) {
+        return Ok(Json(crate::gateway::stats::linked(&state, &ws).await?));
+    }
     let stats = tokio::task::spawn_blocking(move || ws.store.recount_stats())
         .await
         .map_err(ApiError::internal)??;

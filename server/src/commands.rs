@@ -423,6 +423,9 @@ pub async fn react(
     responses((status = 200, description = "done", body = rapport_core::wire::NoteSaved), crate::error::Errors),
 )]
 pub async fn add_note(Path(chat_id): Path<String>, cmd: Command<TextBody>) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::add_note(chat_id, cmd).await;
+    }
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
         check(cx, &chat, &Act::Note { text: &body.text })?;
@@ -440,7 +443,7 @@ pub async fn add_note(Path(chat_id): Path<String>, cmd: Command<TextBody>) -> Re
     .await
 }
 
-fn own_note(cx: &Ctx<'_>, chat: &Chat, id: &str) -> ApiResult<Note> {
+pub(crate) fn own_note(cx: &Ctx<'_>, chat: &Chat, id: &str) -> ApiResult<Note> {
     match cx
         .ws
         .store
@@ -467,6 +470,9 @@ pub async fn edit_note(
     Path((chat_id, note_id)): Path<(String, String)>,
     cmd: Command<TextBody>,
 ) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::edit_note(chat_id, note_id, cmd).await;
+    }
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
         let mut note = own_note(cx, &chat, &note_id)?;
@@ -491,6 +497,9 @@ pub async fn delete_note(
     Path((chat_id, note_id)): Path<(String, String)>,
     cmd: Command<NoBody>,
 ) -> Response {
+    if cmd.linked() {
+        return crate::gateway::out::delete_note(chat_id, note_id, cmd).await;
+    }
     cmd.run(move |cx, _| {
         let chat = cx.chat(&chat_id)?;
         let note = own_note(cx, &chat, &note_id)?;

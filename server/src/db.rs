@@ -11,7 +11,7 @@
 //! | `idempotency` | `idempotency` |
 //! | `uploads`, `upload_parts` | `uploads` |
 //! | `devices`, `member_settings`, `pending_emails`, `sent_notifications` | `notify` |
-//! | `sendpulse_links`, `sendpulse_inbox`, `sendpulse_sends`, `sendpulse_dialogs` | `gateway::store` |
+//! | `sendpulse_links`, `sendpulse_inbox`, `sendpulse_sends`, `sendpulse_dialogs`, `sendpulse_notes` | `gateway::store` |
 //!
 //! The owners share one writer connection (one file, one writer: SQLite
 //! serialises writers anyway, and a command's events and its first answer
@@ -208,6 +208,23 @@ CREATE TABLE sendpulse_dialogs (
 ) WITHOUT ROWID;
 ";
 
+/// C1 through SendPulse: an agent's note on a linked workspace, recorded
+/// before SendPulse's `createNote` is called (the Rapport note's id, the
+/// command's key, contact, bot, text, time); `remote_id` is SendPulse's id of
+/// the note once known (from the answer, or found in the contact's notes
+/// after a lost answer), and maps it to the Rapport note for edits, deletes
+/// and the reconcile's reading of the contact's notes.
+const V6: &str = "
+CREATE TABLE sendpulse_notes (
+    workspace TEXT NOT NULL, note_id TEXT NOT NULL, scope TEXT NOT NULL UNIQUE,
+    chat_id TEXT NOT NULL, contact_id TEXT NOT NULL, bot_id TEXT NOT NULL,
+    author TEXT NOT NULL, text TEXT NOT NULL, started_at INTEGER NOT NULL, remote_id TEXT,
+    PRIMARY KEY (workspace, note_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX sendpulse_notes_by_remote ON sendpulse_notes (workspace, remote_id);
+CREATE INDEX sendpulse_notes_by_contact ON sendpulse_notes (workspace, contact_id);
+";
+
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1),
@@ -217,6 +234,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(V3),
         M::up(V4),
         M::up(V5),
+        M::up(V6),
     ])
 }
 
@@ -258,7 +276,7 @@ fn hash_stored_tokens(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 /// The newest schema version this build knows.
-pub(crate) const LATEST: i64 = 5;
+pub(crate) const LATEST: i64 = 6;
 
 /// Settings of the connection (outside the steps: `journal_mode` cannot
 /// change inside a transaction, and they are not part of the file's shape).
@@ -432,6 +450,8 @@ mod tests {
             "INSERT INTO sendpulse_sends VALUES ('w1', 'm1', 's', 'c', 'ct', 'u0', 'hi', 5, NULL)",
             "INSERT INTO sendpulse_dialogs VALUES ('w1', 'ct', 'mark')",
         ],
+        &["INSERT INTO sendpulse_notes
+             VALUES ('w1', 'n1', 's', 'c', 'ct', 'b', 'u0', 'note', 5, NULL)"],
     ];
 
     /// A file taken to each version in turn, with that step's rows written
@@ -645,6 +665,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
                 "sendpulse_inbox",
                 "sendpulse_sends",
                 "sendpulse_dialogs",
+                "sendpulse_notes",
             ],
         ),
         (
@@ -759,7 +780,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
             assert!(
                 V1.contains(&format!("EXISTS {table} ("))
                     || V2.contains(&format!("TABLE {table} ("))
-                    || V5.contains(&format!("TABLE {table} (")),
+                    || V5.contains(&format!("TABLE {table} ("))
+                    || V6.contains(&format!("TABLE {table} (")),
                 "{table} is in the schema"
             );
         }

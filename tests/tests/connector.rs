@@ -640,6 +640,8 @@ async fn b6_b8_e2_what_sendpulse_cannot_do_is_a_typed_refusal_and_capabilities_s
     let rig = Rig::start(100).await;
     let caps = rig.backend.capabilities();
     assert!(!caps.live_stream && !caps.edit_delete && !caps.quotes && !caps.idempotency);
+    // C1: SendPulse's notes go through the gateway only; the apps hide them.
+    assert!(!caps.notes);
     let tg = rig.fake.add_bot(SpApp::Telegram, "TG");
     let ann = rig.fake.add_contact(&tg, "Ann");
     rig.fake.add_incoming(&ann, "q");
@@ -963,6 +965,20 @@ async fn s5_s2_e1_the_client_logs_in_to_sendpulse_syncs_sends_and_forgets_it_at_
     assert_eq!(info.workspace_id, format!("sendpulse:{ID}"));
     let caps = client.capabilities();
     assert!(!caps.live_stream && !caps.edit_delete && !caps.quotes);
+    // C1: no notes here: refused on the phone with the feature named.
+    assert!(!caps.notes);
+    let note = Action::AddNote {
+        chat_id: ChatId::from("sp-any"),
+        text: "n".into(),
+    };
+    let refused = client.check_action(&note).unwrap_err().to_string();
+    assert_eq!(
+        refused,
+        rapport_core::ClientError::Refused(rapport_core::policy::Refusal::NotOffered {
+            feature: "notes".into(),
+        })
+        .to_string()
+    );
     // Push registration needs a server: a typed refusal.
     let err = client.notification_settings().await.unwrap_err();
     assert!(err.to_string().contains("not_supported"), "{err}");

@@ -1696,6 +1696,282 @@ async fn e2_e7_a_file_whose_answer_is_lost_is_found_by_its_url_not_sent_twice() 
     }
 }
 
+// ---- C1 notes, I1 statistics ------------------------------------------------------
+
+/// A chat's notes in the gateway's workspace: (id, author, text).
+fn notes_of(gw: &Gw, chat: &ChatId) -> Vec<(String, String, String)> {
+    gw.ws()
+        .store
+        .timeline_page(chat, None, u32::MAX)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|i| match i {
+            TimelineItem::Note(n) => Some((n.id.0, n.author.0, n.text)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn add_note(chat: &ChatId, text: &str) -> Action {
+    Action::AddNote {
+        chat_id: chat.clone(),
+        text: text.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c1_an_agents_note_goes_to_sendpulse_and_only_its_author_edits_or_deletes_it() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Telegram).await;
+    let agent = gw.agent().await;
+    let saved = agent
+        .run(&add_note(&chat, "VIP: call back"), "note-1")
+        .await
+        .unwrap();
+    let id = NoteId::from(saved["note"]["id"].as_str().unwrap());
+    let at_sendpulse = gw.fake.notes(&c);
+    assert_eq!(at_sendpulse.len(), 1);
+    assert_eq!(at_sendpulse[0].1, "VIP: call back");
+    assert_eq!(
+        notes_of(&gw, &chat),
+        [(id.0.clone(), "u0".into(), "VIP: call back".into())]
+    );
+    // The same key: the first answer, nothing written again.
+    agent
+        .run(&add_note(&chat, "VIP: call back"), "note-1")
+        .await
+        .unwrap();
+    assert_eq!(gw.fake.notes(&c).len(), 1);
+    // C1's limit holds before SendPulse is asked.
+    let long = agent
+        .run(&add_note(&chat, &"x".repeat(2001)), "note-2")
+        .await
+        .unwrap_err();
+    assert!(matches!(long, SyncError::Refused { .. }), "{long}");
+    assert_eq!(gw.fake.notes(&c).len(), 1);
+
+    // Another member cannot change it, here or there.
+    let other = RapportBackend::new(&gw.server.url(), Arc::new(ServerClock::default())).unwrap();
+    other.login("u1@sp.test", PASSWORD).await.unwrap();
+    let edit = |text: &str| Action::EditNote {
+        chat_id: chat.clone(),
+        note_id: id.clone(),
+        text: text.into(),
+    };
+    assert!(other.run(&edit("mine now"), "e-1").await.is_err());
+    assert_eq!(gw.fake.notes(&c)[0].1, "VIP: call back");
+
+    // The author's edit and delete go to the same SendPulse note.
+    agent
+        .run(&edit("VIP: called, all good"), "e-2")
+        .await
+        .unwrap();
+    assert_eq!(gw.fake.notes(&c)[0].1, "VIP: called, all good");
+    assert_eq!(notes_of(&gw, &chat)[0].2, "VIP: called, all good");
+    // Reading the notes back changes nothing.
+    gw.fake.add_incoming(&c, "thanks");
+    gw.reconcile().await;
+    assert_eq!(notes_of(&gw, &chat).len(), 1);
+    assert_eq!(notes_of(&gw, &chat)[0].2, "VIP: called, all good");
+    let delete = Action::DeleteNote {
+        chat_id: chat.clone(),
+        note_id: id.clone(),
+    };
+    assert!(other.run(&delete, "d-1").await.is_err());
+    assert_eq!(gw.fake.notes(&c).len(), 1);
+    agent.run(&delete, "d-2").await.unwrap();
+    assert!(gw.fake.notes(&c).is_empty());
+    assert!(notes_of(&gw, &chat).is_empty());
+    let head = gw.head();
+    gw.fake.add_incoming(&c, "bye");
+    gw.reconcile().await;
+    assert!(notes_of(&gw, &chat).is_empty());
+    assert_eq!(gw.head(), head + 1, "only the new message");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c1_e7_a_note_whose_answer_is_lost_is_written_once() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Whatsapp).await;
+    let agent = gw.agent().await;
+    // Written, the answer lost: the contact's notes are read and it is
+    // found there, under the agent's note id.
+    gw.fake
+        .fail_next("/contacts/createNote", Fault::DropAfterAccept);
+    let saved = agent
+        .run(&add_note(&chat, "asked for a refund"), "lost-1")
+        .await
+        .unwrap();
+    let id = saved["note"]["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("n-"), "{id}");
+    assert_eq!(gw.fake.notes(&c).len(), 1);
+    assert_eq!(notes_of(&gw, &chat).len(), 1);
+
+    // Written, the answer lost and the notes unreadable meanwhile: no
+    // second write; the phone's retry with the same key looks first.
+    gw.fake
+        .fail_next("/contacts/createNote", Fault::DropAfterAccept);
+    for _ in 0..8 {
+        gw.fake
+            .fail_next("/contacts/notes", Fault::Status(500, None));
+    }
+    let e = agent
+        .run(&add_note(&chat, "second thought"), "lost-2")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "server_error", "a 503: {e}");
+    assert_eq!(gw.fake.notes(&c).len(), 2);
+    let saved = agent
+        .run(&add_note(&chat, "second thought"), "lost-2")
+        .await
+        .unwrap();
+    assert_eq!(gw.fake.notes(&c).len(), 2, "written once");
+    let second = saved["note"]["id"].as_str().unwrap().to_owned();
+    let ours = notes_of(&gw, &chat);
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    assert!(
+        ours.iter()
+            .any(|(i, a, t)| i == &second && a == "u0" && t == "second thought")
+    );
+    // The mapping holds: an edit reaches the note written after the loss.
+    agent
+        .run(
+            &Action::EditNote {
+                chat_id: chat.clone(),
+                note_id: NoteId::from(second.as_str()),
+                text: "second thought, edited".into(),
+            },
+            "lost-3",
+        )
+        .await
+        .unwrap();
+    assert_eq!(gw.fake.notes(&c)[1].1, "second thought, edited");
+    assert_eq!(gw.fake.notes(&c)[0].1, "asked for a refund");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c1_notes_written_in_sendpulse_reach_the_workspace_with_the_chats_history() {
+    let gw = Gw::start().await;
+    let (c, chat) = one_chat(&gw, SpApp::Instagram).await;
+    let note = gw.fake.add_note(&c, "written in SendPulse");
+    gw.fake.add_incoming(&c, "still there?");
+    let before = gw.fake.count("/contacts/notes");
+    let pass = gw.reconcile().await;
+    assert_eq!(pass.histories, 1);
+    assert_eq!(
+        gw.fake.count("/contacts/notes") - before,
+        1,
+        "one read per history"
+    );
+    assert_eq!(
+        notes_of(&gw, &chat),
+        [(
+            format!("sp-{note}"),
+            "sendpulse".into(),
+            "written in SendPulse".into()
+        )]
+    );
+    // A pass with nothing new reads no notes.
+    let before = gw.fake.count("/contacts/notes");
+    let pass = gw.reconcile().await;
+    assert_eq!((pass.histories, pass.events), (0, 0));
+    assert_eq!(gw.fake.count("/contacts/notes"), before);
+    // Edited, then deleted in SendPulse: the chat's next history read
+    // brings each along.
+    gw.fake
+        .with(|s| s.notes[0].text = "edited in SendPulse".into());
+    gw.fake.add_incoming(&c, "hello again");
+    gw.reconcile().await;
+    assert_eq!(notes_of(&gw, &chat)[0].2, "edited in SendPulse");
+    gw.fake.with(|s| s.notes.clear());
+    gw.fake.add_incoming(&c, "anyone?");
+    gw.reconcile().await;
+    assert!(notes_of(&gw, &chat).is_empty());
+    // An agent cannot edit a note SendPulse's team wrote (C1: the author's).
+    let n2 = gw.fake.add_note(&c, "team note");
+    gw.fake.add_incoming(&c, "and now?");
+    gw.reconcile().await;
+    let agent = gw.agent().await;
+    let edit = Action::EditNote {
+        chat_id: chat.clone(),
+        note_id: NoteId::from(format!("sp-{n2}").as_str()),
+        text: "mine".into(),
+    };
+    assert!(agent.run(&edit, "e-1").await.is_err());
+    assert_eq!(gw.fake.notes(&c)[0].1, "team note");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i1_stats_of_a_linked_workspace_are_sendpulses_sent_and_subscribers() {
+    let gw = Gw::start().await;
+    let (c, _) = one_chat(&gw, SpApp::Telegram).await;
+    let bot = gw.fake.contact(&c).bot_id;
+    let c2 = gw.fake.add_contact(&bot, "Bob");
+    gw.fake.add_incoming(&c2, "hi");
+    gw.fake.add_incoming(&c2, "anyone?");
+    gw.fake.add_outgoing(&c2, "Welcome!");
+    let (w, _) = one_chat(&gw, SpApp::Whatsapp).await;
+    let wbot = gw.fake.contact(&w).bot_id;
+    gw.fake
+        .with(|s| s.contacts.get_mut(&c2).unwrap().status = 2);
+    gw.reconcile().await;
+    // Sent by a flow and never mirrored (no webhook, no pass since).
+    gw.fake.add_outgoing(&c, "Flow says hi");
+    let agent = gw.agent().await;
+    agent
+        .run(
+            &Action::SendText {
+                chat_id: ChatId::from(format!("sp-{w}").as_str()),
+                text: "On it".into(),
+                message_id: None,
+            },
+            "s-1",
+        )
+        .await
+        .unwrap();
+    let stats = agent.stats().await.unwrap();
+    let of = |id: &str| {
+        stats
+            .bots
+            .iter()
+            .find(|b| b.bot_id.as_ref().map(|b| b.as_str()) == Some(id))
+            .cloned()
+            .unwrap()
+    };
+    for (b, received) in [(&bot, 3), (&wbot, 1)] {
+        let (subscribers, _, sent) = gw.fake.bot_statistics(b);
+        let got = of(&format!("sp-{b}"));
+        assert_eq!(
+            (got.sent, got.received, got.subscribers),
+            (sent, received, subscribers),
+            "{b}"
+        );
+    }
+    // SendPulse's figures, not the mirror's: the flow's message counts.
+    assert_eq!(of(&format!("sp-{bot}")).sent, 2);
+    assert_eq!(
+        of(&format!("sp-{bot}")).subscribers,
+        2,
+        "unsubscribed ones too"
+    );
+    let total = &stats.bots[0];
+    assert_eq!(total.bot_id, None);
+    assert_eq!((total.sent, total.received, total.subscribers), (3, 4, 3));
+    assert_eq!(stats.seq.0, gw.head());
+    // Phones refreshing within the minute reuse SendPulse's answer.
+    let asked = gw.fake.count("/bots/statistics");
+    assert_eq!(asked, 2, "one per bot");
+    gw.fake.add_outgoing(&c, "Another flow message");
+    assert_eq!(agent.stats().await.unwrap().bots, stats.bots);
+    assert_eq!(gw.fake.count("/bots/statistics"), asked);
+    // Once the figures are old, SendPulse is asked again.
+    gw.server.state.gateway.set_stats_ttl(Duration::ZERO);
+    let again = agent.stats().await.unwrap();
+    assert_eq!(gw.fake.count("/bots/statistics"), asked + 2);
+    assert_eq!(again.bots[0].sent, 4);
+}
+
 // ---- contract ---------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1782,10 +2058,12 @@ async fn contract_every_request_of_the_gateway_validates_against_the_subset() {
                 },
                 k("f"),
             ),
+            (add_note(chat, "note"), k("n")),
         ] {
             agent.run(&a, &key).await.unwrap();
         }
     }
+    agent.stats().await.unwrap();
     gw.fake
         .fail_next("/contacts/sendText", Fault::DropAfterAccept);
     agent
@@ -1864,6 +2142,7 @@ fn b6_b8_capabilities_a_linked_workspace_tells_its_phones_what_sendpulse_cannot_
         templates: true,
         flows: true,
         deals: true,
+        notes: true,
     };
     // E5 templates are offered; E2 files only with the server's public
     // URL (none here).

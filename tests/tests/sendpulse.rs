@@ -459,6 +459,21 @@ async fn every_operation(fake: &FakeSendPulse, client: &Client) {
             .unwrap();
         client.disable_contact(app, &c).await.unwrap();
         client.enable_contact(app, &c).await.unwrap();
+        // C1 notes and I1 statistics.
+        let n = client.create_note(app, &bot, &c, "n1").await.unwrap();
+        let n = n.expect("the note's id");
+        client.update_note(app, &bot, &c, &n, "n2").await.unwrap();
+        let notes = client.notes(app, &bot, &c).await.unwrap();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(rapport_sendpulse::map::text_of(&notes[0].data), "n2");
+        client.delete_note(app, &bot, &c, &n).await.unwrap();
+        assert!(client.notes(app, &bot, &c).await.unwrap().is_empty());
+        let st = client.bot_statistics(app, &bot).await.unwrap();
+        assert_eq!(
+            (st.subscribed_total, st.subscribed_active, st.outgoing_total),
+            fake.bot_statistics(&bot)
+        );
+        assert!(st.subscribed_total == 1 && st.outgoing_total >= 1, "{st:?}");
         if app == App::Whatsapp {
             fake.add_template(&bot, "n", "en", "APPROVED", "hello");
             assert_eq!(client.whatsapp_templates(&bot).await.unwrap().len(), 1);

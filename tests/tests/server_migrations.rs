@@ -81,9 +81,19 @@ const V4: Fixture = Fixture {
     legacy_password: false,
 };
 
+const V5: Fixture = Fixture {
+    version: 5,
+    server_db: include_str!("../../server/tests/fixtures/server-db-v5.sql"),
+    workspace_store: include_str!("../../server/tests/fixtures/server-db-v5.ws-demo.sql"),
+    token: "6d420ce0344ad53064a78def19bd5b34d3d93bc25abecf64187962f477582ea0",
+    refresh_token: "a2e86806f12719c5616b0688de0f0ee89c8b9c82e88be378abf067c037c091ff",
+    exchanged: "c12f0b00694609e5aa45cd19f488e2a37675369008154107cbdf87dd3796838f",
+    legacy_password: false,
+};
+
 /// server.db's latest schema version (server/src/db.rs `LATEST`); a new
 /// step adds the previous version's fixture above.
-const LATEST: i64 = 5;
+const LATEST: i64 = 6;
 
 /// What every fixture's run did (each fixture's header says the same).
 const EMAIL: &str = "agent@example.com";
@@ -467,6 +477,11 @@ fn s2_s5_e7_a_version_3_server_db_migrates_and_keeps_working() {
 #[test]
 fn s2_s5_e7_a_version_4_server_db_migrates_and_keeps_working() {
     migrates_and_keeps_working(&V4, true);
+}
+
+#[test]
+fn s2_s5_e7_a_version_5_server_db_migrates_and_keeps_working() {
+    migrates_and_keeps_working(&V5, true);
 }
 
 /// The workspace store is derived from the log: an operator who has only

@@ -31,6 +31,8 @@ pub struct Capabilities {
     pub flows: bool,
     /// G1/G3: CRM deals.
     pub deals: bool,
+    /// C1: internal notes.
+    pub notes: bool,
 }
 
 impl Capabilities {
@@ -50,6 +52,7 @@ impl Capabilities {
             templates: !has(u::TEMPLATES),
             flows: !has(u::FLOWS),
             deals: !has(u::DEALS),
+            notes: !has(u::NOTES),
         }
     }
 
@@ -65,6 +68,7 @@ impl Capabilities {
             A::React { .. } => (u::REACTIONS, self.reactions),
             A::AddDeal { .. } | A::EditDeal { .. } => (u::DEALS, self.deals),
             A::EditSubscriber { edit, .. } if edit.flow_id.is_some() => (u::FLOWS, self.flows),
+            A::AddNote { .. } | A::EditNote { .. } | A::DeleteNote { .. } => (u::NOTES, self.notes),
             _ => return None,
         };
         (!on).then_some(needed)
@@ -202,6 +206,7 @@ mod tests {
                 u::TEMPLATES,
                 u::FLOWS,
                 u::DEALS,
+                u::NOTES,
             ]
             .map(str::to_owned),
         );
@@ -266,6 +271,20 @@ mod tests {
                 },
                 None,
             ),
+            (
+                Action::AddNote {
+                    chat_id: chat(),
+                    text: "call back".into(),
+                },
+                Some(u::NOTES),
+            ),
+            (
+                Action::DeleteNote {
+                    chat_id: chat(),
+                    note_id: crate::model::NoteId::from("n1"),
+                },
+                Some(u::NOTES),
+            ),
         ];
         for (action, lacking) in cases {
             assert_eq!(all.lacks(&action), None, "{action:?}");
@@ -280,5 +299,6 @@ mod tests {
         assert_eq!(none.lacks_outgoing(&Outgoing::Text("hi")), None);
         assert_eq!(all.lacks_outgoing(&file), None);
         assert!(!none.edit_delete && !none.quotes && !none.deals && none.live_stream);
+        assert!(all.notes && !none.notes);
     }
 }

@@ -67,6 +67,8 @@ pub mod unsupported {
     pub const FLOWS: &str = "flows";
     /// G1/G3: CRM deals.
     pub const DEALS: &str = "deals";
+    /// C1: internal notes.
+    pub const NOTES: &str = "notes";
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

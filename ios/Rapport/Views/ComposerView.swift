@@ -32,7 +32,10 @@ struct ComposerView: View {
             HStack {
                 Menu {
                     Button("Reply") { composer.mode = .text }
-                    Button("Internal note") { composer.mode = .note }
+                    // C1: hidden where the workspace's platform offers no notes.
+                    if chat.capabilities?.notes != false {
+                        Button("Internal note") { composer.mode = .note }
+                    }
                     Button("Attach a file") { picking = true }
                 } label: {
                     Image(systemName: "plus.circle")
@@ -127,6 +130,7 @@ enum FeatureName {
         case "templates": return NSLocalizedString("WhatsApp templates", comment: "feature")
         case "flows": return NSLocalizedString("starting flows", comment: "feature")
         case "deals": return NSLocalizedString("CRM deals", comment: "feature")
+        case "notes": return NSLocalizedString("internal notes", comment: "feature")
         default: return feature
         }
     }

@@ -208,11 +208,14 @@ struct NoteRow: View {
         .background(Color.yellow.opacity(0.15), in: RoundedRectangle(cornerRadius: 10))
         .listRowSeparator(.hidden)
         .contextMenu {
-            Button("Edit") {
-                text = note.text
-                editing = true
+            // C1: hidden where the workspace's platform offers no notes.
+            if model.capabilities?.notes != false {
+                Button("Edit") {
+                    text = note.text
+                    editing = true
+                }
+                Button("Delete", role: .destructive) { Task { await model.deleteNote(note.id) } }
             }
-            Button("Delete", role: .destructive) { Task { await model.deleteNote(note.id) } }
         }
         .alert("Edit note", isPresented: $editing) {
             TextField("Note", text: $text)

@@ -61,6 +61,26 @@ impl std::fmt::Debug for SeenMessage {
     }
 }
 
+/// C1: a note as SendPulse lists it.
+#[derive(Clone, PartialEq)]
+pub(crate) struct SeenNote {
+    pub remote_id: String,
+    pub text: String,
+    pub at: Timestamp,
+}
+
+impl std::fmt::Debug for SeenNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeenNote")
+            .field("remote_id", &self.remote_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The author of a note written in SendPulse's own UI (its API does not
+/// say which operator wrote it in a form the link can map to a member).
+pub(crate) const SENDPULSE_AUTHOR: &str = "sendpulse";
+
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Seen {
     /// A bot and its name (reconcile: `GET /{app}/bots`).
@@ -72,6 +92,13 @@ pub(crate) enum Seen {
     },
     Contact(SeenContact),
     Message(SeenMessage),
+    /// C1: every note of a contact (`GET /{app}/contacts/notes`), the list
+    /// asked for at `read_at` (server time).
+    Notes {
+        contact: SeenContact,
+        notes: Vec<SeenNote>,
+        read_at: Timestamp,
+    },
 }
 
 // The mapping of SendPulse's ids and codes is shared with the direct
@@ -185,6 +212,11 @@ pub(crate) fn apply(
                 } => bot(ws, *app, bot_id, name, *at)?,
                 Seen::Contact(c) => contact(hub, ws, c)?,
                 Seen::Message(m) => message(hub, ws, m, slack_ms)?,
+                Seen::Notes {
+                    contact,
+                    notes: list,
+                    read_at,
+                } => notes(hub, ws, contact, list, *read_at, slack_ms)?,
             };
             if payloads.is_empty() {
                 unchanged += 1;
@@ -441,5 +473,118 @@ fn message(
         m.at,
         remote_delivery,
     )));
+    Ok(out)
+}
+
+/// C1: a contact's notes as SendPulse lists them, against the chat's notes.
+/// A listed note is the agent's recorded note bound to its id, else the
+/// oldest unbound recorded note of the contact with the same text (a
+/// `createNote` whose answer was lost: it is bound now), else one written
+/// in SendPulse's UI (`sp-` + its id). New ones are added, changed texts
+/// replace Rapport's, and a note SendPulse knew that is no longer listed
+/// is deleted. A note changed in Rapport after the list was asked for
+/// (`read_at`) is left as it is: the list may predate the change.
+fn notes(
+    hub: &Hub,
+    ws: &Workspace,
+    c: &SeenContact,
+    list: &[SeenNote],
+    read_at: Timestamp,
+    slack_ms: i64,
+) -> HubResult<Vec<EventPayload>> {
+    use rapport_core::store::{TimelineItem, TimelineItemId};
+    let mut out = Vec::new();
+    let chat = ensure_chat(ws, c, &mut out)?;
+    let records = store::notes_of(hub, &ws.id, &c.contact_id)?;
+    let mut open: Vec<_> = records.iter().filter(|r| r.remote_id.is_none()).collect();
+    let known = |id: &NoteId| -> HubResult<Option<Note>> {
+        Ok(
+            match ws
+                .store
+                .timeline_item(&chat.id, &TimelineItemId::Note(id.clone()))?
+            {
+                Some(TimelineItem::Note(n)) => Some(n),
+                _ => None,
+            },
+        )
+    };
+    let changed_since = |n: &Note| n.edited_at.unwrap_or(n.created_at) > read_at;
+    let mut listed = std::collections::HashSet::new();
+    for n in list {
+        let bound = records
+            .iter()
+            .find(|r| r.remote_id.as_deref() == Some(n.remote_id.as_str()));
+        let own_id = NoteId::from(local_id(&n.remote_id).as_str());
+        let (id, author, created) = if let Some(r) = bound {
+            (NoteId(r.note_id.clone()), r.author.clone(), r.started_at)
+        } else if let Some(i) = open
+            .iter()
+            .position(|r| {
+                rapport_core::sendpulse::is_send_of(
+                    &r.text,
+                    r.started_at,
+                    &n.text,
+                    n.at.0,
+                    slack_ms,
+                )
+            })
+            .filter(|_| known(&own_id).ok().flatten().is_none())
+        {
+            let r = open.remove(i);
+            if store::bind_note(hub, &ws.id, &r.note_id, &n.remote_id)? {
+                tracing::debug!(note = r.note_id, "a recorded note found at SendPulse");
+            }
+            (NoteId(r.note_id.clone()), r.author.clone(), r.started_at)
+        } else {
+            (own_id, SENDPULSE_AUTHOR.to_owned(), n.at.0)
+        };
+        listed.insert(id.clone());
+        match known(&id)? {
+            Some(mut k) => {
+                if k.text != n.text && !changed_since(&k) {
+                    k.text = n.text.clone();
+                    k.edited_at = Some(hub.now());
+                    out.push(EventPayload::NoteUpserted(k));
+                }
+            }
+            None => out.push(EventPayload::NoteUpserted(Note {
+                id,
+                chat_id: chat.id.clone(),
+                author: MemberId(author),
+                text: n.text.clone(),
+                created_at: Timestamp(created),
+                edited_at: None,
+            })),
+        }
+    }
+    // Notes SendPulse knew (written there, or bound to its id) and no
+    // longer lists: deleted there.
+    let page = ws.store.timeline_page(&chat.id, None, u32::MAX)?;
+    for item in page.items {
+        let TimelineItem::Note(n) = item else {
+            continue;
+        };
+        if listed.contains(&n.id) || changed_since(&n) {
+            continue;
+        }
+        let record = records.iter().find(|r| r.note_id == n.id.as_str());
+        let sendpulses = match record {
+            Some(r) => r.remote_id.is_some(),
+            None => {
+                n.author.as_str() == SENDPULSE_AUTHOR
+                    && (n.id.as_str().starts_with("sp-") || n.id.as_str().starts_with("sph-"))
+            }
+        };
+        if !sendpulses {
+            continue;
+        }
+        if record.is_some() {
+            store::forget_note(hub, &ws.id, n.id.as_str())?;
+        }
+        out.push(EventPayload::NoteDeleted {
+            chat_id: chat.id.clone(),
+            note_id: n.id,
+        });
+    }
     Ok(out)
 }

@@ -19,6 +19,7 @@ pub(crate) mod ingest;
 pub mod out;
 pub mod reconcile;
 pub mod seal;
+pub mod stats;
 pub(crate) mod store;
 
 use crate::AppState;
@@ -137,6 +138,8 @@ pub struct Gateway {
     /// E5: each WhatsApp bot's templates (key: workspace and bot), read
     /// again when a name is not among them.
     templates: Mutex<HashMap<String, Arc<Vec<rapport_sendpulse::Template>>>>,
+    /// I1: SendPulse's figures of each workspace's bots, reused a while.
+    bot_stats: Mutex<stats::Cache>,
 }
 
 type HookLimiter = governor::DefaultKeyedRateLimiter<String>;
@@ -173,6 +176,7 @@ impl Default for Gateway {
             hooks: Mutex::new(hook_limiter(HOOK_BODIES_PER_S, HOOK_BURST)),
             public_url: Mutex::new(None),
             templates: Mutex::new(HashMap::new()),
+            bot_stats: Mutex::new(stats::Cache::default()),
         }
     }
 }
@@ -300,6 +304,15 @@ impl Gateway {
         let list = Arc::new(list);
         lock(&self.templates).insert(format!("{ws}\n{bot}"), list.clone());
         list
+    }
+
+    /// I1: how long SendPulse's figures are reused ([`stats::STATS_TTL`]);
+    /// forgets those read.
+    pub fn set_stats_ttl(&self, ttl: Duration) {
+        *lock(&self.bot_stats) = stats::Cache {
+            ttl,
+            ..Default::default()
+        };
     }
 
     pub fn tuning(&self) -> Tuning {

@@ -30,6 +30,7 @@ use rapport_core::wire::{
     PauseSet, React, SendAttachment, SendMessage, SubscriberEdit, SubscriberSaved,
     valid_message_id,
 };
+use rapport_core::wire::{NoteSaved, TextBody};
 use rapport_sendpulse::{App as SpApp, Client, MessageTag};
 use std::sync::Arc;
 
@@ -899,6 +900,299 @@ pub async fn edit_subscriber(subscriber_id: String, cmd: Command<SubscriberEdit>
             body.apply_to(&mut s);
             let seq = cx.emit(vec![EventPayload::SubscriberUpserted(s.clone())])?;
             Ok(SubscriberSaved { seq, subscriber: s })
+        },
+    )
+    .await
+}
+
+// ---- C1: notes ----------------------------------------------------------------
+
+/// SendPulse's bot id of a gateway chat (the notes calls name it).
+fn remote_bot(t: &Target) -> ApiResult<String> {
+    rapport_core::sendpulse::remote_id(t.chat.bot_id.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| not_offered("a note on this bot's chat (C1)"))
+}
+
+/// The contact of a gateway chat as the reconcile reads it.
+fn seen_contact(t: &Target, bot_id: &str) -> SeenContact {
+    SeenContact {
+        app: t.app,
+        bot_id: bot_id.to_owned(),
+        contact_id: t.contact.clone(),
+        name: None,
+        status: None,
+        opened: None,
+        unread: None,
+        tags: None,
+        variables: None,
+        at: t.chat.last_activity,
+    }
+}
+
+struct NotePlan {
+    target: Target,
+    row: store::NoteRow,
+    /// Recorded by an earlier attempt: look before writing.
+    resume: bool,
+}
+
+/// C1: an agent's note on a linked workspace goes to SendPulse
+/// (`createNote`), so the team sees it there too. As a send (E7): recorded
+/// before the call; after a lost answer (or on the retry of a recorded
+/// one) the contact's notes are read, which binds the note if it is there,
+/// before it is written again.
+pub async fn add_note(chat_id: String, cmd: Command<TextBody>) -> Response {
+    cmd.run_remote(
+        move |cx, scope, body: TextBody| {
+            let t = target(cx, &chat_id)?;
+            let bot = remote_bot(&t)?;
+            if let Some(row) = store::note_by_scope(cx.hub, scope)? {
+                return Ok(NotePlan {
+                    target: t,
+                    row,
+                    resume: true,
+                });
+            }
+            check(cx, &t.chat, &Act::Note { text: &body.text })?;
+            let row = store::NoteRow {
+                workspace: cx.ws.id.clone(),
+                note_id: format!("n-{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..)),
+                scope: scope.to_owned(),
+                chat_id: t.chat.id.0.clone(),
+                contact_id: t.contact.clone(),
+                bot_id: bot,
+                author: cx.me.0.clone(),
+                text: body.text,
+                started_at: cx.now().0,
+                remote_id: None,
+            };
+            if !store::record_note(cx.hub, &row)? {
+                return Err(ApiError::internal(
+                    "a note with this id is recorded already",
+                ));
+            }
+            Ok(NotePlan {
+                target: t,
+                row,
+                resume: false,
+            })
+        },
+        |state, ws, plan| async move { write_note(&state, &ws, plan).await },
+        |cx, plan: NotePlan| {
+            let chat = cx.chat(plan.target.chat.id.as_str())?;
+            let id = NoteId(plan.row.note_id.clone());
+            // The reconcile may have applied it already (found at SendPulse).
+            let note = match cx
+                .ws
+                .store
+                .timeline_item(&chat.id, &TimelineItemId::Note(id.clone()))?
+            {
+                Some(TimelineItem::Note(n)) => n,
+                _ => Note {
+                    id,
+                    chat_id: chat.id.clone(),
+                    author: MemberId(plan.row.author.clone()),
+                    text: plan.row.text.clone(),
+                    created_at: Timestamp(plan.row.started_at),
+                    edited_at: None,
+                },
+            };
+            let seq = cx.emit(vec![EventPayload::NoteUpserted(note.clone())])?;
+            Ok(NoteSaved { seq, note })
+        },
+    )
+    .await
+}
+
+/// Whether the recorded note is bound to SendPulse's note.
+async fn note_found(state: &Arc<AppState>, scope: &str) -> ApiResult<bool> {
+    let st = state.clone();
+    let scope = scope.to_owned();
+    blocking(move || {
+        Ok(store::note_by_scope(&st.hub, &scope)?.is_some_and(|r| r.remote_id.is_some()))
+    })
+    .await
+}
+
+/// Reads the contact's notes (applying them binds the recorded note if it
+/// is there), up to `Tuning::lookups` times; whether it was found.
+async fn look_note(
+    state: &Arc<AppState>,
+    client: &Client,
+    ws: &Arc<Workspace>,
+    plan: &NotePlan,
+) -> ApiResult<bool> {
+    let t = state.gateway.tuning();
+    let contact = seen_contact(&plan.target, &plan.row.bot_id);
+    for i in 0..t.lookups.max(1) {
+        if i > 0 {
+            tokio::time::sleep(t.lookup_wait).await;
+        }
+        if let Err(e) = reconcile::notes(state, client, ws, &contact).await {
+            tracing::debug!(error = %super::shown(&e), "notes lookup failed");
+        }
+        if note_found(state, &plan.row.scope).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn write_note(
+    state: &Arc<AppState>,
+    ws: &Arc<Workspace>,
+    plan: NotePlan,
+) -> ApiResult<NotePlan> {
+    let client = client(state, ws).await?;
+    if plan.resume
+        && (note_found(state, &plan.row.scope).await?
+            || look_note(state, &client, ws, &plan).await?)
+    {
+        return Ok(plan);
+    }
+    let (app, row) = (plan.target.app, &plan.row);
+    match client
+        .create_note(app, &row.bot_id, &row.contact_id, &row.text)
+        .await
+    {
+        Ok(Some(remote)) => {
+            let st = state.clone();
+            let (w, n) = (ws.id.clone(), row.note_id.clone());
+            blocking(move || Ok(store::bind_note(&st.hub, &w, &n, &remote)?)).await?;
+            Ok(plan)
+        }
+        // Written, its id not given: the next read of the notes binds it.
+        Ok(None) => Ok(plan),
+        Err(rapport_sendpulse::Error::Uncertain(why)) => {
+            tracing::info!(why, "note's answer lost; looking for the note");
+            if look_note(state, &client, ws, &plan).await? {
+                return Ok(plan);
+            }
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "SendPulse did not confirm the note; retry with the same key",
+            );
+            e.retry_after = Some(5);
+            Err(e)
+        }
+        Err(e) => {
+            let refused = matches!(
+                e,
+                rapport_sendpulse::Error::Refused { .. } | rapport_sendpulse::Error::Rejected
+            );
+            if refused && !plan.resume {
+                // Nothing was written: nothing to look for later.
+                let st = state.clone();
+                let (w, n) = (ws.id.clone(), row.note_id.clone());
+                blocking(move || Ok(store::forget_note(&st.hub, &w, &n)?)).await?;
+            }
+            Err(api_error(e.into()))
+        }
+    }
+}
+
+/// SendPulse's id of a Rapport note on a linked workspace: the recorded
+/// note's (an agent's), or the id a note written in SendPulse's UI was
+/// named from. `Ok(None)`: a note only Rapport has (written before the
+/// link). A recorded note whose write is not confirmed yet cannot be
+/// changed until it is.
+fn remote_note(cx: &Ctx<'_>, note: &Note) -> ApiResult<Option<String>> {
+    match store::note_by_id(cx.hub, &cx.ws.id, note.id.as_str())? {
+        Some(r) => r.remote_id.map(Some).ok_or_else(|| {
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the note is not confirmed at SendPulse yet; retry",
+            );
+            e.retry_after = Some(5);
+            e
+        }),
+        None if note.author.as_str() == ingest::SENDPULSE_AUTHOR => {
+            Ok(rapport_core::sendpulse::remote_id(note.id.as_str()).map(str::to_owned))
+        }
+        None => Ok(None),
+    }
+}
+
+/// C1: the author edits their note, at SendPulse too (`updateNote`).
+pub async fn edit_note(chat_id: String, note_id: String, cmd: Command<TextBody>) -> Response {
+    cmd.run_remote(
+        move |cx, _, body: TextBody| {
+            let t = target(cx, &chat_id)?;
+            let mut note = crate::commands::own_note(cx, &t.chat, &note_id)?;
+            check(cx, &t.chat, &Act::Note { text: &body.text })?;
+            let remote = remote_note(cx, &note)?;
+            let bot = match &remote {
+                Some(_) => Some(remote_bot(&t)?),
+                None => None,
+            };
+            note.text = body.text;
+            Ok((t, note, remote.zip(bot)))
+        },
+        |state, ws, (t, note, remote): (Target, Note, Option<(String, String)>)| async move {
+            if let Some((id, bot)) = &remote {
+                client(&state, &ws)
+                    .await?
+                    .update_note(t.app, bot, &t.contact, id, &note.text)
+                    .await
+                    .map_err(|e| api_error(e.into()))?;
+            }
+            Ok(note)
+        },
+        |cx, mut note: Note| {
+            note.edited_at = Some(cx.now());
+            let seq = cx.emit(vec![EventPayload::NoteUpserted(note.clone())])?;
+            Ok(NoteSaved { seq, note })
+        },
+    )
+    .await
+}
+
+/// C1: the author deletes their note, at SendPulse too (`deleteNote`). A
+/// refusal after an attempt whose answer was lost is checked against the
+/// contact's notes: gone is done.
+pub async fn delete_note(chat_id: String, note_id: String, cmd: Command<NoBody>) -> Response {
+    cmd.run_remote(
+        move |cx, _, _: NoBody| {
+            let t = target(cx, &chat_id)?;
+            let note = crate::commands::own_note(cx, &t.chat, &note_id)?;
+            let remote = remote_note(cx, &note)?;
+            let bot = match &remote {
+                Some(_) => Some(remote_bot(&t)?),
+                None => None,
+            };
+            Ok((t, note, remote.zip(bot)))
+        },
+        |state, ws, (t, note, remote): (Target, Note, Option<(String, String)>)| async move {
+            if let Some((id, bot)) = &remote {
+                let client = client(&state, &ws).await?;
+                if let Err(e) = client.delete_note(t.app, bot, &t.contact, id).await {
+                    let refused = matches!(
+                        e,
+                        rapport_sendpulse::Error::Refused { .. }
+                            | rapport_sendpulse::Error::Rejected
+                    );
+                    let gone = refused
+                        && client
+                            .notes(t.app, bot, &t.contact)
+                            .await
+                            .is_ok_and(|l| l.iter().all(|n| &n.id != id));
+                    if !gone {
+                        return Err(api_error(e.into()));
+                    }
+                }
+            }
+            Ok(note)
+        },
+        |cx, note: Note| {
+            store::forget_note(cx.hub, &cx.ws.id, note.id.as_str())?;
+            let seq = cx.emit(vec![EventPayload::NoteDeleted {
+                chat_id: note.chat_id,
+                note_id: note.id,
+            }])?;
+            Ok(Committed { seq })
         },
     )
     .await

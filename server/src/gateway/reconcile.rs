@@ -8,13 +8,15 @@
 //! 2. Per app, `GET /{app}/bots`; per bot, `GET /{app}/chats` (paged):
 //!    each contact's status, open flag and unread count.
 //! 3. Per chat whose dialog changed (or never seen), its history
-//!    `GET /{app}/chats/messages` (paged with `search_after`).
+//!    `GET /{app}/chats/messages` (paged with `search_after`), and its
+//!    notes `GET /{app}/contacts/notes` (C1: one request more per history
+//!    read; a chat whose line did not change costs none).
 //!
 //! Everything goes through `ingest::apply`, so a pass over a state already
 //! known emits nothing.
 
 use super::GatewayError;
-use super::ingest::{self, Seen, SeenContact, SeenMessage};
+use super::ingest::{self, Seen, SeenContact, SeenMessage, SeenNote};
 use crate::AppState;
 use rapport_core::model::Timestamp;
 use rapport_sendpulse::{App as SpApp, Client, Dialog, Direction};
@@ -122,6 +124,7 @@ pub async fn pass(state: &Arc<AppState>, workspace: &str) -> Result<Reconciled, 
             out.events += apply(state, &ws, seen).await?;
             for (contact, mark) in stale {
                 out.events += history(state, &client, &ws, &contact).await?;
+                out.events += notes(state, &client, &ws, &contact).await?;
                 out.histories += 1;
                 // The unread count after the history (its messages count as
                 // unread as they arrive; SendPulse's count decides).
@@ -197,4 +200,47 @@ pub(crate) async fn history(
         })
         .collect();
     apply(state, ws, seen).await
+}
+
+/// C1: reads one contact's notes and applies the list; the events emitted.
+pub(crate) async fn notes(
+    state: &Arc<AppState>,
+    client: &Client,
+    ws: &Arc<crate::hub::Workspace>,
+    contact: &SeenContact,
+) -> Result<usize, GatewayError> {
+    let read_at = state.hub.now();
+    let list = client
+        .notes(contact.app, &contact.bot_id, &contact.contact_id)
+        .await?;
+    let notes = list
+        .into_iter()
+        .map(|n| SeenNote {
+            at: n
+                .created_at
+                .as_deref()
+                .and_then(parse_time)
+                .unwrap_or(read_at),
+            text: text_of(&n.data),
+            remote_id: n.id,
+        })
+        .collect();
+    let contact = SeenContact {
+        status: None,
+        opened: None,
+        unread: None,
+        tags: None,
+        variables: None,
+        ..contact.clone()
+    };
+    apply(
+        state,
+        ws,
+        vec![Seen::Notes {
+            contact,
+            notes,
+            read_at,
+        }],
+    )
+    .await
 }

@@ -1,5 +1,5 @@
 //! The gateway's tables (owner of `sendpulse_links`, `sendpulse_inbox`,
-//! `sendpulse_sends`, `sendpulse_dialogs`; see `db`). Every function is blocking: callers run it
+//! `sendpulse_sends`, `sendpulse_dialogs`, `sendpulse_notes`; see `db`). Every function is blocking: callers run it
 //! off the async workers.
 
 use crate::hub::{Hub, HubResult};
@@ -234,6 +234,116 @@ pub(crate) fn set_dialog_mark(
         "INSERT OR REPLACE INTO sendpulse_dialogs (workspace, contact_id, mark)
          VALUES (?1, ?2, ?3)",
         params![workspace, contact_id, mark],
+    )?;
+    Ok(())
+}
+
+/// C1: an agent's note on a linked workspace, recorded before SendPulse's
+/// `createNote` is called.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NoteRow {
+    pub workspace: String,
+    /// The Rapport note's id.
+    pub note_id: String,
+    /// The command's idempotency scope.
+    pub scope: String,
+    pub chat_id: String,
+    pub contact_id: String,
+    /// SendPulse's bot id (the notes calls name it).
+    pub bot_id: String,
+    pub author: String,
+    pub text: String,
+    pub started_at: i64,
+    /// SendPulse's id of the note, once known.
+    pub remote_id: Option<String>,
+}
+
+const NOTE_COLUMNS: &str = "workspace, note_id, scope, chat_id, contact_id, bot_id, author, \
+                            text, started_at, remote_id";
+
+fn note_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRow> {
+    Ok(NoteRow {
+        workspace: r.get(0)?,
+        note_id: r.get(1)?,
+        scope: r.get(2)?,
+        chat_id: r.get(3)?,
+        contact_id: r.get(4)?,
+        bot_id: r.get(5)?,
+        author: r.get(6)?,
+        text: r.get(7)?,
+        started_at: r.get(8)?,
+        remote_id: r.get(9)?,
+    })
+}
+
+/// Records a note; `false` when its scope or note id is recorded already.
+pub(crate) fn record_note(hub: &Hub, n: &NoteRow) -> HubResult<bool> {
+    let rows = hub.db().execute(
+        "INSERT OR IGNORE INTO sendpulse_notes
+             (workspace, note_id, scope, chat_id, contact_id, bot_id, author, text, started_at,
+              remote_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
+        params![
+            n.workspace,
+            n.note_id,
+            n.scope,
+            n.chat_id,
+            n.contact_id,
+            n.bot_id,
+            n.author,
+            n.text,
+            n.started_at
+        ],
+    )?;
+    Ok(rows == 1)
+}
+
+pub(crate) fn note_by_scope(hub: &Hub, scope: &str) -> HubResult<Option<NoteRow>> {
+    let sql = format!("SELECT {NOTE_COLUMNS} FROM sendpulse_notes WHERE scope = ?1");
+    Ok(hub.db().query_row(&sql, [scope], note_row).optional()?)
+}
+
+pub(crate) fn note_by_id(hub: &Hub, workspace: &str, note_id: &str) -> HubResult<Option<NoteRow>> {
+    let sql =
+        format!("SELECT {NOTE_COLUMNS} FROM sendpulse_notes WHERE workspace = ?1 AND note_id = ?2");
+    Ok(hub
+        .db()
+        .query_row(&sql, [workspace, note_id], note_row)
+        .optional()?)
+}
+
+/// Every recorded note of a contact, oldest first (bound or not).
+pub(crate) fn notes_of(hub: &Hub, workspace: &str, contact_id: &str) -> HubResult<Vec<NoteRow>> {
+    let sql = format!(
+        "SELECT {NOTE_COLUMNS} FROM sendpulse_notes
+         WHERE workspace = ?1 AND contact_id = ?2 ORDER BY started_at"
+    );
+    let db = hub.db();
+    let mut st = db.prepare(&sql)?;
+    let rows = st.query_map([workspace, contact_id], note_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Binds SendPulse's id to a recorded note (once).
+pub(crate) fn bind_note(
+    hub: &Hub,
+    workspace: &str,
+    note_id: &str,
+    remote_id: &str,
+) -> HubResult<bool> {
+    let n = hub.db().execute(
+        "UPDATE sendpulse_notes SET remote_id = ?3
+         WHERE workspace = ?1 AND note_id = ?2 AND remote_id IS NULL",
+        params![workspace, note_id, remote_id],
+    )?;
+    Ok(n == 1)
+}
+
+/// Forgets a recorded note (SendPulse refused it, or it was deleted).
+pub(crate) fn forget_note(hub: &Hub, workspace: &str, note_id: &str) -> HubResult<()> {
+    hub.db().execute(
+        "DELETE FROM sendpulse_notes WHERE workspace = ?1 AND note_id = ?2",
+        params![workspace, note_id],
     )?;
     Ok(())
 }

@@ -316,6 +316,14 @@ private fun ComposerBar(model: ChatModel, composer: Composer, window: String?) {
                     { model.draft.value = it }, Modifier.weight(1f).testTag("composer"),
                     placeholder = { Text("Reply") },
                 )
+                // C1: the draft as an internal note, where the workspace's platform offers notes.
+                val offered by model.capabilities.collectAsState()
+                if (offered?.notes != false) {
+                    TextButton(
+                        { model.noteDraft() }, Modifier.padding(start = 4.dp).testTag("note"),
+                        enabled = draft.isNotBlank(),
+                    ) { Text("Note") }
+                }
                 Button(
                     { model.send() }, Modifier.padding(start = 6.dp).testTag("send"),
                     enabled = composer.decision is Decision.Allowed && composer.text == draft,

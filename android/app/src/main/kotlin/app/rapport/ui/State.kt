@@ -349,6 +349,15 @@ class ChatModel(
     fun delete(messageId: String) = run(Action.DeleteMessage(chatId, messageId))
     fun addNote(text: String) = run(Action.AddNote(chatId, text))
 
+    /** C1: the draft as an internal note (the team sees it, the subscriber never does). */
+    fun noteDraft() {
+        val text = draft.value
+        scope.attempt(message) {
+            client.io.runAction(Action.AddNote(chatId, text))
+            if (draft.value == text) draft.value = ""
+        }
+    }
+
     private fun run(action: Action) = scope.attempt(message) { client.io.runAction(action) }
 
     /** B1: the agent scrolled to the top: a bigger window, and older history from the server. */

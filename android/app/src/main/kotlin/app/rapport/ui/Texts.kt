@@ -70,6 +70,7 @@ fun feature(name: String): String = when (name) {
     "templates" -> "WhatsApp templates"
     "flows" -> "starting flows"
     "deals" -> "CRM deals"
+    "notes" -> "internal notes"
     else -> name
 }
 

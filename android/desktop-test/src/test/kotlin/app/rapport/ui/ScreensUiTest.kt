@@ -317,6 +317,27 @@ class ScreensUiTest {
     }
 
     @Test
+    fun c1_the_draft_becomes_an_internal_note_from_the_composer() {
+        val chat = chats(MessagingApp.INSTAGRAM)[1]
+        val model = ChatModel(client, scope, chat.chat.id).let { it.watch(it.message) }
+        rule.setContent { RapportTheme { ChatScreen(model) } }
+        waitTag("timeline")
+        // The reference server offers notes: the entry is there.
+        until(10_000) { model.capabilities.value?.notes == true }
+        val text = "note from the composer ${System.nanoTime()}"
+        rule.onNodeWithTag("composer").performTextInput(text)
+        waitTag("note")
+        rule.onNodeWithTag("note").performClick()
+        fun note() = client.timelinePage(chat.chat.id, null, 50u).items.filterIsInstance<TimelineItem.Note>()
+            .map { it.v1 }.firstOrNull { it.text == text }
+        until(30_000) { note() != null }
+        waitTag("note-${note()!!.id}")
+        until(10_000) { model.draft.value.isEmpty() }
+        assertTrue(client.timelinePage(chat.chat.id, null, 50u).items.filterIsInstance<TimelineItem.Message>()
+            .none { (it.v1.content as? Content.Text)?.text == text }, "a note, not a reply")
+    }
+
+    @Test
     fun e7_a_reply_sent_offline_is_queued_and_goes_out_when_the_server_returns() {
         val chat = chats(MessagingApp.TELEGRAM)[3]
         val inbox = InboxModel(client, scope)

@@ -191,7 +191,7 @@ class ClientTest {
         assertEquals(
             Capabilities(
                 liveStream = true, editDelete = true, quotes = true, idempotency = true,
-                files = true, reactions = true, templates = true, flows = true, deals = true,
+                files = true, reactions = true, templates = true, flows = true, deals = true, notes = true,
             ),
             client.capabilities(),
         )
