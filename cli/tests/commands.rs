@@ -553,10 +553,11 @@ fn s2_a2_a6_b1_e1_a8_d1_f7_the_commands_work_on_sendpulse_directly() {
     assert_eq!(fake.contact(&ann).operator, Some(7));
     cli.ok(&["pause", &bob_chat, "start"]);
     assert_eq!(fake.contact(&bob).paused_minutes, Some(60));
-    // What SendPulse cannot do is refused with its code (exit 3).
+    // What the connector does not offer is refused before it is queued,
+    // with its code (exit 3).
     let r = cli.run(&["note", &ann_chat, "a note", "--json"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert_eq!(r.error()["code"], "not_supported");
+    assert_eq!(r.error()["code"], "not_offered");
     // The reply shows once, as the agent's.
     let r = cli
         .ok(&["show", &ann_chat, "--json", "--limit", "20"])
