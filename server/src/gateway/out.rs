@@ -391,25 +391,12 @@ async fn look(
     plan: &SendPlan,
 ) -> ApiResult<bool> {
     let t = state.gateway.tuning();
-    let contact = SeenContact {
-        app: plan.target.app,
-        bot_id: plan
-            .target
-            .chat
-            .bot_id
-            .as_str()
-            .strip_prefix("sp-")
-            .unwrap_or(plan.target.chat.bot_id.as_str())
-            .to_owned(),
-        contact_id: plan.target.contact.clone(),
-        name: None,
-        status: None,
-        opened: None,
-        unread: None,
-        tags: None,
-        variables: None,
-        at: Timestamp(plan.row.started_at),
-    };
+    let bot = plan.target.chat.bot_id.as_str();
+    let contact = seen_contact(
+        &plan.target,
+        bot.strip_prefix("sp-").unwrap_or(bot),
+        Timestamp(plan.row.started_at),
+    );
     for i in 0..t.lookups.max(1) {
         if found(state, &plan.row.scope).await? {
             return Ok(true);
@@ -915,7 +902,9 @@ fn remote_bot(t: &Target) -> ApiResult<String> {
 }
 
 /// The contact of a gateway chat as the reconcile reads it.
-fn seen_contact(t: &Target, bot_id: &str) -> SeenContact {
+/// The chat's contact as a lookup reads it: what the read brings (history,
+/// notes) and nothing of the card.
+fn seen_contact(t: &Target, bot_id: &str, at: Timestamp) -> SeenContact {
     SeenContact {
         app: t.app,
         bot_id: bot_id.to_owned(),
@@ -926,7 +915,7 @@ fn seen_contact(t: &Target, bot_id: &str) -> SeenContact {
         unread: None,
         tags: None,
         variables: None,
-        at: t.chat.last_activity,
+        at,
     }
 }
 
@@ -1024,7 +1013,11 @@ async fn look_note(
     plan: &NotePlan,
 ) -> ApiResult<bool> {
     let t = state.gateway.tuning();
-    let contact = seen_contact(&plan.target, &plan.row.bot_id);
+    let contact = seen_contact(
+        &plan.target,
+        &plan.row.bot_id,
+        plan.target.chat.last_activity,
+    );
     for i in 0..t.lookups.max(1) {
         if i > 0 {
             tokio::time::sleep(t.lookup_wait).await;
