@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rapport_core::model::{
-    Chat, ChatId, EventPayload, MemberId, Message, MessageId, Seq, Timestamp,
+    Chat, ChatId, EventPayload, MemberId, Message, MessageId, Note, NoteId, Seq, Timestamp,
 };
 use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::wire::{ErrorCode, IDEMPOTENCY_HEADER};
@@ -140,6 +140,21 @@ impl Ctx<'_> {
         {
             Some(TimelineItem::Message(m)) => Ok(m),
             _ => Err(ApiError::not_found("message")),
+        }
+    }
+
+    /// C1: a note of the chat the caller wrote (only its author changes it).
+    pub fn own_note(&self, chat: &Chat, id: &str) -> ApiResult<Note> {
+        match self
+            .ws
+            .store
+            .timeline_item(&chat.id, &TimelineItemId::Note(NoteId::from(id)))?
+        {
+            Some(TimelineItem::Note(n)) if &n.author == self.me => Ok(n),
+            Some(TimelineItem::Note(_)) => {
+                Err(ApiError::forbidden("only the author can change a note"))
+            }
+            _ => Err(ApiError::not_found("note")),
         }
     }
 }

@@ -14,7 +14,6 @@ use rapport_core::policy::access::Assignee;
 use rapport_core::policy::act::{self, Act, Target};
 use rapport_core::policy::fields::{self, Field};
 use rapport_core::policy::{Outgoing, delivery, pause};
-use rapport_core::store::{TimelineItem, TimelineItemId};
 use rapport_core::wire::{
     AssignChat, Committed, DealFields, DealSaved, ErrorCode, Flow, FlowList, FlowQuery,
     MessageSent, NoBody, NoteSaved, PauseAction, PauseBot, PauseSet, React, SendAttachment,
@@ -443,20 +442,6 @@ pub async fn add_note(Path(chat_id): Path<String>, cmd: Command<TextBody>) -> Re
     .await
 }
 
-pub(crate) fn own_note(cx: &Ctx<'_>, chat: &Chat, id: &str) -> ApiResult<Note> {
-    match cx
-        .ws
-        .store
-        .timeline_item(&chat.id, &TimelineItemId::Note(NoteId::from(id)))?
-    {
-        Some(TimelineItem::Note(n)) if &n.author == cx.me => Ok(n),
-        Some(TimelineItem::Note(_)) => {
-            Err(ApiError::forbidden("only the author can change a note"))
-        }
-        _ => Err(ApiError::not_found("note")),
-    }
-}
-
 #[utoipa::path(
     patch,
     path = "/v1/chats/{id}/notes/{note_id}",
@@ -475,7 +460,7 @@ pub async fn edit_note(
     }
     cmd.run(move |cx, body| {
         let chat = cx.chat(&chat_id)?;
-        let mut note = own_note(cx, &chat, &note_id)?;
+        let mut note = cx.own_note(&chat, &note_id)?;
         check(cx, &chat, &Act::Note { text: &body.text })?;
         note.text = body.text;
         note.edited_at = Some(cx.now());
@@ -502,7 +487,7 @@ pub async fn delete_note(
     }
     cmd.run(move |cx, _| {
         let chat = cx.chat(&chat_id)?;
-        let note = own_note(cx, &chat, &note_id)?;
+        let note = cx.own_note(&chat, &note_id)?;
         let seq = cx.emit(vec![EventPayload::NoteDeleted {
             chat_id: chat.id,
             note_id: note.id,

@@ -1114,7 +1114,7 @@ pub async fn edit_note(chat_id: String, note_id: String, cmd: Command<TextBody>)
     cmd.run_remote(
         move |cx, _, body: TextBody| {
             let t = target(cx, &chat_id)?;
-            let mut note = crate::commands::own_note(cx, &t.chat, &note_id)?;
+            let mut note = cx.own_note(&t.chat, &note_id)?;
             check(cx, &t.chat, &Act::Note { text: &body.text })?;
             let remote = remote_note(cx, &note)?;
             let bot = match &remote {
@@ -1150,7 +1150,7 @@ pub async fn delete_note(chat_id: String, note_id: String, cmd: Command<NoBody>)
     cmd.run_remote(
         move |cx, _, _: NoBody| {
             let t = target(cx, &chat_id)?;
-            let note = crate::commands::own_note(cx, &t.chat, &note_id)?;
+            let note = cx.own_note(&t.chat, &note_id)?;
             let remote = remote_note(cx, &note)?;
             let bot = match &remote {
                 Some(_) => Some(remote_bot(&t)?),
