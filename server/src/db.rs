@@ -52,7 +52,7 @@ pub enum HubError {
     Invalid(String),
     #[error("no workspace {0}")]
     NoWorkspace(String),
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", pg_shown(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("postgres pool: {0}")]
     PgPool(#[from] deadpool_postgres::PoolError),
@@ -61,6 +61,17 @@ pub enum HubError {
 }
 
 pub type HubResult<T> = Result<T, HubError>;
+
+/// A PostgreSQL error as logs and answers show it: the server's message and
+/// its SQLSTATE (tokio-postgres alone shows "db error"), without the DETAIL
+/// a constraint error adds, which quotes the row's values (a message's
+/// text, a phone number).
+fn pg_shown(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
 
 /// A poisoned lock still guards consistent data here (every write is one
 /// SQLite transaction, and the in-memory state is rebuilt from the log).

@@ -559,6 +559,36 @@ fn schema_steps(cluster: &PgCluster) {
     assert!(matches!(bad, Err(HubError::Postgres(_))), "{:?}", bad.err());
 }
 
+/// A `HubError` names what PostgreSQL refused (its message and SQLSTATE,
+/// where tokio-postgres alone says "db error") but not the DETAIL of a
+/// constraint error, which quotes the row ("Key (k)=(...) already
+/// exists"), so no value reaches a log.
+fn an_error_quotes_no_value(cluster: &PgCluster) {
+    let url = cluster.new_database();
+    let rt = instance_runtime();
+    sql(&rt, &url, "CREATE TABLE t (k text PRIMARY KEY)");
+    let err = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let task = tokio::spawn(conn);
+        let insert = "INSERT INTO t VALUES ('call me at 555-0100')";
+        client.simple_query(insert).await.unwrap();
+        let err = client.simple_query(insert).await.unwrap_err();
+        drop(client);
+        let _ = task.await;
+        err
+    });
+    let detail = err.as_db_error().and_then(|d| d.detail()).unwrap_or("");
+    assert!(
+        detail.contains("555-0100"),
+        "PostgreSQL quotes the row: {detail}"
+    );
+    let shown = HubError::from(err).to_string();
+    assert!(!shown.contains("555-0100"), "{shown}");
+    assert!(shown.contains("23505"), "the SQLSTATE stays: {shown}");
+}
+
 #[test]
 fn postgres_log_conforms() {
     let Some(cluster) = PgCluster::start_or_skip("postgres_log_conforms") else {
@@ -581,5 +611,7 @@ fn postgres_log_conforms() {
     an_instance_dying_mid_append_leaves_no_gap(&cluster);
     eprintln!("postgres: schema_steps");
     schema_steps(&cluster);
+    eprintln!("postgres: an_error_quotes_no_value");
+    an_error_quotes_no_value(&cluster);
     eprintln!("postgres cases: {:?}", started.elapsed());
 }
